@@ -1,0 +1,21 @@
+//! Authentication: verifying the identity provider's ID tokens and the broker's own session tokens.
+//!
+//! - [`oidc`]: discovery, the provider's JWKS with caching and refresh on an unknown `kid`,
+//!   and ID token validation with an explicit algorithm allow-list.
+//! - [`session`]: the broker's Ed25519-signed session tokens.
+
+pub mod oidc;
+pub mod session;
+
+/// Reads the `alg` of a compact JWS without trusting anything else in it, so that a token
+/// whose algorithm is not allowed (including `none`) is refused by name before any parsing
+/// library sees it.
+pub(crate) fn peek_alg(token: &str) -> Option<String> {
+    use base64::Engine;
+    let header = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("alg")?.as_str().map(str::to_string)
+}

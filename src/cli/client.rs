@@ -1,0 +1,149 @@
+//! The broker's API as the CLI sees it.
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// An error the broker answered, or why it could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiClientError {
+    /// The broker refused.
+    #[error("{message} ({code}, request {request_id})")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Stable code.
+        code: String,
+        /// Message.
+        message: String,
+        /// Request id, for the operator.
+        request_id: String,
+    },
+    /// The broker could not be reached or answered something unreadable.
+    #[error("cannot reach the broker at {server}: {source}")]
+    Transport {
+        /// The server.
+        server: String,
+        /// Why.
+        source: reqwest::Error,
+    },
+}
+
+impl ApiClientError {
+    /// The HTTP status, when the broker answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            Self::Transport { .. } => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorInner,
+}
+
+#[derive(Deserialize)]
+struct ErrorInner {
+    code: String,
+    message: String,
+    #[serde(default)]
+    request_id: String,
+}
+
+/// A client of one broker.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    server: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl ApiClient {
+    /// A client for `server`, authenticated with `token` when given.
+    pub fn new(server: &str, token: Option<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("latchkey-cli/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        Self {
+            server: server.trim_end_matches('/').to_string(),
+            http,
+            token,
+        }
+    }
+
+    /// The server URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ApiClientError> {
+        let transport = |source| ApiClientError::Transport {
+            server: self.server.clone(),
+            source,
+        };
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        if status.is_success() {
+            if status == StatusCode::NO_CONTENT {
+                return serde_json::from_value(serde_json::Value::Null).map_err(|_| {
+                    ApiClientError::Api {
+                        status: status.as_u16(),
+                        code: "unexpected_empty_body".into(),
+                        message: "the broker answered with no body".into(),
+                        request_id: String::new(),
+                    }
+                });
+            }
+            return resp.json().await.map_err(transport);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(b) => ApiClientError::Api {
+                status: status.as_u16(),
+                code: b.error.code,
+                message: b.error.message,
+                request_id: b.error.request_id,
+            },
+            Err(_) => ApiClientError::Api {
+                status: status.as_u16(),
+                code: "unexpected_response".into(),
+                message: format!("HTTP {status}"),
+                request_id: String::new(),
+            },
+        })
+    }
+
+    /// `GET path`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiClientError> {
+        self.send(self.http.get(format!("{}{path}", self.server)))
+            .await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiClientError> {
+        self.send(self.http.post(format!("{}{path}", self.server)).json(body))
+            .await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiClientError> {
+        self.send(self.http.delete(format!("{}{path}", self.server)))
+            .await
+    }
+}

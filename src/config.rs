@@ -1,0 +1,604 @@
+//! Layered configuration: built-in defaults, then a TOML file (`--config`), then
+//! `LATCHKEY_*` environment variables, then command-line flags. The result is validated
+//! once at start; a missing or wrong setting stops start-up with a message naming what to set.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::duration;
+
+/// Every setting, each optional: one layer of configuration.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// Socket address to listen on.
+    pub listen: Option<String>,
+    /// The URL clients reach the broker at; the `iss` of its tokens.
+    pub public_url: Option<String>,
+    /// Directory for the SQLite database and the signing keys.
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: Option<String>,
+    /// Development mode: loopback only, development login, example policies.
+    pub dev: Option<bool>,
+    /// A TLS-terminating proxy sits in front; allows plain HTTP on a non-loopback address.
+    pub behind_tls_proxy: Option<bool>,
+    /// Directory holding the policy and resource catalogue.
+    pub policy_dir: Option<PathBuf>,
+    /// Lifetime of a session token, e.g. `8h`.
+    pub session_lifetime: Option<String>,
+    /// Directory of the broker's signing keys.
+    pub keys_dir: Option<PathBuf>,
+    /// TLS certificate and key.
+    #[serde(default)]
+    pub tls: TlsLayer,
+    /// The OpenID Connect provider.
+    #[serde(default)]
+    pub oidc: OidcLayer,
+    /// Who may administer the broker (lock users, rotate keys).
+    #[serde(default)]
+    pub admin: AdminLayer,
+}
+
+/// `[tls]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsLayer {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+/// `[oidc]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcLayer {
+    /// Issuer URL, exactly as the provider writes it in `iss`.
+    pub issuer: Option<String>,
+    /// Client id of the CLI (a public client with the device flow and PKCE).
+    pub client_id: Option<String>,
+    /// The claim holding the user's groups.
+    pub groups_claim: Option<String>,
+    /// Scopes the CLI asks for.
+    pub scopes: Option<Vec<String>>,
+    /// Signature algorithms accepted on ID tokens.
+    pub algorithms: Option<Vec<String>>,
+    /// Allowed clock difference for `exp`, `nbf` and `iat`, e.g. `60s`.
+    pub clock_skew: Option<String>,
+    /// Least time between two JWKS fetches caused by an unknown `kid`, e.g. `10s`.
+    pub jwks_min_refresh: Option<String>,
+}
+
+/// `[admin]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminLayer {
+    /// Members of these groups are administrators.
+    pub groups: Option<Vec<String>>,
+    /// These users (by email or subject) are administrators.
+    pub users: Option<Vec<String>>,
+}
+
+/// A configuration that cannot be used, with what to set.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A setting has a wrong value or is missing.
+    #[error("{setting}: {problem}")]
+    Invalid {
+        /// The setting as written in the file, with its environment variable.
+        setting: &'static str,
+        /// What is wrong and what to set.
+        problem: String,
+    },
+}
+
+fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+/// Algorithms an ID token may be signed with when the configuration does not say.
+pub const DEFAULT_ID_TOKEN_ALGORITHMS: &[&str] = &["RS256", "ES256", "EdDSA"];
+/// Asymmetric algorithms the broker can verify; symmetric ones are never accepted.
+const VERIFIABLE_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+/// The validated configuration of a running broker.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The broker's own URL, the issuer of its tokens.
+    pub public_url: String,
+    /// `public_url` was not configured but derived from `listen` (and follows the bound port).
+    pub public_url_derived: bool,
+    /// State directory.
+    pub data_dir: PathBuf,
+    /// Database URL (SQLite file or PostgreSQL).
+    pub database_url: String,
+    /// Development mode.
+    pub dev: bool,
+    /// Plain HTTP is allowed off loopback because a TLS proxy is in front.
+    pub behind_tls_proxy: bool,
+    /// Policy directory.
+    pub policy_dir: PathBuf,
+    /// Session token lifetime.
+    pub session_lifetime: Duration,
+    /// Signing key directory.
+    pub keys_dir: PathBuf,
+    /// TLS certificate and key, when the broker terminates TLS itself.
+    pub tls: Option<TlsConfig>,
+    /// The identity provider; absent only in development mode.
+    pub oidc: Option<OidcConfig>,
+    /// Administrators.
+    pub admin: AdminConfig,
+}
+
+/// Certificate and key files.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// The identity provider.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// Issuer, compared exactly with `iss`.
+    pub issuer: String,
+    /// The CLI's client id, the expected `aud`.
+    pub client_id: String,
+    /// Claim holding groups.
+    pub groups_claim: String,
+    /// Scopes the CLI requests.
+    pub scopes: Vec<String>,
+    /// Accepted signature algorithms.
+    pub algorithms: Vec<String>,
+    /// Clock skew tolerated on time claims.
+    pub clock_skew: Duration,
+    /// Least time between JWKS refetches on an unknown `kid`.
+    pub jwks_min_refresh: Duration,
+}
+
+/// Who administers the broker.
+#[derive(Debug, Clone, Default)]
+pub struct AdminConfig {
+    /// Administrator groups.
+    pub groups: Vec<String>,
+    /// Administrator users, by email or subject.
+    pub users: Vec<String>,
+}
+
+impl Layer {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads `LATCHKEY_*` variables (given, so tests need not touch the process environment).
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("LATCHKEY_"))
+            .collect();
+        let get = |name: &str| vars.get(name).cloned().filter(|v| !v.is_empty());
+        let list = |name: &str| get(name).map(|v| split_list(&v));
+        let flag = |name: &'static str| -> Result<Option<bool>, ConfigError> {
+            get(name).map(|v| parse_bool(name, &v)).transpose()
+        };
+        Ok(Layer {
+            listen: get("LATCHKEY_LISTEN"),
+            public_url: get("LATCHKEY_PUBLIC_URL"),
+            data_dir: get("LATCHKEY_DATA_DIR").map(PathBuf::from),
+            database_url: get("LATCHKEY_DATABASE_URL"),
+            dev: flag("LATCHKEY_DEV")?,
+            behind_tls_proxy: flag("LATCHKEY_BEHIND_TLS_PROXY")?,
+            policy_dir: get("LATCHKEY_POLICY_DIR").map(PathBuf::from),
+            session_lifetime: get("LATCHKEY_SESSION_LIFETIME"),
+            keys_dir: get("LATCHKEY_KEYS_DIR").map(PathBuf::from),
+            tls: TlsLayer {
+                cert: get("LATCHKEY_TLS_CERT").map(PathBuf::from),
+                key: get("LATCHKEY_TLS_KEY").map(PathBuf::from),
+            },
+            oidc: OidcLayer {
+                issuer: get("LATCHKEY_OIDC_ISSUER"),
+                client_id: get("LATCHKEY_OIDC_CLIENT_ID"),
+                groups_claim: get("LATCHKEY_OIDC_GROUPS_CLAIM"),
+                scopes: list("LATCHKEY_OIDC_SCOPES"),
+                algorithms: list("LATCHKEY_OIDC_ALGORITHMS"),
+                clock_skew: get("LATCHKEY_OIDC_CLOCK_SKEW"),
+                jwks_min_refresh: get("LATCHKEY_OIDC_JWKS_MIN_REFRESH"),
+            },
+            admin: AdminLayer {
+                groups: list("LATCHKEY_ADMIN_GROUPS"),
+                users: list("LATCHKEY_ADMIN_USERS"),
+            },
+        })
+    }
+
+    /// This layer with every unset setting taken from `below`.
+    pub fn over(self, below: Layer) -> Layer {
+        Layer {
+            listen: self.listen.or(below.listen),
+            public_url: self.public_url.or(below.public_url),
+            data_dir: self.data_dir.or(below.data_dir),
+            database_url: self.database_url.or(below.database_url),
+            dev: self.dev.or(below.dev),
+            behind_tls_proxy: self.behind_tls_proxy.or(below.behind_tls_proxy),
+            policy_dir: self.policy_dir.or(below.policy_dir),
+            session_lifetime: self.session_lifetime.or(below.session_lifetime),
+            keys_dir: self.keys_dir.or(below.keys_dir),
+            tls: TlsLayer {
+                cert: self.tls.cert.or(below.tls.cert),
+                key: self.tls.key.or(below.tls.key),
+            },
+            oidc: OidcLayer {
+                issuer: self.oidc.issuer.or(below.oidc.issuer),
+                client_id: self.oidc.client_id.or(below.oidc.client_id),
+                groups_claim: self.oidc.groups_claim.or(below.oidc.groups_claim),
+                scopes: self.oidc.scopes.or(below.oidc.scopes),
+                algorithms: self.oidc.algorithms.or(below.oidc.algorithms),
+                clock_skew: self.oidc.clock_skew.or(below.oidc.clock_skew),
+                jwks_min_refresh: self.oidc.jwks_min_refresh.or(below.oidc.jwks_min_refresh),
+            },
+            admin: AdminLayer {
+                groups: self.admin.groups.or(below.admin.groups),
+                users: self.admin.users.or(below.admin.users),
+            },
+        }
+    }
+
+    /// Fills defaults and validates.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let dev = self.dev.unwrap_or(false);
+        let listen: SocketAddr = self
+            .listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+            .map_err(|_| {
+                invalid(
+                    "listen (LATCHKEY_LISTEN, --listen)",
+                    "not a socket address; write e.g. 127.0.0.1:8080 or [::]:443",
+                )
+            })?;
+        let tls = match (self.tls.cert, self.tls.key) {
+            (Some(cert), Some(key)) => Some(TlsConfig { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "tls.cert / tls.key (LATCHKEY_TLS_CERT, LATCHKEY_TLS_KEY)",
+                    "set both the certificate and the key, or neither",
+                ))
+            }
+        };
+        let behind_tls_proxy = self.behind_tls_proxy.unwrap_or(false);
+        if dev && !listen.ip().is_loopback() {
+            return Err(invalid(
+                "listen (LATCHKEY_LISTEN, --listen)",
+                format!("development mode listens on loopback only, not {listen}; use e.g. 127.0.0.1:8080"),
+            ));
+        }
+        if !listen.ip().is_loopback() && tls.is_none() && !behind_tls_proxy {
+            return Err(invalid(
+                "tls.cert / tls.key (LATCHKEY_TLS_CERT, LATCHKEY_TLS_KEY)",
+                format!(
+                    "refusing plain HTTP on the non-loopback address {listen}: configure a certificate and key, \
+                     or set behind_tls_proxy = true (LATCHKEY_BEHIND_TLS_PROXY=true) if a TLS-terminating proxy sits in front"
+                ),
+            ));
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let public_url_derived = self.public_url.is_none();
+        let public_url = self
+            .public_url
+            .unwrap_or_else(|| format!("{scheme}://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
+        url::Url::parse(&public_url).map_err(|e| {
+            invalid(
+                "public_url (LATCHKEY_PUBLIC_URL)",
+                format!("not a URL ({e}); write e.g. https://latchkey.example.com"),
+            )
+        })?;
+        let data_dir = self
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("latchkey-data"));
+        let database_url = self
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("latchkey.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url (LATCHKEY_DATABASE_URL)",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        let session_lifetime = match self.session_lifetime {
+            None => Duration::from_secs(8 * 3600),
+            Some(s) => duration::parse(&s).map_err(|e| {
+                invalid(
+                    "session_lifetime (LATCHKEY_SESSION_LIFETIME)",
+                    e.to_string(),
+                )
+            })?,
+        };
+        if session_lifetime < Duration::from_secs(60)
+            || session_lifetime > Duration::from_secs(7 * 86_400)
+        {
+            return Err(invalid(
+                "session_lifetime (LATCHKEY_SESSION_LIFETIME)",
+                "must be between 1m and 7d",
+            ));
+        }
+        let oidc = validate_oidc(self.oidc, dev)?;
+        Ok(Config {
+            listen,
+            public_url,
+            public_url_derived,
+            keys_dir: self.keys_dir.unwrap_or_else(|| data_dir.join("keys")),
+            policy_dir: self.policy_dir.unwrap_or_else(|| PathBuf::from("policies")),
+            data_dir,
+            database_url,
+            dev,
+            behind_tls_proxy,
+            session_lifetime,
+            tls,
+            oidc,
+            admin: AdminConfig {
+                // The development server's walkthrough needs an administrator: the `admin` group.
+                groups: self.admin.groups.unwrap_or_else(|| {
+                    if dev {
+                        vec!["admin".into()]
+                    } else {
+                        Vec::new()
+                    }
+                }),
+                users: self.admin.users.unwrap_or_default(),
+            },
+        })
+    }
+}
+
+fn validate_oidc(layer: OidcLayer, dev: bool) -> Result<Option<OidcConfig>, ConfigError> {
+    let (issuer, client_id) = match (layer.issuer, layer.client_id) {
+        (Some(i), Some(c)) => (i, c),
+        (None, None) if dev => return Ok(None),
+        (None, _) => {
+            return Err(invalid(
+                "oidc.issuer (LATCHKEY_OIDC_ISSUER)",
+                "not set: name your OpenID Connect provider's issuer URL (or run `latchkey serve --dev` for a development login)",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "oidc.client_id (LATCHKEY_OIDC_CLIENT_ID)",
+                "not set: name the public client the CLI logs in with",
+            ))
+        }
+    };
+    let parsed = url::Url::parse(&issuer).map_err(|e| {
+        invalid(
+            "oidc.issuer (LATCHKEY_OIDC_ISSUER)",
+            format!("not a URL: {e}"),
+        )
+    })?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if parsed.scheme() != "https" && !loopback {
+        return Err(invalid(
+            "oidc.issuer (LATCHKEY_OIDC_ISSUER)",
+            "must be https:// (plain http is accepted only for a provider on loopback)",
+        ));
+    }
+    let algorithms = layer.algorithms.unwrap_or_else(|| {
+        DEFAULT_ID_TOKEN_ALGORITHMS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
+    if algorithms.is_empty() {
+        return Err(invalid(
+            "oidc.algorithms (LATCHKEY_OIDC_ALGORITHMS)",
+            "name at least one algorithm",
+        ));
+    }
+    if let Some(bad) = algorithms
+        .iter()
+        .find(|a| !VERIFIABLE_ALGORITHMS.contains(&a.as_str()))
+    {
+        return Err(invalid(
+            "oidc.algorithms (LATCHKEY_OIDC_ALGORITHMS)",
+            format!(
+                "{bad} is not accepted; choose from {}",
+                VERIFIABLE_ALGORITHMS.join(", ")
+            ),
+        ));
+    }
+    let clock_skew = match layer.clock_skew {
+        None => Duration::from_secs(60),
+        Some(s) => duration::parse(&s)
+            .map_err(|e| invalid("oidc.clock_skew (LATCHKEY_OIDC_CLOCK_SKEW)", e.to_string()))?,
+    };
+    if clock_skew > Duration::from_secs(300) {
+        return Err(invalid(
+            "oidc.clock_skew (LATCHKEY_OIDC_CLOCK_SKEW)",
+            "at most 5m",
+        ));
+    }
+    let jwks_min_refresh = match layer.jwks_min_refresh {
+        None => Duration::from_secs(10),
+        Some(s) => duration::parse(&s).map_err(|e| {
+            invalid(
+                "oidc.jwks_min_refresh (LATCHKEY_OIDC_JWKS_MIN_REFRESH)",
+                e.to_string(),
+            )
+        })?,
+    };
+    Ok(Some(OidcConfig {
+        jwks_min_refresh,
+        issuer,
+        client_id,
+        groups_claim: layer.groups_claim.unwrap_or_else(|| "groups".to_string()),
+        scopes: layer.scopes.unwrap_or_else(|| {
+            ["openid", "email", "profile", "groups"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        }),
+        algorithms,
+        clock_skew,
+    }))
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(
+            name,
+            format!("{v:?} is not a boolean; write true or false"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Layer {
+        Layer::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+    }
+
+    #[test]
+    fn later_layers_win() {
+        let file: Layer = toml::from_str(
+            "listen = \"127.0.0.1:1\"\n[oidc]\nissuer = \"https://a\"\nclient_id = \"c\"",
+        )
+        .unwrap();
+        let e = env(&[("LATCHKEY_LISTEN", "127.0.0.1:2")]);
+        let flags = Layer {
+            listen: Some("127.0.0.1:3".into()),
+            ..Layer::default()
+        };
+        let c = flags.over(e.over(file)).validate().unwrap();
+        assert_eq!(c.listen.port(), 3);
+        assert_eq!(c.oidc.unwrap().issuer, "https://a");
+    }
+
+    #[test]
+    fn missing_issuer_says_what_to_set() {
+        let err = Layer::default().validate().unwrap_err().to_string();
+        assert!(err.contains("LATCHKEY_OIDC_ISSUER"), "{err}");
+        assert!(err.contains("--dev"), "{err}");
+    }
+
+    #[test]
+    fn non_loopback_plain_http_is_refused_unless_behind_a_proxy() {
+        let base = env(&[
+            ("LATCHKEY_OIDC_ISSUER", "https://idp"),
+            ("LATCHKEY_OIDC_CLIENT_ID", "c"),
+        ]);
+        let open = Layer {
+            listen: Some("0.0.0.0:8080".into()),
+            ..Layer::default()
+        }
+        .over(base.clone());
+        let err = open.clone().validate().unwrap_err().to_string();
+        assert!(err.contains("behind_tls_proxy"), "{err}");
+        let proxied = Layer {
+            behind_tls_proxy: Some(true),
+            ..Layer::default()
+        }
+        .over(open);
+        assert!(proxied.validate().is_ok());
+    }
+
+    #[test]
+    fn dev_mode_refuses_a_non_loopback_address() {
+        let l = Layer {
+            dev: Some(true),
+            listen: Some("0.0.0.0:8080".into()),
+            behind_tls_proxy: Some(true),
+            ..Layer::default()
+        };
+        assert!(l.validate().unwrap_err().to_string().contains("loopback"));
+    }
+
+    #[test]
+    fn symmetric_algorithms_cannot_be_allowed() {
+        let l = env(&[
+            ("LATCHKEY_OIDC_ISSUER", "https://idp"),
+            ("LATCHKEY_OIDC_CLIENT_ID", "c"),
+            ("LATCHKEY_OIDC_ALGORITHMS", "RS256,HS256"),
+        ]);
+        assert!(l.validate().unwrap_err().to_string().contains("HS256"));
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_errors() {
+        assert!(toml::from_str::<Layer>("lisen = \"x\"").is_err());
+        let l = env(&[
+            ("LATCHKEY_DEV", "true"),
+            ("LATCHKEY_SESSION_LIFETIME", "8 hours"),
+        ]);
+        assert!(l
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("LATCHKEY_SESSION_LIFETIME"));
+        assert!(Layer::from_env([("LATCHKEY_DEV".to_string(), "maybe".to_string())]).is_err());
+    }
+
+    #[test]
+    fn dev_defaults_to_sqlite_in_the_data_dir() {
+        let c = env(&[("LATCHKEY_DEV", "1"), ("LATCHKEY_DATA_DIR", "/tmp/x")])
+            .validate()
+            .unwrap();
+        assert_eq!(c.database_url, "sqlite:///tmp/x/latchkey.db");
+        assert_eq!(c.keys_dir, PathBuf::from("/tmp/x/keys"));
+        assert!(c.oidc.is_none());
+    }
+}

@@ -1,0 +1,96 @@
+//! Human durations such as `8h`, `90s`, `1h30m` or `2d`, used in configuration and flags.
+
+use std::time::Duration;
+
+/// Why a duration string could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DurationError {
+    /// The string was empty.
+    #[error("empty duration (write e.g. 30m, 8h or 1h30m)")]
+    Empty,
+    /// A part of the string is not `<number><unit>`.
+    #[error("invalid duration {0:?} (write e.g. 30m, 8h or 1h30m; units s, m, h, d)")]
+    Invalid(String),
+}
+
+/// Parses `1h30m`, `45s`, `2d`; a bare number is seconds.
+pub fn parse(input: &str) -> Result<Duration, DurationError> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(DurationError::Empty);
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let invalid = || DurationError::Invalid(input.to_string());
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(invalid()),
+        };
+        let n: u64 = number.parse().map_err(|_| invalid())?;
+        number.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(invalid)?;
+    }
+    if !number.is_empty() {
+        return Err(invalid());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Formats a duration the way [`parse`] reads it, largest units first (`1h30m`).
+pub fn format(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (unit, name) in [(86_400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')] {
+        if secs >= unit {
+            out.push_str(&format!("{}{}", secs / unit, name));
+            secs %= unit;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_compound_durations() {
+        assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("8h"), Ok(Duration::from_secs(8 * 3600)));
+        assert_eq!(parse("2d"), Ok(Duration::from_secs(2 * 86_400)));
+        assert_eq!(parse("90"), Ok(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_duration() {
+        assert_eq!(parse(""), Err(DurationError::Empty));
+        assert!(parse("h").is_err());
+        assert!(parse("10x").is_err());
+        assert!(parse("10m5").is_err());
+        assert!(parse("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn formats_back_to_what_it_reads() {
+        for s in ["1h30m", "8h", "45s", "1d2h3m4s"] {
+            assert_eq!(format(parse(s).unwrap()), s);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The one API error type. Every status is chosen here; the body carries a stable `code`
+//! and the request id, and a 5xx never echoes internal text.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::auth::session::SessionTokenError;
+use crate::service::ServiceError;
+
+tokio::task_local! {
+    /// The current request's id, set by the request-id middleware for the handler's task.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id, or `-` outside a request.
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".into())
+}
+
+/// An error answer of the API.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 401 without credentials.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        use StatusCode as S;
+        let (status, code) = match &e {
+            E::IdToken(inner) => match inner {
+                crate::auth::oidc::IdTokenError::ProviderUnavailable(_) => {
+                    (S::BAD_GATEWAY, inner.code())
+                }
+                _ => (S::UNAUTHORIZED, inner.code()),
+            },
+            E::IdTokenReplayed => (S::UNAUTHORIZED, "id_token_replayed"),
+            E::LoginAttemptInvalid => (S::UNAUTHORIZED, "login_attempt_invalid"),
+            E::NoProvider => (S::NOT_FOUND, "no_identity_provider"),
+            E::DevLoginDisabled => (S::FORBIDDEN, "dev_login_disabled"),
+            E::UserLocked => (S::FORBIDDEN, "user_locked"),
+            E::Unauthenticated(SessionTokenError::Expired) => (S::UNAUTHORIZED, "session_expired"),
+            E::Unauthenticated(_) => (S::UNAUTHORIZED, "invalid_session_token"),
+            E::SessionRevoked => (S::UNAUTHORIZED, "session_revoked"),
+            E::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
+            E::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
+            E::NotFound(_) => (S::NOT_FOUND, "not_found"),
+            E::Store(_) | E::Key(_) | E::Sign(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        if status.is_server_error() {
+            // Logged once, here, inside the request span, with its whole chain.
+            tracing::error!(error = %error_chain(&e), "request failed");
+            return Self::new(
+                status,
+                code,
+                "internal error; quote the request id to the operator",
+            );
+        }
+        if status == S::BAD_GATEWAY {
+            tracing::warn!(error = %e, "identity provider unavailable");
+        }
+        Self::new(status, code, e.to_string())
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": { "code": self.code, "message": self.message, "request_id": current_request_id() }
+        });
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            if let Ok(v) = format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                self.code
+            )
+            .parse()
+            {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
+            }
+        }
+        response
+    }
+}
+
+/// Turns axum's JSON body rejections into the API's error shape.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_body", r.body_text())
+    }
+}

@@ -1,0 +1,32 @@
+//! latchkey: a zero-trust access broker for infrastructure.
+//!
+//! Engineers log in with the company's OpenID Connect provider through the `latchkey`
+//! CLI; the broker verifies the ID token, maps it to a principal and answers with its own
+//! short-lived, revocable session token.
+//!
+//! # Layout
+//! - [`config`]: layered configuration (defaults, TOML file, `LATCHKEY_*`, flags) and its validation.
+//! - [`duration`]: human durations (`8h`, `90s`, `1h30m`) for configuration and flags.
+//! - [`secret`]: a string newtype that never prints its content.
+//! - [`telemetry`]: tracing set-up.
+//! - [`keys`]: the broker's Ed25519 signing keys on disk, their `kid`s, rotation and the JWKS.
+//! - [`auth`]: ID token verification against the provider's JWKS, and the broker's session tokens.
+//! - [`domain`]: plain types of the model (principals, users, sessions) without I/O.
+//! - [`store`]: persistence through sqlx, SQLite by default and PostgreSQL for replicas.
+//! - [`service`]: the operations the API exposes (login, logout, lock), each one transaction.
+//! - [`http`]: the axum router, the one API error type, extractors, metrics and routes.
+//! - [`startup`]: wiring: from a validated configuration to a listening broker with graceful shutdown.
+//! - [`cli`]: the command line: `serve`, `migrate` and the client verbs talking to the API.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod duration;
+pub mod http;
+pub mod keys;
+pub mod secret;
+pub mod service;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,243 @@
+//! Logging in (OIDC and development), authenticating a session token, logging out.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::{Broker, ServiceError};
+use crate::auth::session::{self, SessionClaims, SESSION_AUDIENCE};
+use crate::domain::{Identity, Principal, Session, SessionState};
+use crate::secret::random_id;
+
+/// How long a browser login may take between start and the ID token arriving.
+const BROWSER_LOGIN_WINDOW: i64 = 600;
+/// The issuer recorded for identities from the development login.
+pub const DEV_ISSUER: &str = "dev";
+
+/// Where a request came from, for the session record.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Peer address.
+    pub addr: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+}
+
+/// A browser login's single-use handle and the nonce to send to the provider.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct BrowserLogin {
+    /// Handle to present with the ID token.
+    pub login_id: String,
+    /// Nonce for the authorization request.
+    pub nonce: String,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A new session and its token.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedSession {
+    /// The session token (a bearer secret).
+    pub token: String,
+    /// Session id.
+    pub session_id: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Who.
+    pub identity: Identity,
+    /// Development session.
+    pub dev: bool,
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Broker {
+    /// Starts a browser (authorization code + PKCE) login: a nonce the ID token must carry.
+    pub async fn begin_browser_login(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<BrowserLogin, ServiceError> {
+        let login = BrowserLogin {
+            login_id: random_id(),
+            nonce: random_id(),
+            expires_at: now + Duration::seconds(BROWSER_LOGIN_WINDOW),
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_login_attempt(&login.login_id, &login.nonce, login.expires_at)
+            .await?;
+        tx.commit().await?;
+        Ok(login)
+    }
+
+    /// Exchanges a provider's ID token for a session. `login_id` names the browser login
+    /// whose nonce the token must carry; the device flow has none.
+    pub async fn login(
+        &self,
+        id_token: &str,
+        login_id: Option<&str>,
+        client: ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, ServiceError> {
+        let verifier = self.verifier.as_ref().ok_or(ServiceError::NoProvider)?;
+        // The attempt is consumed in its own transaction, so it stays consumed whatever
+        // follows, and no write lock is held while the provider's keys are fetched.
+        let nonce = match login_id {
+            Some(id) => {
+                let mut tx = self.store.begin().await?;
+                let nonce = tx.take_login_attempt(id, now).await?;
+                tx.commit().await?;
+                Some(nonce.ok_or(ServiceError::LoginAttemptInvalid)?)
+            }
+            None => None,
+        };
+        let verified = verifier.verify(id_token, nonce.as_deref(), now).await?;
+        let mut tx = self.store.begin().await?;
+        if !tx
+            .mark_id_token_used(&sha256_hex(id_token.as_bytes()), verified.expires_at, now)
+            .await?
+        {
+            return Err(ServiceError::IdTokenReplayed);
+        }
+        let issued = self
+            .open_session(&mut tx, verified.identity, false, client, now)
+            .await?;
+        tx.commit().await?;
+        Ok(issued)
+    }
+
+    /// The development login: any email and groups, on a development server only.
+    pub async fn dev_login(
+        &self,
+        email: &str,
+        groups: Vec<String>,
+        client: ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, ServiceError> {
+        if !self.config.dev || !self.config.listen.ip().is_loopback() {
+            return Err(ServiceError::DevLoginDisabled);
+        }
+        let email = email.trim().to_lowercase();
+        if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
+            return Err(ServiceError::BadRequest(format!(
+                "{email:?} is not an email address"
+            )));
+        }
+        let identity = Identity {
+            issuer: DEV_ISSUER.into(),
+            subject: email.clone(),
+            email: Some(email),
+            name: None,
+            groups,
+            auth_time: Some(now),
+        };
+        let mut tx = self.store.begin().await?;
+        let issued = self
+            .open_session(&mut tx, identity, true, client, now)
+            .await?;
+        tx.commit().await?;
+        Ok(issued)
+    }
+
+    async fn open_session(
+        &self,
+        tx: &mut crate::store::Tx,
+        identity: Identity,
+        dev: bool,
+        client: ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, ServiceError> {
+        if tx.find_lock(&identity.lock_identifiers()).await?.is_some() {
+            tracing::warn!(user = %identity.user_id(), "login refused: user locked");
+            return Err(ServiceError::UserLocked);
+        }
+        let lifetime =
+            Duration::from_std(self.config.session_lifetime).unwrap_or(Duration::hours(8));
+        let expires_at = now + lifetime;
+        let claims = SessionClaims {
+            iss: self.config.public_url.clone(),
+            sub: identity.user_id(),
+            aud: SESSION_AUDIENCE.into(),
+            exp: expires_at.timestamp(),
+            nbf: now.timestamp(),
+            iat: now.timestamp(),
+            jti: random_id(),
+            email: identity.email.clone(),
+            groups: identity.groups.clone(),
+            dev,
+        };
+        let (token, kid) = session::issue(&self.keyring, &claims)?;
+        tx.upsert_user(&identity, now).await?;
+        tx.insert_session(&Session {
+            id: claims.jti.clone(),
+            user_id: claims.sub.clone(),
+            kid,
+            dev,
+            created_at: now,
+            expires_at,
+            auth_time: identity.auth_time,
+            revoked_at: None,
+            client_addr: client.addr,
+            user_agent: client.user_agent,
+        })
+        .await?;
+        tracing::info!(user = %claims.sub, session = %claims.jti, dev, "session created");
+        Ok(IssuedSession {
+            token,
+            session_id: claims.jti,
+            expires_at,
+            identity,
+            dev,
+        })
+    }
+
+    /// Checks a session token and that its session is live and its user not locked.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, ServiceError> {
+        let claims = session::verify(&self.keyring, &self.config.public_url, token, now)?;
+        let mut tx = self.store.begin_read().await?;
+        let record = tx
+            .session(&claims.jti)
+            .await?
+            .ok_or(ServiceError::SessionRevoked)?;
+        tx.commit().await?;
+        if record.session.user_id != claims.sub {
+            return Err(ServiceError::SessionRevoked);
+        }
+        match record.session.state(now, record.locked) {
+            SessionState::Active => {}
+            SessionState::Locked => return Err(ServiceError::UserLocked),
+            SessionState::Revoked => return Err(ServiceError::SessionRevoked),
+            SessionState::Expired => {
+                return Err(crate::auth::session::SessionTokenError::Expired.into())
+            }
+        }
+        Ok(Principal {
+            user_id: record.session.user_id,
+            subject: record.subject,
+            email: record.email,
+            name: record.name,
+            groups: record.groups,
+            session_id: record.session.id,
+            expires_at: record.session.expires_at,
+            dev: record.session.dev,
+            auth_time: record.session.auth_time,
+        })
+    }
+
+    /// Ends the caller's session.
+    pub async fn logout(&self, p: &Principal, now: DateTime<Utc>) -> Result<(), ServiceError> {
+        let mut tx = self.store.begin().await?;
+        tx.revoke_session(&p.session_id, "logout", now).await?;
+        tx.commit().await?;
+        tracing::info!(user = %p.user_id, session = %p.session_id, "session ended by logout");
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! The broker's operations, one transaction each: log in, authenticate a session, log
+//! out, lock and unlock users, rotate keys. No HTTP here; handlers call these.
+
+pub mod admin;
+mod login;
+
+use std::sync::Arc;
+
+use crate::auth::oidc::{IdTokenError, IdTokenVerifier};
+use crate::auth::session::SessionTokenError;
+use crate::config::Config;
+use crate::domain::Principal;
+use crate::keys::{KeyError, Keyring};
+use crate::store::{Store, StoreError};
+
+pub use login::{BrowserLogin, ClientInfo, IssuedSession};
+
+/// The broker's core: configuration, storage, keys and the provider's verifier.
+pub struct Broker {
+    /// Validated configuration.
+    pub config: Config,
+    /// Storage.
+    pub store: Store,
+    /// Signing keys.
+    pub keyring: Keyring,
+    /// ID token verifier; `None` when no provider is configured (development mode only).
+    pub verifier: Option<IdTokenVerifier>,
+}
+
+/// A shared handle to the broker.
+pub type SharedBroker = Arc<Broker>;
+
+/// Why an operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The ID token failed verification.
+    #[error(transparent)]
+    IdToken(#[from] IdTokenError),
+    /// This ID token was already exchanged for a session.
+    #[error("this ID token was already used to log in; log in again")]
+    IdTokenReplayed,
+    /// The browser login is unknown, used or expired.
+    #[error("this login attempt is unknown, already used or expired; run `latchkey login` again")]
+    LoginAttemptInvalid,
+    /// No identity provider is configured.
+    #[error("this broker has no identity provider configured")]
+    NoProvider,
+    /// The development login is off.
+    #[error("the development login is accepted only by a server started with `latchkey serve --dev` on loopback")]
+    DevLoginDisabled,
+    /// The user is locked.
+    #[error("this user is locked by an administrator")]
+    UserLocked,
+    /// No or a bad session token.
+    #[error("{0}")]
+    Unauthenticated(#[from] SessionTokenError),
+    /// The session was ended (logout, lock).
+    #[error("this session has ended; run `latchkey login`")]
+    SessionRevoked,
+    /// The principal may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Input was wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Nothing by that name.
+    #[error("{0}")]
+    NotFound(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Key handling failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+}
+
+impl Broker {
+    /// Whether the configuration makes this principal an administrator.
+    pub fn is_admin(&self, p: &Principal) -> bool {
+        let admin = &self.config.admin;
+        p.groups.iter().any(|g| admin.groups.contains(g))
+            || admin.users.iter().any(|u| {
+                *u == p.user_id
+                    || *u == p.subject
+                    || p.email
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(u))
+            })
+    }
+
+    fn require_admin(&self, p: &Principal, what: &str) -> Result<(), ServiceError> {
+        if self.is_admin(p) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "only an administrator may {what}; administrators are the groups {:?} and users {:?}",
+                self.config.admin.groups, self.config.admin.users
+            )))
+        }
+    }
+}

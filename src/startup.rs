@@ -1,0 +1,198 @@
+//! From a validated configuration to a listening broker: bind, open storage, migrate,
+//! load keys, serve until a shutdown signal, then let in-flight requests finish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::auth::oidc::IdTokenVerifier;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::keys::Keyring;
+use crate::secret::redact_url;
+use crate::service::{Broker, SharedBroker};
+use crate::store::Store;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// A broker bound to its socket, ready to serve.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    broker: SharedBroker,
+    local_addr: SocketAddr,
+}
+
+/// Selects ring for rustls once per process (several providers may be compiled in).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An HTTP client for talking to the identity provider.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")
+}
+
+/// Opens the database and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", redact_url(&config.database_url)))?;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    Ok(store)
+}
+
+/// Creates the state directory readable by the broker's user only.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))
+}
+
+impl Application {
+    /// Binds, opens the store, migrates and loads (or creates) the signing keys.
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        if config.public_url_derived {
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            config.public_url = format!("{scheme}://{local_addr}");
+        }
+        config.listen = local_addr;
+        create_private_dir(&config.data_dir)?;
+        let store = open_store(&config).await?;
+        let keyring = Keyring::load_or_create(&config.keys_dir, Utc::now())
+            .context("loading the signing keys")?;
+        let verifier = match &config.oidc {
+            Some(oidc) => Some(IdTokenVerifier::new(oidc.clone(), http_client()?)),
+            None => None,
+        };
+        if config.dev {
+            tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
+        }
+        let broker = Arc::new(Broker {
+            config,
+            store,
+            keyring,
+            verifier,
+        });
+        Ok(Self {
+            listener,
+            broker,
+            local_addr,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The broker core (tests use it to reach the store).
+    pub fn broker(&self) -> SharedBroker {
+        self.broker.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = AppState {
+            broker: self.broker.clone(),
+            metrics: Default::default(),
+        };
+        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let config = &self.broker.config;
+        tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
+        match &config.tls {
+            None => {
+                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    shutdown.await;
+                    let _ = stop_tx.send(true);
+                });
+                let mut graceful = stop_rx.clone();
+                let mut deadline = stop_rx;
+                let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+                    let _ = graceful.wait_for(|stop| *stop).await;
+                });
+                tokio::select! {
+                    result = serve => result?,
+                    _ = async {
+                        let _ = deadline.wait_for(|stop| *stop).await;
+                        tokio::time::sleep(DRAIN).await;
+                    } => tracing::warn!("requests still running after {DRAIN:?}; stopping anyway"),
+                }
+            }
+            Some(tls) => {
+                let rustls =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "loading the TLS certificate {} and key {}",
+                                tls.cert.display(),
+                                tls.key.display()
+                            )
+                        })?;
+                let handle = axum_server::Handle::new();
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    h.graceful_shutdown(Some(DRAIN));
+                });
+                axum_server::from_tcp_rustls(self.listener.into_std()?, rustls)
+                    .handle(handle)
+                    .serve(app)
+                    .await?;
+            }
+        }
+        self.broker.store.close().await;
+        tracing::info!("latchkey stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

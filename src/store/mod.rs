@@ -1,0 +1,281 @@
+//! Persistence through sqlx: SQLite embedded by default, PostgreSQL for several replicas.
+//!
+//! A service opens a [`Tx`], calls the small store functions on it and commits once.
+//! SQL lives only here: the statements both backends share are written once in
+//! [`queries`] (SQLite reads `$1` placeholders too) and instantiated per backend; what
+//! differs (connecting, pragmas, migrations) sits in [`sqlite`] and [`postgres`].
+
+pub mod postgres;
+mod queries;
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{from_ms, Identity, Lock, Session};
+
+/// A storage failure. Its text never contains connection secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// A connection pool to one of the two backends.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Embedded SQLite.
+    Sqlite(sqlx::SqlitePool),
+    /// PostgreSQL.
+    Postgres(sqlx::PgPool),
+}
+
+/// An open transaction on either backend.
+pub enum Tx {
+    /// SQLite (`BEGIN IMMEDIATE`: writers queue instead of failing to upgrade a read lock).
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// PostgreSQL.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+macro_rules! dispatch {
+    ($tx:expr, $f:ident($($arg:expr),*)) => {
+        match $tx {
+            Tx::Sqlite(t) => sqlite::$f(&mut **t, $($arg),*).await,
+            Tx::Postgres(t) => postgres::$f(&mut **t, $($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH`, created if missing, or `postgres://…`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(sqlite::connect(url).await?))
+        } else {
+            Ok(Store::Postgres(postgres::connect(url).await?))
+        }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(p) => sqlite::migrate(p).await,
+            Store::Postgres(p) => postgres::migrate(p).await,
+        }
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+            Store::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// Which backend, for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Starts a transaction that only reads.
+    pub async fn begin_read(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(p) => p.close().await,
+            Store::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// A session with what the API needs to know of its user.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// The session.
+    pub session: Session,
+    /// Subject at the provider.
+    pub subject: String,
+    /// Verified email.
+    pub email: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Groups at the last login.
+    pub groups: Vec<String>,
+    /// Whether a lock names this user.
+    pub locked: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    user_id: String,
+    kid: String,
+    dev: bool,
+    created_at: i64,
+    expires_at: i64,
+    auth_time: Option<i64>,
+    revoked_at: Option<i64>,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+    subject: String,
+    email: Option<String>,
+    name: Option<String>,
+    groups_json: String,
+    locked: bool,
+}
+
+impl TryFrom<SessionRow> for SessionRecord {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        let groups = serde_json::from_str(&r.groups_json)
+            .map_err(|e| StoreError::Corrupt(format!("users.groups_json: {e}")))?;
+        Ok(SessionRecord {
+            session: Session {
+                id: r.id,
+                user_id: r.user_id,
+                kid: r.kid,
+                dev: r.dev,
+                created_at: from_ms(r.created_at),
+                expires_at: from_ms(r.expires_at),
+                auth_time: r.auth_time.map(from_ms),
+                revoked_at: r.revoked_at.map(from_ms),
+                client_addr: r.client_addr,
+                user_agent: r.user_agent,
+            },
+            subject: r.subject,
+            email: r.email,
+            name: r.name,
+            groups,
+            locked: r.locked,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LockRow {
+    identifier: String,
+    reason: Option<String>,
+    locked_by: String,
+    locked_at: i64,
+}
+
+impl From<LockRow> for Lock {
+    fn from(r: LockRow) -> Self {
+        Lock {
+            identifier: r.identifier,
+            reason: r.reason,
+            locked_by: r.locked_by,
+            locked_at: from_ms(r.locked_at),
+        }
+    }
+}
+
+impl Tx {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Creates or refreshes a user from a verified identity.
+    pub async fn upsert_user(
+        &mut self,
+        who: &Identity,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, upsert_user(who, now))
+    }
+
+    /// Records a new session.
+    pub async fn insert_session(&mut self, s: &Session) -> Result<(), StoreError> {
+        dispatch!(self, insert_session(s))
+    }
+
+    /// A session with its user and lock state.
+    pub async fn session(&mut self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        dispatch!(self, session(id))
+    }
+
+    /// Ends one session; false if it was unknown or already ended.
+    pub async fn revoke_session(
+        &mut self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, revoke_session(id, reason, now))
+    }
+
+    /// Locks an identifier (email, subject or user id) and ends the sessions of the users it names.
+    /// Returns how many sessions were ended.
+    pub async fn lock(&mut self, lock: &Lock) -> Result<u64, StoreError> {
+        dispatch!(self, lock(lock))
+    }
+
+    /// Removes a lock; false if there was none.
+    pub async fn unlock(&mut self, identifier: &str) -> Result<bool, StoreError> {
+        dispatch!(self, unlock(identifier))
+    }
+
+    /// The first lock naming any of `identifiers`.
+    pub async fn find_lock(&mut self, identifiers: &[String]) -> Result<Option<Lock>, StoreError> {
+        dispatch!(self, find_lock(identifiers))
+    }
+
+    /// Remembers a browser login's nonce until `expires_at`.
+    pub async fn insert_login_attempt(
+        &mut self,
+        id: &str,
+        nonce: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, insert_login_attempt(id, nonce, expires_at))
+    }
+
+    /// Consumes a login attempt, returning its nonce if it existed and had not expired.
+    pub async fn take_login_attempt(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self, take_login_attempt(id, now))
+    }
+
+    /// Records an ID token as used; false if it already was (a replay).
+    pub async fn mark_id_token_used(
+        &mut self,
+        hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, mark_id_token_used(hash, expires_at, now))
+    }
+}

@@ -1,0 +1,214 @@
+//! The binary: start-up refusals that say what to set, the dev walkthrough, SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+
+fn latchkey(config_home: &std::path::Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("XDG_CONFIG_HOME", config_home)
+        .env("HOME", config_home);
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn refusal(args: &[&str], env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = latchkey(dir.path());
+    cmd.args(args).current_dir(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "expected a refusal for {args:?}");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn serve_without_a_provider_says_what_to_set() {
+    let err = refusal(&["serve"], &[]);
+    assert!(
+        err.contains("LATCHKEY_OIDC_ISSUER") && err.contains("--dev"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_refuses_plain_http_off_loopback() {
+    let env = [
+        ("LATCHKEY_OIDC_ISSUER", "https://idp.example.com"),
+        ("LATCHKEY_OIDC_CLIENT_ID", "cli"),
+    ];
+    let err = refusal(&["serve", "--listen", "0.0.0.0:0"], &env);
+    assert!(
+        err.contains("behind_tls_proxy") && err.contains("tls.cert"),
+        "{err}"
+    );
+    let err = refusal(&["serve", "--dev", "--listen", "0.0.0.0:0"], &[]);
+    assert!(err.contains("loopback"), "{err}");
+}
+
+#[test]
+fn a_bad_config_file_or_variable_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latchkey.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:0\"\n[oidc]\nisuer = \"typo\"\n",
+    )
+    .unwrap();
+    let err = refusal(&["serve", "--config", file.to_str().unwrap()], &[]);
+    assert!(err.contains("isuer"), "{err}");
+    let err = refusal(
+        &["serve", "--dev"],
+        &[("LATCHKEY_SESSION_LIFETIME", "forever")],
+    );
+    assert!(err.contains("LATCHKEY_SESSION_LIFETIME"), "{err}");
+}
+
+fn wait_ready(url: &str, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(resp) = raw_http::get(&format!("{url}/readyz")) {
+            if resp == 200 {
+                return;
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the server exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not become ready");
+}
+
+/// A tiny blocking GET without pulling in reqwest's blocking client.
+mod raw_http {
+    pub fn get(url: &str) -> std::io::Result<u16> {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest
+            .split_once('/')
+            .map(|(h, p)| (h, format!("/{p}")))
+            .unwrap();
+        let mut s = std::net::TcpStream::connect(host)?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        Ok(buf.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0))
+    }
+}
+
+#[test]
+fn the_dev_walkthrough_works_from_the_binary_and_sigterm_stops_it_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = latchkey(dir.path())
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("state"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&url, &mut server);
+    let run = |args: &[&str]| {
+        let out = latchkey(dir.path()).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = run(&[
+        "login",
+        "--server",
+        &url,
+        "--dev",
+        "alice@example.com",
+        "--groups",
+        "eng,sre",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    // The next verbs remember the server.
+    let (code, out, _) = run(&["whoami"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("alice@example.com")
+            && out.contains("eng, sre")
+            && out.contains(&url)
+            && out.contains("development"),
+        "{out}"
+    );
+    let (_, json, _) = run(&["whoami", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["groups"], serde_json::json!(["eng", "sre"]));
+    let creds = dir.path().join("latchkey/sessions.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Not an administrator: exit code 4. Logged out: exit code 3.
+    let (code, _, err) = run(&["lock", "bob@example.com"]);
+    assert_eq!(code, Some(4), "{err}");
+    let (code, _, _) = run(&["keys", "list"]);
+    assert_eq!(code, Some(0));
+    let (code, _, _) = run(&["logout"]);
+    assert_eq!(code, Some(0));
+    let (code, _, err) = run(&["whoami"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("latchkey login"), "{err}");
+    // SIGTERM: a clean exit.
+    let pid = server.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(log.contains("latchkey stopped"), "{log}");
+}
+
+#[test]
+fn migrate_applies_migrations_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let out = latchkey(dir.path())
+        .args([
+            "migrate",
+            "--dev",
+            "--database-url",
+            &format!("sqlite://{}", db.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.exists());
+}

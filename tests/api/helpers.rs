@@ -1,0 +1,221 @@
+//! `spawn_app` and friends: a broker on port 0 with a fresh database, and HTTP helpers.
+
+use std::path::PathBuf;
+
+use latchkey::config::{AdminLayer, Layer, OidcLayer, TlsLayer};
+use latchkey::service::SharedBroker;
+use latchkey::startup::Application;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// How a test broker is configured.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub dev: bool,
+    /// Issuer and client id of the provider.
+    pub oidc: Option<(String, String)>,
+    pub database_url: Option<String>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub session_lifetime: Option<String>,
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub broker: SharedBroker,
+    pub http: reqwest::Client,
+    _data_dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A peer the tests need is missing: fatal in CI, a visible skip elsewhere.
+pub fn missing_peer(what: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} is required in CI; the test command starts it (see README)");
+    }
+    eprintln!("SKIPPED: {what} is not available; run the README's test command to start it");
+}
+
+pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
+    Layer {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(data_dir.to_path_buf()),
+        dev: Some(options.dev),
+        database_url: options.database_url.clone(),
+        session_lifetime: options.session_lifetime.clone(),
+        tls: TlsLayer {
+            cert: options.tls.as_ref().map(|t| t.0.clone()),
+            key: options.tls.as_ref().map(|t| t.1.clone()),
+        },
+        oidc: OidcLayer {
+            issuer: options.oidc.as_ref().map(|o| o.0.clone()),
+            client_id: options.oidc.as_ref().map(|o| o.1.clone()),
+            jwks_min_refresh: Some("0s".into()),
+            ..OidcLayer::default()
+        },
+        admin: AdminLayer {
+            groups: Some(vec!["admin".into()]),
+            users: None,
+        },
+        ..Layer::default()
+    }
+}
+
+pub async fn spawn_app(options: Options) -> TestApp {
+    latchkey::telemetry::init("warn");
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = layer(&options, data_dir.path())
+        .validate()
+        .expect("valid test configuration");
+    let app = Application::build(config).await.expect("broker starts");
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{}", app.local_addr());
+    let broker = app.broker();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        url,
+        broker,
+        http: reqwest::Client::new(),
+        _data_dir: data_dir,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+pub async fn spawn_dev_app() -> TestApp {
+    spawn_app(Options {
+        dev: true,
+        ..Options::default()
+    })
+    .await
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A development session token for `email` with `groups`.
+    pub async fn dev_login(&self, email: &str, groups: &[&str]) -> String {
+        let resp = self
+            .post(
+                "/v1/auth/dev-login",
+                json!({"email": email, "groups": groups}),
+                None,
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        resp.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Exchanges an ID token; returns the response.
+    pub async fn login(&self, id_token: &str, login_id: Option<&str>) -> reqwest::Response {
+        let mut body = json!({ "id_token": id_token });
+        if let Some(id) = login_id {
+            body["login_id"] = json!(id);
+        }
+        self.post("/v1/auth/login", body, None).await
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+/// Asserts an API error's status and stable code; returns the body.
+pub async fn assert_error(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    let got = resp.status();
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (got, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "body: {body}"
+    );
+    assert_eq!(
+        body["error"]["request_id"].as_str().map(String::from),
+        request_id,
+        "error body carries the request id"
+    );
+    body
+}
+
+/// A database of its own on the PostgreSQL server, dropped by [`PgDb::drop_db`].
+pub struct PgDb {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("LATCHKEY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh PostgreSQL database, or `None` (after [`missing_peer`]) if the server is unreachable.
+pub async fn fresh_postgres() -> Option<PgDb> {
+    use sqlx::Connection;
+    let admin_url = pg_admin_url();
+    let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(c) => c,
+        Err(e) => {
+            missing_peer(&format!("PostgreSQL at {admin_url} ({e})"));
+            return None;
+        }
+    };
+    let name = format!("latchkey_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&name);
+    Some(PgDb {
+        url: url.to_string(),
+        admin_url,
+        name,
+    })
+}
+
+impl PgDb {
+    pub async fn drop_db(self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}

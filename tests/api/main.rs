@@ -1,0 +1,12 @@
+//! Integration tests: one binary, each test with its own broker on port 0 and its own database.
+
+mod helpers;
+mod idp;
+
+mod cli_and_config;
+mod health;
+mod id_tokens;
+mod oidc_flows;
+mod sessions;
+mod store;
+mod tls;
