@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs every test of latchkey. Installs and starts, pinned and on loopback, the peers the
+# tests need that the machine does not have:
+#   - a real OpenID provider: oidc-provider, pinned in tests/oidc/package-lock.json;
+#   - PostgreSQL: $LATCHKEY_TEST_DATABASE_URL if set, else 127.0.0.1:5432 if it answers,
+#     else a throwaway cluster started here where PostgreSQL is installed.
+# Extra arguments go to the test runner (e.g. `tests/run.sh id_tokens`).
+# With CI set, a test whose peer is missing fails instead of skipping.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+work=$(mktemp -d)
+pids=()
+pg_stop=""
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$pg_stop" ]; then eval "$pg_stop" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "tests/run.sh: $1 is missing: $2" >&2; exit 1; }
+}
+need cargo "install Rust with rustup"
+need node "install Node.js 20 or newer (Debian: apt-get install nodejs npm)"
+need npm "install npm (Debian: apt-get install npm)"
+need openssl "install OpenSSL (Debian: apt-get install openssl)"
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+echo "== OpenID provider: oidc-provider (tests/oidc)"
+(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+OIDC_READY_FILE="$work/oidc.ready" node tests/oidc/provider.mjs >"$work/oidc.out" 2>"$work/oidc.log" &
+pids+=($!)
+for _ in $(seq 200); do [ -s "$work/oidc.ready" ] && break; sleep 0.1; done
+if [ ! -s "$work/oidc.ready" ]; then
+  echo "the OpenID provider did not start:" >&2; cat "$work/oidc.log" >&2; exit 1
+fi
+LATCHKEY_TEST_OIDC_ISSUER=$(sed -n 's/^OIDC_ISSUER=//p' "$work/oidc.ready")
+export LATCHKEY_TEST_OIDC_ISSUER
+echo "   issuer $LATCHKEY_TEST_OIDC_ISSUER"
+
+echo "== PostgreSQL"
+if [ -n "${LATCHKEY_TEST_DATABASE_URL:-}" ]; then
+  echo "   from LATCHKEY_TEST_DATABASE_URL"
+elif (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  export LATCHKEY_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
+  echo "   the server on 127.0.0.1:5432"
+else
+  initdb=$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$initdb" ]; then
+    bindir=$(dirname "$initdb")
+    port=$(free_port)
+    pgdir=$(mktemp -d)
+    as_pg=()
+    if [ "$(id -u)" = 0 ]; then chown postgres "$pgdir"; as_pg=(runuser -u postgres --); fi
+    "${as_pg[@]}" "$bindir/initdb" -D "$pgdir/data" -A trust -U postgres >"$work/initdb.log" 2>&1
+    "${as_pg[@]}" "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
+      -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+    pg_stop="${as_pg[*]} $bindir/pg_ctl -D $pgdir/data -m immediate stop; rm -rf $pgdir"
+    export LATCHKEY_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    echo "   a throwaway cluster on 127.0.0.1:$port"
+  else
+    echo "   none found: PostgreSQL tests fail under CI and are skipped elsewhere"
+  fi
+fi
+
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+else
+  cargo test --no-fail-fast "$@"
+fi
