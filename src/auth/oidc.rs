@@ -197,7 +197,7 @@ impl IdTokenVerifier {
         now: DateTime<Utc>,
     ) -> Result<VerifiedIdToken, IdTokenError> {
         let alg_name = super::peek_alg(token).ok_or(IdTokenError::Malformed)?;
-        if !self.config.algorithms.iter().any(|a| *a == alg_name) {
+        if !self.config.algorithms.contains(&alg_name) {
             return Err(IdTokenError::AlgorithmNotAllowed(alg_name));
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;

@@ -96,8 +96,10 @@ mod tests {
     fn sessions_are_saved_private() {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("latchkey");
-        let mut saved = Saved::default();
-        saved.current = Some("http://127.0.0.1:8080".into());
+        let saved = Saved {
+            current: Some("http://127.0.0.1:8080".into()),
+            ..Saved::default()
+        };
         saved.save(&sub).unwrap();
         let mode = fs::metadata(sub.join("sessions.json"))
             .unwrap()
