@@ -11,6 +11,7 @@
 //! - [`telemetry`]: tracing set-up.
 //! - [`keys`]: the broker's Ed25519 signing keys on disk, their `kid`s, rotation and the JWKS.
 //! - [`auth`]: ID token verification against the provider's JWKS, and the broker's session tokens.
+//! - [`policy`]: the resource catalogue and casbin rules: decisions with their explanation, lint, table tests.
 //! - [`domain`]: plain types of the model (principals, users, sessions) without I/O.
 //! - [`store`]: persistence through sqlx, SQLite by default and PostgreSQL for replicas.
 //! - [`service`]: the operations the API exposes (login, logout, lock), each one transaction.
@@ -25,6 +26,7 @@ pub mod domain;
 pub mod duration;
 pub mod http;
 pub mod keys;
+pub mod policy;
 pub mod secret;
 pub mod service;
 pub mod startup;

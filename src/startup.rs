@@ -13,6 +13,7 @@ use crate::auth::oidc::IdTokenVerifier;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::keys::Keyring;
+use crate::policy::PolicyHandle;
 use crate::secret::redact_url;
 use crate::service::{Broker, SharedBroker};
 use crate::store::Store;
@@ -90,6 +91,15 @@ impl Application {
             Some(oidc) => Some(IdTokenVerifier::new(oidc.clone(), http_client()?)),
             None => None,
         };
+        let policy = PolicyHandle::load(&config.policy_dir)
+            .await
+            .with_context(|| {
+                format!(
+                    "loading the policy from {} (set policy_dir / LATCHKEY_POLICY_DIR)",
+                    config.policy_dir.display()
+                )
+            })?;
+        tracing::info!(policy_dir = %config.policy_dir.display(), hash = %policy.current().hash, "policy loaded");
         if config.dev {
             tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
         }
@@ -98,6 +108,7 @@ impl Application {
             store,
             keyring,
             verifier,
+            policy,
         });
         Ok(Self {
             listener,
@@ -125,6 +136,7 @@ impl Application {
             broker: self.broker.clone(),
             metrics: Default::default(),
         };
+        let reloader = tokio::spawn(watch_policy(self.broker.clone()));
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
@@ -171,9 +183,35 @@ impl Application {
                     .await?;
             }
         }
+        reloader.abort();
         self.broker.store.close().await;
         tracing::info!("latchkey stopped");
         Ok(())
+    }
+}
+
+/// Reloads the policy on SIGHUP and when its files change. A broken policy is refused
+/// with the reason in the log, and the previous one stays in force.
+async fn watch_policy(broker: SharedBroker) {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut seen = broker.policy.modified();
+    loop {
+        let by_signal = tokio::select! {
+            _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => true,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => false,
+        };
+        let modified = broker.policy.modified();
+        if !by_signal && modified == seen {
+            continue;
+        }
+        seen = modified;
+        match broker.policy.reload().await {
+            Ok(Some(p)) => tracing::info!(hash = %p.hash, by_signal, "policy reloaded"),
+            Ok(None) => tracing::debug!("policy unchanged"),
+            Err(e) => {
+                tracing::error!(error = %e, "policy refused; the previous policy stays in force")
+            }
+        }
     }
 }
 

@@ -145,7 +145,9 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
             };
             print(output, &keys, || keys_text(&keys))
         }
-        Command::Serve(_) | Command::Migrate(_) | Command::Login(_) => Ok(()),
+        Command::Serve(_) | Command::Migrate(_) | Command::Login(_) | Command::Policy { .. } => {
+            Ok(())
+        }
     }
 }
 

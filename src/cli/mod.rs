@@ -5,12 +5,14 @@
 //! - [`credentials`]: saved sessions under `$XDG_CONFIG_HOME/latchkey/` (mode 0600).
 //! - [`login`]: the OpenID Connect device flow and authorization code + PKCE flow.
 //! - [`commands`]: the client verbs and how they print.
+//! - [`policy`]: `policy explain`, `policy test`, `policy check`, offline.
 //! - [`server`]: `serve` and `migrate`.
 
 pub mod client;
 pub mod commands;
 pub mod credentials;
 pub mod login;
+pub mod policy;
 pub mod server;
 
 use std::path::PathBuf;
@@ -79,6 +81,12 @@ pub enum Command {
     Unlock {
         /// Email, subject or user id, as locked.
         user: String,
+    },
+    /// Review policy like code: explain a decision, run table tests, lint.
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
     },
     /// The broker's signing keys.
     Keys {
@@ -152,6 +160,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => server::serve(args).await.map_err(commands::CliError::Other),
         Command::Migrate(args) => server::migrate(args)
+            .await
+            .map_err(commands::CliError::Other),
+        Command::Policy { command } => policy::run(cli.output, command)
             .await
             .map_err(commands::CliError::Other),
         command => commands::run(cli.server, cli.output, command).await,

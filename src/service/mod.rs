@@ -11,6 +11,7 @@ use crate::auth::session::SessionTokenError;
 use crate::config::Config;
 use crate::domain::Principal;
 use crate::keys::{KeyError, Keyring};
+use crate::policy::{Action, PolicyHandle};
 use crate::store::{Store, StoreError};
 
 pub use login::{BrowserLogin, ClientInfo, IssuedSession};
@@ -25,6 +26,8 @@ pub struct Broker {
     pub keyring: Keyring,
     /// ID token verifier; `None` when no provider is configured (development mode only).
     pub verifier: Option<IdTokenVerifier>,
+    /// The policy in force.
+    pub policy: PolicyHandle,
 }
 
 /// A shared handle to the broker.
@@ -78,8 +81,21 @@ pub enum ServiceError {
 }
 
 impl Broker {
-    /// Whether the configuration makes this principal an administrator.
+    /// The name policy lines use for a principal: the verified email, else the user id.
+    pub fn policy_name(p: &Principal) -> &str {
+        p.email.as_deref().unwrap_or(&p.user_id)
+    }
+
+    /// Whether the policy (`admin` on `broker`) or the configuration makes this principal an administrator.
     pub fn is_admin(&self, p: &Principal) -> bool {
+        if self
+            .policy
+            .current()
+            .check(Self::policy_name(p), &p.groups, "broker", Action::Admin)
+            .allowed
+        {
+            return true;
+        }
         let admin = &self.config.admin;
         p.groups.iter().any(|g| admin.groups.contains(g))
             || admin.users.iter().any(|u| {
@@ -96,7 +112,7 @@ impl Broker {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(format!(
-                "only an administrator may {what}; administrators are the groups {:?} and users {:?}",
+                "only an administrator may {what}; administrators are those the policy allows `admin` on `broker`, and the configured groups {:?} and users {:?}",
                 self.config.admin.groups, self.config.admin.users
             )))
         }

@@ -1,0 +1,352 @@
+//! The resource catalogue (`policies/catalogue.toml`): every resource the broker can
+//! grant, the provider that serves it, and each role's clocks, thresholds and rules.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::duration;
+
+/// Which credential provider serves a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The broker's own signed tokens.
+    Token,
+    /// AWS STS sessions.
+    Aws,
+    /// Database logins.
+    Db,
+    /// OpenSSH certificates.
+    Ssh,
+    /// A gated HTTP service or stream.
+    Http,
+}
+
+impl Kind {
+    /// The longest access the provider can back.
+    pub fn max_duration(self) -> Duration {
+        match self {
+            // AssumeRole's DurationSeconds ceiling.
+            Kind::Aws => Duration::from_secs(12 * 3600),
+            Kind::Token | Kind::Db | Kind::Ssh | Kind::Http => Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default, rename = "resource")]
+    resources: Vec<ResourceFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceFile {
+    name: String,
+    kind: Kind,
+    description: String,
+    #[serde(default, rename = "role")]
+    roles: Vec<RoleFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reviewers {
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    users: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleFile {
+    name: String,
+    default_duration: String,
+    max_duration: String,
+    #[serde(default = "default_pending")]
+    pending_timeout: String,
+    #[serde(default = "default_activation")]
+    activation_window: String,
+    #[serde(default)]
+    max_extensions: u32,
+    #[serde(default = "default_extension")]
+    extension: String,
+    #[serde(default = "one")]
+    approvals: u32,
+    #[serde(default = "one")]
+    denials: u32,
+    #[serde(default)]
+    reviewers: Reviewers,
+    #[serde(default)]
+    reason_required: bool,
+    reason_pattern: Option<String>,
+    ticket_pattern: Option<String>,
+    #[serde(default)]
+    ticket_required: bool,
+    #[serde(default)]
+    auto_approve: bool,
+    #[serde(default)]
+    breakglass: bool,
+    #[serde(default = "default_breakglass")]
+    breakglass_max_duration: String,
+    reviewer_fresh_login: Option<String>,
+}
+
+fn default_pending() -> String {
+    "1h".into()
+}
+fn default_activation() -> String {
+    "30m".into()
+}
+fn default_extension() -> String {
+    "1h".into()
+}
+fn default_breakglass() -> String {
+    "30m".into()
+}
+fn one() -> u32 {
+    1
+}
+
+/// A resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resource {
+    /// `aws:prod`.
+    pub name: String,
+    /// Provider.
+    pub kind: Kind,
+    /// For people.
+    pub description: String,
+    /// Roles by name.
+    pub roles: BTreeMap<String, Role>,
+}
+
+/// A role on a resource and its rules.
+#[derive(Debug, Clone, Serialize)]
+pub struct Role {
+    /// `readonly`.
+    pub name: String,
+    /// Duration when the request names none.
+    #[serde(with = "secs")]
+    pub default_duration: Duration,
+    /// Longest duration a request may ask.
+    #[serde(with = "secs")]
+    pub max_duration: Duration,
+    /// How long a request may stay pending.
+    #[serde(with = "secs")]
+    pub pending_timeout: Duration,
+    /// How long an approved grant may wait to be activated.
+    #[serde(with = "secs")]
+    pub activation_window: Duration,
+    /// How many extensions.
+    pub max_extensions: u32,
+    /// Longest single extension.
+    #[serde(with = "secs")]
+    pub extension: Duration,
+    /// Approvals needed.
+    pub approvals: u32,
+    /// Denials that end the request.
+    pub denials: u32,
+    /// Groups whose members count as reviewers (empty with no users: anyone the policy lets review).
+    pub reviewer_groups: Vec<String>,
+    /// Users who count as reviewers.
+    pub reviewer_users: Vec<String>,
+    /// A reason must be given.
+    pub reason_required: bool,
+    /// The reason must match.
+    #[serde(skip)]
+    pub reason_pattern: Option<Regex>,
+    /// The ticket must match.
+    #[serde(skip)]
+    pub ticket_pattern: Option<Regex>,
+    /// A ticket must be given.
+    pub ticket_required: bool,
+    /// Auto-approval is possible (if the policy also allows it for the requester).
+    pub auto_approve: bool,
+    /// Break-glass is possible.
+    pub breakglass: bool,
+    /// Break-glass duration cap.
+    #[serde(with = "secs")]
+    pub breakglass_max_duration: Duration,
+    /// Reviewers must have authenticated at the provider within this window.
+    #[serde(with = "opt_secs")]
+    pub reviewer_fresh_login: Option<Duration>,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+mod opt_secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &Option<std::time::Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// Every resource, by name.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Catalogue {
+    /// Resources by name.
+    pub resources: BTreeMap<String, Resource>,
+}
+
+/// Why a catalogue is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("catalogue: {0}")]
+pub struct CatalogueError(pub String);
+
+fn dur(where_: &str, field: &str, v: &str) -> Result<Duration, CatalogueError> {
+    duration::parse(v).map_err(|e| CatalogueError(format!("{where_}: {field}: {e}")))
+}
+
+fn pattern(where_: &str, field: &str, v: Option<String>) -> Result<Option<Regex>, CatalogueError> {
+    v.map(|p| {
+        // Anchored: a pattern describes the whole value, not a part of it.
+        Regex::new(&format!("^(?:{p})$"))
+            .map_err(|e| CatalogueError(format!("{where_}: {field}: {e}")))
+    })
+    .transpose()
+}
+
+impl Catalogue {
+    /// Parses and validates the TOML text.
+    pub fn parse(text: &str) -> Result<Self, CatalogueError> {
+        let file: File = toml::from_str(text).map_err(|e| CatalogueError(e.to_string()))?;
+        let mut resources = BTreeMap::new();
+        for r in file.resources {
+            if r.name.is_empty() || r.name.contains(['#', ',', ' ']) {
+                return Err(CatalogueError(format!(
+                    "resource name {:?} must be non-empty without '#', ',' or spaces",
+                    r.name
+                )));
+            }
+            if r.roles.is_empty() {
+                return Err(CatalogueError(format!("resource {} has no roles", r.name)));
+            }
+            let mut roles = BTreeMap::new();
+            for f in r.roles {
+                let at = format!("{}#{}", r.name, f.name);
+                let role = Role {
+                    default_duration: dur(&at, "default_duration", &f.default_duration)?,
+                    max_duration: dur(&at, "max_duration", &f.max_duration)?,
+                    pending_timeout: dur(&at, "pending_timeout", &f.pending_timeout)?,
+                    activation_window: dur(&at, "activation_window", &f.activation_window)?,
+                    extension: dur(&at, "extension", &f.extension)?,
+                    breakglass_max_duration: dur(
+                        &at,
+                        "breakglass_max_duration",
+                        &f.breakglass_max_duration,
+                    )?,
+                    reviewer_fresh_login: f
+                        .reviewer_fresh_login
+                        .as_deref()
+                        .map(|v| dur(&at, "reviewer_fresh_login", v))
+                        .transpose()?,
+                    reason_pattern: pattern(&at, "reason_pattern", f.reason_pattern)?,
+                    ticket_pattern: pattern(&at, "ticket_pattern", f.ticket_pattern)?,
+                    name: f.name,
+                    max_extensions: f.max_extensions,
+                    approvals: f.approvals,
+                    denials: f.denials,
+                    reviewer_groups: f.reviewers.groups,
+                    reviewer_users: f.reviewers.users.iter().map(|u| u.to_lowercase()).collect(),
+                    reason_required: f.reason_required,
+                    ticket_required: f.ticket_required,
+                    auto_approve: f.auto_approve,
+                    breakglass: f.breakglass,
+                };
+                if role.default_duration.is_zero() || role.default_duration > role.max_duration {
+                    return Err(CatalogueError(format!(
+                        "{at}: default_duration must be positive and at most max_duration"
+                    )));
+                }
+                if role.denials == 0 {
+                    return Err(CatalogueError(format!("{at}: denials must be at least 1")));
+                }
+                if role.breakglass && role.breakglass_max_duration > role.max_duration {
+                    return Err(CatalogueError(format!(
+                        "{at}: breakglass_max_duration must be at most max_duration"
+                    )));
+                }
+                if roles.insert(role.name.clone(), role).is_some() {
+                    return Err(CatalogueError(format!("{at}: role declared twice")));
+                }
+            }
+            let name = r.name.clone();
+            let resource = Resource {
+                name: r.name,
+                kind: r.kind,
+                description: r.description,
+                roles,
+            };
+            if resources.insert(name.clone(), resource).is_some() {
+                return Err(CatalogueError(format!("resource {name} declared twice")));
+            }
+        }
+        Ok(Catalogue { resources })
+    }
+
+    /// A role of a resource.
+    pub fn role(&self, resource: &str, role: &str) -> Option<(&Resource, &Role)> {
+        let r = self.resources.get(resource)?;
+        Some((r, r.roles.get(role)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+[[resource]]
+name = "aws:prod"
+kind = "aws"
+description = "prod"
+[[resource.role]]
+name = "readonly"
+default_duration = "1h"
+max_duration = "4h"
+reason_pattern = ".{5,}"
+"#;
+
+    #[test]
+    fn reads_a_role_with_defaults() {
+        let c = Catalogue::parse(MIN).unwrap();
+        let (_, role) = c.role("aws:prod", "readonly").unwrap();
+        assert_eq!(role.pending_timeout, Duration::from_secs(3600));
+        assert_eq!((role.approvals, role.denials), (1, 1));
+        assert!(role
+            .reason_pattern
+            .as_ref()
+            .unwrap()
+            .is_match("hello world"));
+        assert!(!role.reason_pattern.as_ref().unwrap().is_match("hi"));
+    }
+
+    #[test]
+    fn refuses_inconsistent_roles_and_unknown_fields() {
+        assert!(
+            Catalogue::parse(&MIN.replace("max_duration = \"4h\"", "max_duration = \"30m\""))
+                .is_err()
+        );
+        assert!(Catalogue::parse(&MIN.replace("kind = \"aws\"", "kind = \"ftp\"")).is_err());
+        assert!(Catalogue::parse(&format!("{MIN}\nsurprise = 1")).is_err());
+        assert!(Catalogue::parse(&MIN.replace(".{5,}", "(")).is_err());
+    }
+}

@@ -1,0 +1,420 @@
+//! A request's decision: refused, auto-approved, break-glass, or waiting for reviews,
+//! with the rules and thresholds that say so and what would make a refusal possible.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Action, Policy, Role};
+use crate::duration;
+
+/// Who is asking or reviewing.
+#[derive(Debug, Clone)]
+pub struct Who<'a> {
+    /// The policy name: verified email, else user id.
+    pub name: &'a str,
+    /// Broker user id.
+    pub user_id: &'a str,
+    /// Groups.
+    pub groups: &'a [String],
+}
+
+/// What is asked.
+#[derive(Debug, Clone, Default)]
+pub struct Ask {
+    /// Resource name.
+    pub resource: String,
+    /// Role name (`None`: the resource's only role).
+    pub role: Option<String>,
+    /// Duration asked (`None`: the role's default).
+    pub duration: Option<Duration>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Ticket reference.
+    pub ticket: Option<String>,
+    /// Break-glass.
+    pub breakglass: bool,
+}
+
+/// The decision's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Refused; nothing is created.
+    Refused,
+    /// Granted at once.
+    AutoApproved,
+    /// Granted at once under break-glass, flagged for review after the fact.
+    Breakglass,
+    /// Waits for reviews.
+    NeedsReview,
+}
+
+/// A decision with its explanation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// What happens.
+    pub outcome: Outcome,
+    /// For refusals, a stable code.
+    pub code: Option<&'static str>,
+    /// The role decided on.
+    pub role: Option<String>,
+    /// Effective duration (seconds).
+    pub duration_secs: u64,
+    /// Why, in order.
+    pub explanation: Vec<String>,
+    /// What would make a refusal possible.
+    pub hint: Option<String>,
+    /// Approvals needed.
+    pub approvals: u32,
+    /// Denials that end it.
+    pub denials: u32,
+    /// Who may review, in words.
+    pub reviewers: String,
+    /// Policy lines that matched.
+    pub rules: Vec<String>,
+}
+
+impl Decision {
+    fn refuse(
+        code: &'static str,
+        why: String,
+        hint: Option<String>,
+        explanation: Vec<String>,
+    ) -> Self {
+        let mut explanation = explanation;
+        explanation.push(why);
+        Decision {
+            outcome: Outcome::Refused,
+            code: Some(code),
+            role: None,
+            duration_secs: 0,
+            explanation,
+            hint,
+            approvals: 0,
+            denials: 0,
+            reviewers: String::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// `resource#role`, the object policy lines match.
+pub fn object(resource: &str, role: &str) -> String {
+    format!("{resource}#{role}")
+}
+
+/// Who may review `resource#role`, in words (role filters and the policy's `review` lines).
+pub fn reviewers_text(policy: &Policy, resource: &str, role: &Role) -> String {
+    let obj = object(resource, role.name.as_str());
+    let mut from_policy: Vec<String> = policy
+        .rules
+        .subjects()
+        .into_iter()
+        .filter(|s| {
+            let (user, groups) = match s.split_once(':') {
+                Some(("group", g)) => ("", vec![g.to_string()]),
+                Some(("user", u)) => (u, vec![]),
+                _ => ("*", vec![]),
+            };
+            policy.check(user, &groups, &obj, Action::Review).allowed
+        })
+        .collect();
+    if !role.reviewer_groups.is_empty() || !role.reviewer_users.is_empty() {
+        from_policy.retain(|s| {
+            role.reviewer_groups
+                .iter()
+                .any(|g| *s == format!("group:{g}"))
+                || role
+                    .reviewer_users
+                    .iter()
+                    .any(|u| *s == format!("user:{u}"))
+        });
+    }
+    if from_policy.is_empty() {
+        "nobody (no subject may review this role)".into()
+    } else {
+        from_policy.join(", ")
+    }
+}
+
+fn pick_role<'p>(
+    policy: &'p Policy,
+    ask: &Ask,
+) -> Result<(&'p super::Resource, &'p Role), Box<Decision>> {
+    let Some(resource) = policy.catalogue.resources.get(&ask.resource) else {
+        let known: Vec<&str> = policy
+            .catalogue
+            .resources
+            .keys()
+            .map(String::as_str)
+            .collect();
+        return Err(Box::new(Decision::refuse(
+            "unknown_resource",
+            format!("there is no resource {:?}", ask.resource),
+            Some(format!("known resources: {}", known.join(", "))),
+            vec![],
+        )));
+    };
+    let role = match &ask.role {
+        Some(r) => resource.roles.get(r),
+        None if resource.roles.len() == 1 => resource.roles.values().next(),
+        None => None,
+    };
+    role.map(|role| (resource, role)).ok_or_else(|| {
+        let roles: Vec<&str> = resource.roles.keys().map(String::as_str).collect();
+        Box::new(Decision::refuse(
+            "unknown_role",
+            match &ask.role {
+                Some(r) => format!("{} has no role {r:?}", resource.name),
+                None => format!("{} has several roles; name one with --role", resource.name),
+            },
+            Some(format!("roles of {}: {}", resource.name, roles.join(", "))),
+            vec![],
+        ))
+    })
+}
+
+/// Decides a request.
+pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
+    let (resource, role) = match pick_role(policy, ask) {
+        Ok(r) => r,
+        Err(d) => return *d,
+    };
+    let obj = object(&resource.name, &role.name);
+    let mut why = vec![format!("{obj}: {}", resource.description)];
+    let action = if ask.breakglass {
+        Action::Breakglass
+    } else {
+        Action::Request
+    };
+    let may = policy.check(who.name, who.groups, &obj, action);
+    if !may.allowed {
+        let mut d = Decision::refuse(
+            "not_allowed",
+            format!(
+                "the policy does not let {} {} {obj}",
+                who.name,
+                if ask.breakglass {
+                    "use break-glass on"
+                } else {
+                    "request"
+                }
+            ),
+            Some(match may.rules.first() {
+                Some(deny) => format!("refused by the rule `{deny}`"),
+                None => "no rule allows it; ask a policy owner to add one".into(),
+            }),
+            why,
+        );
+        d.rules = may.rules;
+        return d;
+    }
+    why.push(format!(
+        "allowed by `{}`",
+        may.rules.first().map(String::as_str).unwrap_or("?")
+    ));
+    if ask.breakglass && !role.breakglass {
+        return Decision::refuse(
+            "breakglass_not_available",
+            format!("{obj} has no break-glass path"),
+            Some("request it normally".into()),
+            why,
+        );
+    }
+    let reason = ask
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if (role.reason_required || ask.breakglass) && reason.is_none() {
+        return Decision::refuse(
+            "reason_required",
+            format!("{obj} requires a reason"),
+            pattern_hint("the reason", &role.reason_pattern),
+            why,
+        );
+    }
+    if let (Some(p), Some(r)) = (&role.reason_pattern, reason) {
+        if !p.is_match(r) {
+            return Decision::refuse(
+                "reason_mismatch",
+                "the reason does not match the role's pattern".into(),
+                pattern_hint("the reason", &role.reason_pattern),
+                why,
+            );
+        }
+    }
+    let ticket = ask
+        .ticket
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    // An emergency may not have a ticket yet; the review after the fact asks for one.
+    if role.ticket_required && !ask.breakglass && ticket.is_none() {
+        return Decision::refuse(
+            "ticket_required",
+            format!("{obj} requires a ticket"),
+            pattern_hint("the ticket", &role.ticket_pattern),
+            why,
+        );
+    }
+    if let (Some(p), Some(t)) = (&role.ticket_pattern, ticket) {
+        if !p.is_match(t) {
+            return Decision::refuse(
+                "ticket_mismatch",
+                format!("the ticket {t:?} does not match the role's pattern"),
+                pattern_hint("the ticket", &role.ticket_pattern),
+                why,
+            );
+        }
+    }
+    let cap = if ask.breakglass {
+        role.breakglass_max_duration
+    } else {
+        role.max_duration
+    };
+    let duration = ask.duration.unwrap_or(role.default_duration.min(cap));
+    if duration.is_zero() || duration > cap {
+        return Decision::refuse(
+            "duration_too_long",
+            format!(
+                "{} is more than the {} allowed",
+                duration::format(duration),
+                duration::format(cap)
+            ),
+            Some(format!("ask for at most {}", duration::format(cap))),
+            why,
+        );
+    }
+    why.push(format!(
+        "duration {} (at most {})",
+        duration::format(duration),
+        duration::format(cap)
+    ));
+    let reviewers = reviewers_text(policy, &resource.name, role);
+    let mut rules = may.rules;
+    let outcome = if ask.breakglass {
+        why.push("break-glass: active at once, reviewed after the fact".into());
+        Outcome::Breakglass
+    } else {
+        let auto = policy.check(who.name, who.groups, &obj, Action::AutoApprove);
+        if role.auto_approve && auto.allowed {
+            why.push(format!(
+                "auto-approved by `{}`",
+                auto.rules.first().map(String::as_str).unwrap_or("?")
+            ));
+            rules.extend(auto.rules);
+            Outcome::AutoApproved
+        } else {
+            why.push(if !role.auto_approve {
+                format!("{obj} is never auto-approved")
+            } else {
+                match auto.rules.first() {
+                    Some(deny) => format!("not auto-approved: `{deny}`"),
+                    None => "no rule auto-approves it".into(),
+                }
+            });
+            why.push(format!(
+                "needs {} approval(s); {} denial(s) end it; reviewers: {reviewers}",
+                role.approvals, role.denials
+            ));
+            Outcome::NeedsReview
+        }
+    };
+    Decision {
+        outcome,
+        code: None,
+        role: Some(role.name.clone()),
+        duration_secs: duration.as_secs(),
+        explanation: why,
+        hint: None,
+        approvals: role.approvals,
+        denials: role.denials,
+        reviewers,
+        rules,
+    }
+}
+
+fn pattern_hint(what: &str, p: &Option<regex::Regex>) -> Option<String> {
+    Some(match p {
+        // Show the operator's pattern without the anchors the loader added.
+        Some(p) => format!(
+            "{what} must match {}",
+            p.as_str().trim_start_matches("^(?:").trim_end_matches(")$")
+        ),
+        None => format!("give {what}"),
+    })
+}
+
+/// Why someone may not review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewRefusal {
+    /// Stable code.
+    pub code: &'static str,
+    /// Why, and who can.
+    pub message: String,
+}
+
+/// Whether `who` may review a request for `resource#role` made by `requester_id`, at `now`.
+pub fn may_review(
+    policy: &Policy,
+    who: &Who<'_>,
+    auth_time: Option<DateTime<Utc>>,
+    resource: &str,
+    role_name: &str,
+    requester_id: &str,
+    now: DateTime<Utc>,
+) -> Result<String, ReviewRefusal> {
+    if who.user_id == requester_id {
+        return Err(ReviewRefusal {
+            code: "self_review",
+            message: "a requester never reviews their own request".into(),
+        });
+    }
+    let Some((_, role)) = policy.catalogue.role(resource, role_name) else {
+        return Err(ReviewRefusal {
+            code: "unknown_role",
+            message: format!("{resource}#{role_name} is no longer in the catalogue"),
+        });
+    };
+    let obj = object(resource, role_name);
+    let reviewers = reviewers_text(policy, resource, role);
+    let rule = policy.check(who.name, who.groups, &obj, Action::Review);
+    if !rule.allowed {
+        return Err(ReviewRefusal {
+            code: "not_a_reviewer",
+            message: format!(
+                "the policy does not let {} review {obj}; reviewers: {reviewers}",
+                who.name
+            ),
+        });
+    }
+    let filtered = !role.reviewer_groups.is_empty() || !role.reviewer_users.is_empty();
+    let in_filter = role.reviewer_groups.iter().any(|g| who.groups.contains(g))
+        || role
+            .reviewer_users
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(who.name));
+    if filtered && !in_filter {
+        return Err(ReviewRefusal {
+            code: "not_a_reviewer",
+            message: format!("{obj} is reviewed only by {reviewers}"),
+        });
+    }
+    if let Some(window) = role.reviewer_fresh_login {
+        let fresh = auth_time
+            .is_some_and(|t| now - t <= chrono::Duration::from_std(window).unwrap_or_default());
+        if !fresh {
+            return Err(ReviewRefusal {
+                code: "login_not_fresh",
+                message: format!("reviewing {obj} needs a login within the last {}; run `latchkey login` and try again", duration::format(window)),
+            });
+        }
+    }
+    Ok(format!(
+        "may review by `{}`",
+        rule.rules.first().map(String::as_str).unwrap_or("?")
+    ))
+}

@@ -1,0 +1,347 @@
+//! The casbin part of the policy: who may request, be auto-approved, review, use
+//! break-glass, read the audit log, administer. Explicit deny rules win over allows.
+//!
+//! A request to casbin is `(subjects, object, action)`: `subjects` lists the principal
+//! and its groups (`user:alice@example.com|group:eng`), `object` is `resource#role`
+//! (or `audit`, `broker`), and policy lines match them with `*` wildcards.
+
+use casbin::function_map::OperatorFunction;
+use casbin::rhai::Dynamic;
+use casbin::{CoreApi, DefaultModel, Enforcer, StringAdapter};
+
+/// What a principal may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Ask for a role on a resource.
+    Request,
+    /// Be granted without review.
+    AutoApprove,
+    /// Approve or deny others' requests.
+    Review,
+    /// Take access at once in an emergency.
+    Breakglass,
+    /// Read and export the audit log.
+    AuditRead,
+    /// Administer the broker.
+    Admin,
+}
+
+impl Action {
+    /// The name used in policy lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Request => "request",
+            Action::AutoApprove => "auto_approve",
+            Action::Review => "review",
+            Action::Breakglass => "breakglass",
+            Action::AuditRead => "audit_read",
+            Action::Admin => "admin",
+        }
+    }
+
+    /// Every action.
+    pub const ALL: [Action; 6] = [
+        Action::Request,
+        Action::AutoApprove,
+        Action::Review,
+        Action::Breakglass,
+        Action::AuditRead,
+        Action::Admin,
+    ];
+}
+
+/// The casbin model the broker requires; `policies/model.conf` must say the same.
+pub const MODEL: &str = "[request_definition]
+r = sub, obj, act
+
+[policy_definition]
+p = sub, obj, act, eft
+
+[policy_effect]
+e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
+
+[matchers]
+m = subjectMatch(r.sub, p.sub) && globMatch(r.obj, p.obj) && r.act == p.act
+";
+
+/// A rule decision and the lines that made it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleOutcome {
+    /// Allowed.
+    pub allowed: bool,
+    /// The matching policy lines (`p, group:eng, aws:*, request, allow`); the deny that won, if any.
+    pub rules: Vec<String>,
+}
+
+/// One policy line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Line {
+    subject: String,
+    object: String,
+    action: String,
+    deny: bool,
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let eft = if self.deny { "deny" } else { "allow" };
+        write!(
+            f,
+            "p, {}, {}, {}, {eft}",
+            self.subject, self.object, self.action
+        )
+    }
+}
+
+/// The loaded casbin enforcer, and the lines again for explanations.
+pub struct Rules {
+    enforcer: Enforcer,
+    lines: Vec<Line>,
+}
+
+impl std::fmt::Debug for Rules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rules({} lines)", self.lines.len())
+    }
+}
+
+/// `*` matches any run of characters, anywhere in the pattern.
+pub fn glob_match(value: &str, pattern: &str) -> bool {
+    let (v, p) = (value.as_bytes(), pattern.as_bytes());
+    let (mut vi, mut pi, mut star, mut mark) = (0, 0, None, 0);
+    while vi < v.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            pi += 1;
+            mark = vi;
+        } else if pi < p.len() && p[pi] == v[vi] {
+            pi += 1;
+            vi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            vi = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == b'*')
+}
+
+fn subject_match(subjects: &str, pattern: &str) -> bool {
+    pattern == "*" || subjects.split('|').any(|s| glob_match(s, pattern))
+}
+
+/// Why the rules could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("policy rules: {0}")]
+pub struct RulesError(pub String);
+
+impl Rules {
+    /// Loads the model and the policy lines (CSV, `#` comments).
+    pub async fn load(model: &str, policy_csv: &str) -> Result<Self, RulesError> {
+        let normalise = |s: &str| {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .flat_map(str::split_whitespace)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        if normalise(model) != normalise(MODEL) {
+            return Err(RulesError(format!(
+                "model.conf must be the broker's model:\n{MODEL}"
+            )));
+        }
+        let mut lines = Vec::new();
+        for (n, line) in policy_csv.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            if fields.len() != 5 || fields[0] != "p" {
+                return Err(RulesError(format!(
+                    "policy.csv line {}: expected `p, SUBJECT, OBJECT, ACTION, allow|deny`",
+                    n + 1
+                )));
+            }
+            if !(fields[1] == "*"
+                || fields[1].starts_with("user:")
+                || fields[1].starts_with("group:"))
+            {
+                return Err(RulesError(format!(
+                    "policy.csv line {}: subject must be user:EMAIL, group:NAME or *",
+                    n + 1
+                )));
+            }
+            if !Action::ALL.iter().any(|a| a.as_str() == fields[3]) {
+                return Err(RulesError(format!(
+                    "policy.csv line {}: unknown action {:?}",
+                    n + 1,
+                    fields[3]
+                )));
+            }
+            if !matches!(fields[4], "allow" | "deny") {
+                return Err(RulesError(format!(
+                    "policy.csv line {}: effect must be allow or deny",
+                    n + 1
+                )));
+            }
+            lines.push(Line {
+                subject: fields[1].to_string(),
+                object: fields[2].to_string(),
+                action: fields[3].to_string(),
+                deny: fields[4] == "deny",
+            });
+        }
+        let model = DefaultModel::from_str(MODEL)
+            .await
+            .map_err(|e| RulesError(e.to_string()))?;
+        let adapter = StringAdapter::new(policy_csv.to_string());
+        let mut enforcer = Enforcer::new(model, adapter)
+            .await
+            .map_err(|e| RulesError(e.to_string()))?;
+        enforcer.add_function(
+            "subjectMatch",
+            OperatorFunction::Arg2(|a: Dynamic, b: Dynamic| {
+                subject_match(&a.to_string(), &b.to_string()).into()
+            }),
+        );
+        enforcer.add_function(
+            "globMatch",
+            OperatorFunction::Arg2(|a: Dynamic, b: Dynamic| {
+                glob_match(&a.to_string(), &b.to_string()).into()
+            }),
+        );
+        Ok(Rules { enforcer, lines })
+    }
+
+    /// Number of policy lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether there are no policy lines.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Every line, as written back (`p, group:eng, *, request, allow`).
+    pub fn lines_text(&self) -> Vec<String> {
+        self.lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    /// Every distinct subject named by a line (for finding who may review).
+    pub fn subjects(&self) -> Vec<String> {
+        let mut s: Vec<String> = self.lines.iter().map(|l| l.subject.clone()).collect();
+        s.sort();
+        s.dedup();
+        s
+    }
+
+    /// Decides `action` on `object` for the principal `user` (email or id) with `groups`.
+    pub fn check(
+        &self,
+        user: &str,
+        groups: &[String],
+        object: &str,
+        action: Action,
+    ) -> RuleOutcome {
+        let mut subjects = format!("user:{}", user.to_lowercase());
+        // `|` separates subjects; a group carrying one could pose as another subject.
+        for g in groups.iter().filter(|g| !g.contains('|')) {
+            subjects.push_str("|group:");
+            subjects.push_str(g);
+        }
+        let allowed = match self
+            .enforcer
+            .enforce((subjects.as_str(), object, action.as_str()))
+        {
+            Ok(allowed) => allowed,
+            // An evaluation error refuses: fail closed.
+            Err(e) => {
+                return RuleOutcome {
+                    allowed: false,
+                    rules: vec![format!("error: {e}")],
+                }
+            }
+        };
+        // The explanation: the lines that matched, the winning deny first.
+        let mut matched: Vec<&Line> = self
+            .lines
+            .iter()
+            .filter(|l| {
+                l.action == action.as_str()
+                    && subject_match(&subjects, &l.subject)
+                    && glob_match(object, &l.object)
+            })
+            .collect();
+        matched.sort_by_key(|l| !l.deny);
+        RuleOutcome {
+            allowed,
+            rules: matched.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_anywhere() {
+        assert!(glob_match("aws:prod#admin", "aws:*"));
+        assert!(glob_match("aws:prod#admin", "*#admin"));
+        assert!(glob_match("aws:prod#admin", "*"));
+        assert!(!glob_match("aws:prod#admin", "aws:staging*"));
+        assert!(glob_match("db:events#readonly", "db:*#read*"));
+        assert!(!glob_match("aws:prod", "aws:prod#*"));
+    }
+
+    #[tokio::test]
+    async fn an_explicit_deny_wins_and_is_named() {
+        let rules = Rules::load(
+            MODEL,
+            "p, group:eng, *, request, allow\np, user:mallory@example.com, aws:*, request, deny\n",
+        )
+        .await
+        .unwrap();
+        let eng = vec!["eng".to_string()];
+        let ok = rules.check("alice@example.com", &eng, "aws:prod#admin", Action::Request);
+        assert!(ok.allowed);
+        assert_eq!(ok.rules, vec!["p, group:eng, *, request, allow"]);
+        let no = rules.check(
+            "Mallory@example.com",
+            &eng,
+            "aws:prod#admin",
+            Action::Request,
+        );
+        assert!(!no.allowed);
+        assert_eq!(
+            no.rules[0],
+            "p, user:mallory@example.com, aws:*, request, deny"
+        );
+        assert!(
+            !rules
+                .check("alice@example.com", &eng, "aws:prod#admin", Action::Review)
+                .allowed
+        );
+        assert!(
+            !rules
+                .check("alice@example.com", &[], "aws:prod#admin", Action::Request)
+                .allowed
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_lines_are_refused_with_their_number() {
+        let err = Rules::load(MODEL, "p, group:eng, *, fly, allow\n")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("line 1"));
+        assert!(Rules::load("[request_definition]\nr = sub", "")
+            .await
+            .is_err());
+    }
+}
