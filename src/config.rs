@@ -42,6 +42,17 @@ pub struct Layer {
     /// Who may administer the broker (lock users, rotate keys).
     #[serde(default)]
     pub admin: AdminLayer,
+    /// Notification hooks.
+    #[serde(default)]
+    pub hooks: HooksLayer,
+}
+
+/// `[hooks]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksLayer {
+    /// URL that receives a JSON POST whenever break-glass is used.
+    pub breakglass_url: Option<String>,
 }
 
 /// `[tls]` settings.
@@ -156,6 +167,15 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// Administrators.
     pub admin: AdminConfig,
+    /// Notification hooks.
+    pub hooks: HooksConfig,
+}
+
+/// Notification hooks.
+#[derive(Debug, Clone, Default)]
+pub struct HooksConfig {
+    /// Receives a JSON POST whenever break-glass is used.
+    pub breakglass_url: Option<String>,
 }
 
 /// Certificate and key files.
@@ -246,6 +266,9 @@ impl Layer {
                 groups: list("LATCHKEY_ADMIN_GROUPS"),
                 users: list("LATCHKEY_ADMIN_USERS"),
             },
+            hooks: HooksLayer {
+                breakglass_url: get("LATCHKEY_HOOKS_BREAKGLASS_URL"),
+            },
         })
     }
 
@@ -277,6 +300,9 @@ impl Layer {
             admin: AdminLayer {
                 groups: self.admin.groups.or(below.admin.groups),
                 users: self.admin.users.or(below.admin.users),
+            },
+            hooks: HooksLayer {
+                breakglass_url: self.hooks.breakglass_url.or(below.hooks.breakglass_url),
             },
         }
     }
@@ -390,6 +416,9 @@ impl Layer {
                     }
                 }),
                 users: self.admin.users.unwrap_or_default(),
+            },
+            hooks: HooksConfig {
+                breakglass_url: self.hooks.breakglass_url,
             },
         })
     }

@@ -12,6 +12,8 @@
 //! - [`keys`]: the broker's Ed25519 signing keys on disk, their `kid`s, rotation and the JWKS.
 //! - [`auth`]: ID token verification against the provider's JWKS, and the broker's session tokens.
 //! - [`policy`]: the resource catalogue and casbin rules: decisions with their explanation, lint, table tests.
+//! - [`access`]: access requests and grants as a pure state machine with three clocks.
+//! - [`audit`]: audit events, appended in the same transaction as the change they record.
 //! - [`domain`]: plain types of the model (principals, users, sessions) without I/O.
 //! - [`store`]: persistence through sqlx, SQLite by default and PostgreSQL for replicas.
 //! - [`service`]: the operations the API exposes (login, logout, lock), each one transaction.
@@ -19,6 +21,8 @@
 //! - [`startup`]: wiring: from a validated configuration to a listening broker with graceful shutdown.
 //! - [`cli`]: the command line: `serve`, `migrate` and the client verbs talking to the API.
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

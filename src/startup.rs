@@ -110,6 +110,14 @@ impl Application {
             verifier,
             policy,
         });
+        // Crash safety: whatever ran out while the broker was down ends before anything is served.
+        let expired = broker
+            .sweep(Utc::now())
+            .await
+            .context("expiring overdue requests and grants")?;
+        if expired > 0 {
+            tracing::info!(expired, "expired overdue requests and grants at start");
+        }
         Ok(Self {
             listener,
             broker,
@@ -137,6 +145,7 @@ impl Application {
             metrics: Default::default(),
         };
         let reloader = tokio::spawn(watch_policy(self.broker.clone()));
+        let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
@@ -184,6 +193,7 @@ impl Application {
             }
         }
         reloader.abort();
+        sweeper.abort();
         self.broker.store.close().await;
         tracing::info!("latchkey stopped");
         Ok(())
@@ -211,6 +221,20 @@ async fn watch_policy(broker: SharedBroker) {
             Err(e) => {
                 tracing::error!(error = %e, "policy refused; the previous policy stays in force")
             }
+        }
+    }
+}
+
+/// Expires overdue requests and grants every second.
+async fn sweep_forever(broker: SharedBroker) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match broker.sweep(Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired overdue requests and grants"),
+            Err(e) => tracing::error!(error = %e, "sweep failed; retrying"),
         }
     }
 }

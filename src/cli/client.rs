@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ApiClientError {
     /// The broker refused.
-    #[error("{message} ({code}, request {request_id})")]
+    #[error("{message} ({code}, request {request_id}){}", hint.as_deref().map(|h| format!("\n  to make it possible: {h}")).unwrap_or_default())]
     Api {
         /// HTTP status.
         status: u16,
@@ -18,6 +18,8 @@ pub enum ApiClientError {
         message: String,
         /// Request id, for the operator.
         request_id: String,
+        /// What would make a refused request possible.
+        hint: Option<String>,
     },
     /// The broker could not be reached or answered something unreadable.
     #[error("cannot reach the broker at {server}: {source}")]
@@ -50,6 +52,8 @@ struct ErrorInner {
     message: String,
     #[serde(default)]
     request_id: String,
+    #[serde(default)]
+    decision: Option<serde_json::Value>,
 }
 
 /// A client of one broker.
@@ -103,6 +107,7 @@ impl ApiClient {
                         code: "unexpected_empty_body".into(),
                         message: "the broker answered with no body".into(),
                         request_id: String::new(),
+                        hint: None,
                     }
                 });
             }
@@ -115,12 +120,19 @@ impl ApiClient {
                 code: b.error.code,
                 message: b.error.message,
                 request_id: b.error.request_id,
+                hint: b
+                    .error
+                    .decision
+                    .as_ref()
+                    .and_then(|d| d["hint"].as_str())
+                    .map(String::from),
             },
             Err(_) => ApiClientError::Api {
                 status: status.as_u16(),
                 code: "unexpected_response".into(),
                 message: format!("HTTP {status}"),
                 request_id: String::new(),
+                hint: None,
             },
         })
     }

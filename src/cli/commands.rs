@@ -25,6 +25,9 @@ pub enum CliError {
     /// Anything else.
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
+    /// A defined outcome with its own exit code (`--wait`).
+    #[error("{1}")]
+    Exit(u8, String),
 }
 
 impl CliError {
@@ -34,6 +37,7 @@ impl CliError {
             CliError::Api(e) if e.status() == Some(401) => exit::UNAUTHENTICATED,
             CliError::Api(e) if e.status() == Some(403) => exit::FORBIDDEN,
             CliError::NotLoggedIn(_) => exit::UNAUTHENTICATED,
+            CliError::Exit(code, _) => *code,
             _ => exit::FAILURE,
         }
     }
@@ -135,6 +139,7 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
                 format!("Unlocked {user}")
             })
         }
+        Command::Access(command) => super::requests::run(&api, output, command).await,
         Command::Keys { command } => {
             let keys: Vec<KeyInfo> = match command {
                 KeysCommand::List => api.get("/v1/keys").await?,

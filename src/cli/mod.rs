@@ -6,6 +6,7 @@
 //! - [`login`]: the OpenID Connect device flow and authorization code + PKCE flow.
 //! - [`commands`]: the client verbs and how they print.
 //! - [`policy`]: `policy explain`, `policy test`, `policy check`, offline.
+//! - [`requests`]: the access verbs (`request`, `approve`, `activate`, …).
 //! - [`server`]: `serve` and `migrate`.
 
 pub mod client;
@@ -13,6 +14,8 @@ pub mod commands;
 pub mod credentials;
 pub mod login;
 pub mod policy;
+pub mod requests;
+
 pub mod server;
 
 use std::path::PathBuf;
@@ -30,6 +33,12 @@ pub mod exit {
     pub const UNAUTHENTICATED: u8 = 3;
     /// Logged in but not allowed.
     pub const FORBIDDEN: u8 = 4;
+    /// `--wait`: the request was denied.
+    pub const DENIED: u8 = 5;
+    /// `--wait`: the request expired before it was decided.
+    pub const EXPIRED: u8 = 6;
+    /// `--wait`: the request was cancelled or revoked.
+    pub const ENDED: u8 = 7;
 }
 
 /// latchkey: just-in-time, short-lived, audited access to infrastructure.
@@ -88,6 +97,9 @@ pub enum Command {
         #[command(subcommand)]
         command: policy::PolicyCommand,
     },
+    /// Access requests and grants.
+    #[command(flatten)]
+    Access(requests::AccessCommand),
     /// The broker's signing keys.
     Keys {
         /// What to do.

@@ -26,6 +26,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -35,6 +36,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
     }
 
@@ -72,6 +74,31 @@ impl From<ServiceError> for ApiError {
             E::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
             E::NotFound(_) => (S::NOT_FOUND, "not_found"),
             E::Store(_) | E::Key(_) | E::Sign(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
+            E::Refused(d) => {
+                let code = d.code.unwrap_or("not_allowed");
+                let status = match code {
+                    "unknown_resource" | "unknown_role" => S::NOT_FOUND,
+                    "reason_required" | "reason_mismatch" | "ticket_required"
+                    | "ticket_mismatch" | "duration_too_long" => S::BAD_REQUEST,
+                    _ => S::FORBIDDEN,
+                };
+                let mut err = Self::new(status, code, e.to_string());
+                err.details = serde_json::to_value(d).ok();
+                return err;
+            }
+            E::ReviewRefused(r) => (S::FORBIDDEN, r.code),
+            E::Lifecycle(r) => {
+                use crate::access::Refusal as R;
+                let status = match r {
+                    R::Overdue(_) | R::WrongState(..) | R::AlreadyReviewed => S::CONFLICT,
+                    R::NotRequester(_) | R::SelfReview | R::NotAllowedToRevoke => S::FORBIDDEN,
+                    R::NoExtensionsLeft(_) | R::ExtensionTooLong(_) | R::OverCap(_) => {
+                        S::BAD_REQUEST
+                    }
+                };
+                (status, r.code())
+            }
+            E::Conflict => (S::CONFLICT, "conflict"),
         };
         if status.is_server_error() {
             // Logged once, here, inside the request span, with its whole chain.
@@ -102,9 +129,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": { "code": self.code, "message": self.message, "request_id": current_request_id() }
         });
+        if let Some(d) = self.details {
+            body["error"]["decision"] = d;
+        }
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             if let Ok(v) = format!(

@@ -61,3 +61,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
         Ok(Client(ClientInfo { addr, user_agent }))
     }
 }
+
+impl<S: Send + Sync> FromRequestParts<S> for crate::audit::Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Client(client) = Client::from_request_parts(parts, state).await?;
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(crate::audit::Origin { request_id, client })
+    }
+}

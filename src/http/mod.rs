@@ -5,8 +5,10 @@
 //! - [`metrics`]: Prometheus counters and histograms.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json`.
 //! - [`login`]: `/v1/auth/*` and `/v1/session`.
+//! - [`access`]: resources, access requests, reviews, policy explanations.
 //! - [`admin`]: locks and key rotation under `/v1/admin`.
 
+pub mod access;
 pub mod admin;
 pub mod error;
 pub mod extract;
@@ -61,6 +63,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/admin/keys/rotate", post(admin::rotate_keys))
         .route("/v1/keys", get(admin::list_keys))
+        .route("/v1/resources", get(access::resources))
+        .route("/v1/requests", get(access::list).post(access::create))
+        .route("/v1/requests/{id}", get(access::show))
+        .route("/v1/requests/{id}/approve", post(access::approve))
+        .route("/v1/requests/{id}/deny", post(access::deny))
+        .route("/v1/requests/{id}/activate", post(access::activate))
+        .route("/v1/requests/{id}/extend", post(access::extend))
+        .route("/v1/requests/{id}/cancel", post(access::cancel))
+        .route("/v1/requests/{id}/revoke", post(access::revoke))
+        .route("/v1/policy/explain", post(access::explain))
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

@@ -1,6 +1,7 @@
 //! The broker's operations, one transaction each: log in, authenticate a session, log
 //! out, lock and unlock users, rotate keys. No HTTP here; handlers call these.
 
+mod access;
 pub mod admin;
 mod login;
 
@@ -14,6 +15,7 @@ use crate::keys::{KeyError, Keyring};
 use crate::policy::{Action, PolicyHandle};
 use crate::store::{Store, StoreError};
 
+pub use access::RequestView;
 pub use login::{BrowserLogin, ClientInfo, IssuedSession};
 
 /// The broker's core: configuration, storage, keys and the provider's verifier.
@@ -78,6 +80,18 @@ pub enum ServiceError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
+    /// The policy refused a request; the decision says why and what would make it possible.
+    #[error("{}", .0.explanation.last().map(String::as_str).unwrap_or("refused by the policy"))]
+    Refused(Box<crate::policy::decide::Decision>),
+    /// The caller may not review this request.
+    #[error("{}", .0.message)]
+    ReviewRefused(crate::policy::decide::ReviewRefusal),
+    /// The request's state or rules do not allow this.
+    #[error(transparent)]
+    Lifecycle(#[from] crate::access::Refusal),
+    /// The request kept changing under us.
+    #[error("the request changed concurrently; try again")]
+    Conflict,
 }
 
 impl Broker {

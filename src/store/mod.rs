@@ -6,8 +6,21 @@
 //! differs (connecting, pragmas, migrations) sits in [`sqlite`] and [`postgres`].
 
 pub mod postgres;
+/// Runs a backend's function on the transaction's connection.
+macro_rules! dispatch {
+    ($tx:expr, $f:ident($($arg:expr),*)) => {
+        match $tx {
+            Tx::Sqlite(t) => sqlite::$f(&mut **t, $($arg),*).await,
+            Tx::Postgres(t) => postgres::$f(&mut **t, $($arg),*).await,
+        }
+    };
+}
+
+mod access_queries;
 mod queries;
+mod rows;
 pub mod sqlite;
+mod tx_access;
 
 use chrono::{DateTime, Utc};
 
@@ -42,15 +55,6 @@ pub enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     /// PostgreSQL.
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-}
-
-macro_rules! dispatch {
-    ($tx:expr, $f:ident($($arg:expr),*)) => {
-        match $tx {
-            Tx::Sqlite(t) => sqlite::$f(&mut **t, $($arg),*).await,
-            Tx::Postgres(t) => postgres::$f(&mut **t, $($arg),*).await,
-        }
-    };
 }
 
 impl Store {

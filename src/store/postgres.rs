@@ -5,6 +5,7 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
+super::access_queries::access_queries!(sqlx::PgConnection);
 super::queries::shared_queries!(sqlx::PgConnection);
 
 /// Connects to the server named by `url`.

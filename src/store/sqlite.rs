@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+super::access_queries::access_queries!(sqlx::SqliteConnection);
 super::queries::shared_queries!(sqlx::SqliteConnection);
 
 /// Opens (creating if needed) the database file and its directory.

@@ -1,0 +1,86 @@
+//! [`Tx`] operations on access requests, reviews and the audit log.
+
+use chrono::{DateTime, Utc};
+
+use super::{postgres, sqlite, StoreError, Tx};
+use crate::access::{AccessRequest, Review, State};
+use crate::audit::AuditEvent;
+
+impl Tx {
+    /// Stores a new request, with the requester's idempotency key if given.
+    pub async fn insert_request(
+        &mut self,
+        r: &AccessRequest,
+        key: Option<&str>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, insert_request(r, key))
+    }
+
+    /// The request this requester made with this idempotency key.
+    pub async fn request_by_key(
+        &mut self,
+        requester_id: &str,
+        key: &str,
+    ) -> Result<Option<AccessRequest>, StoreError> {
+        dispatch!(self, request_by_key(requester_id, key))
+    }
+
+    /// A request by id.
+    pub async fn request(&mut self, id: &str) -> Result<Option<AccessRequest>, StoreError> {
+        dispatch!(self, request(id))
+    }
+
+    /// Writes a changed request if its `version` is still the stored one; false if someone
+    /// else changed it first (the caller retries from a fresh read).
+    pub async fn update_request(&mut self, r: &AccessRequest) -> Result<bool, StoreError> {
+        dispatch!(self, update_request(r))
+    }
+
+    /// Records a review; false if this reviewer already reviewed this request.
+    pub async fn insert_review(
+        &mut self,
+        request_id: &str,
+        r: &Review,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, insert_review(request_id, r))
+    }
+
+    /// A request's reviews, oldest first.
+    pub async fn reviews(&mut self, request_id: &str) -> Result<Vec<Review>, StoreError> {
+        dispatch!(self, reviews(request_id))
+    }
+
+    /// Requests, newest first, optionally of one requester and in some states.
+    pub async fn list_requests(
+        &mut self,
+        requester_id: Option<&str>,
+        states: &[State],
+        limit: i64,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        dispatch!(self, list_requests(requester_id, states, limit))
+    }
+
+    /// Requests whose clock has run out at `now`.
+    pub async fn due_requests(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        dispatch!(self, due_requests(now, limit))
+    }
+
+    /// Appends an audit event; returns its sequence number.
+    pub async fn append_audit(&mut self, e: &AuditEvent) -> Result<i64, StoreError> {
+        dispatch!(self, append_audit(e))
+    }
+
+    /// Audit events after `after_seq`, optionally about one subject.
+    pub async fn audit_events(
+        &mut self,
+        subject: Option<&str>,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        dispatch!(self, audit_events(subject, after_seq, limit))
+    }
+}
