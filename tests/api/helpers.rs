@@ -17,6 +17,8 @@ pub struct Options {
     pub database_url: Option<String>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub session_lifetime: Option<String>,
+    /// Reuse a state directory (to restart a broker on the same data).
+    pub data_dir: Option<PathBuf>,
 }
 
 pub struct TestApp {
@@ -64,7 +66,11 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
 pub async fn spawn_app(options: Options) -> TestApp {
     latchkey::telemetry::init("warn");
     let data_dir = tempfile::tempdir().unwrap();
-    let config = layer(&options, data_dir.path())
+    let dir = options
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.path().to_path_buf());
+    let config = layer(&options, &dir)
         .validate()
         .expect("valid test configuration");
     let app = Application::build(config).await.expect("broker starts");
@@ -104,6 +110,23 @@ impl TestApp {
             req = req.bearer_auth(t);
         }
         req.send().await.unwrap()
+    }
+
+    /// POSTs and returns the JSON body, asserting the status.
+    pub async fn post_ok(&self, path: &str, body: Value, token: &str, status: StatusCode) -> Value {
+        let resp = self.post(path, body, Some(token)).await;
+        let got = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(got, status, "{path}: {v}");
+        v
+    }
+
+    /// The audit events about one subject, oldest first.
+    pub async fn audit_types(&self, subject: &str) -> Vec<String> {
+        let mut tx = self.broker.store.begin_read().await.unwrap();
+        let events = tx.audit_events(Some(subject), 0, 1000).await.unwrap();
+        tx.commit().await.unwrap();
+        events.into_iter().map(|e| e.kind).collect()
     }
 
     pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> reqwest::Response {

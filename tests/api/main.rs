@@ -3,6 +3,7 @@
 mod helpers;
 mod idp;
 
+mod access;
 mod cli_and_config;
 mod health;
 mod id_tokens;
