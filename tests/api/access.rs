@@ -480,7 +480,7 @@ pub async fn races(options: Options) {
             .count();
         // A denial wins whenever it lands: before the approval, or after it but before activation.
         assert_eq!(v["state"], "denied", "round {round}: {a} {d} {v}");
-        assert!(decided >= 1 && decided <= 2, "{events:?}");
+        assert!((1..=2).contains(&decided), "{events:?}");
         assert_eq!(
             events.iter().filter(|e| *e == "review.submitted").count(),
             v["reviews"].as_array().unwrap().len()
