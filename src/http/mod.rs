@@ -23,7 +23,6 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -43,36 +42,51 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Registers every route and lists it in [`ROUTES`], so the OpenAPI document can be
+/// checked against what is really served.
+macro_rules! api_routes {
+    ($($method:ident $path:literal => $handler:expr,)*) => {
+        /// Every route the API serves: (method, path).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn routes() -> Router<AppState> {
+            Router::new()$(.route($path, axum::routing::$method($handler)))*
+        }
+    };
+}
+
+api_routes! {
+    get "/healthz" => ops::healthz,
+    get "/readyz" => ops::readyz,
+    get "/metrics" => ops::metrics,
+    get "/openapi.json" => ops::openapi,
+    get "/.well-known/jwks.json" => ops::jwks,
+    get "/v1/keys" => admin::list_keys,
+    get "/v1/auth/config" => login::auth_config,
+    post "/v1/auth/browser" => login::begin_browser,
+    post "/v1/auth/login" => login::login,
+    post "/v1/auth/dev-login" => login::dev_login,
+    post "/v1/auth/logout" => login::logout,
+    get "/v1/session" => login::whoami,
+    post "/v1/admin/locks" => admin::lock,
+    delete "/v1/admin/locks/{user}" => admin::unlock,
+    post "/v1/admin/keys/rotate" => admin::rotate_keys,
+    get "/v1/resources" => access::resources,
+    get "/v1/requests" => access::list,
+    post "/v1/requests" => access::create,
+    get "/v1/requests/{id}" => access::show,
+    post "/v1/requests/{id}/approve" => access::approve,
+    post "/v1/requests/{id}/deny" => access::deny,
+    post "/v1/requests/{id}/activate" => access::activate,
+    post "/v1/requests/{id}/extend" => access::extend,
+    post "/v1/requests/{id}/cancel" => access::cancel,
+    post "/v1/requests/{id}/revoke" => access::revoke,
+    post "/v1/policy/explain" => access::explain,
+}
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/.well-known/jwks.json", get(ops::jwks))
-        .route("/v1/auth/config", get(login::auth_config))
-        .route("/v1/auth/browser", post(login::begin_browser))
-        .route("/v1/auth/login", post(login::login))
-        .route("/v1/auth/dev-login", post(login::dev_login))
-        .route("/v1/auth/logout", post(login::logout))
-        .route("/v1/session", get(login::whoami))
-        .route("/v1/admin/locks", post(admin::lock))
-        .route(
-            "/v1/admin/locks/{user}",
-            axum::routing::delete(admin::unlock),
-        )
-        .route("/v1/admin/keys/rotate", post(admin::rotate_keys))
-        .route("/v1/keys", get(admin::list_keys))
-        .route("/v1/resources", get(access::resources))
-        .route("/v1/requests", get(access::list).post(access::create))
-        .route("/v1/requests/{id}", get(access::show))
-        .route("/v1/requests/{id}/approve", post(access::approve))
-        .route("/v1/requests/{id}/deny", post(access::deny))
-        .route("/v1/requests/{id}/activate", post(access::activate))
-        .route("/v1/requests/{id}/extend", post(access::extend))
-        .route("/v1/requests/{id}/cancel", post(access::cancel))
-        .route("/v1/requests/{id}/revoke", post(access::revoke))
-        .route("/v1/policy/explain", post(access::explain))
+    let api = routes()
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

@@ -64,3 +64,11 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         Json(state.broker.keyring.jwks(chrono::Utc::now())),
     )
 }
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}

@@ -8,6 +8,7 @@ mod cli_and_config;
 mod health;
 mod id_tokens;
 mod oidc_flows;
+mod openapi;
 mod sessions;
 mod store;
 mod tls;
