@@ -212,3 +212,183 @@ fn migrate_applies_migrations_and_exits() {
     );
     assert!(db.exists());
 }
+
+#[test]
+fn the_cli_says_why_a_request_is_refused_and_wait_exits_by_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = latchkey(dir.path())
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("state"))
+        .env(
+            "LATCHKEY_POLICY_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&url, &mut server);
+    let home = |who: &str| dir.path().join(who);
+    let run = |who: &str, args: &[&str]| {
+        let out = latchkey(&home(who)).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    assert_eq!(
+        run(
+            "bob",
+            &[
+                "login",
+                "--server",
+                &url,
+                "--dev",
+                "bob@example.com",
+                "--groups",
+                "eng"
+            ]
+        )
+        .0,
+        Some(0)
+    );
+    assert_eq!(
+        run(
+            "frank",
+            &[
+                "login",
+                "--server",
+                &url,
+                "--dev",
+                "frank@example.com",
+                "--groups",
+                "security"
+            ]
+        )
+        .0,
+        Some(0)
+    );
+    let (code, _, err) = run(
+        "bob",
+        &[
+            "request",
+            "aws:prod",
+            "--role",
+            "admin",
+            "--reason",
+            "rotate the key now",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("aws:prod#admin requires a ticket")
+            && err.contains("to make it possible: the ticket must match (INC|CHG)-[0-9]+"),
+        "{err}"
+    );
+    let (code, _, err) = run("bob", &["request", "aws:moon"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("known resources: aws:prod, aws:staging"),
+        "{err}"
+    );
+    // --wait: frank denies while bob waits; bob's command exits 5.
+    let mut waiting = latchkey(&home("bob"))
+        .args([
+            "--output",
+            "json",
+            "request",
+            "aws:prod",
+            "--role",
+            "readonly",
+            "--reason",
+            "debugging INC-42 latency",
+            "--wait",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = {
+        let mut stdout = std::io::BufReader::new(waiting.stdout.take().unwrap());
+        let mut doc = String::new();
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0 {
+            doc.push_str(&line);
+            if line.starts_with('}') {
+                break;
+            }
+            line.clear();
+        }
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        v["request"]["id"].as_str().unwrap().to_string()
+    };
+    let (code, out, err) = run("frank", &["deny", &id, "--reason", "use staging"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let status = waiting.wait().unwrap();
+    assert_eq!(status.code(), Some(5));
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn policy_test_and_check_exit_non_zero_on_a_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policies");
+    std::fs::create_dir_all(policy.join("tests")).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for f in ["catalogue.toml", "model.conf", "policy.csv"] {
+        std::fs::copy(src.join(f), policy.join(f)).unwrap();
+    }
+    std::fs::write(
+        policy.join("tests/wrong.toml"),
+        "[[case]]\nname = \"engineers get production admin at once\"\nuser = \"bob@example.com\"\ngroups = [\"eng\"]\nresource = \"aws:prod\"\nrole = \"admin\"\nexpect = \"auto_approved\"\n",
+    )
+    .unwrap();
+    let out = latchkey(dir.path())
+        .args(["policy", "test"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL  wrong: engineers get production admin at once")
+            && text.contains("0 passed, 1 failed"),
+        "{text}"
+    );
+    let out = latchkey(dir.path())
+        .args(["policy", "check"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::write(
+        policy.join("policy.csv"),
+        "p, group:eng, aws:prd#*, request, allow\n",
+    )
+    .unwrap();
+    let out = latchkey(dir.path())
+        .args(["policy", "check"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("names no known resource") && text.contains("nobody may review"),
+        "{text}"
+    );
+}

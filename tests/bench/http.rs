@@ -37,7 +37,13 @@ async fn main() {
     let body = json!({"resource": "aws:staging", "role": "admin"});
     let once = || async {
         let t = Instant::now();
-        let resp = http.post(format!("{url}/v1/requests")).bearer_auth(&token).json(&body).send().await.expect("request");
+        let resp = http
+            .post(format!("{url}/v1/requests"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
         assert_eq!(resp.status(), 201);
         let v: Value = resp.json().await.expect("body");
         assert_eq!(v["request"]["state"], "active");

@@ -36,7 +36,12 @@ fn large_policy() -> (String, String) {
     let mut csv = String::new();
     for i in 0..1_000 {
         let action = ["request", "auto_approve", "review", "breakglass"][i % 4];
-        let _ = writeln!(csv, "p, group:team{}, svc{}*#*, {action}, allow", i % 97, i % 1000);
+        let _ = writeln!(
+            csv,
+            "p, group:team{}, svc{}*#*, {action}, allow",
+            i % 97,
+            i % 1000
+        );
     }
     (catalogue, csv)
 }
@@ -47,9 +52,21 @@ async fn main() {
     let example = Policy::load(&dir).await.expect("example policy");
     let groups = vec!["eng".to_string()];
     let sre = vec!["eng".to_string(), "sre".to_string()];
-    let bob = Who { name: "bob@example.com", user_id: "bob", groups: &groups };
-    let alice = Who { name: "alice@example.com", user_id: "alice", groups: &sre };
-    let staging = Ask { resource: "aws:staging".into(), role: Some("admin".into()), ..Ask::default() };
+    let bob = Who {
+        name: "bob@example.com",
+        user_id: "bob",
+        groups: &groups,
+    };
+    let alice = Who {
+        name: "alice@example.com",
+        user_id: "alice",
+        groups: &sre,
+    };
+    let staging = Ask {
+        resource: "aws:staging".into(),
+        role: Some("admin".into()),
+        ..Ask::default()
+    };
     let prod = Ask {
         resource: "aws:prod".into(),
         role: Some("admin".into()),
@@ -58,18 +75,40 @@ async fn main() {
         ..Ask::default()
     };
     println!("policy decision (decide: rules, thresholds, explanation)");
-    measure("example policy: auto-approved (engineer, aws:staging#admin)", 20_000, || {
-        std::hint::black_box(decide(&example, &bob, &staging));
-    });
-    measure("example policy: needs review (SRE, aws:prod#admin)", 20_000, || {
-        std::hint::black_box(decide(&example, &alice, &prod));
-    });
+    measure(
+        "example policy: auto-approved (engineer, aws:staging#admin)",
+        20_000,
+        || {
+            std::hint::black_box(decide(&example, &bob, &staging));
+        },
+    );
+    measure(
+        "example policy: needs review (SRE, aws:prod#admin)",
+        20_000,
+        || {
+            std::hint::black_box(decide(&example, &alice, &prod));
+        },
+    );
     let (catalogue, csv) = large_policy();
-    let large = Policy::from_texts(&catalogue, latchkey::policy::rules::MODEL, &csv).await.expect("large policy");
+    let large = Policy::from_texts(&catalogue, latchkey::policy::rules::MODEL, &csv)
+        .await
+        .expect("large policy");
     let team = vec!["team5".to_string(), "eng".to_string()];
-    let who = Who { name: "zoe@example.com", user_id: "zoe", groups: &team };
-    let ask = Ask { resource: "svc5:prod".into(), role: Some("write".into()), ..Ask::default() };
-    measure("large policy (10,000 x 5 roles, 1,000 lines): decide", 2_000, || {
-        std::hint::black_box(decide(&large, &who, &ask));
-    });
+    let who = Who {
+        name: "zoe@example.com",
+        user_id: "zoe",
+        groups: &team,
+    };
+    let ask = Ask {
+        resource: "svc5:prod".into(),
+        role: Some("write".into()),
+        ..Ask::default()
+    };
+    measure(
+        "large policy (10,000 x 5 roles, 1,000 lines): decide",
+        2_000,
+        || {
+            std::hint::black_box(decide(&large, &who, &ask));
+        },
+    );
 }
