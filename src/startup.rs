@@ -118,6 +118,7 @@ impl Application {
         if expired > 0 {
             tracing::info!(expired, "expired overdue requests and grants at start");
         }
+        audit_policy(&broker, "policy.loaded", "success", None, serde_json::json!({ "hash": broker.policy.current().hash, "dir": broker.config.policy_dir })).await?;
         Ok(Self {
             listener,
             broker,
@@ -215,14 +216,49 @@ async fn watch_policy(broker: SharedBroker) {
             continue;
         }
         seen = modified;
-        match broker.policy.reload().await {
-            Ok(Some(p)) => tracing::info!(hash = %p.hash, by_signal, "policy reloaded"),
-            Ok(None) => tracing::debug!("policy unchanged"),
-            Err(e) => {
-                tracing::error!(error = %e, "policy refused; the previous policy stays in force")
+        let before = broker.policy.current().hash.clone();
+        let written = match broker.policy.reload().await {
+            Ok(Some(p)) => {
+                tracing::info!(hash = %p.hash, by_signal, "policy reloaded");
+                let details = serde_json::json!({ "hash": p.hash, "previous_hash": before, "by_signal": by_signal });
+                audit_policy(&broker, "policy.reloaded", "success", None, details).await
             }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "policy refused; the previous policy stays in force");
+                let details =
+                    serde_json::json!({ "hash_in_force": before, "by_signal": by_signal });
+                audit_policy(
+                    &broker,
+                    "policy.reloaded",
+                    "refused",
+                    Some(e.to_string()),
+                    details,
+                )
+                .await
+            }
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, "could not audit the policy reload");
         }
     }
+}
+
+async fn audit_policy(
+    broker: &Broker,
+    kind: &str,
+    outcome: &str,
+    reason: Option<String>,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    let event =
+        crate::audit::AuditEvent::new(kind, crate::audit::SYSTEM, &Default::default(), Utc::now())
+            .outcome(outcome, reason)
+            .details(details);
+    let mut tx = broker.store.begin().await?;
+    tx.append_audit(&event).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Expires overdue requests and grants every second.

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::audit::Origin;
 use crate::domain::Principal;
 use crate::keys::KeyInfo;
 use crate::service::admin::LockOutcome;
@@ -26,12 +27,13 @@ pub struct LockBody {
 pub async fn lock(
     State(state): State<AppState>,
     admin: Principal,
+    origin: Origin,
     body: Result<Json<LockBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<LockOutcome>), ApiError> {
     let Json(body) = body?;
     let outcome = state
         .broker
-        .lock_user(&admin, &body.user, body.reason, Utc::now())
+        .lock_user(&admin, &body.user, body.reason, &origin, Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(outcome)))
 }
@@ -40,9 +42,13 @@ pub async fn lock(
 pub async fn unlock(
     State(state): State<AppState>,
     admin: Principal,
+    origin: Origin,
     Path(user): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.broker.unlock_user(&admin, &user).await?;
+    state
+        .broker
+        .unlock_user(&admin, &user, &origin, Utc::now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -50,9 +56,10 @@ pub async fn unlock(
 pub async fn rotate_keys(
     State(state): State<AppState>,
     admin: Principal,
+    origin: Origin,
 ) -> Result<Json<Vec<KeyInfo>>, ApiError> {
     let now = Utc::now();
-    state.broker.rotate_keys(&admin, now)?;
+    state.broker.rotate_keys(&admin, &origin, now).await?;
     Ok(Json(state.broker.keyring.list(now)))
 }
 

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::extract::Client;
 use super::AppState;
+use crate::audit::Origin;
 use crate::domain::Principal;
 use crate::service::{BrowserLogin, IssuedSession};
 
@@ -91,13 +91,18 @@ impl From<IssuedSession> for SessionResponse {
 /// `POST /v1/auth/login`: ID token in, session out.
 pub async fn login(
     State(state): State<AppState>,
-    Client(client): Client,
+    origin: Origin,
     body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<SessionResponse>), ApiError> {
     let Json(body) = body?;
     let issued = state
         .broker
-        .login(&body.id_token, body.login_id.as_deref(), client, Utc::now())
+        .login(
+            &body.id_token,
+            body.login_id.as_deref(),
+            &origin,
+            Utc::now(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(issued.into())))
 }
@@ -116,13 +121,13 @@ pub struct DevLoginBody {
 /// `POST /v1/auth/dev-login`: development servers only.
 pub async fn dev_login(
     State(state): State<AppState>,
-    Client(client): Client,
+    origin: Origin,
     body: Result<Json<DevLoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<SessionResponse>), ApiError> {
     let Json(body) = body?;
     let issued = state
         .broker
-        .dev_login(&body.email, body.groups, client, Utc::now())
+        .dev_login(&body.email, body.groups, &origin, Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(issued.into())))
 }
@@ -131,8 +136,9 @@ pub async fn dev_login(
 pub async fn logout(
     State(state): State<AppState>,
     principal: Principal,
+    origin: Origin,
 ) -> Result<StatusCode, ApiError> {
-    state.broker.logout(&principal, Utc::now()).await?;
+    state.broker.logout(&principal, &origin, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

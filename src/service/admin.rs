@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::{Broker, ServiceError};
+use crate::audit::{AuditEvent, Origin};
 use crate::domain::{Lock, Principal};
 
 /// Outcome of a lock.
@@ -36,6 +37,7 @@ impl Broker {
         admin: &Principal,
         identifier: &str,
         reason: Option<String>,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<LockOutcome, ServiceError> {
         self.require_admin(admin, "lock users")?;
@@ -47,6 +49,11 @@ impl Broker {
         };
         let mut tx = self.store.begin().await?;
         let sessions_ended = tx.lock(&lock).await?;
+        let mut event = AuditEvent::new("user.locked", &admin.user_id, origin, now)
+            .outcome("success", lock.reason.clone())
+            .details(serde_json::json!({ "sessions_ended": sessions_ended }));
+        event.subject = Some(lock.identifier.clone());
+        tx.append_audit(&event).await?;
         tx.commit().await?;
         tracing::warn!(user = %lock.identifier, by = %admin.user_id, sessions_ended, "user locked");
         Ok(LockOutcome {
@@ -60,11 +67,18 @@ impl Broker {
         &self,
         admin: &Principal,
         identifier: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
         self.require_admin(admin, "unlock users")?;
         let id = normalise(identifier)?;
         let mut tx = self.store.begin().await?;
         let existed = tx.unlock(&id).await?;
+        if existed {
+            let mut event = AuditEvent::new("user.unlocked", &admin.user_id, origin, now);
+            event.subject = Some(id.clone());
+            tx.append_audit(&event).await?;
+        }
         tx.commit().await?;
         if !existed {
             return Err(ServiceError::NotFound(format!("no lock on {id}")));
@@ -74,9 +88,10 @@ impl Broker {
     }
 
     /// Makes a new signing key; the old one stays published until every token it signed has expired.
-    pub fn rotate_keys(
+    pub async fn rotate_keys(
         &self,
         admin: &Principal,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<String, ServiceError> {
         self.require_admin(admin, "rotate keys")?;
@@ -84,6 +99,11 @@ impl Broker {
         let keep = Duration::from_std(self.config.session_lifetime).unwrap_or(Duration::hours(8))
             + Duration::minutes(1);
         let kid = self.keyring.rotate(now, keep)?;
+        let event = AuditEvent::new("key.rotated", &admin.user_id, origin, now)
+            .details(serde_json::json!({ "new_kid": kid, "old_keys_trusted_until": now + keep }));
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(&event).await?;
+        tx.commit().await?;
         tracing::warn!(kid = %kid, by = %admin.user_id, "signing key rotated");
         Ok(kid)
     }

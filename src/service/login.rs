@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::{Broker, ServiceError};
+use crate::audit::{AuditEvent, Origin};
 use crate::auth::session::{self, SessionClaims, SESSION_AUDIENCE};
 use crate::domain::{Identity, Principal, Session, SessionState};
 use crate::secret::random_id;
@@ -75,12 +76,24 @@ impl Broker {
     }
 
     /// Exchanges a provider's ID token for a session. `login_id` names the browser login
-    /// whose nonce the token must carry; the device flow has none.
+    /// whose nonce the token must carry; the device flow has none. Refusals are audited.
     pub async fn login(
         &self,
         id_token: &str,
         login_id: Option<&str>,
-        client: ClientInfo,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, ServiceError> {
+        let result = self.login_inner(id_token, login_id, origin, now).await;
+        self.audit_refusal(&result, "unknown", origin, now).await;
+        result
+    }
+
+    async fn login_inner(
+        &self,
+        id_token: &str,
+        login_id: Option<&str>,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedSession, ServiceError> {
         let verifier = self.verifier.as_ref().ok_or(ServiceError::NoProvider)?;
@@ -104,7 +117,7 @@ impl Broker {
             return Err(ServiceError::IdTokenReplayed);
         }
         let issued = self
-            .open_session(&mut tx, verified.identity, false, client, now)
+            .open_session(&mut tx, verified.identity, false, origin, now)
             .await?;
         tx.commit().await?;
         Ok(issued)
@@ -115,7 +128,19 @@ impl Broker {
         &self,
         email: &str,
         groups: Vec<String>,
-        client: ClientInfo,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, ServiceError> {
+        let result = self.dev_login_inner(email, groups, origin, now).await;
+        self.audit_refusal(&result, email, origin, now).await;
+        result
+    }
+
+    async fn dev_login_inner(
+        &self,
+        email: &str,
+        groups: Vec<String>,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedSession, ServiceError> {
         if !self.config.dev || !self.config.listen.ip().is_loopback() {
@@ -137,10 +162,47 @@ impl Broker {
         };
         let mut tx = self.store.begin().await?;
         let issued = self
-            .open_session(&mut tx, identity, true, client, now)
+            .open_session(&mut tx, identity, true, origin, now)
             .await?;
         tx.commit().await?;
         Ok(issued)
+    }
+
+    /// Writes `session.refused` for a login that was refused (not for internal failures).
+    async fn audit_refusal(
+        &self,
+        result: &Result<IssuedSession, ServiceError>,
+        who: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) {
+        let Err(e) = result else { return };
+        if matches!(
+            e,
+            ServiceError::Store(_) | ServiceError::Key(_) | ServiceError::Sign(_)
+        ) {
+            return;
+        }
+        let code = match e {
+            ServiceError::IdToken(inner) => inner.code(),
+            ServiceError::IdTokenReplayed => "id_token_replayed",
+            ServiceError::LoginAttemptInvalid => "login_attempt_invalid",
+            ServiceError::UserLocked => "user_locked",
+            ServiceError::DevLoginDisabled => "dev_login_disabled",
+            _ => "refused",
+        };
+        let mut event = AuditEvent::new("session.refused", who, origin, now)
+            .outcome("refused", Some(e.to_string()))
+            .details(serde_json::json!({ "code": code }));
+        event.subject = Some(who.to_string());
+        let written = async {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(&event).await?;
+            tx.commit().await
+        };
+        if let Err(err) = written.await {
+            tracing::error!(error = %err, "could not write session.refused");
+        }
     }
 
     async fn open_session(
@@ -148,7 +210,7 @@ impl Broker {
         tx: &mut crate::store::Tx,
         identity: Identity,
         dev: bool,
-        client: ClientInfo,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedSession, ServiceError> {
         if tx.find_lock(&identity.lock_identifiers()).await?.is_some() {
@@ -175,16 +237,25 @@ impl Broker {
         tx.insert_session(&Session {
             id: claims.jti.clone(),
             user_id: claims.sub.clone(),
-            kid,
+            kid: kid.clone(),
             dev,
             created_at: now,
             expires_at,
             auth_time: identity.auth_time,
             revoked_at: None,
-            client_addr: client.addr,
-            user_agent: client.user_agent,
+            client_addr: origin.client.addr.clone(),
+            user_agent: origin.client.user_agent.clone(),
         })
         .await?;
+        // The token itself never reaches the log: only a fingerprint.
+        let mut event = AuditEvent::new("session.created", &claims.sub, origin, now).details(
+            serde_json::json!({
+                "session_id": claims.jti, "dev": dev, "kid": kid, "groups": identity.groups,
+                "expires_at": expires_at, "token_sha256": &sha256_hex(token.as_bytes())[..16],
+            }),
+        );
+        event.subject = Some(claims.sub.clone());
+        tx.append_audit(&event).await?;
         tracing::info!(user = %claims.sub, session = %claims.jti, dev, "session created");
         Ok(IssuedSession {
             token,
@@ -233,9 +304,19 @@ impl Broker {
     }
 
     /// Ends the caller's session.
-    pub async fn logout(&self, p: &Principal, now: DateTime<Utc>) -> Result<(), ServiceError> {
+    pub async fn logout(
+        &self,
+        p: &Principal,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
         let mut tx = self.store.begin().await?;
         tx.revoke_session(&p.session_id, "logout", now).await?;
+        let mut event = AuditEvent::new("session.ended", &p.user_id, origin, now)
+            .outcome("success", Some("logout".into()))
+            .details(serde_json::json!({ "session_id": p.session_id }));
+        event.subject = Some(p.user_id.clone());
+        tx.append_audit(&event).await?;
         tx.commit().await?;
         tracing::info!(user = %p.user_id, session = %p.session_id, "session ended by logout");
         Ok(())

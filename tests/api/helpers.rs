@@ -19,6 +19,10 @@ pub struct Options {
     pub session_lifetime: Option<String>,
     /// Reuse a state directory (to restart a broker on the same data).
     pub data_dir: Option<PathBuf>,
+    /// Another policy directory than the example one.
+    pub policy_dir: Option<PathBuf>,
+    /// `hooks.breakglass_url`.
+    pub breakglass_hook: Option<String>,
 }
 
 pub struct TestApp {
@@ -54,6 +58,15 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
             client_id: options.oidc.as_ref().map(|o| o.1.clone()),
             jwks_min_refresh: Some("0s".into()),
             ..OidcLayer::default()
+        },
+        policy_dir: Some(
+            options
+                .policy_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"))),
+        ),
+        hooks: latchkey::config::HooksLayer {
+            breakglass_url: options.breakglass_hook.clone(),
         },
         admin: AdminLayer {
             groups: Some(vec!["admin".into()]),

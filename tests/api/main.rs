@@ -9,6 +9,7 @@ mod health;
 mod id_tokens;
 mod oidc_flows;
 mod openapi;
+mod policy_runtime;
 mod sessions;
 mod store;
 mod tls;
