@@ -2,7 +2,9 @@
 //!
 //! Engineers log in with the company's OpenID Connect provider through the `latchkey`
 //! CLI; the broker verifies the ID token, maps it to a principal and answers with its own
-//! short-lived, revocable session token.
+//! short-lived, revocable session token. They request just-in-time access; the policy
+//! grants it at once, waits for reviewers, or refuses, and every decision, review and
+//! state change is audited in the same transaction.
 //!
 //! # Layout
 //! - [`config`]: layered configuration (defaults, TOML file, `LATCHKEY_*`, flags) and its validation.
@@ -16,7 +18,7 @@
 //! - [`audit`]: audit events, appended in the same transaction as the change they record.
 //! - [`domain`]: plain types of the model (principals, users, sessions) without I/O.
 //! - [`store`]: persistence through sqlx, SQLite by default and PostgreSQL for replicas.
-//! - [`service`]: the operations the API exposes (login, logout, lock), each one transaction.
+//! - [`service`]: the operations the API exposes (login, locks, keys, access requests), each one transaction.
 //! - [`http`]: the axum router, the one API error type, extractors, metrics and routes.
 //! - [`startup`]: wiring: from a validated configuration to a listening broker with graceful shutdown.
 //! - [`cli`]: the command line: `serve`, `migrate` and the client verbs talking to the API.

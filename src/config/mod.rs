@@ -2,98 +2,14 @@
 //! `LATCHKEY_*` environment variables, then command-line flags. The result is validated
 //! once at start; a missing or wrong setting stops start-up with a message naming what to set.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
-
-use serde::Deserialize;
 
 use crate::duration;
 
-/// Every setting, each optional: one layer of configuration.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Layer {
-    /// Socket address to listen on.
-    pub listen: Option<String>,
-    /// The URL clients reach the broker at; the `iss` of its tokens.
-    pub public_url: Option<String>,
-    /// Directory for the SQLite database and the signing keys.
-    pub data_dir: Option<PathBuf>,
-    /// `sqlite://PATH` or `postgres://…`.
-    pub database_url: Option<String>,
-    /// Development mode: loopback only, development login, example policies.
-    pub dev: Option<bool>,
-    /// A TLS-terminating proxy sits in front; allows plain HTTP on a non-loopback address.
-    pub behind_tls_proxy: Option<bool>,
-    /// Directory holding the policy and resource catalogue.
-    pub policy_dir: Option<PathBuf>,
-    /// Lifetime of a session token, e.g. `8h`.
-    pub session_lifetime: Option<String>,
-    /// Directory of the broker's signing keys.
-    pub keys_dir: Option<PathBuf>,
-    /// TLS certificate and key.
-    #[serde(default)]
-    pub tls: TlsLayer,
-    /// The OpenID Connect provider.
-    #[serde(default)]
-    pub oidc: OidcLayer,
-    /// Who may administer the broker (lock users, rotate keys).
-    #[serde(default)]
-    pub admin: AdminLayer,
-    /// Notification hooks.
-    #[serde(default)]
-    pub hooks: HooksLayer,
-}
-
-/// `[hooks]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HooksLayer {
-    /// URL that receives a JSON POST whenever break-glass is used.
-    pub breakglass_url: Option<String>,
-}
-
-/// `[tls]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsLayer {
-    /// PEM certificate chain.
-    pub cert: Option<PathBuf>,
-    /// PEM private key.
-    pub key: Option<PathBuf>,
-}
-
-/// `[oidc]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcLayer {
-    /// Issuer URL, exactly as the provider writes it in `iss`.
-    pub issuer: Option<String>,
-    /// Client id of the CLI (a public client with the device flow and PKCE).
-    pub client_id: Option<String>,
-    /// The claim holding the user's groups.
-    pub groups_claim: Option<String>,
-    /// Scopes the CLI asks for.
-    pub scopes: Option<Vec<String>>,
-    /// Signature algorithms accepted on ID tokens.
-    pub algorithms: Option<Vec<String>>,
-    /// Allowed clock difference for `exp`, `nbf` and `iat`, e.g. `60s`.
-    pub clock_skew: Option<String>,
-    /// Least time between two JWKS fetches caused by an unknown `kid`, e.g. `10s`.
-    pub jwks_min_refresh: Option<String>,
-}
-
-/// `[admin]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminLayer {
-    /// Members of these groups are administrators.
-    pub groups: Option<Vec<String>>,
-    /// These users (by email or subject) are administrators.
-    pub users: Option<Vec<String>>,
-}
+mod layer;
+pub use layer::{AdminLayer, HooksLayer, Layer, OidcLayer, TlsLayer};
 
 /// A configuration that cannot be used, with what to set.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +40,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         setting,
         problem: problem.into(),
@@ -216,97 +132,6 @@ pub struct AdminConfig {
 }
 
 impl Layer {
-    /// Reads a TOML file.
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
-    }
-
-    /// Reads `LATCHKEY_*` variables (given, so tests need not touch the process environment).
-    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let vars: BTreeMap<String, String> = vars
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("LATCHKEY_"))
-            .collect();
-        let get = |name: &str| vars.get(name).cloned().filter(|v| !v.is_empty());
-        let list = |name: &str| get(name).map(|v| split_list(&v));
-        let flag = |name: &'static str| -> Result<Option<bool>, ConfigError> {
-            get(name).map(|v| parse_bool(name, &v)).transpose()
-        };
-        Ok(Layer {
-            listen: get("LATCHKEY_LISTEN"),
-            public_url: get("LATCHKEY_PUBLIC_URL"),
-            data_dir: get("LATCHKEY_DATA_DIR").map(PathBuf::from),
-            database_url: get("LATCHKEY_DATABASE_URL"),
-            dev: flag("LATCHKEY_DEV")?,
-            behind_tls_proxy: flag("LATCHKEY_BEHIND_TLS_PROXY")?,
-            policy_dir: get("LATCHKEY_POLICY_DIR").map(PathBuf::from),
-            session_lifetime: get("LATCHKEY_SESSION_LIFETIME"),
-            keys_dir: get("LATCHKEY_KEYS_DIR").map(PathBuf::from),
-            tls: TlsLayer {
-                cert: get("LATCHKEY_TLS_CERT").map(PathBuf::from),
-                key: get("LATCHKEY_TLS_KEY").map(PathBuf::from),
-            },
-            oidc: OidcLayer {
-                issuer: get("LATCHKEY_OIDC_ISSUER"),
-                client_id: get("LATCHKEY_OIDC_CLIENT_ID"),
-                groups_claim: get("LATCHKEY_OIDC_GROUPS_CLAIM"),
-                scopes: list("LATCHKEY_OIDC_SCOPES"),
-                algorithms: list("LATCHKEY_OIDC_ALGORITHMS"),
-                clock_skew: get("LATCHKEY_OIDC_CLOCK_SKEW"),
-                jwks_min_refresh: get("LATCHKEY_OIDC_JWKS_MIN_REFRESH"),
-            },
-            admin: AdminLayer {
-                groups: list("LATCHKEY_ADMIN_GROUPS"),
-                users: list("LATCHKEY_ADMIN_USERS"),
-            },
-            hooks: HooksLayer {
-                breakglass_url: get("LATCHKEY_HOOKS_BREAKGLASS_URL"),
-            },
-        })
-    }
-
-    /// This layer with every unset setting taken from `below`.
-    pub fn over(self, below: Layer) -> Layer {
-        Layer {
-            listen: self.listen.or(below.listen),
-            public_url: self.public_url.or(below.public_url),
-            data_dir: self.data_dir.or(below.data_dir),
-            database_url: self.database_url.or(below.database_url),
-            dev: self.dev.or(below.dev),
-            behind_tls_proxy: self.behind_tls_proxy.or(below.behind_tls_proxy),
-            policy_dir: self.policy_dir.or(below.policy_dir),
-            session_lifetime: self.session_lifetime.or(below.session_lifetime),
-            keys_dir: self.keys_dir.or(below.keys_dir),
-            tls: TlsLayer {
-                cert: self.tls.cert.or(below.tls.cert),
-                key: self.tls.key.or(below.tls.key),
-            },
-            oidc: OidcLayer {
-                issuer: self.oidc.issuer.or(below.oidc.issuer),
-                client_id: self.oidc.client_id.or(below.oidc.client_id),
-                groups_claim: self.oidc.groups_claim.or(below.oidc.groups_claim),
-                scopes: self.oidc.scopes.or(below.oidc.scopes),
-                algorithms: self.oidc.algorithms.or(below.oidc.algorithms),
-                clock_skew: self.oidc.clock_skew.or(below.oidc.clock_skew),
-                jwks_min_refresh: self.oidc.jwks_min_refresh.or(below.oidc.jwks_min_refresh),
-            },
-            admin: AdminLayer {
-                groups: self.admin.groups.or(below.admin.groups),
-                users: self.admin.users.or(below.admin.users),
-            },
-            hooks: HooksLayer {
-                breakglass_url: self.hooks.breakglass_url.or(below.hooks.breakglass_url),
-            },
-        }
-    }
-
     /// Fills defaults and validates.
     pub fn validate(self) -> Result<Config, ConfigError> {
         let dev = self.dev.unwrap_or(false);
@@ -512,25 +337,6 @@ fn validate_oidc(layer: OidcLayer, dev: bool) -> Result<Option<OidcConfig>, Conf
         algorithms,
         clock_skew,
     }))
-}
-
-fn split_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(invalid(
-            name,
-            format!("{v:?} is not a boolean; write true or false"),
-        )),
-    }
 }
 
 #[cfg(test)]
