@@ -107,30 +107,22 @@ pub fn object(resource: &str, role: &str) -> String {
 
 /// Who may review `resource#role`, in words (role filters and the policy's `review` lines).
 pub fn reviewers_text(policy: &Policy, resource: &str, role: &Role) -> String {
-    let obj = object(resource, role.name.as_str());
-    let mut from_policy: Vec<String> = policy
+    let mut from_policy = policy
         .rules
-        .subjects()
-        .into_iter()
-        .filter(|s| {
-            let (user, groups) = match s.split_once(':') {
-                Some(("group", g)) => ("", vec![g.to_string()]),
-                Some(("user", u)) => (u, vec![]),
-                _ => ("*", vec![]),
-            };
-            policy.check(user, &groups, &obj, Action::Review).allowed
-        })
-        .collect();
+        .reviewers(&object(resource, role.name.as_str()));
     if !role.reviewer_groups.is_empty() || !role.reviewer_users.is_empty() {
-        from_policy.retain(|s| {
-            role.reviewer_groups
-                .iter()
-                .any(|g| *s == format!("group:{g}"))
-                || role
-                    .reviewer_users
-                    .iter()
-                    .any(|u| *s == format!("user:{u}"))
-        });
+        // `*` in the rules means anyone: the role's own list then names who.
+        let anyone = from_policy.iter().any(|s| s == "*");
+        let named: Vec<String> = role
+            .reviewer_groups
+            .iter()
+            .map(|g| format!("group:{g}"))
+            .chain(role.reviewer_users.iter().map(|u| format!("user:{u}")))
+            .collect();
+        from_policy = named
+            .into_iter()
+            .filter(|s| anyone || from_policy.contains(s))
+            .collect();
     }
     if from_policy.is_empty() {
         "nobody (no subject may review this role)".into()

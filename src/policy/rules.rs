@@ -40,6 +40,11 @@ impl Action {
         }
     }
 
+    /// Position in [`Action::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Every action.
     pub const ALL: [Action; 6] = [
         Action::Request,
@@ -98,6 +103,8 @@ impl std::fmt::Display for Line {
 pub struct Rules {
     enforcer: Enforcer,
     lines: Vec<Line>,
+    /// Indices into `lines`, by action.
+    by_action: [Vec<usize>; 6],
 }
 
 impl std::fmt::Debug for Rules {
@@ -214,7 +221,17 @@ impl Rules {
                 glob_match(&a.to_string(), &b.to_string()).into()
             }),
         );
-        Ok(Rules { enforcer, lines })
+        let mut by_action: [Vec<usize>; 6] = Default::default();
+        for (i, line) in lines.iter().enumerate() {
+            if let Some(a) = Action::ALL.iter().find(|a| a.as_str() == line.action) {
+                by_action[a.index()].push(i);
+            }
+        }
+        Ok(Rules {
+            enforcer,
+            lines,
+            by_action,
+        })
     }
 
     /// Number of policy lines.
@@ -240,7 +257,10 @@ impl Rules {
         s
     }
 
-    /// Decides `action` on `object` for the principal `user` (email or id) with `groups`.
+    /// Decides `action` on `object` for the principal `user` (email or id) with `groups`:
+    /// allowed when some line allows and none denies. This evaluates the broker's model
+    /// directly over the lines of that action (casbin would run its script engine over
+    /// every line); [`Rules::check_casbin`] is the reference it is tested against.
     pub fn check(
         &self,
         user: &str,
@@ -248,41 +268,70 @@ impl Rules {
         object: &str,
         action: Action,
     ) -> RuleOutcome {
-        let mut subjects = format!("user:{}", user.to_lowercase());
-        // `|` separates subjects; a group carrying one could pose as another subject.
-        for g in groups.iter().filter(|g| !g.contains('|')) {
-            subjects.push_str("|group:");
-            subjects.push_str(g);
-        }
-        let allowed = match self
-            .enforcer
-            .enforce((subjects.as_str(), object, action.as_str()))
-        {
-            Ok(allowed) => allowed,
-            // An evaluation error refuses: fail closed.
-            Err(e) => {
-                return RuleOutcome {
-                    allowed: false,
-                    rules: vec![format!("error: {e}")],
-                }
-            }
-        };
-        // The explanation: the lines that matched, the winning deny first.
-        let mut matched: Vec<&Line> = self
-            .lines
+        let subjects = subjects(user, groups);
+        let mut matched: Vec<&Line> = self.by_action[action.index()]
             .iter()
+            .map(|&i| &self.lines[i])
             .filter(|l| {
-                l.action == action.as_str()
-                    && subject_match(&subjects, &l.subject)
-                    && glob_match(object, &l.object)
+                subjects.iter().any(|s| glob_match(s, &l.subject)) && glob_match(object, &l.object)
             })
             .collect();
+        let allowed = !matched.is_empty() && matched.iter().all(|l| !l.deny);
+        // The explanation: the lines that matched, the winning deny first.
         matched.sort_by_key(|l| !l.deny);
         RuleOutcome {
             allowed,
             rules: matched.iter().map(|l| l.to_string()).collect(),
         }
     }
+
+    /// The same question put to casbin's own enforcer with `model.conf`.
+    pub fn check_casbin(
+        &self,
+        user: &str,
+        groups: &[String],
+        object: &str,
+        action: Action,
+    ) -> bool {
+        let joined = subjects(user, groups).join("|");
+        // An evaluation error refuses: fail closed.
+        self.enforcer
+            .enforce((joined.as_str(), object, action.as_str()))
+            .unwrap_or(false)
+    }
+
+    /// The subjects that `review` lines allow on `object`, less those a `review` deny names.
+    pub fn reviewers(&self, object: &str) -> Vec<String> {
+        let lines: Vec<&Line> = self.by_action[Action::Review.index()]
+            .iter()
+            .map(|&i| &self.lines[i])
+            .filter(|l| glob_match(object, &l.object))
+            .collect();
+        if lines.iter().any(|l| l.deny && l.subject == "*") {
+            return Vec::new();
+        }
+        let mut out: Vec<String> = lines
+            .iter()
+            .filter(|l| !l.deny && !lines.iter().any(|d| d.deny && d.subject == l.subject))
+            .map(|l| l.subject.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// `user:EMAIL` and `group:NAME` for each group. `|` is refused in a group because casbin
+/// receives the subjects joined by it; such a group could pose as another subject.
+fn subjects(user: &str, groups: &[String]) -> Vec<String> {
+    let mut out = vec![format!("user:{}", user.to_lowercase())];
+    out.extend(
+        groups
+            .iter()
+            .filter(|g| !g.contains('|'))
+            .map(|g| format!("group:{g}")),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -332,6 +381,33 @@ mod tests {
                 .check("alice@example.com", &[], "aws:prod#admin", Action::Request)
                 .allowed
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// The direct evaluation and casbin's enforcer agree on every request.
+        #[test]
+        fn the_fast_path_agrees_with_casbin(
+            lines in proptest::collection::vec((0usize..6, 0usize..6, 0usize..6, proptest::bool::ANY), 0..12),
+            user in 0usize..3, groups in proptest::collection::vec(0usize..4, 0..3), obj in 0usize..5, act in 0usize..6,
+        ) {
+            const SUBJECTS: [&str; 6] = ["*", "group:eng", "group:sre", "user:alice@example.com", "group:e*", "user:bob@example.com"];
+            const OBJECTS: [&str; 6] = ["*", "aws:*", "aws:prod#admin", "*#readonly", "db:events#*", "audit"];
+            const ASKED: [&str; 5] = ["aws:prod#admin", "aws:prod#readonly", "db:events#write", "audit", "ssh:x#y"];
+            let csv: String = lines
+                .iter()
+                .map(|(s, o, a, deny)| format!("p, {}, {}, {}, {}\n", SUBJECTS[*s], OBJECTS[*o], Action::ALL[*a].as_str(), if *deny { "deny" } else { "allow" }))
+                .collect();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rules = rt.block_on(Rules::load(MODEL, &csv)).unwrap();
+            let user = ["alice@example.com", "bob@example.com", "carol@example.com"][user];
+            let groups: Vec<String> = groups.iter().map(|g| ["eng", "sre", "security", "eng-oncall"][*g].to_string()).collect();
+            let action = Action::ALL[act];
+            let fast = rules.check(user, &groups, ASKED[obj], action).allowed;
+            let reference = rules.check_casbin(user, &groups, ASKED[obj], action);
+            proptest::prop_assert_eq!(fast, reference, "{} {:?} {} {:?}\n{}", user, groups, ASKED[obj], action, csv);
+        }
     }
 
     #[tokio::test]
