@@ -392,3 +392,100 @@ fn policy_test_and_check_exit_non_zero_on_a_mismatch() {
         "{text}"
     );
 }
+
+#[test]
+fn sighup_reloads_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policies");
+    std::fs::create_dir_all(&policy).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for f in ["catalogue.toml", "model.conf", "policy.csv"] {
+        std::fs::copy(src.join(f), policy.join(f)).unwrap();
+    }
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = latchkey(dir.path())
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("state"))
+        .env("LATCHKEY_POLICY_DIR", &policy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&url, &mut server);
+    // Change the rules but keep the file's time, so only the signal can reveal the change.
+    let csv = policy.join("policy.csv");
+    let reference = dir.path().join("mtime");
+    assert!(Command::new("touch")
+        .arg("-r")
+        .arg(&csv)
+        .arg(&reference)
+        .status()
+        .unwrap()
+        .success());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(
+        &csv,
+        format!("{text}\np, group:eng, aws:prod#readonly, auto_approve, allow\n"),
+    )
+    .unwrap();
+    assert!(Command::new("touch")
+        .arg("-r")
+        .arg(&reference)
+        .arg(&csv)
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(Command::new("kill")
+        .args(["-HUP", &server.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(500));
+    let home = dir.path().join("bob");
+    let out = latchkey(&home)
+        .args([
+            "login",
+            "--server",
+            &url,
+            "--dev",
+            "bob@example.com",
+            "--groups",
+            "eng",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = latchkey(&home)
+        .args([
+            "--output",
+            "json",
+            "request",
+            "aws:prod",
+            "--role",
+            "readonly",
+            "--reason",
+            "debugging INC-42 latency",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["request"]["state"], "active", "{v}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    let mut log = String::new();
+    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(
+        log.contains("policy reloaded") && log.contains("by_signal=true"),
+        "{log}"
+    );
+}
