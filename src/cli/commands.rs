@@ -265,13 +265,5 @@ async fn login_to(server: &str, args: &LoginArgs) -> Result<SavedSession, CliErr
                 .await?
         }
     };
-    Ok(SavedSession {
-        token: session.token,
-        session_id: session.session_id,
-        expires_at: session.expires_at,
-        user_id: session.user_id,
-        email: session.email,
-        groups: session.groups,
-        dev: session.dev,
-    })
+    Ok(session)
 }

@@ -8,28 +8,10 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// One saved session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedSession {
-    /// Bearer token.
-    pub token: String,
-    /// Session id.
-    pub session_id: String,
-    /// Expiry.
-    pub expires_at: DateTime<Utc>,
-    /// User id.
-    pub user_id: String,
-    /// Email.
-    pub email: Option<String>,
-    /// Groups.
-    pub groups: Vec<String>,
-    /// Development session.
-    #[serde(default)]
-    pub dev: bool,
-}
+/// One saved session: what the login endpoint answered.
+pub type SavedSession = crate::http::login::SessionResponse;
 
 /// The file's content.
 #[derive(Debug, Default, Serialize, Deserialize)]

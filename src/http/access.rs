@@ -119,7 +119,7 @@ pub async fn resources(State(state): State<AppState>, p: Principal) -> Json<Vec<
     Json(out)
 }
 
-/// Body of `POST /v1/requests`.
+/// Body of `POST /v1/requests` and `POST /v1/policy/explain`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
@@ -136,6 +136,19 @@ pub struct CreateBody {
     /// Break-glass.
     #[serde(default)]
     pub breakglass: bool,
+}
+
+impl CreateBody {
+    fn into_ask(self) -> Result<Ask, ApiError> {
+        Ok(Ask {
+            duration: duration("duration", self.duration.as_deref())?,
+            resource: self.resource,
+            role: self.role,
+            reason: self.reason,
+            ticket: self.ticket,
+            breakglass: self.breakglass,
+        })
+    }
 }
 
 /// A created request and the decision.
@@ -160,14 +173,7 @@ pub async fn create(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty() && k.len() <= 128);
-    let ask = Ask {
-        resource: b.resource,
-        role: b.role,
-        duration: duration("duration", b.duration.as_deref())?,
-        reason: b.reason,
-        ticket: b.ticket,
-        breakglass: b.breakglass,
-    };
+    let ask = b.into_ask()?;
     let (request, decision) = state
         .broker
         .create_request(&p, ask, key, &origin, Utc::now())
@@ -323,40 +329,14 @@ pub async fn revoke(
     ))
 }
 
-/// Body of `POST /v1/policy/explain`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExplainBody {
-    /// Resource.
-    pub resource: String,
-    /// Role.
-    pub role: Option<String>,
-    /// Duration.
-    pub duration: Option<String>,
-    /// Reason.
-    pub reason: Option<String>,
-    /// Ticket.
-    pub ticket: Option<String>,
-    /// Break-glass.
-    #[serde(default)]
-    pub breakglass: bool,
-}
-
 /// `POST /v1/policy/explain`: the decision the caller would get, without making a request.
 pub async fn explain(
     State(state): State<AppState>,
     p: Principal,
-    body: Body<ExplainBody>,
+    body: Body<CreateBody>,
 ) -> Result<Json<Decision>, ApiError> {
     let Json(b) = body?;
-    let ask = Ask {
-        resource: b.resource,
-        role: b.role,
-        duration: duration("duration", b.duration.as_deref())?,
-        reason: b.reason,
-        ticket: b.ticket,
-        breakglass: b.breakglass,
-    };
+    let ask = b.into_ask()?;
     let policy = state.broker.policy.current();
     let who = Who {
         name: Broker::policy_name(&p),

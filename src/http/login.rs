@@ -55,8 +55,8 @@ pub struct LoginBody {
     pub login_id: Option<String>,
 }
 
-/// A session as the login endpoints return it.
-#[derive(Debug, Serialize, Deserialize)]
+/// A session as the login endpoints return it (and the CLI saves it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionResponse {
     /// Bearer token.
     pub token: String,
