@@ -86,9 +86,11 @@ pub fn verify(
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| SessionTokenError::Malformed)?;
     let kid = header.kid.ok_or(SessionTokenError::Malformed)?;
-    let key = keyring
-        .decoding_key(&kid, now)
-        .ok_or(SessionTokenError::UnknownKey)?;
+    // Sessions are signed with Ed25519 keys only.
+    let key = match keyring.decoding_key(&kid, now) {
+        Some((key, crate::keys::KeyAlg::Ed25519)) => key,
+        _ => return Err(SessionTokenError::UnknownKey),
+    };
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[SESSION_AUDIENCE]);

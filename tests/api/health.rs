@@ -11,7 +11,7 @@ async fn healthz_and_readyz_answer_once_the_database_and_keys_are_there() {
     let ready: Value = app.get("/readyz", None).await.json().await.unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], "sqlite");
-    assert_eq!(ready["keys"], 1);
+    assert_eq!(ready["keys"], 2, "an Ed25519 and a P-256 key");
 }
 
 #[tokio::test]
@@ -114,11 +114,27 @@ async fn the_jwks_publishes_the_signing_key() {
         .await
         .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    assert_eq!(keys[0]["kty"], "OKP");
-    assert_eq!(keys[0]["crv"], "Ed25519");
-    assert_eq!(keys[0]["alg"], "EdDSA");
-    assert!(keys[0].get("d").is_none(), "never the private part");
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        (
+            keys[0]["kty"].as_str(),
+            keys[0]["crv"].as_str(),
+            keys[0]["alg"].as_str()
+        ),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
+    assert_eq!(
+        (
+            keys[1]["kty"].as_str(),
+            keys[1]["crv"].as_str(),
+            keys[1]["alg"].as_str()
+        ),
+        (Some("EC"), Some("P-256"), Some("ES256"))
+    );
+    for k in keys {
+        assert!(k.get("d").is_none(), "never the private part");
+        assert!(k["kid"].is_string());
+    }
 }
 
 #[tokio::test]

@@ -247,7 +247,11 @@ async fn key_rotation_keeps_old_sessions_valid_and_publishes_both_keys() {
         .json()
         .await
         .unwrap();
-    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert_eq!(
+        keys.as_array().unwrap().len(),
+        4,
+        "old and new, Ed25519 and P-256"
+    );
     let new_kid = app.broker.keyring.active().0;
     assert_ne!(old_kid, new_kid);
     let jwks: Value = app

@@ -1,4 +1,4 @@
-//! The broker's Ed25519 signing keys.
+//! The broker's signing keys: Ed25519 (EdDSA) and, for verifiers without EdDSA, P-256 (ES256).
 //!
 //! Each key is a PKCS#8 file (mode 0600) in the keys directory, named by its `kid` (the
 //! RFC 7638 JWK thumbprint of its public key). `keyring.json` beside them says which key
@@ -11,11 +11,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use ring::signature::{Ed25519KeyPair, KeyPair};
+
+mod material;
+pub use material::KeyAlg;
 use serde::{Deserialize, Serialize};
 
 /// Why the keyring could not be loaded or changed.
@@ -45,6 +45,9 @@ pub enum KeyError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ManifestEntry {
     kid: String,
+    /// Older keyrings hold Ed25519 keys only.
+    #[serde(default)]
+    alg: KeyAlg,
     created_at: DateTime<Utc>,
     /// Set once the key is rotated out: published and trusted until then.
     retire_at: Option<DateTime<Utc>>,
@@ -57,7 +60,7 @@ struct Manifest {
 
 struct LoadedKey {
     entry: ManifestEntry,
-    x: String,
+    jwk: serde_json::Value,
     encoding: EncodingKey,
     decoding: DecodingKey,
 }
@@ -73,6 +76,9 @@ pub struct KeyInfo {
     pub retire_at: Option<DateTime<Utc>>,
     /// Whether it signs new tokens.
     pub active: bool,
+    /// Key kind.
+    #[serde(default)]
+    pub alg: KeyAlg,
 }
 
 /// The loaded keys; cheap to clone, shared by every request.
@@ -127,11 +133,16 @@ impl Keyring {
             dir: dir.to_path_buf(),
             keys: Arc::new(RwLock::new(keys)),
         };
-        if ring.read().iter().all(|k| k.entry.retire_at.is_some()) {
-            ring.add_key(now)?;
-        } else {
-            ring.save()?;
+        for alg in KeyAlg::ALL {
+            if !ring
+                .read()
+                .iter()
+                .any(|k| k.entry.alg == alg && k.entry.retire_at.is_none())
+            {
+                ring.add_key(alg, now)?;
+            }
         }
+        ring.save()?;
         Ok(ring)
     }
 
@@ -143,14 +154,18 @@ impl Keyring {
         self.keys.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The key that signs: its `kid` and encoding key.
+    /// The Ed25519 key that signs sessions: its `kid` and encoding key.
     pub fn active(&self) -> (String, EncodingKey) {
+        self.active_for(KeyAlg::Ed25519)
+    }
+
+    /// The key of `alg` that signs: its `kid` and encoding key.
+    pub fn active_for(&self, alg: KeyAlg) -> (String, EncodingKey) {
         let keys = self.read();
         let key = keys
             .iter()
             .rev()
-            .find(|k| k.entry.retire_at.is_none())
-            .or_else(|| keys.last());
+            .find(|k| k.entry.alg == alg && k.entry.retire_at.is_none());
         match key {
             Some(k) => (k.entry.kid.clone(), k.encoding.clone()),
             // load_or_create always leaves an active key; an empty ring cannot sign.
@@ -158,12 +173,12 @@ impl Keyring {
         }
     }
 
-    /// The verification key for `kid`, if it is still trusted at `now`.
-    pub fn decoding_key(&self, kid: &str, now: DateTime<Utc>) -> Option<DecodingKey> {
+    /// The verification key for `kid` and its kind, if it is still trusted at `now`.
+    pub fn decoding_key(&self, kid: &str, now: DateTime<Utc>) -> Option<(DecodingKey, KeyAlg)> {
         self.read()
             .iter()
             .find(|k| k.entry.kid == kid && k.entry.retire_at.is_none_or(|t| t > now))
-            .map(|k| k.decoding.clone())
+            .map(|k| (k.decoding.clone(), k.entry.alg))
     }
 
     /// Number of keys loaded (for readiness).
@@ -178,7 +193,6 @@ impl Keyring {
 
     /// The keys, newest last.
     pub fn list(&self, now: DateTime<Utc>) -> Vec<KeyInfo> {
-        let (active, _) = self.active();
         self.read()
             .iter()
             .filter(|k| k.entry.retire_at.is_none_or(|t| t > now))
@@ -186,7 +200,8 @@ impl Keyring {
                 kid: k.entry.kid.clone(),
                 created_at: k.entry.created_at,
                 retire_at: k.entry.retire_at,
-                active: k.entry.kid == active,
+                active: k.entry.retire_at.is_none(),
+                alg: k.entry.alg,
             })
             .collect()
     }
@@ -198,17 +213,16 @@ impl Keyring {
             .iter()
             .filter(|k| k.entry.retire_at.is_none_or(|t| t > now))
             .map(|k| {
-                serde_json::json!({
-                    "kty": "OKP", "crv": "Ed25519", "x": k.x,
-                    "kid": k.entry.kid, "alg": "EdDSA", "use": "sig",
-                })
+                let mut jwk = k.jwk.clone();
+                jwk["kid"] = serde_json::json!(k.entry.kid);
+                jwk
             })
             .collect();
         serde_json::json!({ "keys": keys })
     }
 
-    /// Makes a new signing key; the previous ones stay trusted for `keep_old` more.
-    /// Returns the new `kid`.
+    /// Makes new signing keys of every kind; the previous ones stay trusted for
+    /// `keep_old` more. Returns the new Ed25519 `kid`.
     pub fn rotate(&self, now: DateTime<Utc>, keep_old: Duration) -> Result<String, KeyError> {
         {
             let mut keys = self.write();
@@ -216,26 +230,38 @@ impl Keyring {
                 k.entry.retire_at = Some(now + keep_old);
             }
         }
-        self.add_key(now)
+        let mut ed = String::new();
+        for alg in KeyAlg::ALL {
+            let kid = self.add_key(alg, now)?;
+            if alg == KeyAlg::Ed25519 {
+                ed = kid;
+            }
+        }
+        Ok(ed)
     }
 
-    fn add_key(&self, now: DateTime<Utc>) -> Result<String, KeyError> {
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Corrupt {
+    fn add_key(&self, alg: KeyAlg, now: DateTime<Utc>) -> Result<String, KeyError> {
+        let corrupt = |message: String| KeyError::Corrupt {
             path: self.dir.clone(),
-            message: "the system random generator failed".into(),
-        })?;
+            message,
+        };
+        let pkcs8 = material::generate(alg).map_err(corrupt)?;
+        let m = material::load(alg, &pkcs8).map_err(corrupt)?;
+        let path = self.dir.join(format!("{}.key", m.kid));
+        write_private(&path, &pkcs8)?;
+        let kid = m.kid.clone();
         let entry = ManifestEntry {
-            kid: String::new(),
+            kid: m.kid,
+            alg,
             created_at: now,
             retire_at: None,
         };
-        let mut key = from_pkcs8(pkcs8.as_ref(), entry, &self.dir)?;
-        key.entry.kid = thumbprint(&key.x);
-        let path = self.dir.join(format!("{}.key", key.entry.kid));
-        write_private(&path, pkcs8.as_ref())?;
-        let kid = key.entry.kid.clone();
-        self.write().push(key);
+        self.write().push(LoadedKey {
+            entry,
+            jwk: m.jwk,
+            encoding: m.encoding,
+            decoding: m.decoding,
+        });
         self.save()?;
         Ok(kid)
     }
@@ -274,38 +300,22 @@ fn load_key(dir: &Path, entry: ManifestEntry) -> Result<LoadedKey, KeyError> {
         return Err(KeyError::Permissions(path));
     }
     let bytes = fs::read(&path).map_err(io(&path))?;
-    let key = from_pkcs8(&bytes, entry, &path)?;
-    if thumbprint(&key.x) != key.entry.kid {
+    let m = material::load(entry.alg, &bytes).map_err(|message| KeyError::Corrupt {
+        path: path.clone(),
+        message,
+    })?;
+    if m.kid != entry.kid {
         return Err(KeyError::Corrupt {
             path,
             message: "the key does not match its kid".into(),
         });
     }
-    Ok(key)
-}
-
-fn from_pkcs8(pkcs8: &[u8], entry: ManifestEntry, path: &Path) -> Result<LoadedKey, KeyError> {
-    let pair =
-        Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|e| KeyError::Corrupt {
-            path: path.to_path_buf(),
-            message: format!("not an Ed25519 PKCS#8 key: {e}"),
-        })?;
-    let public = pair.public_key().as_ref();
     Ok(LoadedKey {
         entry,
-        x: URL_SAFE_NO_PAD.encode(public),
-        encoding: EncodingKey::from_ed_der(pkcs8),
-        decoding: DecodingKey::from_ed_der(public),
+        jwk: m.jwk,
+        encoding: m.encoding,
+        decoding: m.decoding,
     })
-}
-
-/// RFC 7638 thumbprint of an Ed25519 public key given as base64url `x`.
-fn thumbprint(x: &str) -> String {
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-    URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        canonical.as_bytes(),
-    ))
 }
 
 #[cfg(test)]
@@ -318,12 +328,17 @@ mod tests {
         let now = Utc::now();
         let ring = Keyring::load_or_create(dir.path(), now).unwrap();
         let keys = ring.list(now);
-        assert_eq!(keys.len(), 1);
-        let mode = fs::metadata(dir.path().join(format!("{}.key", keys[0].kid)))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            keys.iter().map(|k| k.alg).collect::<Vec<_>>(),
+            vec![KeyAlg::Ed25519, KeyAlg::P256]
+        );
+        for k in &keys {
+            let mode = fs::metadata(dir.path().join(format!("{}.key", k.kid)))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         // A second start loads the same key.
         let again = Keyring::load_or_create(dir.path(), now).unwrap();
         assert_eq!(again.list(now), keys);
@@ -348,7 +363,7 @@ mod tests {
             .contains(&old));
         // After the retirement time a restart forgets the old key and deletes its file.
         let later = Keyring::load_or_create(dir.path(), now + Duration::hours(9)).unwrap();
-        assert_eq!(later.list(now + Duration::hours(9)).len(), 1);
+        assert_eq!(later.list(now + Duration::hours(9)).len(), 2);
         assert!(!dir.path().join(format!("{old}.key")).exists());
     }
 
