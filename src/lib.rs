@@ -14,6 +14,7 @@
 //! - [`keys`]: the broker's Ed25519 signing keys on disk, their `kid`s, rotation and the JWKS.
 //! - [`auth`]: ID token verification against the provider's JWKS, and the broker's session tokens.
 //! - [`policy`]: the resource catalogue and casbin rules: decisions with their explanation, lint, table tests.
+//! - [`providers`]: credential providers that turn an active grant into a credential (broker tokens).
 //! - [`access`]: access requests and grants as a pure state machine with three clocks.
 //! - [`audit`]: audit events, appended in the same transaction as the change they record.
 //! - [`domain`]: plain types of the model (principals, users, sessions) without I/O.
@@ -33,6 +34,7 @@ pub mod duration;
 pub mod http;
 pub mod keys;
 pub mod policy;
+pub mod providers;
 pub mod secret;
 pub mod service;
 pub mod startup;

@@ -110,6 +110,14 @@ pub enum AccessCommand {
         /// Request id.
         id: String,
     },
+    /// Print a broker token for a resource you hold an active grant on.
+    Token {
+        /// Resource (of kind `token`).
+        resource: String,
+        /// Lifetime (capped by the grant and at 1h).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+    },
 }
 
 fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -353,6 +361,16 @@ pub async fn run(api: &ApiClient, output: Output, command: AccessCommand) -> Res
         }
         AccessCommand::Revoke { id } => {
             one(api, output, &format!("/v1/requests/{id}/revoke"), json!({})).await
+        }
+        AccessCommand::Token { resource, ttl } => {
+            let t: crate::service::IssuedToken = api
+                .post(
+                    "/v1/credentials/token",
+                    &json!({"resource": resource, "ttl": ttl}),
+                )
+                .await?;
+            // Text output is the token alone, for `$(latchkey token …)`.
+            print(output, &t, t.token.clone())
         }
     }
 }

@@ -99,6 +99,7 @@ impl From<ServiceError> for ApiError {
                 (status, r.code())
             }
             E::Conflict => (S::CONFLICT, "conflict"),
+            E::NoActiveGrant { .. } => (S::FORBIDDEN, "no_active_grant"),
         };
         if status.is_server_error() {
             // Logged once, here, inside the request span, with its whole chain.

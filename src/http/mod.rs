@@ -6,10 +6,12 @@
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json`.
 //! - [`login`]: `/v1/auth/*` and `/v1/session`.
 //! - [`access`]: resources, access requests, reviews, policy explanations.
+//! - [`credentials`]: credentials inside active grants.
 //! - [`admin`]: locks and key rotation under `/v1/admin`.
 
 pub mod access;
 pub mod admin;
+pub mod credentials;
 pub mod error;
 pub mod extract;
 pub mod login;
@@ -82,6 +84,7 @@ api_routes! {
     post "/v1/requests/{id}/cancel" => access::cancel,
     post "/v1/requests/{id}/revoke" => access::revoke,
     post "/v1/policy/explain" => access::explain,
+    post "/v1/credentials/token" => credentials::token,
 }
 
 /// The whole API.

@@ -25,7 +25,27 @@ pub enum Kind {
     Http,
 }
 
+/// How broker tokens are signed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenAlgorithm {
+    /// Ed25519.
+    #[default]
+    EdDSA,
+    /// ECDSA P-256, for verifiers that lack EdDSA.
+    ES256,
+}
+
 impl Kind {
+    /// The longest a single credential of this provider may live (a grant may last
+    /// longer; credentials are issued again within it).
+    pub fn max_credential_ttl(self) -> Duration {
+        match self {
+            Kind::Token | Kind::Http => Duration::from_secs(3600),
+            Kind::Aws => Duration::from_secs(12 * 3600),
+            Kind::Db | Kind::Ssh => Duration::from_secs(24 * 3600),
+        }
+    }
+
     /// The longest access the provider can back.
     pub fn max_duration(self) -> Duration {
         match self {
@@ -49,6 +69,9 @@ struct ResourceFile {
     name: String,
     kind: Kind,
     description: String,
+    audience: Option<String>,
+    #[serde(default)]
+    token_algorithm: TokenAlgorithm,
     #[serde(default, rename = "role")]
     roles: Vec<RoleFile>,
 }
@@ -122,6 +145,10 @@ pub struct Resource {
     pub kind: Kind,
     /// For people.
     pub description: String,
+    /// The `aud` of broker tokens for this resource (default: its name).
+    pub audience: String,
+    /// How broker tokens for it are signed.
+    pub token_algorithm: TokenAlgorithm,
     /// Roles by name.
     pub roles: BTreeMap<String, Role>,
 }
@@ -290,6 +317,8 @@ impl Catalogue {
             }
             let name = r.name.clone();
             let resource = Resource {
+                audience: r.audience.unwrap_or_else(|| r.name.clone()),
+                token_algorithm: r.token_algorithm,
                 name: r.name,
                 kind: r.kind,
                 description: r.description,

@@ -3,6 +3,7 @@
 
 mod access;
 pub mod admin;
+mod credentials;
 mod login;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::policy::{Action, PolicyHandle};
 use crate::store::{Store, StoreError};
 
 pub use access::RequestView;
+pub use credentials::IssuedToken;
 pub use login::{BrowserLogin, ClientInfo, IssuedSession};
 
 /// The broker's core: configuration, storage, keys and the provider's verifier.
@@ -89,6 +91,14 @@ pub enum ServiceError {
     /// The request's state or rules do not allow this.
     #[error(transparent)]
     Lifecycle(#[from] crate::access::Refusal),
+    /// No active grant: the message names the command that would request one.
+    #[error("you have no active grant for {resource}; request one: {command}")]
+    NoActiveGrant {
+        /// The resource.
+        resource: String,
+        /// The command that would request it.
+        command: String,
+    },
     /// The request kept changing under us.
     #[error("the request changed concurrently; try again")]
     Conflict,

@@ -148,6 +148,36 @@ macro_rules! access_queries {
                 rows.into_iter().map(AccessRequest::try_from).collect()
             }
 
+            pub async fn active_grant(c: &mut $conn, requester_id: &str, resource: &str, now: DateTime<Utc>) -> Result<Option<AccessRequest>, StoreError> {
+                let row: Option<RequestRow> = sqlx::query_as(&format!(
+                    "SELECT {REQUEST_COLUMNS} FROM access_requests
+                     WHERE requester_id = $1 AND resource = $2 AND state = 'active' AND expires_at > $3
+                     ORDER BY expires_at DESC LIMIT 1"
+                ))
+                .bind(requester_id)
+                .bind(resource)
+                .bind(to_ms(now))
+                .fetch_optional(&mut *c)
+                .await?;
+                row.map(AccessRequest::try_from).transpose()
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            pub async fn insert_issuance(c: &mut $conn, id: &str, request_id: &str, kind: &str, fingerprint: &str, issued_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO credential_issuances (id, request_id, kind, fingerprint, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(request_id)
+                .bind(kind)
+                .bind(fingerprint)
+                .bind(to_ms(issued_at))
+                .bind(to_ms(expires_at))
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
             pub async fn append_audit(c: &mut $conn, e: &AuditEvent) -> Result<i64, StoreError> {
                 let details = serde_json::to_string(&e.details).map_err(|err| StoreError::Corrupt(err.to_string()))?;
                 let (seq,): (i64,) = sqlx::query_as(

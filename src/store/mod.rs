@@ -22,6 +22,8 @@ mod rows;
 pub mod sqlite;
 mod tx_access;
 
+pub use tx_access::Issuance;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::{from_ms, Identity, Lock, Session};

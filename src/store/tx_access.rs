@@ -6,6 +6,23 @@ use super::{postgres, sqlite, StoreError, Tx};
 use crate::access::{AccessRequest, Review, State};
 use crate::audit::AuditEvent;
 
+/// A credential issued inside a grant, as stored: never the secret.
+#[derive(Debug, Clone)]
+pub struct Issuance {
+    /// Id.
+    pub id: String,
+    /// The grant.
+    pub request_id: String,
+    /// Provider kind.
+    pub kind: &'static str,
+    /// SHA-256 of the secret, hex, shortened.
+    pub fingerprint: String,
+    /// When.
+    pub issued_at: DateTime<Utc>,
+    /// Until.
+    pub expires_at: DateTime<Utc>,
+}
+
 impl Tx {
     /// Stores a new request, with the requester's idempotency key if given.
     pub async fn insert_request(
@@ -67,6 +84,31 @@ impl Tx {
         limit: i64,
     ) -> Result<Vec<AccessRequest>, StoreError> {
         dispatch!(self, due_requests(now, limit))
+    }
+
+    /// The requester's live grant on `resource` that lasts longest, if any.
+    pub async fn active_grant(
+        &mut self,
+        requester_id: &str,
+        resource: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccessRequest>, StoreError> {
+        dispatch!(self, active_grant(requester_id, resource, now))
+    }
+
+    /// Records a credential issued inside grant `request_id` (fingerprint only).
+    pub async fn insert_issuance(&mut self, i: &Issuance) -> Result<(), StoreError> {
+        dispatch!(
+            self,
+            insert_issuance(
+                &i.id,
+                &i.request_id,
+                i.kind,
+                &i.fingerprint,
+                i.issued_at,
+                i.expires_at
+            )
+        )
     }
 
     /// Appends an audit event; returns its sequence number.

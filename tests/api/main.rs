@@ -13,3 +13,4 @@ mod policy_runtime;
 mod sessions;
 mod store;
 mod tls;
+mod tokens;

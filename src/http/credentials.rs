@@ -1,0 +1,50 @@
+//! `/v1/credentials/*`: credentials inside the caller's active grants.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::audit::Origin;
+use crate::domain::Principal;
+use crate::service::IssuedToken;
+
+/// Body of `POST /v1/credentials/token`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// Resource (of kind `token`).
+    pub resource: String,
+    /// Lifetime asked, e.g. `10m` (capped by the grant and the provider).
+    pub ttl: Option<String>,
+}
+
+/// `POST /v1/credentials/token`: a broker token for a resource the caller holds a grant on.
+pub async fn token(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    body: Result<Json<TokenBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    let Json(b) = body?;
+    let ttl = b
+        .ttl
+        .as_deref()
+        .map(crate::duration::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_duration",
+                format!("ttl: {e}"),
+            )
+        })?;
+    let issued = state
+        .broker
+        .issue_token(&p, &b.resource, ttl, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}

@@ -1,0 +1,145 @@
+//! Credentials inside grants: issued only inside an active grant, living at most
+//! min(asked, the grant's remaining time, the provider's limit), each issuance recorded
+//! (fingerprint and expiry, never the secret) with its audit event in one transaction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Broker, ServiceError};
+use crate::access::AccessRequest;
+use crate::audit::{AuditEvent, Origin};
+use crate::domain::Principal;
+use crate::policy::{Kind, Resource};
+use crate::providers::{fingerprint, token};
+use crate::store::Issuance;
+
+/// How long a broker token lives when the caller does not say.
+const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A broker token as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedToken {
+    /// The token.
+    pub token: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Its `aud`.
+    pub audience: String,
+    /// The grant it belongs to.
+    pub grant_id: String,
+    /// The role granted.
+    pub role: String,
+    /// `EdDSA` or `ES256`.
+    pub algorithm: String,
+}
+
+impl Broker {
+    /// The caller's live grant on `resource`, or a refusal that says how to get one.
+    async fn live_grant(
+        &self,
+        p: &Principal,
+        resource: &str,
+        kind: Kind,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<(Resource, AccessRequest), ServiceError> {
+        let policy = self.policy.current();
+        let r = policy
+            .catalogue
+            .resources
+            .get(resource)
+            .cloned()
+            .ok_or_else(|| ServiceError::NotFound(format!("there is no resource {resource:?}")))?;
+        if r.kind != kind {
+            return Err(ServiceError::BadRequest(format!(
+                "{resource} is served by the {:?} provider, not the {kind:?} one",
+                r.kind
+            )));
+        }
+        let mut tx = self.store.begin_read().await?;
+        let grant = tx.active_grant(&p.user_id, resource, now).await?;
+        tx.commit().await?;
+        match grant {
+            Some(g) => Ok((r, g)),
+            None => {
+                let role = if r.roles.len() == 1 {
+                    r.roles
+                        .keys()
+                        .next()
+                        .map(|k| format!(" --role {k}"))
+                        .unwrap_or_default()
+                } else {
+                    " --role ROLE".into()
+                };
+                let command = format!("latchkey request {resource}{role} --reason \"…\"");
+                let mut event = AuditEvent::new("credential.failed", &p.user_id, origin, now)
+                    .outcome("refused", Some("no active grant".into()));
+                event.resource = Some(resource.to_string());
+                let mut tx = self.store.begin().await?;
+                tx.append_audit(&event).await?;
+                tx.commit().await?;
+                Err(ServiceError::NoActiveGrant {
+                    resource: resource.to_string(),
+                    command,
+                })
+            }
+        }
+    }
+
+    /// Issues a broker token for `resource` inside the caller's active grant.
+    pub async fn issue_token(
+        &self,
+        p: &Principal,
+        resource: &str,
+        ttl: Option<Duration>,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, ServiceError> {
+        let (r, grant) = self
+            .live_grant(p, resource, Kind::Token, origin, now)
+            .await?;
+        let grant_end = grant.expires_at.unwrap_or(now);
+        let asked = chrono::Duration::from_std(
+            ttl.unwrap_or(DEFAULT_TOKEN_TTL)
+                .min(Kind::Token.max_credential_ttl()),
+        )
+        .unwrap_or_default();
+        // Never outlives the grant.
+        let expires_at = (now + asked).min(grant_end);
+        let (jwt, claims) = token::mint(
+            &self.keyring,
+            &self.config.public_url,
+            &r,
+            &grant,
+            p.email.clone(),
+            now,
+            expires_at,
+        )?;
+        let print = fingerprint(&jwt);
+        let mut tx = self.store.begin().await?;
+        tx.insert_issuance(&Issuance {
+            id: claims.jti.clone(),
+            request_id: grant.id.clone(),
+            kind: "token",
+            fingerprint: print.clone(),
+            issued_at: now,
+            expires_at,
+        })
+        .await?;
+        let event = AuditEvent::new("credential.issued", &p.user_id, origin, now)
+            .about(&grant.id, &r.name, &grant.role)
+            .details(serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti, "expires_at": expires_at, "audience": claims.aud }));
+        tx.append_audit(&event).await?;
+        tx.commit().await?;
+        Ok(IssuedToken {
+            token: jwt,
+            expires_at,
+            audience: claims.aud,
+            grant_id: grant.id,
+            role: grant.role,
+            algorithm: format!("{:?}", r.token_algorithm),
+        })
+    }
+}
