@@ -118,6 +118,7 @@ struct RoleFile {
     #[serde(default = "default_breakglass")]
     breakglass_max_duration: String,
     reviewer_fresh_login: Option<String>,
+    aws: Option<super::aws::AwsRoleFile>,
 }
 
 fn default_pending() -> String {
@@ -203,6 +204,8 @@ pub struct Role {
     /// Reviewers must have authenticated at the provider within this window.
     #[serde(with = "opt_secs")]
     pub reviewer_fresh_login: Option<Duration>,
+    /// For `aws` resources: the IAM role and how the session is narrowed.
+    pub aws: Option<super::aws::AwsRole>,
 }
 
 mod secs {
@@ -280,6 +283,18 @@ impl Catalogue {
                         "breakglass_max_duration",
                         &f.breakglass_max_duration,
                     )?,
+                    aws: match (r.kind, f.aws) {
+                        (Kind::Aws, Some(a)) => Some(a.validate(&at).map_err(CatalogueError)?),
+                        (Kind::Aws, None) => return Err(CatalogueError(format!(
+                            "{at}: an aws resource's role needs [resource.role.aws] with role_arn"
+                        ))),
+                        (_, Some(_)) => {
+                            return Err(CatalogueError(format!(
+                                "{at}: [resource.role.aws] belongs to aws resources only"
+                            )))
+                        }
+                        (_, None) => None,
+                    },
                     reviewer_fresh_login: f
                         .reviewer_fresh_login
                         .as_deref()
@@ -352,6 +367,8 @@ name = "readonly"
 default_duration = "1h"
 max_duration = "4h"
 reason_pattern = ".{5,}"
+[resource.role.aws]
+role_arn = "arn:aws:iam::123456789012:role/ro"
 "#;
 
     #[test]
@@ -377,5 +394,16 @@ reason_pattern = ".{5,}"
         assert!(Catalogue::parse(&MIN.replace("kind = \"aws\"", "kind = \"ftp\"")).is_err());
         assert!(Catalogue::parse(&format!("{MIN}\nsurprise = 1")).is_err());
         assert!(Catalogue::parse(&MIN.replace(".{5,}", "(")).is_err());
+        let no_aws = MIN.split("[resource.role.aws]").next().unwrap();
+        assert!(Catalogue::parse(no_aws)
+            .unwrap_err()
+            .0
+            .contains("needs [resource.role.aws]"));
+        assert!(
+            Catalogue::parse(&MIN.replace("kind = \"aws\"", "kind = \"db\""))
+                .unwrap_err()
+                .0
+                .contains("aws resources only")
+        );
     }
 }

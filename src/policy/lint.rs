@@ -95,6 +95,8 @@ description = "prod"
 name = "admin"
 default_duration = "1h"
 max_duration = "13h"
+[resource.role.aws]
+role_arn = "arn:aws:iam::123456789012:role/admin"
 "#;
 
     #[tokio::test]

@@ -1,12 +1,14 @@
 //! The policy: a resource catalogue and casbin rules, loaded from one directory,
 //! reloaded on SIGHUP or file change, and answering every question with its reasons.
 //!
+//! - [`aws`]: the AWS settings of a role, checked against AWS's limits at load.
 //! - [`catalogue`]: resources, roles, clocks and thresholds (`catalogue.toml`).
 //! - [`rules`]: casbin model and lines (`model.conf`, `policy.csv`).
 //! - [`decide`]: a request's decision and who may review it, with the explanation.
 //! - [`lint`]: `latchkey policy check`.
 //! - [`table`]: `latchkey policy test`, table tests kept next to the policy.
 
+pub mod aws;
 pub mod catalogue;
 pub mod decide;
 pub mod lint;

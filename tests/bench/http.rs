@@ -60,24 +60,45 @@ async fn main() {
     }
     report("POST /v1/requests -> auto-approved, active grant", samples);
     let grant = json!({"resource": "token:metrics-api", "role": "read"});
-    let resp = http.post(format!("{url}/v1/requests")).bearer_auth(&token).json(&grant).send().await.expect("grant");
+    let resp = http
+        .post(format!("{url}/v1/requests"))
+        .bearer_auth(&token)
+        .json(&grant)
+        .send()
+        .await
+        .expect("grant");
     assert_eq!(resp.status(), 201);
     let ask = json!({"resource": "token:metrics-api", "ttl": "5m"});
     let mut samples = Vec::with_capacity(runs);
     for i in 0..runs + 100 {
         let t = Instant::now();
-        let resp = http.post(format!("{url}/v1/credentials/token")).bearer_auth(&token).json(&ask).send().await.expect("token");
+        let resp = http
+            .post(format!("{url}/v1/credentials/token"))
+            .bearer_auth(&token)
+            .json(&ask)
+            .send()
+            .await
+            .expect("token");
         assert_eq!(resp.status(), 201);
         let _: Value = resp.json().await.expect("body");
         if i >= 100 {
             samples.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
-    report("POST /v1/credentials/token (broker token in an active grant)", samples);
+    report(
+        "POST /v1/credentials/token (broker token in an active grant)",
+        samples,
+    );
 }
 
 fn report(name: &str, mut samples: Vec<f64>) {
     samples.sort_by(|a, b| a.total_cmp(b));
     let pick = |q: usize| samples[samples.len() * q / 100];
-    println!("{name:<62} median {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   ({} runs)", pick(50), pick(90), pick(99), samples.len());
+    println!(
+        "{name:<62} median {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   ({} runs)",
+        pick(50),
+        pick(90),
+        pick(99),
+        samples.len()
+    );
 }

@@ -15,8 +15,14 @@ fn main() {
     let now = Utc::now();
     let keyring = Keyring::load_or_create(dir.path(), now).expect("keys");
     let jwks: JwkSet = serde_json::from_value(keyring.jwks(now)).expect("jwks");
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let policy = rt.block_on(Policy::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))).expect("policy");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let policy = rt
+        .block_on(Policy::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+        ))
+        .expect("policy");
     let terms = Terms {
         approvals: 1,
         denials: 1,
@@ -43,16 +49,36 @@ fn main() {
             Start::AutoApproved,
             now,
         );
-        let (token, _) = mint(&keyring, "https://latchkey.example.com", resource, &grant, None, now, now + chrono::Duration::minutes(10)).expect("mint");
+        let (token, _) = mint(
+            &keyring,
+            "https://latchkey.example.com",
+            resource,
+            &grant,
+            None,
+            now,
+            now + chrono::Duration::minutes(10),
+        )
+        .expect("mint");
         let start = Instant::now();
         let mut n = 0u64;
         while start.elapsed() < Duration::from_secs(2) {
             for _ in 0..100 {
-                std::hint::black_box(verify_offline(&jwks, "https://latchkey.example.com", &resource.audience, &token).expect("valid"));
+                std::hint::black_box(
+                    verify_offline(
+                        &jwks,
+                        "https://latchkey.example.com",
+                        &resource.audience,
+                        &token,
+                    )
+                    .expect("valid"),
+                );
             }
             n += 100;
         }
         let per_sec = n as f64 / start.elapsed().as_secs_f64();
-        println!("verify broker token offline ({:?}), one core: {per_sec:>9.0} per second", resource.token_algorithm);
+        println!(
+            "verify broker token offline ({:?}), one core: {per_sec:>9.0} per second",
+            resource.token_algorithm
+        );
     }
 }
