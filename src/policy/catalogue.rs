@@ -285,9 +285,11 @@ impl Catalogue {
                     )?,
                     aws: match (r.kind, f.aws) {
                         (Kind::Aws, Some(a)) => Some(a.validate(&at).map_err(CatalogueError)?),
-                        (Kind::Aws, None) => return Err(CatalogueError(format!(
+                        (Kind::Aws, None) => {
+                            return Err(CatalogueError(format!(
                             "{at}: an aws resource's role needs [resource.role.aws] with role_arn"
-                        ))),
+                        )))
+                        }
                         (_, Some(_)) => {
                             return Err(CatalogueError(format!(
                                 "{at}: [resource.role.aws] belongs to aws resources only"

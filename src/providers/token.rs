@@ -87,31 +87,68 @@ pub enum VerifyError {
     Invalid(String),
 }
 
-/// How a downstream service verifies a broker token with nothing but the JWKS it fetched
-/// (and cached) from `/.well-known/jwks.json`.
+/// How a downstream service verifies broker tokens with nothing but the JWKS it fetched
+/// (and caches, refetching on an unknown `kid`) from `/.well-known/jwks.json`: the keys
+/// are decoded once, each token is checked for signature, issuer, audience and time.
+pub struct OfflineVerifier {
+    issuer: String,
+    audience: String,
+    keys: std::collections::HashMap<String, (DecodingKey, Algorithm)>,
+}
+
+impl OfflineVerifier {
+    /// A verifier for tokens of `issuer` meant for `audience`, trusting the keys of `jwks`.
+    pub fn new(jwks: &JwkSet, issuer: &str, audience: &str) -> Self {
+        let keys = jwks
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                let alg = match &jwk.algorithm {
+                    jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+                    _ => return None,
+                };
+                Some((kid, (DecodingKey::from_jwk(jwk).ok()?, alg)))
+            })
+            .collect();
+        Self {
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            keys,
+        }
+    }
+
+    /// Verifies one token.
+    pub fn verify(&self, token: &str) -> Result<BrokerTokenClaims, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        let (key, alg) = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.get(kid))
+            .ok_or(VerifyError::UnknownKey)?;
+        // The key decides the algorithm; a header naming another one is refused.
+        if header.alg != *alg {
+            return Err(VerifyError::Malformed);
+        }
+        let mut v = Validation::new(*alg);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
+        v.leeway = 30;
+        jsonwebtoken::decode::<BrokerTokenClaims>(token, key, &v)
+            .map(|d| d.claims)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))
+    }
+}
+
+/// One-shot [`OfflineVerifier`]: decodes the JWKS, then verifies `token`.
 pub fn verify_offline(
     jwks: &JwkSet,
     issuer: &str,
     audience: &str,
     token: &str,
 ) -> Result<BrokerTokenClaims, VerifyError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-    if !matches!(header.alg, Algorithm::EdDSA | Algorithm::ES256) {
-        return Err(VerifyError::Malformed);
-    }
-    let jwk = header
-        .kid
-        .as_deref()
-        .and_then(|kid| jwks.find(kid))
-        .ok_or(VerifyError::UnknownKey)?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| VerifyError::UnknownKey)?;
-    let mut v = Validation::new(header.alg);
-    v.set_issuer(&[issuer]);
-    v.set_audience(&[audience]);
-    v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-    v.validate_nbf = true;
-    v.leeway = 30;
-    jsonwebtoken::decode::<BrokerTokenClaims>(token, &key, &v)
-        .map(|d| d.claims)
-        .map_err(|e| VerifyError::Invalid(e.to_string()))
+    OfflineVerifier::new(jwks, issuer, audience).verify(token)
 }

@@ -8,7 +8,7 @@ use jsonwebtoken::jwk::JwkSet;
 use latchkey::access::{AccessRequest, NewRequest, Start, Terms};
 use latchkey::keys::Keyring;
 use latchkey::policy::Policy;
-use latchkey::providers::token::{mint, verify_offline};
+use latchkey::providers::token::{mint, OfflineVerifier};
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -59,19 +59,13 @@ fn main() {
             now + chrono::Duration::minutes(10),
         )
         .expect("mint");
+        let verifier =
+            OfflineVerifier::new(&jwks, "https://latchkey.example.com", &resource.audience);
         let start = Instant::now();
         let mut n = 0u64;
         while start.elapsed() < Duration::from_secs(2) {
             for _ in 0..100 {
-                std::hint::black_box(
-                    verify_offline(
-                        &jwks,
-                        "https://latchkey.example.com",
-                        &resource.audience,
-                        &token,
-                    )
-                    .expect("valid"),
-                );
+                std::hint::black_box(verifier.verify(&token).expect("valid"));
             }
             n += 100;
         }
