@@ -103,12 +103,14 @@ impl Application {
         if config.dev {
             tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
         }
+        let aws = crate::providers::aws::AwsProvider::new(&config.aws).await;
         let broker = Arc::new(Broker {
             config,
             store,
             keyring,
             verifier,
             policy,
+            aws,
         });
         // Crash safety: whatever ran out while the broker was down ends before anything is served.
         let expired = broker

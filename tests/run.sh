@@ -4,6 +4,8 @@
 #   - a real OpenID provider: oidc-provider, pinned in tests/oidc/package-lock.json;
 #   - PostgreSQL: $LATCHKEY_TEST_DATABASE_URL if set, else 127.0.0.1:5432 if it answers,
 #     else a throwaway cluster started here where PostgreSQL is installed.
+#   - an AWS STS emulator and the AWS CLI: moto[server] and awscli, pinned below, in a
+#     virtualenv under ~/.cache (kept between runs, as a CI cache would be).
 # Extra arguments go to the test runner (e.g. `tests/run.sh id_tokens`).
 # With CI set, a test whose peer is missing fails instead of skipping.
 set -euo pipefail
@@ -27,6 +29,7 @@ need cargo "install Rust with rustup"
 need node "install Node.js 20 or newer (Debian: apt-get install nodejs npm)"
 need npm "install npm (Debian: apt-get install npm)"
 need openssl "install OpenSSL (Debian: apt-get install openssl)"
+need curl "install curl (Debian: apt-get install curl)"
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
@@ -41,6 +44,29 @@ fi
 LATCHKEY_TEST_OIDC_ISSUER=$(sed -n 's/^OIDC_ISSUER=//p' "$work/oidc.ready")
 export LATCHKEY_TEST_OIDC_ISSUER
 echo "   issuer $LATCHKEY_TEST_OIDC_ISSUER"
+
+echo "== AWS STS emulator (moto) and the AWS CLI"
+need python3 "install Python 3 (Debian: apt-get install python3 python3-venv)"
+pins="moto[server]==5.2.5 awscli==1.46.3"
+venv="${LATCHKEY_TEST_VENV:-$HOME/.cache/latchkey-venv}"
+if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ]; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install --quiet --disable-pip-version-check $pins
+  echo "$pins" >"$venv/.pins"
+fi
+moto_port=$(free_port)
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do
+  curl -sf -o /dev/null "http://127.0.0.1:$moto_port/moto-api/" && break
+  sleep 0.1
+done
+curl -sf -o /dev/null "http://127.0.0.1:$moto_port/moto-api/" || { echo "moto did not start:" >&2; cat "$work/moto.log" >&2; exit 1; }
+export LATCHKEY_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
+export LATCHKEY_TEST_AWS_CLI="$venv/bin/aws"
+echo "   moto on $LATCHKEY_TEST_MOTO_URL; $("$LATCHKEY_TEST_AWS_CLI" --version 2>&1)"
 
 echo "== PostgreSQL"
 if [ -n "${LATCHKEY_TEST_DATABASE_URL:-}" ]; then

@@ -2,6 +2,7 @@
 //! of the HTTP API and nothing else.
 //!
 //! - [`client`]: the API client and its error type.
+//! - [`creds`]: `creds aws` (an AWS `credential_process`) and `exec`.
 //! - [`credentials`]: saved sessions under `$XDG_CONFIG_HOME/latchkey/` (mode 0600).
 //! - [`login`]: the OpenID Connect device flow and authorization code + PKCE flow.
 //! - [`commands`]: the client verbs and how they print.
@@ -12,6 +13,8 @@
 pub mod client;
 pub mod commands;
 pub mod credentials;
+pub mod creds;
+
 pub mod login;
 pub mod policy;
 pub mod requests;
@@ -100,6 +103,20 @@ pub enum Command {
     /// Access requests and grants.
     #[command(flatten)]
     Access(requests::AccessCommand),
+    /// Credentials inside your active grants.
+    Creds {
+        /// Which kind.
+        #[command(subcommand)]
+        command: creds::CredsCommand,
+    },
+    /// Run a command with a resource's credentials in its environment.
+    Exec {
+        /// Resource.
+        resource: String,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// The broker's signing keys.
     Keys {
         /// What to do.

@@ -42,6 +42,19 @@ pub struct Layer {
     /// Notification hooks.
     #[serde(default)]
     pub hooks: HooksLayer,
+    /// How the broker reaches AWS STS.
+    #[serde(default)]
+    pub aws: AwsLayer,
+}
+
+/// `[aws]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsLayer {
+    /// STS region (default: the environment's or profile's, else us-east-1).
+    pub region: Option<String>,
+    /// Another STS endpoint (a VPC endpoint, or an emulator).
+    pub endpoint_url: Option<String>,
 }
 
 /// `[hooks]` settings.
@@ -146,6 +159,10 @@ impl Layer {
             hooks: HooksLayer {
                 breakglass_url: get("LATCHKEY_HOOKS_BREAKGLASS_URL"),
             },
+            aws: AwsLayer {
+                region: get("LATCHKEY_AWS_REGION"),
+                endpoint_url: get("LATCHKEY_AWS_ENDPOINT_URL"),
+            },
         })
     }
 
@@ -180,6 +197,10 @@ impl Layer {
             },
             hooks: HooksLayer {
                 breakglass_url: self.hooks.breakglass_url.or(below.hooks.breakglass_url),
+            },
+            aws: AwsLayer {
+                region: self.aws.region.or(below.aws.region),
+                endpoint_url: self.aws.endpoint_url.or(below.aws.endpoint_url),
             },
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::duration;
 
 mod layer;
-pub use layer::{AdminLayer, HooksLayer, Layer, OidcLayer, TlsLayer};
+pub use layer::{AdminLayer, AwsLayer, HooksLayer, Layer, OidcLayer, TlsLayer};
 
 /// A configuration that cannot be used, with what to set.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +85,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Notification hooks.
     pub hooks: HooksConfig,
+    /// How the broker reaches AWS STS.
+    pub aws: crate::providers::aws::AwsSettings,
 }
 
 /// Notification hooks.
@@ -244,6 +246,10 @@ impl Layer {
             },
             hooks: HooksConfig {
                 breakglass_url: self.hooks.breakglass_url,
+            },
+            aws: crate::providers::aws::AwsSettings {
+                region: self.aws.region,
+                endpoint_url: self.aws.endpoint_url,
             },
         })
     }

@@ -48,3 +48,40 @@ pub async fn token(
         .await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
+
+/// Body of `POST /v1/credentials/aws`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsBody {
+    /// Resource (of kind `aws`).
+    pub resource: String,
+    /// Session length asked, e.g. `1h` (within the role's maximum and the grant).
+    pub duration: Option<String>,
+}
+
+/// `POST /v1/credentials/aws`: an STS session for a resource the caller holds a grant on.
+pub async fn aws(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    body: Result<Json<AwsBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<crate::providers::aws::AwsCredentials>), ApiError> {
+    let Json(b) = body?;
+    let asked = b
+        .duration
+        .as_deref()
+        .map(crate::duration::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_duration",
+                format!("duration: {e}"),
+            )
+        })?;
+    let creds = state
+        .broker
+        .issue_aws(&p, &b.resource, asked, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(creds)))
+}

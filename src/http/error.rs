@@ -100,8 +100,19 @@ impl From<ServiceError> for ApiError {
             }
             E::Conflict => (S::CONFLICT, "conflict"),
             E::NoActiveGrant { .. } => (S::FORBIDDEN, "no_active_grant"),
+            E::GrantEndingSoon { .. } => (S::CONFLICT, "grant_ending_soon"),
+            E::Aws(a) => {
+                use crate::providers::aws::AwsError as A;
+                let status = match a {
+                    A::Throttled | A::Unavailable(_) => S::SERVICE_UNAVAILABLE,
+                    _ => S::BAD_GATEWAY,
+                };
+                tracing::warn!(error = %a, "AWS STS failed");
+                (status, a.code())
+            }
         };
-        if status.is_server_error() {
+        // Our own failures never echo internal text; a provider's (IdP, STS) is the answer.
+        if matches!(e, E::Store(_) | E::Key(_) | E::Sign(_)) {
             // Logged once, here, inside the request span, with its whole chain.
             tracing::error!(error = %error_chain(&e), "request failed");
             return Self::new(

@@ -85,6 +85,7 @@ api_routes! {
     post "/v1/requests/{id}/revoke" => access::revoke,
     post "/v1/policy/explain" => access::explain,
     post "/v1/credentials/token" => credentials::token,
+    post "/v1/credentials/aws" => credentials::aws,
 }
 
 /// The whole API.

@@ -32,6 +32,8 @@ pub struct Broker {
     pub verifier: Option<IdTokenVerifier>,
     /// The policy in force.
     pub policy: PolicyHandle,
+    /// AWS STS.
+    pub aws: crate::providers::aws::AwsProvider,
 }
 
 /// A shared handle to the broker.
@@ -99,6 +101,19 @@ pub enum ServiceError {
         /// The command that would request it.
         command: String,
     },
+    /// The grant ends too soon for the shortest credential the provider issues.
+    #[error(
+        "the grant ends in less than {minimum}; extend it first: latchkey extend {grant} --for 1h"
+    )]
+    GrantEndingSoon {
+        /// The grant.
+        grant: String,
+        /// The provider's shortest credential.
+        minimum: String,
+    },
+    /// The provider refused or failed; nothing was issued.
+    #[error(transparent)]
+    Aws(#[from] crate::providers::aws::AwsError),
     /// The request kept changing under us.
     #[error("the request changed concurrently; try again")]
     Conflict,

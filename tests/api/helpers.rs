@@ -23,6 +23,8 @@ pub struct Options {
     pub policy_dir: Option<PathBuf>,
     /// `hooks.breakglass_url`.
     pub breakglass_hook: Option<String>,
+    /// `aws.endpoint_url`.
+    pub aws_endpoint: Option<String>,
 }
 
 pub struct TestApp {
@@ -67,6 +69,10 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
         ),
         hooks: latchkey::config::HooksLayer {
             breakglass_url: options.breakglass_hook.clone(),
+        },
+        aws: latchkey::config::AwsLayer {
+            region: Some("us-east-1".into()),
+            endpoint_url: options.aws_endpoint.clone(),
         },
         admin: AdminLayer {
             groups: Some(vec!["admin".into()]),

@@ -4,6 +4,7 @@ mod helpers;
 mod idp;
 
 mod access;
+mod aws;
 mod cli_and_config;
 mod health;
 mod id_tokens;

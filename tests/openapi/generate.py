@@ -1,0 +1,72 @@
+# Writes src/http/openapi.json. Edit here, run `python3 tests/openapi/generate.py`; tests/api/openapi.rs checks the result against the routes.
+import json
+err = {"$ref": "#/components/responses/Error"}
+def op(summary, tag, auth=True, body=None, ok="200", ok_schema=None, params=None, extra=None):
+    o = {"summary": summary, "tags": [tag], "responses": {ok: {"description": "OK"}}}
+    if ok_schema: o["responses"][ok]["content"] = {"application/json": {"schema": ok_schema}}
+    if ok == "204": o["responses"][ok] = {"description": "No content"}
+    for code in (["400","401","403","404","409"] if auth else ["400"]):
+        o["responses"][code] = err
+    if auth: o["security"] = [{"session": []}]
+    else: o["security"] = []
+    if body: o["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params: o["parameters"] = params
+    if extra: o.update(extra)
+    return o
+ref = lambda n: {"$ref": f"#/components/schemas/{n}"}
+idp = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+obj = lambda props, req=(): {"type": "object", "additionalProperties": False, "properties": props, "required": list(req)}
+S = {"type": "string"}; B = {"type": "boolean"}; I = {"type": "integer"}
+dur = {"type": "string", "description": "duration such as 30m, 2h, 1h30m"}
+paths = {
+ "/healthz": {"get": op("Liveness: the process answers", "operations", auth=False, ok_schema={"type":"string"})},
+ "/readyz": {"get": op("Readiness: database reachable and keys loaded (503 not_ready otherwise)", "operations", auth=False, ok_schema={"type":"object"})},
+ "/metrics": {"get": op("Prometheus metrics, text format 0.0.4", "operations", auth=False, ok_schema={"type":"string"})},
+ "/openapi.json": {"get": op("This document", "operations", auth=False, ok_schema={"type":"object"})},
+ "/.well-known/jwks.json": {"get": op("The broker's public signing keys (JWK set)", "keys", auth=False, ok_schema={"type":"object"})},
+ "/v1/keys": {"get": op("Signing keys and their state", "keys", auth=False, ok_schema={"type":"array","items":ref("KeyInfo")})},
+ "/v1/auth/config": {"get": op("The identity provider's issuer, client id and scopes; whether the development login is on", "auth", auth=False, ok_schema={"type":"object"})},
+ "/v1/auth/browser": {"post": op("Start a browser (authorization code + PKCE) login: a single-use login id and nonce", "auth", auth=False, ok_schema={"type":"object"})},
+ "/v1/auth/login": {"post": op("Exchange a provider's ID token for a session", "auth", auth=False, ok="201", body=obj({"id_token": S, "login_id": S}, ["id_token"]), ok_schema=ref("Session"), extra={"responses": {"201": {"description": "Session created", "content": {"application/json": {"schema": ref("Session")}}}, "400": err, "401": err, "403": err, "502": err}})},
+ "/v1/auth/dev-login": {"post": op("Development login (servers started with --dev on loopback only)", "auth", auth=False, ok="201", body=obj({"email": S, "groups": {"type":"array","items":S}}, ["email"]), ok_schema=ref("Session"), extra={"responses": {"201": {"description": "Session created", "content": {"application/json": {"schema": ref("Session")}}}, "400": err, "403": err}})},
+ "/v1/auth/logout": {"post": op("End the caller's session", "auth", ok="204")},
+ "/v1/session": {"get": op("Who the caller is", "auth", ok_schema={"type":"object"})},
+ "/v1/admin/locks": {"post": op("Lock a user (administrators): sessions end, logins are refused", "admin", ok="201", body=obj({"user": S, "reason": S}, ["user"]), extra={"responses": {"201": {"description": "Locked"}, "400": err, "401": err, "403": err}})},
+ "/v1/admin/locks/{user}": {"delete": op("Lift a lock (administrators)", "admin", ok="204", params=[{"name":"user","in":"path","required":True,"schema":S}])},
+ "/v1/admin/keys/rotate": {"post": op("Make a new signing key (administrators)", "admin", ok_schema={"type":"array","items":ref("KeyInfo")})},
+ "/v1/resources": {"get": op("What the caller may request, with each role's limits and reviewers", "access", ok_schema={"type":"array","items":{"type":"object"}})},
+ "/v1/requests": {
+   "get": op("The caller's requests, or those waiting for the caller's review", "access", ok_schema={"type":"array","items":ref("AccessRequest")}, params=[{"name":"view","in":"query","schema":{"type":"string","enum":["mine","to_review"]}}]),
+   "post": op("Request access; decided at once by the policy (auto-approved, break-glass, pending or refused with the decision)", "access", ok="201",
+      body=obj({"resource": S, "role": S, "duration": dur, "reason": S, "ticket": S, "breakglass": B}, ["resource"]),
+      params=[{"name":"Idempotency-Key","in":"header","schema":{"type":"string","maxLength":128},"description":"a retry with the same key returns the first request"}],
+      extra={"responses": {"201": {"description": "Created", "content": {"application/json": {"schema": obj({"request": ref("AccessRequest"), "decision": ref("Decision")})}}}, "400": err, "401": err, "403": err, "404": err}})},
+ "/v1/requests/{id}": {"get": op("One request with its reviews and who may still review it", "access", params=idp, ok_schema={"type":"object"})},
+ "/v1/requests/{id}/approve": {"post": op("Approve (eligible reviewers; never the requester)", "access", params=idp, body=obj({"comment": S}), ok_schema={"type":"object"})},
+ "/v1/requests/{id}/deny": {"post": op("Deny, with a reason", "access", params=idp, body=obj({"comment": S}, ["comment"]), ok_schema={"type":"object"})},
+ "/v1/requests/{id}/activate": {"post": op("Start an approved grant (the requester)", "access", params=idp, ok_schema=ref("AccessRequest"))},
+ "/v1/requests/{id}/extend": {"post": op("Extend a live grant within its caps (the requester)", "access", params=idp, body=obj({"duration": dur}, ["duration"]), ok_schema=ref("AccessRequest"))},
+ "/v1/requests/{id}/cancel": {"post": op("Withdraw a request that is not yet active (the requester)", "access", params=idp, ok_schema=ref("AccessRequest"))},
+ "/v1/requests/{id}/revoke": {"post": op("End a grant now (the requester or an administrator)", "access", params=idp, ok_schema=ref("AccessRequest"))},
+ "/v1/credentials/token": {"post": op("A broker token for a resource inside the caller's active grant; lives at most min(ttl, the grant's remaining time, 1h)", "credentials", ok="201", body=obj({"resource": S, "ttl": dur}, ["resource"]), extra={"responses": {"201": {"description": "Issued", "content": {"application/json": {"schema": obj({"token": S, "expires_at": S, "audience": S, "grant_id": S, "role": S, "algorithm": {"type":"string","enum":["EdDSA","ES256"]}})}}}, "400": err, "401": err, "403": err, "404": err}})},
+ "/v1/credentials/aws": {"post": op("AWS credentials (STS AssumeRole) for a resource inside the caller's active grant; the session never outlives the grant", "credentials", ok="201", body=obj({"resource": S, "duration": dur}, ["resource"]), extra={"responses": {"201": {"description": "Issued", "content": {"application/json": {"schema": obj({"access_key_id": S, "secret_access_key": S, "session_token": S, "expiration": S, "assumed_role_arn": {"type":["string","null"]}})}}}, "400": err, "401": err, "403": err, "404": err, "409": err, "502": err, "503": err}})},
+ "/v1/policy/explain": {"post": op("The decision the caller would get, with its explanation, without requesting", "policy", body=obj({"resource": S, "role": S, "duration": dur, "reason": S, "ticket": S, "breakglass": B}, ["resource"]), ok_schema=ref("Decision"))},
+}
+doc = {
+ "openapi": "3.1.0",
+ "info": {"title": "latchkey", "version": "0.1.0", "description": "Zero-trust access broker. Every error is {\"error\": {\"code\", \"message\", \"request_id\"}} with a stable code; every response carries x-request-id."},
+ "paths": paths,
+ "components": {
+  "securitySchemes": {"session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA, aud latchkey:session)"}},
+  "responses": {"Error": {"description": "Error with a stable code", "content": {"application/json": {"schema": ref("Error")}}}},
+  "schemas": {
+   "Error": obj({"error": obj({"code": S, "message": S, "request_id": S, "decision": ref("Decision")}, ["code","message","request_id"])}, ["error"]),
+   "Session": {"type":"object","properties": {"token": S, "session_id": S, "expires_at": {"type":"string","format":"date-time"}, "user_id": S, "email": {"type":["string","null"]}, "groups": {"type":"array","items":S}, "dev": B}},
+   "KeyInfo": {"type":"object","properties": {"kid": S, "created_at": {"type":"string","format":"date-time"}, "retire_at": {"type":["string","null"],"format":"date-time"}, "active": B}},
+   "Decision": {"type":"object","properties": {"outcome": {"type":"string","enum":["refused","auto_approved","breakglass","needs_review"]}, "code": {"type":["string","null"]}, "role": {"type":["string","null"]}, "duration_secs": I, "explanation": {"type":"array","items":S}, "hint": {"type":["string","null"]}, "approvals": I, "denials": I, "reviewers": S, "rules": {"type":"array","items":S}}},
+   "AccessRequest": {"type":"object","properties": {"id": S, "requester_id": S, "requester_name": S, "resource": S, "role": S, "reason": {"type":["string","null"]}, "ticket": {"type":["string","null"]}, "duration": {"type":"integer","description":"seconds"}, "state": {"type":"string","enum":["pending","approved","active","denied","expired","cancelled","revoked"]}, "terms": {"type":"object"}, "created_at": S, "pending_until": S, "decided_at": {"type":["string","null"]}, "activation_deadline": {"type":["string","null"]}, "activated_at": {"type":["string","null"]}, "expires_at": {"type":["string","null"]}, "ended_at": {"type":["string","null"]}, "end_reason": {"type":["string","null"]}, "extensions_used": I, "auto_approved": B, "breakglass": B, "version": I}},
+  }
+ }
+}
+json.dump(doc, open(__import__('os').path.join(__import__('os').path.dirname(__file__), '..', '..', 'src', 'http', 'openapi.json'), 'w'), indent=1)
+print(sum(len(v) for v in paths.values()), "operations")
