@@ -44,6 +44,15 @@ pub enum CredsCommand {
     },
 }
 
+/// Whether cached credentials may still be handed out: AWS tools must not see them
+/// within their own 15-minute refresh window.
+fn fresh_enough(
+    expiration: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    expiration - now > REFRESH_BEFORE
+}
+
 fn cache_path(server: &str, resource: &str) -> anyhow::Result<PathBuf> {
     let key = crate::providers::fingerprint(&format!("{server}\n{resource}"));
     Ok(config_dir()?.join("cache").join(format!("aws-{key}.json")))
@@ -58,7 +67,7 @@ pub async fn aws_credentials(
     let path = cache_path(api.server(), resource)?;
     if let Ok(bytes) = std::fs::read(&path) {
         if let Ok(c) = serde_json::from_slice::<AwsCredentials>(&bytes) {
-            if c.expiration - chrono::Utc::now() > REFRESH_BEFORE {
+            if fresh_enough(c.expiration, chrono::Utc::now()) {
                 return Ok(c);
             }
         }
@@ -181,5 +190,18 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
             1,
             format!("{program} was killed by a signal"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_credentials_are_refreshed_before_aws_tools_would_refuse_them() {
+        let now = chrono::Utc::now();
+        assert!(fresh_enough(now + chrono::Duration::minutes(30), now));
+        assert!(!fresh_enough(now + chrono::Duration::minutes(15), now));
+        assert!(!fresh_enough(now - chrono::Duration::minutes(1), now));
     }
 }

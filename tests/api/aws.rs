@@ -421,3 +421,56 @@ async fn sts_refusing_is_a_clear_error() {
         "{body}"
     );
 }
+
+/// A fake STS that always answers with `code`, counting the calls.
+async fn refusing_sts(status: u16, code: &'static str) -> (String, Arc<Mutex<usize>>) {
+    let hits = Arc::new(Mutex::new(0usize));
+    let counter = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            *counter.lock().unwrap() += 1;
+            let body = format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>refused: {code}</Message></Error><RequestId>1</RequestId></ErrorResponse>");
+            (StatusCode::from_u16(status).unwrap(), [("content-type", "text/xml")], body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn each_sts_refusal_has_its_code_and_only_throttling_is_retried() {
+    for (status, code, ours, attempts) in [
+        (403, "RegionDisabledException", "aws_region_disabled", 1),
+        (400, "PackedPolicyTooLarge", "aws_policy_too_large", 1),
+        (400, "Throttling", "aws_throttled", 3),
+        (400, "ValidationError", "aws_error", 1),
+    ] {
+        let (url, hits) = refusing_sts(status, code).await;
+        let app = broker_with_sts(&url).await;
+        let bob = app.dev_login("bob@example.com", &["eng"]).await;
+        app.post_ok(
+            "/v1/requests",
+            json!({"resource": "aws:staging", "role": "admin"}),
+            &bob,
+            Status::CREATED,
+        )
+        .await;
+        let resp = app
+            .post(
+                "/v1/credentials/aws",
+                json!({"resource": "aws:staging"}),
+                Some(&bob),
+            )
+            .await;
+        let want = if ours == "aws_throttled" {
+            Status::SERVICE_UNAVAILABLE
+        } else {
+            Status::BAD_GATEWAY
+        };
+        assert_error(resp, want, ours).await;
+        assert_eq!(*hits.lock().unwrap(), attempts, "{code}");
+    }
+}
