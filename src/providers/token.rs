@@ -182,7 +182,7 @@ impl OfflineVerifier {
         if header.alg != expected {
             return Err(VerifyError::Malformed);
         }
-        let signed = token[..h.len() + 1 + p.len()].as_bytes();
+        let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
         let signature = b64(sig)?;
         let good = match key {
             VerifyKey::Ed(k) => ed25519_dalek::Signature::from_slice(&signature)
