@@ -17,7 +17,11 @@ use crate::service::{Broker, RequestView};
 
 type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
-fn duration(field: &'static str, v: Option<&str>) -> Result<Option<std::time::Duration>, ApiError> {
+/// A duration field of a request body, or 400 `invalid_duration` naming the field.
+pub(crate) fn duration(
+    field: &'static str,
+    v: Option<&str>,
+) -> Result<Option<std::time::Duration>, ApiError> {
     v.map(|s| {
         crate::duration::parse(s).map_err(|e| {
             ApiError::new(

@@ -30,18 +30,7 @@ pub async fn token(
     body: Result<Json<TokenBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     let Json(b) = body?;
-    let ttl = b
-        .ttl
-        .as_deref()
-        .map(crate::duration::parse)
-        .transpose()
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_duration",
-                format!("ttl: {e}"),
-            )
-        })?;
+    let ttl = super::access::duration("ttl", b.ttl.as_deref())?;
     let issued = state
         .broker
         .issue_token(&p, &b.resource, ttl, &origin, Utc::now())
@@ -67,18 +56,7 @@ pub async fn aws(
     body: Result<Json<AwsBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<crate::providers::aws::AwsCredentials>), ApiError> {
     let Json(b) = body?;
-    let asked = b
-        .duration
-        .as_deref()
-        .map(crate::duration::parse)
-        .transpose()
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_duration",
-                format!("duration: {e}"),
-            )
-        })?;
+    let asked = super::access::duration("duration", b.duration.as_deref())?;
     let creds = state
         .broker
         .issue_aws(&p, &b.resource, asked, &origin, Utc::now())

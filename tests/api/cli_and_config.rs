@@ -76,6 +76,28 @@ fn a_bad_config_file_or_variable_is_named() {
     assert!(err.contains("LATCHKEY_SESSION_LIFETIME"), "{err}");
 }
 
+/// `latchkey serve --dev` on a free port with its state in `dir`, ready; stderr is piped.
+fn dev_server(dir: &std::path::Path, policy: &std::path::Path) -> (String, std::process::Child) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = latchkey(dir)
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.join("state"))
+        .env("LATCHKEY_POLICY_DIR", policy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&url, &mut server);
+    (url, server)
+}
+
 fn wait_ready(url: &str, child: &mut std::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -115,22 +137,10 @@ mod raw_http {
 #[test]
 fn the_dev_walkthrough_works_from_the_binary_and_sigterm_stops_it_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = latchkey(dir.path())
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.path().join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_ready(&url, &mut server);
+    let (url, mut server) = dev_server(
+        dir.path(),
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")),
+    );
     let run = |args: &[&str]| {
         let out = latchkey(dir.path()).args(args).output().unwrap();
         (
@@ -216,26 +226,10 @@ fn migrate_applies_migrations_and_exits() {
 #[test]
 fn the_cli_says_why_a_request_is_refused_and_wait_exits_by_outcome() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = latchkey(dir.path())
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.path().join("state"))
-        .env(
-            "LATCHKEY_POLICY_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(&url, &mut server);
+    let (url, mut server) = dev_server(
+        dir.path(),
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")),
+    );
     let home = |who: &str| dir.path().join(who);
     let run = |who: &str, args: &[&str]| {
         let out = latchkey(&home(who)).args(args).output().unwrap();
@@ -402,23 +396,7 @@ fn sighup_reloads_the_policy() {
     for f in ["catalogue.toml", "model.conf", "policy.csv"] {
         std::fs::copy(src.join(f), policy.join(f)).unwrap();
     }
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = latchkey(dir.path())
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.path().join("state"))
-        .env("LATCHKEY_POLICY_DIR", &policy)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_ready(&url, &mut server);
+    let (url, mut server) = dev_server(dir.path(), &policy);
     // Change the rules but keep the file's time, so only the signal can reveal the change.
     let csv = policy.join("policy.csv");
     let reference = dir.path().join("mtime");
