@@ -1,5 +1,5 @@
-//! Access requests as the API serves them: create (decided by the policy), review,
-//! activate, extend, cancel, revoke, and the sweeper. Each change and its audit event
+//! Access requests as the API serves them: create (decided by the policy), activate,
+//! extend, cancel, revoke, and the sweeper (reviews are in `review`). Each change and its audit event
 //! commit in one transaction; concurrent changes to one request retry from a fresh read,
 //! so exactly one of two racing outcomes wins.
 
@@ -9,17 +9,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Broker, ServiceError};
-use crate::access::{
-    AccessRequest, Change, NewRequest, Refusal, Review, Start, State, Terms, Verdict,
-};
+use crate::access::{AccessRequest, Change, NewRequest, Refusal, Review, Start, Terms};
 use crate::audit::{AuditEvent, Origin, SYSTEM};
 use crate::domain::Principal;
 use crate::policy::decide::{self, Ask, Decision, Outcome, Who};
-use crate::policy::Action;
 use crate::store::Tx;
 
 /// Attempts before a change that keeps losing races gives up.
-const RETRIES: usize = 8;
+pub(super) const RETRIES: usize = 8;
 
 /// A request with its reviews and who can still decide it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -37,7 +34,7 @@ pub struct RequestView {
     pub reviewers: String,
 }
 
-fn who(p: &Principal) -> Who<'_> {
+pub(super) fn who(p: &Principal) -> Who<'_> {
     Who {
         name: Broker::policy_name(p),
         user_id: &p.user_id,
@@ -45,7 +42,7 @@ fn who(p: &Principal) -> Who<'_> {
     }
 }
 
-fn event(
+pub(super) fn event(
     kind: &str,
     actor: &str,
     r: &AccessRequest,
@@ -148,7 +145,7 @@ impl Broker {
     }
 
     /// Loads a request, expiring it first if a clock ran out (committed on its own).
-    async fn load_live(
+    pub(super) async fn load_live(
         &self,
         tx: &mut Tx,
         id: &str,
@@ -255,172 +252,6 @@ impl Broker {
             r.revoke(&p.user_id, &name, admin, now)
         })
         .await
-    }
-
-    /// A reviewer approves or denies. Eligibility is checked against the policy now.
-    pub async fn review(
-        &self,
-        p: &Principal,
-        id: &str,
-        verdict: Verdict,
-        comment: Option<String>,
-        origin: &Origin,
-        now: DateTime<Utc>,
-    ) -> Result<RequestView, ServiceError> {
-        let policy = self.policy.current();
-        for _ in 0..RETRIES {
-            let mut tx = self.store.begin().await?;
-            let mut r = self.load_live(&mut tx, id, origin, now).await?;
-            if let Err(refusal) = decide::may_review(
-                &policy,
-                &who(p),
-                p.auth_time,
-                &r.resource,
-                &r.role,
-                &r.requester_id,
-                now,
-            ) {
-                let e = event("review.refused", &p.user_id, &r, origin, now)
-                    .outcome("refused", Some(refusal.message.clone()));
-                tx.append_audit(&e).await?;
-                tx.commit().await?;
-                return Err(ServiceError::ReviewRefused(refusal));
-            }
-            let earlier = tx.reviews(id).await?;
-            let review = Review {
-                reviewer_id: p.user_id.clone(),
-                reviewer_name: Broker::policy_name(p).to_string(),
-                verdict,
-                comment: comment.clone(),
-                at: now,
-            };
-            let change = match r.review(&earlier, &review, now) {
-                Ok(c) => c,
-                Err(refusal) => {
-                    tx.commit().await?;
-                    return Err(refusal.into());
-                }
-            };
-            if !tx.insert_review(id, &review).await? {
-                return Err(Refusal::AlreadyReviewed.into());
-            }
-            // Bump the version even when the state stays, so racing reviews serialise.
-            if !tx.update_request(&r).await? {
-                continue;
-            }
-            let submitted = event("review.submitted", &p.user_id, &r, origin, now)
-                .outcome("success", comment.clone())
-                .details(serde_json::json!({ "verdict": verdict }));
-            tx.append_audit(&submitted).await?;
-            if let Some(c) = change {
-                let e = event(c.event, &p.user_id, &r, origin, now)
-                    .outcome("success", r.end_reason.clone())
-                    .details(serde_json::json!({ "from": c.from, "to": c.to }));
-                tx.append_audit(&e).await?;
-            }
-            tx.commit().await?;
-            r.version += 1;
-            let mut reviews = earlier;
-            reviews.push(review);
-            return Ok(self.view(r, reviews));
-        }
-        Err(ServiceError::Conflict)
-    }
-
-    fn view(&self, request: AccessRequest, reviews: Vec<Review>) -> RequestView {
-        let (approvals, denials) = request.tally(&reviews);
-        let policy = self.policy.current();
-        let reviewers = match policy.catalogue.role(&request.resource, &request.role) {
-            Some((_, role)) => decide::reviewers_text(&policy, &request.resource, role),
-            None => "nobody (the role is no longer in the catalogue)".into(),
-        };
-        RequestView {
-            request,
-            reviews,
-            approvals,
-            denials,
-            reviewers,
-        }
-    }
-
-    /// Whether `p` may see request `r`: the requester, an administrator, an audit reader,
-    /// or someone the policy lets review it.
-    fn may_see(&self, p: &Principal, r: &AccessRequest) -> bool {
-        let policy = self.policy.current();
-        let name = Broker::policy_name(p);
-        r.requester_id == p.user_id
-            || self.is_admin(p)
-            || policy
-                .check(name, &p.groups, "audit", Action::AuditRead)
-                .allowed
-            || policy
-                .check(
-                    name,
-                    &p.groups,
-                    &decide::object(&r.resource, &r.role),
-                    Action::Review,
-                )
-                .allowed
-    }
-
-    /// One request with its reviews.
-    pub async fn request_view(
-        &self,
-        p: &Principal,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<RequestView, ServiceError> {
-        let mut tx = self.store.begin().await?;
-        let r = self.load_live(&mut tx, id, &Origin::default(), now).await?;
-        let reviews = tx.reviews(id).await?;
-        tx.commit().await?;
-        if !self.may_see(p, &r) {
-            return Err(ServiceError::NotFound(format!("no request {id}")));
-        }
-        Ok(self.view(r, reviews))
-    }
-
-    /// The caller's requests, or those the caller may review and has not.
-    pub async fn list_requests(
-        &self,
-        p: &Principal,
-        to_review: bool,
-    ) -> Result<Vec<AccessRequest>, ServiceError> {
-        let mut tx = self.store.begin_read().await?;
-        let list = if to_review {
-            let candidates = tx
-                .list_requests(None, &[State::Pending, State::Active], 500)
-                .await?;
-            let policy = self.policy.current();
-            let mut out = Vec::new();
-            for r in candidates {
-                let waiting = r.state == State::Pending || r.breakglass;
-                if waiting
-                    && decide::may_review(
-                        &policy,
-                        &who(p),
-                        p.auth_time,
-                        &r.resource,
-                        &r.role,
-                        &r.requester_id,
-                        Utc::now(),
-                    )
-                    .is_ok()
-                    && !tx
-                        .reviews(&r.id)
-                        .await?
-                        .iter()
-                        .any(|rv| rv.reviewer_id == p.user_id)
-                {
-                    out.push(r);
-                }
-            }
-            out
-        } else {
-            tx.list_requests(Some(&p.user_id), &[], 200).await?
-        };
-        tx.commit().await?;
-        Ok(list)
     }
 
     /// Expires every request whose clock has run out; returns how many.

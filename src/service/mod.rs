@@ -1,10 +1,17 @@
-//! The broker's operations, one transaction each: log in, authenticate a session, log
-//! out, lock and unlock users, rotate keys. No HTTP here; handlers call these.
+//! The broker's operations, one transaction each, with their audit events. No HTTP here;
+//! handlers call these.
+//!
+//! - `login`: log in (OIDC, development), authenticate a session token, log out.
+//! - [`admin`]: lock and unlock users, rotate keys.
+//! - `access`: create requests (decided by the policy), activate, extend, cancel, revoke, sweep.
+//! - `review`: approve and deny; one request with its reviews; the lists.
+//! - `credentials`: broker tokens and AWS sessions inside active grants.
 
 mod access;
 pub mod admin;
 mod credentials;
 mod login;
+mod review;
 
 use std::sync::Arc;
 
