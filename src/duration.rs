@@ -87,6 +87,16 @@ mod tests {
         assert!(parse("99999999999999999999d").is_err());
     }
 
+    proptest::proptest! {
+        /// Any string: an answer, never a panic; any duration: formatted, read back the same.
+        #[test]
+        fn reading_never_panics_and_round_trips(input in ".{0,24}", secs in 0u64..10_000_000) {
+            let _ = parse(&input);
+            let d = Duration::from_secs(secs);
+            proptest::prop_assert_eq!(parse(&format(d)), Ok(d));
+        }
+    }
+
     #[test]
     fn formats_back_to_what_it_reads() {
         for s in ["1h30m", "8h", "45s", "1d2h3m4s"] {

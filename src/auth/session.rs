@@ -139,6 +139,17 @@ mod tests {
         (dir, ring, claims, now)
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Whatever a caller sends as a bearer token is refused cleanly, never a panic.
+        #[test]
+        fn arbitrary_bearer_strings_are_refused_without_panicking(token in "[A-Za-z0-9_=.-]{0,200}") {
+            let (_d, ring, _claims, now) = setup();
+            proptest::prop_assert!(verify(&ring, "https://broker", &token, now).is_err());
+        }
+    }
+
     #[test]
     fn a_session_token_round_trips() {
         let (_d, ring, claims, now) = setup();
