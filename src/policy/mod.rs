@@ -5,6 +5,7 @@
 //! - [`catalogue`]: resources, roles, clocks and thresholds (`catalogue.toml`).
 //! - [`rules`]: casbin model and lines (`model.conf`, `policy.csv`).
 //! - [`decide`]: a request's decision and who may review it, with the explanation.
+//! - [`review`]: who may review a role, and whether one person may review one request now.
 //! - [`lint`]: `latchkey policy check`.
 //! - [`table`]: `latchkey policy test`, table tests kept next to the policy.
 
@@ -12,6 +13,7 @@ pub mod aws;
 pub mod catalogue;
 pub mod decide;
 pub mod lint;
+pub mod review;
 pub mod rules;
 pub mod table;
 
