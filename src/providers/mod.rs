@@ -9,10 +9,5 @@ pub mod token;
 
 /// A short fingerprint of a secret, for the audit log: the first 16 hex digits of its SHA-256.
 pub fn fingerprint(secret: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, secret.as_bytes())
-        .as_ref()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::secret::sha256_hex(secret.as_bytes())[..16].to_string()
 }

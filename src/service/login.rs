@@ -7,7 +7,8 @@ use super::{Broker, ServiceError};
 use crate::audit::{AuditEvent, Origin};
 use crate::auth::session::{self, SessionClaims, SESSION_AUDIENCE};
 use crate::domain::{Identity, Principal, Session, SessionState};
-use crate::secret::random_id;
+use crate::providers::fingerprint;
+use crate::secret::{random_id, sha256_hex};
 
 /// How long a browser login may take between start and the ID token arriving.
 const BROWSER_LOGIN_WINDOW: i64 = 600;
@@ -47,14 +48,6 @@ pub struct IssuedSession {
     pub identity: Identity,
     /// Development session.
     pub dev: bool,
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, data)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl Broker {
@@ -251,7 +244,7 @@ impl Broker {
         let mut event = AuditEvent::new("session.created", &claims.sub, origin, now).details(
             serde_json::json!({
                 "session_id": claims.jti, "dev": dev, "kid": kid, "groups": identity.groups,
-                "expires_at": expires_at, "token_sha256": &sha256_hex(token.as_bytes())[..16],
+                "expires_at": expires_at, "token_sha256": fingerprint(&token),
             }),
         );
         event.subject = Some(claims.sub.clone());
