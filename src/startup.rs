@@ -104,6 +104,18 @@ impl Application {
             tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
         }
         let aws = crate::providers::aws::AwsProvider::new(&config.aws).await;
+        let audit_key = crate::keys::audit::AuditKey::load_or_create(&config.keys_dir)
+            .context("loading the audit key")?;
+        let chained = chain_legacy_events(&store).await?;
+        if chained > 0 {
+            tracing::info!(
+                events = chained,
+                "audit events written before the hash chain existed are now chained"
+            );
+        }
+        if config.audit.checkpoint_sink.is_none() {
+            tracing::warn!("no audit.checkpoint_sink: checkpoints are kept in the database only; set one so history cannot be rewritten unnoticed");
+        }
         let broker = Arc::new(Broker {
             config,
             store,
@@ -111,6 +123,8 @@ impl Application {
             verifier,
             policy,
             aws,
+            audit_key,
+            http: http_client()?,
         });
         // Crash safety: whatever ran out while the broker was down ends before anything is served.
         let expired = broker
@@ -149,6 +163,14 @@ impl Application {
         };
         let reloader = tokio::spawn(watch_policy(self.broker.clone()));
         let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
+        let checkpointer = tokio::spawn(checkpoint_forever(self.broker.clone()));
+        let feed = self
+            .broker
+            .config
+            .audit
+            .event_sink
+            .clone()
+            .map(|sink| tokio::spawn(crate::audit::feed::run(self.broker.store.clone(), sink)));
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
@@ -197,6 +219,10 @@ impl Application {
         }
         reloader.abort();
         sweeper.abort();
+        checkpointer.abort();
+        if let Some(feed) = feed {
+            feed.abort();
+        }
         self.broker.store.close().await;
         tracing::info!("latchkey stopped");
         Ok(())
@@ -261,6 +287,34 @@ async fn audit_policy(
     tx.append_audit(&event).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Chains audit events written before the chain existed, before anything else writes.
+async fn chain_legacy_events(store: &Store) -> anyhow::Result<usize> {
+    let mut tx = store.begin().await?;
+    let n = tx
+        .chain_legacy_events()
+        .await
+        .context("chaining earlier audit events")?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Signs a checkpoint every interval, also when nothing happened, and retries sending
+/// the ones the sink has not taken.
+async fn checkpoint_forever(broker: SharedBroker) {
+    use crate::service::audit::CheckpointTrigger;
+    let mut tick = tokio::time::interval(broker.config.audit.checkpoint_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = broker
+            .checkpoint(CheckpointTrigger::Interval, Utc::now())
+            .await
+        {
+            tracing::error!(error = %e, "audit checkpoint failed; retrying at the next interval");
+        }
+    }
 }
 
 /// Expires overdue requests and grants every second.

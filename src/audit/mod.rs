@@ -2,8 +2,22 @@
 //! change it records, so that a change without its event cannot exist.
 //!
 //! Secrets never appear here: tokens and keys are named by fingerprint only.
+//!
+//! Appends are chained ([`chain`]): the store gives each event its sequence number and the
+//! hash of the one before when the transaction commits, under a lock that serializes
+//! every appender, so the chain never forks. [`checkpoint`] signs the head at intervals;
+//! [`verify`] checks a live log or an exported bundle; [`export`] writes the evidence
+//! bundle; [`sink`] feeds checkpoints and events to the outside.
 
-use chrono::{DateTime, Utc};
+pub mod canonical;
+pub mod chain;
+pub mod checkpoint;
+pub mod export;
+pub mod feed;
+pub mod sink;
+pub mod verify;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::service::ClientInfo;
@@ -28,6 +42,7 @@ pub struct AuditEvent {
     #[serde(rename = "type")]
     pub kind: String,
     /// When (UTC, milliseconds).
+    #[serde(serialize_with = "serialize_at")]
     pub at: DateTime<Utc>,
     /// Who did it (user id, or `latchkey` for the broker itself).
     pub actor: String,
@@ -47,8 +62,23 @@ pub struct AuditEvent {
     pub client_addr: Option<String>,
     /// Client user agent.
     pub user_agent: Option<String>,
-    /// Anything else, structured.
+    /// Anything else, structured (integers, strings, booleans, lists, objects).
     pub details: serde_json::Value,
+    /// The hash of the event before ([`chain::GENESIS`] for the first).
+    #[serde(default)]
+    pub prev_hash: String,
+    /// This event's hash ([`chain::event_hash`]).
+    #[serde(default)]
+    pub hash: String,
+}
+
+/// An event time as the log writes it: RFC 3339, UTC, exactly three fractional digits, `Z`.
+pub fn format_at(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn serialize_at<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_at(*at))
 }
 
 /// The broker itself, as an actor.
@@ -72,6 +102,8 @@ impl AuditEvent {
             client_addr: origin.client.addr.clone(),
             user_agent: origin.client.user_agent.clone(),
             details: serde_json::json!({}),
+            prev_hash: String::new(),
+            hash: String::new(),
         }
     }
 

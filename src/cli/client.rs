@@ -98,6 +98,17 @@ impl ApiClient {
             None => req,
         };
         let resp = req.send().await.map_err(transport)?;
+        self.read(resp).await
+    }
+
+    async fn read<T: DeserializeOwned>(
+        &self,
+        resp: reqwest::Response,
+    ) -> Result<T, ApiClientError> {
+        let transport = |source| ApiClientError::Transport {
+            server: self.server.clone(),
+            source,
+        };
         let status = resp.status();
         if status.is_success() {
             if status == StatusCode::NO_CONTENT {
@@ -151,6 +162,39 @@ impl ApiClient {
     ) -> Result<T, ApiClientError> {
         self.send(self.http.post(format!("{}{path}", self.server)).json(body))
             .await
+    }
+
+    /// `POST path` with a JSON body, answering the response itself for the caller to
+    /// stream (an hour at most, for large downloads).
+    pub async fn post_raw<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<reqwest::Response, ApiClientError> {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.server))
+            .json(body)
+            .timeout(std::time::Duration::from_secs(3600));
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ApiClientError::Transport {
+                server: self.server.clone(),
+                source,
+            })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        // Errors carry the usual JSON body.
+        match self.read::<serde_json::Value>(resp).await {
+            Err(e) => Err(e),
+            Ok(_) => unreachable!("a failed status is always an error"),
+        }
     }
 
     /// `DELETE path`.

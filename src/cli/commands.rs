@@ -140,6 +140,7 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
             })
         }
         Command::Access(command) => super::requests::run(&api, output, command).await,
+        Command::Audit { command } => super::audit::run(&api, output, command).await,
         Command::Creds { command } => super::creds::run(&api, command).await,
         Command::Exec { resource, command } => super::creds::exec(&api, &resource, &command).await,
         Command::Keys { command } => {

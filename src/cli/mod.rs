@@ -1,15 +1,18 @@
 //! The command line. `serve` and `migrate` run the broker; every other verb is a client
 //! of the HTTP API and nothing else.
 //!
+//! - [`audit`]: `audit verify | export | tail | checkpoint | key`.
 //! - [`client`]: the API client and its error type.
 //! - [`creds`]: `creds aws` (an AWS `credential_process`) and `exec`.
 //! - [`credentials`]: saved sessions under `$XDG_CONFIG_HOME/latchkey/` (mode 0600).
 //! - [`login`]: the OpenID Connect device flow and authorization code + PKCE flow.
 //! - [`commands`]: the client verbs and how they print.
 //! - [`policy`]: `policy explain`, `policy test`, `policy check`, offline.
+//! - [`progress`]: the progress bar of long downloads.
 //! - [`requests`]: the access verbs (`request`, `approve`, `activate`, …).
 //! - [`server`]: `serve` and `migrate`.
 
+pub mod audit;
 pub mod client;
 pub mod commands;
 pub mod credentials;
@@ -17,6 +20,7 @@ pub mod creds;
 
 pub mod login;
 pub mod policy;
+pub mod progress;
 pub mod requests;
 
 pub mod server;
@@ -42,6 +46,8 @@ pub mod exit {
     pub const EXPIRED: u8 = 6;
     /// `--wait`: the request was cancelled or revoked.
     pub const ENDED: u8 = 7;
+    /// `audit verify`: the log or bundle does not verify (tampered, truncated, unsigned).
+    pub const TAMPERED: u8 = 8;
 }
 
 /// latchkey: just-in-time, short-lived, audited access to infrastructure.
@@ -116,6 +122,12 @@ pub enum Command {
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// The tamper-evident audit log: verify, export evidence, follow.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// The broker's signing keys.
     Keys {
@@ -194,6 +206,14 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Policy { command } => policy::run(cli.output, command)
             .await
             .map_err(commands::CliError::Other),
+        Command::Audit {
+            command:
+                audit::AuditCommand::Verify {
+                    bundle: Some(bundle),
+                    key: Some(key),
+                    checkpoints,
+                },
+        } => audit::verify_offline(cli.output, &bundle, &key, checkpoints.as_deref()),
         command => commands::run(cli.server, cli.output, command).await,
     };
     match result {

@@ -45,6 +45,21 @@ pub struct Layer {
     /// How the broker reaches AWS STS.
     #[serde(default)]
     pub aws: AwsLayer,
+    /// Audit checkpoints and the event sink.
+    #[serde(default)]
+    pub audit: AuditLayer,
+}
+
+/// `[audit]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditLayer {
+    /// How often the chain head is signed, e.g. `10m`.
+    pub checkpoint_interval: Option<String>,
+    /// Where checkpoints go: a directory, or an `https://` URL that receives a JSON POST.
+    pub checkpoint_sink: Option<String>,
+    /// Where every event goes as a JSON line: `stdout` or `file:PATH`.
+    pub event_sink: Option<String>,
 }
 
 /// `[aws]` settings.
@@ -163,6 +178,11 @@ impl Layer {
                 region: get("LATCHKEY_AWS_REGION"),
                 endpoint_url: get("LATCHKEY_AWS_ENDPOINT_URL"),
             },
+            audit: AuditLayer {
+                checkpoint_interval: get("LATCHKEY_AUDIT_CHECKPOINT_INTERVAL"),
+                checkpoint_sink: get("LATCHKEY_AUDIT_CHECKPOINT_SINK"),
+                event_sink: get("LATCHKEY_AUDIT_EVENT_SINK"),
+            },
         })
     }
 
@@ -201,6 +221,14 @@ impl Layer {
             aws: AwsLayer {
                 region: self.aws.region.or(below.aws.region),
                 endpoint_url: self.aws.endpoint_url.or(below.aws.endpoint_url),
+            },
+            audit: AuditLayer {
+                checkpoint_interval: self
+                    .audit
+                    .checkpoint_interval
+                    .or(below.audit.checkpoint_interval),
+                checkpoint_sink: self.audit.checkpoint_sink.or(below.audit.checkpoint_sink),
+                event_sink: self.audit.event_sink.or(below.audit.event_sink),
             },
         }
     }

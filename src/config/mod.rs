@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use crate::duration;
 
+mod audit;
 mod layer;
-pub use layer::{AdminLayer, AwsLayer, HooksLayer, Layer, OidcLayer, TlsLayer};
+pub use audit::{AuditConfig, CheckpointSink, EventSink};
+pub use layer::{AdminLayer, AuditLayer, AwsLayer, HooksLayer, Layer, OidcLayer, TlsLayer};
 
 /// A configuration that cannot be used, with what to set.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +89,8 @@ pub struct Config {
     pub hooks: HooksConfig,
     /// How the broker reaches AWS STS.
     pub aws: crate::providers::aws::AwsSettings,
+    /// Audit checkpoints and the event sink.
+    pub audit: AuditConfig,
 }
 
 /// Notification hooks.
@@ -220,6 +224,7 @@ impl Layer {
             ));
         }
         let oidc = validate_oidc(self.oidc, dev)?;
+        let audit = audit::validate(self.audit, dev, &data_dir)?;
         Ok(Config {
             listen,
             public_url,
@@ -251,6 +256,7 @@ impl Layer {
                 region: self.aws.region,
                 endpoint_url: self.aws.endpoint_url,
             },
+            audit,
         })
     }
 }

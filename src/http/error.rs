@@ -73,7 +73,12 @@ impl From<ServiceError> for ApiError {
             E::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
             E::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
             E::NotFound(_) => (S::NOT_FOUND, "not_found"),
-            E::Store(_) | E::Key(_) | E::Sign(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
+            E::Store(crate::store::StoreError::AuditLog(_)) => {
+                (S::SERVICE_UNAVAILABLE, "audit_unavailable")
+            }
+            E::Store(_) | E::Key(_) | E::Sign(_) | E::Export(_) => {
+                (S::INTERNAL_SERVER_ERROR, "internal")
+            }
             E::Refused(d) => {
                 let code = d.code.unwrap_or("not_allowed");
                 let status = match code {
@@ -112,14 +117,15 @@ impl From<ServiceError> for ApiError {
             }
         };
         // Our own failures never echo internal text; a provider's (IdP, STS) is the answer.
-        if matches!(e, E::Store(_) | E::Key(_) | E::Sign(_)) {
+        if matches!(e, E::Store(_) | E::Key(_) | E::Sign(_) | E::Export(_)) {
             // Logged once, here, inside the request span, with its whole chain.
             tracing::error!(error = %error_chain(&e), "request failed");
-            return Self::new(
-                status,
-                code,
-                "internal error; quote the request id to the operator",
-            );
+            let message = if code == "audit_unavailable" {
+                "the audit log could not be written, so nothing was done; quote the request id to the operator"
+            } else {
+                "internal error; quote the request id to the operator"
+            };
+            return Self::new(status, code, message);
         }
         if status == S::BAD_GATEWAY {
             tracing::warn!(error = %e, "identity provider unavailable");

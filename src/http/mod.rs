@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod credentials;
 pub mod error;
 pub mod extract;
@@ -86,6 +87,11 @@ api_routes! {
     post "/v1/policy/explain" => access::explain,
     post "/v1/credentials/token" => credentials::token,
     post "/v1/credentials/aws" => credentials::aws,
+    get "/v1/audit/key" => audit::key,
+    get "/v1/audit/events" => audit::events,
+    post "/v1/audit/checkpoints" => audit::checkpoint,
+    post "/v1/audit/verify" => audit::verify,
+    post "/v1/audit/export" => audit::export,
 }
 
 /// The whole API.

@@ -53,7 +53,7 @@ pub(super) fn generate(alg: KeyAlg) -> Result<Vec<u8>, String> {
         .map_err(|_| "the system random generator failed".to_string())
 }
 
-fn thumbprint(canonical: &str) -> String {
+pub(super) fn thumbprint(canonical: &str) -> String {
     URL_SAFE_NO_PAD.encode(ring::digest::digest(
         &ring::digest::SHA256,
         canonical.as_bytes(),

@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
+pub mod audit;
 mod material;
 pub use material::KeyAlg;
 use serde::{Deserialize, Serialize};

@@ -287,8 +287,8 @@ impl Broker {
             "event": "breakglass.used", "request_id": r.id, "requester": r.requester_name,
             "resource": r.resource, "role": r.role, "reason": r.reason, "expires_at": r.expires_at,
         });
+        let http = self.http.clone();
         tokio::spawn(async move {
-            let http = reqwest::Client::new();
             for attempt in 0..3u32 {
                 match http
                     .post(&url)

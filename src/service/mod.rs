@@ -6,9 +6,11 @@
 //! - `access`: create requests (decided by the policy), activate, extend, cancel, revoke, sweep.
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
+//! - [`audit`]: checkpoints, verification, following and exporting the audit log.
 
 mod access;
 pub mod admin;
+pub mod audit;
 mod credentials;
 mod login;
 mod review;
@@ -41,6 +43,10 @@ pub struct Broker {
     pub policy: PolicyHandle,
     /// AWS STS.
     pub aws: crate::providers::aws::AwsProvider,
+    /// Signs audit checkpoints and evidence manifests.
+    pub audit_key: crate::keys::audit::AuditKey,
+    /// Outbound HTTP (hooks, the checkpoint sink).
+    pub http: reqwest::Client,
 }
 
 /// A shared handle to the broker.
@@ -124,6 +130,9 @@ pub enum ServiceError {
     /// The request kept changing under us.
     #[error("the request changed concurrently; try again")]
     Conflict,
+    /// An evidence bundle could not be written.
+    #[error("the evidence export failed: {0}")]
+    Export(String),
 }
 
 impl Broker {

@@ -1,4 +1,4 @@
-//! Statements on access requests, reviews and audit events, shared by both backends
+//! Statements on access requests, reviews and credentials, shared by both backends
 //! (instantiated by [`access_queries!`]).
 
 macro_rules! access_queries {
@@ -7,9 +7,8 @@ macro_rules! access_queries {
             use chrono::{DateTime, Utc};
 
             use crate::access::{AccessRequest, Review, State};
-            use crate::audit::AuditEvent;
             use crate::domain::to_ms;
-            use crate::store::rows::{verdict_str, AuditRow, RequestRow, ReviewRow, REQUEST_COLUMNS};
+            use crate::store::rows::{verdict_str, RequestRow, ReviewRow, REQUEST_COLUMNS};
             use crate::store::StoreError;
 
             fn terms(r: &AccessRequest) -> Result<String, StoreError> {
@@ -176,44 +175,6 @@ macro_rules! access_queries {
                 .execute(&mut *c)
                 .await?;
                 Ok(())
-            }
-
-            pub async fn append_audit(c: &mut $conn, e: &AuditEvent) -> Result<i64, StoreError> {
-                let details = serde_json::to_string(&e.details).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                let (seq,): (i64,) = sqlx::query_as(
-                    "INSERT INTO audit_events (id, type, at, actor, subject, resource, role, outcome, reason, request_id,
-                        client_addr, user_agent, details)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq",
-                )
-                .bind(&e.id)
-                .bind(&e.kind)
-                .bind(to_ms(e.at))
-                .bind(&e.actor)
-                .bind(&e.subject)
-                .bind(&e.resource)
-                .bind(&e.role)
-                .bind(&e.outcome)
-                .bind(&e.reason)
-                .bind(&e.request_id)
-                .bind(&e.client_addr)
-                .bind(&e.user_agent)
-                .bind(details)
-                .fetch_one(&mut *c)
-                .await?;
-                Ok(seq)
-            }
-
-            pub async fn audit_events(c: &mut $conn, subject: Option<&str>, after_seq: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
-                let rows: Vec<AuditRow> = sqlx::query_as(
-                    "SELECT seq, id, type, at, actor, subject, resource, role, outcome, reason, request_id, client_addr, user_agent, details
-                     FROM audit_events WHERE ($1 IS NULL OR subject = $1) AND seq > $2 ORDER BY seq LIMIT $3",
-                )
-                .bind(subject)
-                .bind(after_seq)
-                .bind(limit)
-                .fetch_all(&mut *c)
-                .await?;
-                rows.into_iter().map(AuditEvent::try_from).collect()
             }
         }
         pub use access::*;

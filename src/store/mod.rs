@@ -9,20 +9,23 @@ pub mod postgres;
 /// Runs a backend's function on the transaction's connection.
 macro_rules! dispatch {
     ($tx:expr, $f:ident($($arg:expr),*)) => {
-        match $tx {
-            Tx::Sqlite(t) => sqlite::$f(&mut **t, $($arg),*).await,
-            Tx::Postgres(t) => postgres::$f(&mut **t, $($arg),*).await,
+        match &mut $tx.conn {
+            Conn::Sqlite(t) => sqlite::$f(&mut **t, $($arg),*).await,
+            Conn::Postgres(t) => postgres::$f(&mut **t, $($arg),*).await,
         }
     };
 }
 
 mod access_queries;
+mod audit_queries;
 mod queries;
 mod rows;
 pub mod sqlite;
 mod tx_access;
+mod tx_audit;
 
 pub use tx_access::Issuance;
+pub use tx_audit::ExportedAccess;
 
 use chrono::{DateTime, Utc};
 
@@ -40,6 +43,9 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The audit events of a change could not be written, so the change was not either.
+    #[error("the audit log could not be written: {0}")]
+    AuditLog(Box<StoreError>),
 }
 
 /// A connection pool to one of the two backends.
@@ -51,12 +57,28 @@ pub enum Store {
     Postgres(sqlx::PgPool),
 }
 
-/// An open transaction on either backend.
-pub enum Tx {
+/// An open transaction on either backend, with the audit events it will append when it
+/// commits (see [`Tx::append_audit`]).
+pub struct Tx {
+    conn: Conn,
+    audit: Vec<crate::audit::AuditEvent>,
+}
+
+/// The backend's transaction.
+enum Conn {
     /// SQLite (`BEGIN IMMEDIATE`: writers queue instead of failing to upgrade a read lock).
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     /// PostgreSQL.
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    fn new(conn: Conn) -> Self {
+        Tx {
+            conn,
+            audit: Vec::new(),
+        }
+    }
 }
 
 impl Store {
@@ -96,18 +118,18 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match self {
-            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        Ok(Tx::new(match self {
+            Store::Sqlite(p) => Conn::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(p) => Conn::Postgres(p.begin().await?),
+        }))
     }
 
     /// Starts a transaction that only reads.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
-        Ok(match self {
-            Store::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        Ok(Tx::new(match self {
+            Store::Sqlite(p) => Conn::Sqlite(p.begin().await?),
+            Store::Postgres(p) => Conn::Postgres(p.begin().await?),
+        }))
     }
 
     /// Closes the pool, waiting for connections to be returned.
@@ -202,11 +224,15 @@ impl From<LockRow> for Lock {
 }
 
 impl Tx {
-    /// Commits.
-    pub async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+    /// Appends the queued audit events to the chain, then commits: the change and its
+    /// events are written together or not at all.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.flush_audit()
+            .await
+            .map_err(|e| StoreError::AuditLog(Box::new(e)))?;
+        match self.conn {
+            Conn::Sqlite(t) => t.commit().await?,
+            Conn::Postgres(t) => t.commit().await?,
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 super::access_queries::access_queries!(sqlx::PgConnection);
 super::queries::shared_queries!(sqlx::PgConnection);
+super::audit_queries::audit_queries!(sqlx::PgConnection);
 
 /// Connects to the server named by `url`.
 pub async fn connect(url: &str) -> Result<PgPool, StoreError> {
@@ -21,4 +22,21 @@ pub async fn connect(url: &str) -> Result<PgPool, StoreError> {
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::migrate!("migrations/postgres").run(pool).await?;
     Ok(())
+}
+
+/// The chain head, locked until this transaction ends: every appender, in every broker
+/// process sharing the database, queues here, so the chain never forks.
+pub async fn lock_audit_head(c: &mut sqlx::PgConnection) -> Result<(i64, String), StoreError> {
+    const SELECT: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
+    if let Some(head) = sqlx::query_as(SELECT).fetch_optional(&mut *c).await? {
+        return Ok(head);
+    }
+    // The first event ever: create the head, or wait for whoever is creating it.
+    sqlx::query(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(crate::audit::chain::GENESIS)
+    .execute(&mut *c)
+    .await?;
+    Ok(sqlx::query_as(SELECT).fetch_one(&mut *c).await?)
 }

@@ -110,6 +110,21 @@ pub(crate) fn verdict_str(v: Verdict) -> &'static str {
     }
 }
 
+/// A review with the request it belongs to, for evidence exports.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ExportReviewRow {
+    request_id: String,
+    #[sqlx(flatten)]
+    review: ReviewRow,
+}
+
+impl TryFrom<ExportReviewRow> for (String, Review) {
+    type Error = StoreError;
+    fn try_from(r: ExportReviewRow) -> Result<Self, StoreError> {
+        Ok((r.request_id, r.review.try_into()?))
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct AuditRow {
     seq: i64,
@@ -127,14 +142,22 @@ pub(crate) struct AuditRow {
     client_addr: Option<String>,
     user_agent: Option<String>,
     details: String,
+    prev_hash: Option<String>,
+    hash: Option<String>,
 }
 
-impl TryFrom<AuditRow> for AuditEvent {
-    type Error = StoreError;
-    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
-        Ok(AuditEvent {
+/// The columns of [`AuditRow`], in a `SELECT`.
+pub(crate) const AUDIT_COLUMNS: &str =
+    "seq, id, type, at, actor, subject, resource, role, outcome, reason, \
+     request_id, client_addr, user_agent, details, prev_hash, hash";
+
+impl From<AuditRow> for AuditEvent {
+    /// Details that are not JSON (a damaged or edited row) are kept as a string, which no
+    /// longer matches the event's hash: verification reports the row instead of failing.
+    fn from(r: AuditRow) -> Self {
+        AuditEvent {
             details: serde_json::from_str(&r.details)
-                .map_err(|e| StoreError::Corrupt(format!("audit_events {}: {e}", r.seq)))?,
+                .unwrap_or(serde_json::Value::String(r.details)),
             seq: r.seq,
             id: r.id,
             kind: r.kind,
@@ -148,6 +171,8 @@ impl TryFrom<AuditRow> for AuditEvent {
             request_id: r.request_id,
             client_addr: r.client_addr,
             user_agent: r.user_agent,
-        })
+            prev_hash: r.prev_hash.unwrap_or_default(),
+            hash: r.hash.unwrap_or_default(),
+        }
     }
 }

@@ -8,6 +8,7 @@ use sqlx::SqlitePool;
 
 super::access_queries::access_queries!(sqlx::SqliteConnection);
 super::queries::shared_queries!(sqlx::SqliteConnection);
+super::audit_queries::audit_queries!(sqlx::SqliteConnection);
 
 /// Opens (creating if needed) the database file and its directory.
 pub async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
@@ -33,4 +34,14 @@ pub async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
 pub async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::migrate!("migrations/sqlite").run(pool).await?;
     Ok(())
+}
+
+/// The chain head, `(0, GENESIS)` before the first event. `BEGIN IMMEDIATE` already made
+/// this transaction the only writer, so reading the head is enough to hold it.
+pub async fn lock_audit_head(c: &mut sqlx::SqliteConnection) -> Result<(i64, String), StoreError> {
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(head.unwrap_or((0, crate::audit::chain::GENESIS.to_string())))
 }

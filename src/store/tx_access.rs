@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{postgres, sqlite, StoreError, Tx};
+use super::{postgres, sqlite, Conn, StoreError, Tx};
 use crate::access::{AccessRequest, Review, State};
-use crate::audit::AuditEvent;
 
 /// A credential issued inside a grant, as stored: never the secret.
 #[derive(Debug, Clone)]
@@ -109,20 +108,5 @@ impl Tx {
                 i.expires_at
             )
         )
-    }
-
-    /// Appends an audit event; returns its sequence number.
-    pub async fn append_audit(&mut self, e: &AuditEvent) -> Result<i64, StoreError> {
-        dispatch!(self, append_audit(e))
-    }
-
-    /// Audit events after `after_seq`, optionally about one subject.
-    pub async fn audit_events(
-        &mut self,
-        subject: Option<&str>,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        dispatch!(self, audit_events(subject, after_seq, limit))
     }
 }

@@ -1,0 +1,269 @@
+//! The hash chain: each event carries the hash of the one before it, so an edit, a
+//! deletion, an insertion or a reordering breaks the chain at that event.
+//!
+//! `hash = lowercase hex of SHA-256("latchkey.audit.v1\n" || JCS(event without "hash"))`,
+//! where the event is the JSON object of `events.jsonl` (see [`write_event`]) and JCS is
+//! the canonical form of [`super::canonical`]. The first event's `prev_hash` is
+//! [`GENESIS`]. The README gives the same rule for writers of other verifiers.
+
+use super::canonical::{write_int, write_str, write_value, NotCanonical};
+use super::AuditEvent;
+
+/// The `prev_hash` of the first event: 64 zeros.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What an event hash is computed over, before the canonical event.
+pub const DOMAIN: &[u8] = b"latchkey.audit.v1\n";
+
+/// Appends the canonical JSON of `e` to `out`, with or without its `hash` member.
+pub fn write_event(e: &AuditEvent, with_hash: bool, out: &mut Vec<u8>) -> Result<(), NotCanonical> {
+    let opt = |v: &Option<String>, out: &mut Vec<u8>| match v {
+        Some(s) => write_str(s, out),
+        None => out.extend_from_slice(b"null"),
+    };
+    // Members in RFC 8785 order (all keys are ASCII).
+    out.extend_from_slice(b"{\"actor\":");
+    write_str(&e.actor, out);
+    out.extend_from_slice(b",\"at\":");
+    write_str(&super::format_at(e.at), out);
+    out.extend_from_slice(b",\"client_addr\":");
+    opt(&e.client_addr, out);
+    out.extend_from_slice(b",\"details\":");
+    write_value(&e.details, out)?;
+    if with_hash {
+        out.extend_from_slice(b",\"hash\":");
+        write_str(&e.hash, out);
+    }
+    out.extend_from_slice(b",\"id\":");
+    write_str(&e.id, out);
+    out.extend_from_slice(b",\"outcome\":");
+    write_str(&e.outcome, out);
+    out.extend_from_slice(b",\"prev_hash\":");
+    write_str(&e.prev_hash, out);
+    out.extend_from_slice(b",\"reason\":");
+    opt(&e.reason, out);
+    out.extend_from_slice(b",\"request_id\":");
+    opt(&e.request_id, out);
+    out.extend_from_slice(b",\"resource\":");
+    opt(&e.resource, out);
+    out.extend_from_slice(b",\"role\":");
+    opt(&e.role, out);
+    out.extend_from_slice(b",\"seq\":");
+    write_int(e.seq, out);
+    out.extend_from_slice(b",\"subject\":");
+    opt(&e.subject, out);
+    out.extend_from_slice(b",\"type\":");
+    write_str(&e.kind, out);
+    out.extend_from_slice(b",\"user_agent\":");
+    opt(&e.user_agent, out);
+    out.push(b'}');
+    Ok(())
+}
+
+/// The hash of `e` as the chain defines it (its `hash` member is not read).
+pub fn event_hash(e: &AuditEvent) -> Result<String, NotCanonical> {
+    let mut buf = Vec::with_capacity(512);
+    buf.extend_from_slice(DOMAIN);
+    write_event(e, false, &mut buf)?;
+    Ok(hex(
+        ring::digest::digest(&ring::digest::SHA256, &buf).as_ref()
+    ))
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+/// Gives `e` its place after `(prev_seq, prev_hash)` and its own hash.
+pub fn link(e: &mut AuditEvent, prev_seq: i64, prev_hash: &str) -> Result<(), NotCanonical> {
+    e.seq = prev_seq + 1;
+    e.prev_hash = prev_hash.to_string();
+    e.hash = event_hash(e)?;
+    Ok(())
+}
+
+/// The first thing found wrong, and at which sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Problem {
+    /// The first sequence number that cannot be trusted.
+    pub seq: i64,
+    /// A stable code: `edited`, `missing`, `broken_link`, `truncated`, `checkpoint_mismatch`.
+    pub code: String,
+    /// What was found, in words.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at `seq`.
+    pub fn new(seq: i64, code: &str, message: String) -> Self {
+        Problem {
+            seq,
+            code: code.to_string(),
+            message,
+        }
+    }
+}
+
+/// Checks events in sequence order, one page at a time, against the chain and against
+/// the head hashes of checkpoints it is given.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    expected: i64,
+    prev_hash: String,
+    /// (event count, head hash, checkpoint number), ascending by count.
+    anchors: Vec<(i64, String, i64)>,
+    next_anchor: usize,
+    /// The count of the last checkpoint found to match.
+    last_good_anchor: i64,
+    checked: u64,
+}
+
+impl ChainVerifier {
+    /// Starts after event `start_seq - 1`, whose hash is `prev_hash` ([`GENESIS`] at 1).
+    /// `anchors` are checkpoints as (event count, head hash, number).
+    pub fn new(start_seq: i64, prev_hash: &str, mut anchors: Vec<(i64, String, i64)>) -> Self {
+        anchors.sort_by_key(|a| a.0);
+        // Checkpoints before the start cannot be checked here.
+        anchors.retain(|a| a.0 >= start_seq - 1);
+        let mut v = ChainVerifier {
+            expected: start_seq,
+            prev_hash: prev_hash.to_string(),
+            anchors,
+            next_anchor: 0,
+            last_good_anchor: start_seq - 1,
+            checked: 0,
+        };
+        // A checkpoint exactly at the starting point is checked against `prev_hash`.
+        while v.next_anchor < v.anchors.len() && v.anchors[v.next_anchor].0 == start_seq - 1 {
+            v.next_anchor += 1;
+        }
+        v
+    }
+
+    /// How many events have been checked.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
+    /// The sequence number expected next.
+    pub fn next_seq(&self) -> i64 {
+        self.expected
+    }
+
+    /// The hash of the last event checked.
+    pub fn head_hash(&self) -> &str {
+        &self.prev_hash
+    }
+
+    /// Checks the next events. Their hashes are computed in parallel when there are many.
+    pub fn push(&mut self, events: &[AuditEvent]) -> Result<(), Problem> {
+        let computed = hashes(events);
+        for (e, h) in events.iter().zip(computed) {
+            if e.seq != self.expected {
+                return Err(Problem::new(
+                    self.expected,
+                    "missing",
+                    format!(
+                        "expected event {} but found event {}: an event was deleted, inserted or moved",
+                        self.expected, e.seq
+                    ),
+                ));
+            }
+            match h {
+                Ok(h) if h == e.hash => {}
+                _ => {
+                    return Err(Problem::new(
+                        e.seq,
+                        "edited",
+                        format!("event {} does not match its hash: it was changed", e.seq),
+                    ))
+                }
+            }
+            if e.prev_hash != self.prev_hash {
+                return Err(Problem::new(
+                    e.seq,
+                    "broken_link",
+                    format!(
+                        "event {} does not follow event {}: an event was inserted, removed or reordered",
+                        e.seq,
+                        e.seq - 1
+                    ),
+                ));
+            }
+            self.prev_hash.clone_from(&e.hash);
+            self.expected += 1;
+            self.checked += 1;
+            while let Some((count, head, number)) = self.anchors.get(self.next_anchor) {
+                if *count != e.seq {
+                    break;
+                }
+                if *head != e.hash {
+                    return Err(self.mismatch(*number, *count));
+                }
+                self.last_good_anchor = *count;
+                self.next_anchor += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn mismatch(&self, number: i64, count: i64) -> Problem {
+        Problem::new(
+            self.last_good_anchor + 1,
+            "checkpoint_mismatch",
+            format!(
+                "checkpoint {number} signed a different history for events {}..={count}: they were rewritten",
+                self.last_good_anchor + 1
+            ),
+        )
+    }
+
+    /// Ends the check: a checkpoint beyond the last event means the log lost its tail.
+    pub fn finish(&self) -> Result<(), Problem> {
+        if let Some((count, _, number)) = self.anchors.get(self.next_anchor) {
+            return Err(Problem::new(
+                self.expected,
+                "truncated",
+                format!(
+                    "checkpoint {number} covers {count} events but the log ends at event {}: the tail was removed",
+                    self.expected - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Each event's hash; on two or more cores, large pages are split across threads.
+fn hashes(events: &[AuditEvent]) -> Vec<Result<String, NotCanonical>> {
+    const PARALLEL_FROM: usize = 2048;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if events.len() < PARALLEL_FROM || threads < 2 {
+        return events.iter().map(event_hash).collect();
+    }
+    let chunk = events.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = events
+            .chunks(chunk)
+            .map(|c| {
+                let h = s.spawn(move || c.iter().map(event_hash).collect::<Vec<_>>());
+                (c.len(), h)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(len, h)| match h.join() {
+                Ok(v) => v,
+                // A panic while hashing cannot vouch for anything.
+                Err(_) => vec![Err(NotCanonical("hashing thread failed".into())); len],
+            })
+            .collect()
+    })
+}

@@ -1,0 +1,92 @@
+//! `[audit]`: how often checkpoints are signed, where they go, and the event sink.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{invalid, AuditLayer, ConfigError};
+use crate::duration;
+
+/// Validated `[audit]` settings.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// How often the chain head is signed, even when nothing happened.
+    pub checkpoint_interval: Duration,
+    /// Where checkpoints are written besides the database.
+    pub checkpoint_sink: Option<CheckpointSink>,
+    /// Where every event is written as a JSON line, for a SIEM.
+    pub event_sink: Option<EventSink>,
+}
+
+/// Somewhere outside the database that keeps every checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointSink {
+    /// One write-once file per checkpoint in this directory (mount it from elsewhere).
+    Dir(PathBuf),
+    /// A JSON POST of each checkpoint to this URL.
+    Http(String),
+}
+
+/// Where the JSON-lines event feed goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSink {
+    /// Standard output.
+    Stdout,
+    /// Appended to a file; after a restart the feed resumes after the file's last event.
+    File(PathBuf),
+}
+
+pub(super) fn validate(
+    layer: AuditLayer,
+    dev: bool,
+    data_dir: &Path,
+) -> Result<AuditConfig, ConfigError> {
+    const INTERVAL: &str = "audit.checkpoint_interval (LATCHKEY_AUDIT_CHECKPOINT_INTERVAL)";
+    const SINK: &str = "audit.checkpoint_sink (LATCHKEY_AUDIT_CHECKPOINT_SINK)";
+    let checkpoint_interval = match layer.checkpoint_interval {
+        None => Duration::from_secs(600),
+        Some(s) => duration::parse(&s).map_err(|e| invalid(INTERVAL, e.to_string()))?,
+    };
+    if checkpoint_interval < Duration::from_secs(1)
+        || checkpoint_interval > Duration::from_secs(86_400)
+    {
+        return Err(invalid(INTERVAL, "must be between 1s and 24h"));
+    }
+    let checkpoint_sink = match layer.checkpoint_sink {
+        // The development server keeps its checkpoints beside its data, for the walkthrough.
+        None if dev => Some(CheckpointSink::Dir(data_dir.join("checkpoints"))),
+        None => None,
+        Some(s) if s.starts_with("https://") || s.starts_with("http://") => {
+            let url = url::Url::parse(&s).map_err(|e| invalid(SINK, format!("not a URL: {e}")))?;
+            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if url.scheme() == "http" && !loopback {
+                return Err(invalid(
+                    SINK,
+                    "must be https:// (plain http only on loopback)",
+                ));
+            }
+            Some(CheckpointSink::Http(s))
+        }
+        Some(s) if s.contains("://") => {
+            return Err(invalid(SINK, "write a directory path or an https:// URL"));
+        }
+        Some(s) => Some(CheckpointSink::Dir(PathBuf::from(s))),
+    };
+    let event_sink = match layer.event_sink.as_deref() {
+        None => None,
+        Some("stdout") => Some(EventSink::Stdout),
+        Some(s) => match s.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => Some(EventSink::File(PathBuf::from(path))),
+            _ => {
+                return Err(invalid(
+                    "audit.event_sink (LATCHKEY_AUDIT_EVENT_SINK)",
+                    "write stdout or file:PATH",
+                ))
+            }
+        },
+    };
+    Ok(AuditConfig {
+        checkpoint_interval,
+        checkpoint_sink,
+        event_sink,
+    })
+}

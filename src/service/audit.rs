@@ -1,0 +1,223 @@
+//! The audit log as a service: checkpoints (signed, stored, sent outside), live
+//! verification, reading and following the log, and evidence exports. Reading the log
+//! needs `audit_read` on `audit`.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::{Broker, ServiceError};
+use crate::audit::checkpoint::Checkpoint;
+use crate::audit::export::{self, Manifest, Period};
+use crate::audit::verify::{self, Report};
+use crate::audit::{sink, AuditEvent, Origin};
+use crate::domain::Principal;
+use crate::policy::Action;
+
+/// Why a checkpoint is being made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointTrigger {
+    /// The interval timer: skipped if another replica made one less than half an interval ago.
+    Interval,
+    /// Someone asked (the API, an export).
+    OnDemand,
+}
+
+impl Broker {
+    /// Whether the policy lets `p` read and export the audit log.
+    pub fn can_read_audit(&self, p: &Principal) -> bool {
+        self.policy
+            .current()
+            .check(Self::policy_name(p), &p.groups, "audit", Action::AuditRead)
+            .allowed
+    }
+
+    fn require_audit_read(&self, p: &Principal) -> Result<(), ServiceError> {
+        if self.can_read_audit(p) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(
+                "reading the audit log needs `audit_read` on `audit` in the policy".into(),
+            ))
+        }
+    }
+
+    /// Signs the chain head as a new checkpoint, stores it, and sends every checkpoint
+    /// the sink lacks. Returns the new checkpoint, or `None` when the interval timer found
+    /// a fresh one (made by another replica).
+    pub async fn checkpoint(
+        &self,
+        trigger: CheckpointTrigger,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Checkpoint>, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        let (events, head) = tx.lock_audit_head().await?;
+        let last = tx.last_checkpoint().await?;
+        let half = chrono::Duration::from_std(self.config.audit.checkpoint_interval / 2)
+            .unwrap_or_default();
+        if trigger == CheckpointTrigger::Interval
+            && last.as_ref().is_some_and(|l| now - l.at < half)
+        {
+            return Ok(None);
+        }
+        let cp = Checkpoint::sign(&self.audit_key, last.as_ref(), events, &head, now);
+        tx.insert_checkpoint(&cp).await?;
+        tx.commit().await?;
+        tracing::debug!(number = cp.number, events, "audit checkpoint signed");
+        self.deliver_checkpoints().await;
+        Ok(Some(cp))
+    }
+
+    /// Sends undelivered checkpoints to the sink, oldest first; a failure is logged and
+    /// retried on the next round.
+    pub async fn deliver_checkpoints(&self) {
+        let Some(sink_config) = &self.config.audit.checkpoint_sink else {
+            return;
+        };
+        let pending = match self.store.begin_read().await {
+            Ok(mut tx) => tx.undelivered_checkpoints().await,
+            Err(e) => Err(e),
+        };
+        let pending = match pending {
+            Ok(p) => p,
+            Err(e) => return tracing::error!(error = %e, "reading undelivered checkpoints"),
+        };
+        for cp in pending {
+            let outcome = sink::deliver(sink_config, &self.http, &cp).await;
+            if let Err(e) = &outcome {
+                tracing::error!(number = cp.number, error = %e, "audit checkpoint not delivered to its sink; retrying later");
+            }
+            let (at, error) = match &outcome {
+                Ok(()) => (Some(Utc::now()), None),
+                Err(e) => (None, Some(e.as_str())),
+            };
+            let marked = match self.store.begin().await {
+                Ok(mut tx) => match tx.mark_checkpoint_delivery(cp.number, at, error).await {
+                    Ok(()) => tx.commit().await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            if let Err(e) = marked {
+                tracing::error!(error = %e, "recording a checkpoint delivery");
+            }
+            if outcome.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// The checkpoints held outside: the sink directory's files, when the sink is one.
+    fn sink_checkpoints(&self) -> Vec<Checkpoint> {
+        match &self.config.audit.checkpoint_sink {
+            Some(crate::config::CheckpointSink::Dir(dir)) if dir.exists() => {
+                sink::read_checkpoint_dir(dir).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "reading the checkpoint sink");
+                    Vec::new()
+                })
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Verifies the whole live log against its chain and every checkpoint: the database's,
+    /// the sink directory's, and `outside` (the caller's copies).
+    pub async fn verify_audit(
+        &self,
+        p: &Principal,
+        outside: Vec<Checkpoint>,
+    ) -> Result<Report, ServiceError> {
+        self.require_audit_read(p)?;
+        let mut copies = self.sink_checkpoints();
+        copies.extend(outside);
+        Ok(verify::verify_store(&self.store, self.audit_key.public(), copies).await?)
+    }
+
+    /// The last event's sequence number.
+    pub async fn audit_head_seq(&self, p: &Principal) -> Result<i64, ServiceError> {
+        self.require_audit_read(p)?;
+        Ok(self.store.begin_read().await?.audit_last_seq().await?)
+    }
+
+    /// Events after `after`, at most `limit`. With `wait`, waits up to that long for the
+    /// first new event (long polling, so `latchkey audit tail` follows the log).
+    pub async fn audit_events(
+        &self,
+        p: &Principal,
+        after: i64,
+        limit: i64,
+        wait: std::time::Duration,
+    ) -> Result<Vec<AuditEvent>, ServiceError> {
+        self.require_audit_read(p)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let events = self
+                .store
+                .begin_read()
+                .await?
+                .audit_events(None, after, limit.clamp(1, 10_000))
+                .await?;
+            if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(events);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Writes the evidence bundle of `period` into `dir`: first a fresh checkpoint so the
+    /// bundle ends at one, then the files, then an `audit.exported` event.
+    pub async fn export_audit(
+        &self,
+        p: &Principal,
+        period: Period,
+        dir: &Path,
+        origin: &Origin,
+        progress: export::Progress<'_>,
+    ) -> Result<Manifest, ServiceError> {
+        self.require_audit_read(p)?;
+        if period.to <= period.from {
+            return Err(ServiceError::BadRequest(
+                "the period's end must come after its start".into(),
+            ));
+        }
+        self.checkpoint(CheckpointTrigger::OnDemand, Utc::now())
+            .await?;
+        let (manifest, problem) = export::write_bundle(
+            &self.store,
+            &self.audit_key,
+            period,
+            Self::policy_name(p),
+            dir,
+            progress,
+        )
+        .await
+        .map_err(|e| match e {
+            export::ExportError::Store(s) => ServiceError::Store(s),
+            io => ServiceError::Export(io.to_string()),
+        })?;
+        let manifest_hash =
+            crate::secret::sha256_hex(&serde_json::to_vec(&manifest).unwrap_or_default());
+        let mut event = AuditEvent::new("audit.exported", &p.user_id, origin, Utc::now())
+            .outcome(
+                if problem.is_some() {
+                    "failure"
+                } else {
+                    "success"
+                },
+                problem.as_ref().map(|p| p.message.clone()),
+            )
+            .details(serde_json::json!({
+                "from": crate::audit::format_at(period.from),
+                "to": crate::audit::format_at(period.to),
+                "period_seqs": manifest.chain.period_seqs,
+                "checkpoint": manifest.checkpoint.as_ref().map(|c| c.number),
+                "manifest_signature": manifest.signature,
+                "manifest_sha256": manifest_hash,
+            }));
+        event.subject = Some("audit".into());
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(&event).await?;
+        tx.commit().await?;
+        Ok(manifest)
+    }
+}
