@@ -195,7 +195,8 @@ pub fn merge(
         }
         match by_number.get(&cp.number) {
             Some(existing) if existing.to_json() != cp.to_json() => problems.push(Problem::new(
-                existing.events.min(cp.events).max(1),
+                // What they agree on at most: the shorter history; the first event after it is in doubt.
+                existing.events.min(cp.events) + 1,
                 "checkpoint_conflict",
                 format!(
                     "two different signed checkpoints are numbered {}",

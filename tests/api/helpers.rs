@@ -25,6 +25,8 @@ pub struct Options {
     pub breakglass_hook: Option<String>,
     /// `aws.endpoint_url`.
     pub aws_endpoint: Option<String>,
+    /// `[audit]`.
+    pub audit: latchkey::config::AuditLayer,
 }
 
 pub struct TestApp {
@@ -78,6 +80,7 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
             groups: Some(vec!["admin".into()]),
             users: None,
         },
+        audit: options.audit.clone(),
         ..Layer::default()
     }
 }

@@ -4,6 +4,8 @@ mod helpers;
 mod idp;
 
 mod access;
+mod audit;
+
 mod aws;
 mod cli_and_config;
 mod health;

@@ -1,0 +1,341 @@
+//! The audit log: tampering with the database is found online and in an export, at the
+//! right sequence number, on SQLite and PostgreSQL; an append that fails stops the
+//! action; checkpoints reach their sinks; several brokers on one PostgreSQL never fork
+//! the chain; the event feed resumes without loss.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use latchkey::audit::checkpoint::Checkpoint;
+use latchkey::audit::export::archive;
+use latchkey::audit::export::bundle::verify_bundle;
+use latchkey::audit::sink::read_checkpoint_dir;
+use latchkey::audit::verify::Report;
+use latchkey::config::CheckpointSink;
+use latchkey::keys::audit::AuditPublicKey;
+use latchkey::store::Store;
+
+use crate::helpers::{assert_error, spawn_app, Options, TestApp};
+
+/// Runs SQL straight on the broker's database, as an attacker with write access would.
+pub async fn sql(store: &Store, statement: &str) {
+    match store {
+        Store::Sqlite(p) => sqlx::query(statement).execute(p).await.map(drop),
+        Store::Postgres(p) => sqlx::query(statement).execute(p).await.map(drop),
+    }
+    .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+pub async fn auditor(app: &TestApp) -> String {
+    app.dev_login("audra@example.com", &["auditor"]).await
+}
+
+/// Some activity: sessions, auto-approved grants, revocations. Returns the last seq.
+async fn seed(app: &TestApp) -> i64 {
+    let alice = app.dev_login("alice@example.com", &["eng"]).await;
+    for i in 0..6 {
+        let v = app
+            .post_ok(
+                "/v1/requests",
+                json!({"resource": "aws:staging", "role": "admin", "duration": "1h", "reason": format!("deploy number {i}")}),
+                &alice,
+                StatusCode::CREATED,
+            )
+            .await;
+        if i % 2 == 0 {
+            let id = v["request"]["id"].as_str().unwrap().to_string();
+            app.post_ok(
+                &format!("/v1/requests/{id}/revoke"),
+                json!({}),
+                &alice,
+                StatusCode::OK,
+            )
+            .await;
+        }
+    }
+    last_seq(app).await
+}
+
+async fn last_seq(app: &TestApp) -> i64 {
+    let mut tx = app.broker.store.begin_read().await.unwrap();
+    tx.audit_last_seq().await.unwrap()
+}
+
+async fn verify_live(app: &TestApp, token: &str) -> Report {
+    let resp = app.post("/v1/audit/verify", json!({}), Some(token)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+pub async fn audit_key(app: &TestApp) -> AuditPublicKey {
+    let text = app.get("/v1/audit/key", None).await.text().await.unwrap();
+    AuditPublicKey::from_jwk(&text).unwrap()
+}
+
+/// Exports `[from, to]` through the API and unpacks it into a new directory.
+pub async fn export(app: &TestApp, token: &str, body: Value) -> tempfile::TempDir {
+    let resp = app.post("/v1/audit/export", body, Some(token)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "export refused");
+    assert_eq!(resp.headers()["content-type"], "application/x-tar");
+    let bytes = resp.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    archive::unpack(std::io::Cursor::new(bytes.to_vec()), dir.path()).unwrap();
+    dir
+}
+
+fn today_body() -> Value {
+    let today = chrono::Utc::now().date_naive();
+    json!({"from": (today - chrono::Days::new(1)).to_string(), "to": (today + chrono::Days::new(1)).to_string()})
+}
+
+fn sink_dir(app: &TestApp) -> std::path::PathBuf {
+    match &app.broker.config.audit.checkpoint_sink {
+        Some(CheckpointSink::Dir(d)) => d.clone(),
+        other => panic!("a directory sink was expected, not {other:?}"),
+    }
+}
+
+/// The tampering each test applies, given the sequence number to aim at and the last one.
+#[derive(Clone, Copy, Debug)]
+pub enum Tamper {
+    Edit,
+    Delete,
+    Insert,
+    Reorder,
+    Truncate,
+}
+
+async fn tamper(store: &Store, how: Tamper, k: i64, last: i64) -> i64 {
+    match how {
+        Tamper::Edit => {
+            sql(
+                store,
+                &format!("UPDATE audit_events SET actor = 'mallory' WHERE seq = {k}"),
+            )
+            .await;
+            k
+        }
+        Tamper::Delete => {
+            sql(store, &format!("DELETE FROM audit_events WHERE seq = {k}")).await;
+            k
+        }
+        Tamper::Insert => {
+            sql(
+                store,
+                &format!("UPDATE audit_events SET seq = -seq - 1 WHERE seq >= {k}"),
+            )
+            .await;
+            sql(store, "UPDATE audit_events SET seq = -seq WHERE seq < 0").await;
+            sql(
+                store,
+                &format!(
+                    "INSERT INTO audit_events (seq, id, type, at, actor, subject, resource, role, outcome, reason,
+                        request_id, client_addr, user_agent, details, prev_hash, hash)
+                     SELECT {k}, 'forged', type, at, 'mallory', subject, resource, role, outcome, reason,
+                        request_id, client_addr, user_agent, details, prev_hash, hash
+                     FROM audit_events WHERE seq = {}",
+                    k + 1
+                ),
+            )
+            .await;
+            // The head moves too, or the broker's next append would collide and refuse.
+            sql(store, "UPDATE audit_head SET seq = seq + 1").await;
+            k
+        }
+        Tamper::Reorder => {
+            sql(
+                store,
+                &format!("UPDATE audit_events SET seq = -1 WHERE seq = {k}"),
+            )
+            .await;
+            sql(
+                store,
+                &format!("UPDATE audit_events SET seq = {k} WHERE seq = {}", k + 1),
+            )
+            .await;
+            sql(
+                store,
+                &format!("UPDATE audit_events SET seq = {} WHERE seq = -1", k + 1),
+            )
+            .await;
+            k
+        }
+        Tamper::Truncate => {
+            // A careful attacker: the tail, the head row and the checkpoints that cover it.
+            let keep = last - 3;
+            sql(
+                store,
+                &format!("DELETE FROM audit_events WHERE seq > {keep}"),
+            )
+            .await;
+            sql(store, &format!("UPDATE audit_head SET seq = {keep}, hash = (SELECT hash FROM audit_events WHERE seq = {keep})")).await;
+            sql(
+                store,
+                &format!("DELETE FROM audit_checkpoints WHERE events > {keep}"),
+            )
+            .await;
+            keep + 1
+        }
+    }
+}
+
+/// Seeds, checkpoints, tampers, then expects both the live check and an exported
+/// bundle (checked offline with the sink's checkpoints) to name `expected`.
+pub async fn tampering_is_found(database_url: Option<String>, how: Tamper) {
+    let app = spawn_app(Options {
+        dev: true,
+        database_url,
+        ..Options::default()
+    })
+    .await;
+    let audra = auditor(&app).await;
+    let last = seed(&app).await;
+    let cp: Checkpoint = serde_json::from_value(
+        app.post_ok(
+            "/v1/audit/checkpoints",
+            json!({}),
+            &audra,
+            StatusCode::CREATED,
+        )
+        .await,
+    )
+    .unwrap();
+    assert!(cp.events >= last, "the checkpoint covers the seeded events");
+    let clean = verify_live(&app, &audra).await;
+    assert!(clean.ok, "an untouched log verifies: {clean:?}");
+    assert!(clean.checkpoints >= 2, "{clean:?}");
+
+    let expected = tamper(&app.broker.store, how, 10, cp.events).await;
+    let online = verify_live(&app, &audra).await;
+    assert!(!online.ok, "{how:?} goes unnoticed online");
+    assert_eq!(
+        online.first_bad_seq,
+        Some(expected),
+        "{how:?} online: {online:?}"
+    );
+
+    let bundle = export(&app, &audra, today_body()).await;
+    let outside = read_checkpoint_dir(&sink_dir(&app)).unwrap();
+    let offline = verify_bundle(bundle.path(), &audit_key(&app).await, outside).unwrap();
+    assert!(!offline.ok, "{how:?} goes unnoticed in the bundle");
+    assert_eq!(
+        offline.first_bad_seq,
+        Some(expected),
+        "{how:?} in the bundle: {offline:?}"
+    );
+    app.stop().await.unwrap();
+}
+
+/// Breaks every insert into the audit log, as a full disk or a lost database would.
+async fn break_audit_appends(store: &Store) {
+    match store {
+        Store::Sqlite(_) => {
+            sql(store, "CREATE TRIGGER no_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END").await
+        }
+        Store::Postgres(_) => {
+            sql(store, "CREATE FUNCTION no_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk I/O error'; END $$ LANGUAGE plpgsql").await;
+            sql(store, "CREATE TRIGGER no_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION no_audit()").await;
+        }
+    }
+}
+
+async fn count(store: &Store, table: &str) -> i64 {
+    let q = format!("SELECT COUNT(*) FROM {table}");
+    match store {
+        Store::Sqlite(p) => sqlx::query_scalar(&q).fetch_one(p).await.unwrap(),
+        Store::Postgres(p) => sqlx::query_scalar(&q).fetch_one(p).await.unwrap(),
+    }
+}
+
+/// With the audit log unwritable, neither a grant nor a credential comes into being.
+pub async fn appends_fail_closed(database_url: Option<String>) {
+    let app = spawn_app(Options {
+        dev: true,
+        database_url,
+        ..Options::default()
+    })
+    .await;
+    let alice = app.dev_login("alice@example.com", &["eng"]).await;
+    let granted = app
+        .post_ok(
+            "/v1/requests",
+            json!({"resource": "token:metrics-api", "role": "read", "duration": "1h"}),
+            &alice,
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(granted["request"]["state"], "active");
+    let (requests, issued) = (
+        count(&app.broker.store, "access_requests").await,
+        count(&app.broker.store, "credential_issuances").await,
+    );
+    break_audit_appends(&app.broker.store).await;
+
+    let resp = app
+        .post(
+            "/v1/requests",
+            json!({"resource": "aws:staging", "role": "admin", "duration": "1h"}),
+            Some(&alice),
+        )
+        .await;
+    assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable").await;
+    let resp = app
+        .post(
+            "/v1/credentials/token",
+            json!({"resource": "token:metrics-api"}),
+            Some(&alice),
+        )
+        .await;
+    let body = assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable").await;
+    assert!(
+        body.get("token").is_none() && !body.to_string().contains("eyJ"),
+        "no token leaks: {body}"
+    );
+    assert_eq!(
+        count(&app.broker.store, "access_requests").await,
+        requests,
+        "no request was stored"
+    );
+    assert_eq!(
+        count(&app.broker.store, "credential_issuances").await,
+        issued,
+        "no credential was recorded"
+    );
+    app.stop().await.unwrap();
+}
+
+macro_rules! audit_suite {
+    ($($name:ident => $body:expr;)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    ($body)(None).await;
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = crate::helpers::fresh_postgres().await else { return };
+                    ($body)(Some(db.url.clone())).await;
+                    db.drop_db().await;
+                }
+            )*
+        }
+    };
+}
+
+audit_suite! {
+    an_edited_event_is_found_at_its_sequence_number => |db| tampering_is_found(db, Tamper::Edit);
+    a_deleted_event_is_found_at_its_sequence_number => |db| tampering_is_found(db, Tamper::Delete);
+    an_inserted_event_is_found_at_its_sequence_number => |db| tampering_is_found(db, Tamper::Insert);
+    reordered_events_are_found_at_the_first_moved => |db| tampering_is_found(db, Tamper::Reorder);
+    a_truncated_tail_is_found_against_the_checkpoint_held_outside => |db| tampering_is_found(db, Tamper::Truncate);
+    a_failed_audit_append_stops_the_grant_and_the_credential => appends_fail_closed;
+}
