@@ -134,7 +134,11 @@ impl Application {
         if expired > 0 {
             tracing::info!(expired, "expired overdue requests and grants at start");
         }
-        audit_policy(&broker, "policy.loaded", "success", None, serde_json::json!({ "hash": broker.policy.current().hash, "dir": broker.config.policy_dir })).await?;
+        let mut details = broker.policy.provenance();
+        details["hash"] = serde_json::json!(broker.policy.current().hash);
+        details["dir"] = serde_json::json!(broker.config.policy_dir);
+        details["trigger"] = serde_json::json!("start");
+        audit_policy(&broker, "policy.loaded", "success", None, details).await?;
         Ok(Self {
             listener,
             broker,
@@ -248,14 +252,20 @@ async fn watch_policy(broker: SharedBroker) {
         let written = match broker.policy.reload().await {
             Ok(Some(p)) => {
                 tracing::info!(hash = %p.hash, by_signal, "policy reloaded");
-                let details = serde_json::json!({ "hash": p.hash, "previous_hash": before, "by_signal": by_signal });
+                let mut details = broker.policy.provenance();
+                details["hash"] = serde_json::json!(p.hash);
+                details["previous_hash"] = serde_json::json!(before);
+                details["trigger"] =
+                    serde_json::json!(if by_signal { "SIGHUP" } else { "file change" });
                 audit_policy(&broker, "policy.reloaded", "success", None, details).await
             }
             Ok(None) => Ok(()),
             Err(e) => {
                 tracing::error!(error = %e, "policy refused; the previous policy stays in force");
-                let details =
-                    serde_json::json!({ "hash_in_force": before, "by_signal": by_signal });
+                let mut details = broker.policy.provenance();
+                details["hash_in_force"] = serde_json::json!(before);
+                details["trigger"] =
+                    serde_json::json!(if by_signal { "SIGHUP" } else { "file change" });
                 audit_policy(
                     &broker,
                     "policy.reloaded",

@@ -156,6 +156,37 @@ impl PolicyHandle {
         Ok(Some(policy))
     }
 
+    /// Who last changed the policy files, as far as the file system tells: the owner of
+    /// the most recently modified file (a deploy user, or a person), with every file's
+    /// owner and modification time. Recorded with each policy load in the audit log.
+    pub fn provenance(&self) -> serde_json::Value {
+        use std::os::unix::fs::MetadataExt;
+        let mut files = Vec::new();
+        let mut newest: Option<(SystemTime, String)> = None;
+        for f in FILES {
+            let Ok(meta) = std::fs::metadata(self.dir.join(f)) else {
+                continue;
+            };
+            let owner = user_name(meta.uid());
+            let modified = meta.modified().ok();
+            if let Some(m) = modified {
+                if newest.as_ref().is_none_or(|(t, _)| m > *t) {
+                    newest = Some((m, owner.clone()));
+                }
+            }
+            let at =
+                modified.map(|m| crate::audit::format_at(chrono::DateTime::<chrono::Utc>::from(m)));
+            files.push(format!(
+                "{f} (owner {owner}, modified {})",
+                at.unwrap_or_default()
+            ));
+        }
+        serde_json::json!({
+            "changed_by": newest.map(|(_, o)| o),
+            "files": files.join("; "),
+        })
+    }
+
     /// Latest modification time of the policy files, to notice edits.
     pub fn modified(&self) -> Option<SystemTime> {
         FILES
@@ -167,6 +198,21 @@ impl PolicyHandle {
             })
             .max()
     }
+}
+
+/// The user name of `uid` from `/etc/passwd`, else `uid N`.
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let id: u32 = fields.nth(1)?.parse().ok()?;
+                (id == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
 }
 
 #[cfg(test)]

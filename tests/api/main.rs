@@ -5,6 +5,7 @@ mod idp;
 
 mod access;
 mod audit;
+mod audit_export;
 
 mod aws;
 mod cli_and_config;

@@ -121,12 +121,18 @@ pub fn access_figures(
             if let Some(day) = r.activated_at.map(|t| t.date_naive()) {
                 *f.grants_per_day.entry(day).or_default() += 1;
             }
+            let counted = approvals
+                .iter()
+                .filter(|a| a.reviewer_id != r.requester_id)
+                .count();
             let how = if r.breakglass {
                 "break-glass"
             } else if r.auto_approved {
                 "auto-approved"
-            } else {
+            } else if counted > 0 {
                 "approved by reviewers"
+            } else {
+                "without a recorded approval"
             };
             *f.granted_how.entry(how).or_default() += 1;
             *f.by_resource
