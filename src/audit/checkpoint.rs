@@ -90,7 +90,8 @@ impl Checkpoint {
             number: prev.map_or(1, |p| p.number + 1),
             events,
             head_hash: head_hash.to_string(),
-            at,
+            // Milliseconds, as it is signed and stored.
+            at: crate::domain::from_ms(crate::domain::to_ms(at)),
             prev: prev.map(Checkpoint::hash),
             kid: key.kid().to_string(),
             signature: String::new(),

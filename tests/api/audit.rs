@@ -339,3 +339,228 @@ audit_suite! {
     a_truncated_tail_is_found_against_the_checkpoint_held_outside => |db| tampering_is_found(db, Tamper::Truncate);
     a_failed_audit_append_stops_the_grant_and_the_credential => appends_fail_closed;
 }
+
+#[tokio::test]
+async fn checkpoints_are_signed_every_interval_even_when_nothing_happens_and_posted_to_the_sink() {
+    use axum::{extract::State, routing::post, Router};
+    type Seen = std::sync::Arc<tokio::sync::Mutex<Vec<Checkpoint>>>;
+    let seen: Seen = Default::default();
+    let sink = Router::new()
+        .route(
+            "/checkpoints",
+            post(
+                |State(seen): State<Seen>, axum::Json(cp): axum::Json<Checkpoint>| async move {
+                    seen.lock().await.push(cp);
+                    axum::http::StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/checkpoints", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, sink).await });
+    let app = spawn_app(Options {
+        dev: true,
+        audit: latchkey::config::AuditLayer {
+            checkpoint_interval: Some("1s".into()),
+            checkpoint_sink: Some(url),
+            event_sink: None,
+        },
+        ..Options::default()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
+    let got = seen.lock().await.clone();
+    assert!(
+        got.len() >= 2,
+        "one at start and one a second later: {got:?}"
+    );
+    let key = audit_key(&app).await;
+    for pair in got.windows(2) {
+        assert!(pair[1].signature_valid(&key) && pair[0].signature_valid(&key));
+        assert_eq!(pair[1].number, pair[0].number + 1);
+        assert_eq!(
+            pair[1].prev.as_deref(),
+            Some(pair[0].hash().as_str()),
+            "each names the one before"
+        );
+        assert_eq!(
+            pair[1].events, pair[0].events,
+            "nothing happened, and it was signed anyway"
+        );
+    }
+    let mut forged = got[0].clone();
+    forged.events += 1;
+    assert!(
+        !forged.signature_valid(&key),
+        "a changed checkpoint no longer verifies"
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_sink_directory_never_overwrites_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = latchkey::keys::audit::AuditKey::load_or_create(keys.path()).unwrap();
+    let sink = CheckpointSink::Dir(dir.path().to_path_buf());
+    let http = reqwest::Client::new();
+    let now = chrono::Utc::now();
+    let first = Checkpoint::sign(&key, None, 10, &"a".repeat(64), now);
+    latchkey::audit::sink::deliver(&sink, &http, &first)
+        .await
+        .unwrap();
+    latchkey::audit::sink::deliver(&sink, &http, &first)
+        .await
+        .unwrap();
+    let rival = Checkpoint::sign(&key, None, 7, &"b".repeat(64), now);
+    let refused = latchkey::audit::sink::deliver(&sink, &http, &rival)
+        .await
+        .unwrap_err();
+    assert!(refused.contains("refusing to overwrite"), "{refused}");
+    assert_eq!(read_checkpoint_dir(dir.path()).unwrap(), vec![first]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_brokers_on_one_postgresql_never_fork_the_chain() {
+    let Some(db) = crate::helpers::fresh_postgres().await else {
+        return;
+    };
+    // Replicas share their keys (and so their sessions and audit key), as the README says.
+    let shared = tempfile::tempdir().unwrap();
+    let options = Options {
+        dev: true,
+        database_url: Some(db.url.clone()),
+        data_dir: Some(shared.path().to_path_buf()),
+        ..Options::default()
+    };
+    let (a, b) = (spawn_app(options.clone()).await, spawn_app(options).await);
+    let (ta, tb) = (
+        a.dev_login("alice@example.com", &["eng"]).await,
+        b.dev_login("dave@example.com", &["eng"]).await,
+    );
+    let ask = |i: usize| json!({"resource": "aws:staging", "role": "admin", "reason": format!("parallel {i}")});
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (app, token) = if i % 2 == 0 { (&a, &ta) } else { (&b, &tb) };
+        let req = app
+            .http
+            .post(format!("{}/v1/requests", app.url))
+            .bearer_auth(token)
+            .json(&ask(i));
+        tasks.push(tokio::spawn(
+            async move { req.send().await.unwrap().status() },
+        ));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+    }
+    let audra = auditor(&b).await;
+    let report = verify_live(&b, &audra).await;
+    assert!(report.ok, "{report:?}");
+    assert!(
+        report.events >= 120,
+        "three events per request, none lost: {report:?}"
+    );
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_event_feed_writes_every_event_once_and_resumes_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let feed = data.path().join("siem.jsonl");
+    let options = Options {
+        dev: true,
+        data_dir: Some(data.path().join("state")),
+        audit: latchkey::config::AuditLayer {
+            event_sink: Some(format!("file:{}", feed.display())),
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let wait_for = |n: i64| {
+        let feed = feed.clone();
+        async move {
+            for _ in 0..100 {
+                let last = std::fs::read_to_string(&feed)
+                    .unwrap_or_default()
+                    .lines()
+                    .last()
+                    .map(|l| {
+                        serde_json::from_str::<Value>(l).unwrap()["seq"]
+                            .as_i64()
+                            .unwrap()
+                    });
+                if last == Some(n) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the feed did not reach event {n}");
+        }
+    };
+    let app = spawn_app(options.clone()).await;
+    let last = seed(&app).await;
+    wait_for(last).await;
+    app.stop().await.unwrap();
+    let app = spawn_app(options).await;
+    let last = seed(&app).await;
+    wait_for(last).await;
+    let lines: Vec<latchkey::audit::AuditEvent> = std::fs::read_to_string(&feed)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seqs: Vec<i64> = lines.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=last).collect::<Vec<_>>(),
+        "every event once, in order, across the restart"
+    );
+    for e in &lines {
+        assert_eq!(
+            latchkey::audit::chain::event_hash(e).unwrap(),
+            e.hash,
+            "each line checks against its hash"
+        );
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_written_before_the_chain_existed_are_chained_on_the_next_start() {
+    let data = tempfile::tempdir().unwrap();
+    let options = Options {
+        dev: true,
+        data_dir: Some(data.path().to_path_buf()),
+        ..Options::default()
+    };
+    let app = spawn_app(options.clone()).await;
+    seed(&app).await;
+    let store = app.broker.store.clone();
+    app.stop().await.unwrap();
+    // As a database from before migration 0004 would look: no hashes, no head.
+    let reopened = Store::connect(&store_url(&store, data.path()))
+        .await
+        .unwrap();
+    sql(
+        &reopened,
+        "UPDATE audit_events SET prev_hash = NULL, hash = NULL",
+    )
+    .await;
+    sql(&reopened, "DELETE FROM audit_head").await;
+    sql(&reopened, "DELETE FROM audit_checkpoints").await;
+    reopened.close().await;
+    std::fs::remove_dir_all(data.path().join("checkpoints")).unwrap();
+    let app = spawn_app(options).await;
+    let audra = auditor(&app).await;
+    let report = verify_live(&app, &audra).await;
+    assert!(report.ok && report.events > 20, "{report:?}");
+    app.stop().await.unwrap();
+}
+
+fn store_url(_: &Store, data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}", data_dir.join("latchkey.db").display())
+}
