@@ -5,7 +5,10 @@
 #   - PostgreSQL: $LATCHKEY_TEST_DATABASE_URL if set, else 127.0.0.1:5432 if it answers,
 #     else a throwaway cluster started here where PostgreSQL is installed.
 #   - an AWS STS emulator and the AWS CLI: moto[server] and awscli, pinned below, in a
-#     virtualenv under ~/.cache (kept between runs, as a CI cache would be).
+#     virtualenv under ~/.cache (kept between runs, as a CI cache would be);
+#   - headless Chromium (Debian's chromium package, installed with apt-get when run as
+#     root) driven by playwright-core, pinned in tests/report/package-lock.json, to open
+#     the evidence report.
 # Extra arguments go to the test runner (e.g. `tests/run.sh id_tokens`).
 # With CI set, a test whose peer is missing fails instead of skipping.
 set -euo pipefail
@@ -67,6 +70,19 @@ curl -sf -o /dev/null "http://127.0.0.1:$moto_port/moto-api/" || { echo "moto di
 export LATCHKEY_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
 export LATCHKEY_TEST_AWS_CLI="$venv/bin/aws"
 echo "   moto on $LATCHKEY_TEST_MOTO_URL; $("$LATCHKEY_TEST_AWS_CLI" --version 2>&1)"
+
+export LATCHKEY_TEST_PYTHON="$venv/bin/python"
+
+echo "== Headless Chromium (Debian's chromium) and playwright-core (tests/report)"
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get install -y -q --no-install-recommends chromium >"$work/apt.log" 2>&1 \
+    || { apt-get update -q >>"$work/apt.log" 2>&1 && apt-get install -y -q --no-install-recommends chromium >>"$work/apt.log" 2>&1; } \
+    || { echo "   could not install chromium:" >&2; tail -5 "$work/apt.log" >&2; }
+fi
+LATCHKEY_TEST_CHROMIUM=$(command -v chromium 2>/dev/null || true)
+export LATCHKEY_TEST_CHROMIUM
+(cd tests/report && npm ci --no-audit --no-fund --loglevel=error)
+echo "   ${LATCHKEY_TEST_CHROMIUM:-no chromium}: $("${LATCHKEY_TEST_CHROMIUM:-true}" --version 2>/dev/null || true)"
 
 echo "== PostgreSQL"
 if [ -n "${LATCHKEY_TEST_DATABASE_URL:-}" ]; then

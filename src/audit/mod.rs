@@ -72,6 +72,18 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
+fn fractions_to_strings(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => {
+            *v = Value::String(n.to_string());
+        }
+        Value::Array(items) => items.iter_mut().for_each(fractions_to_strings),
+        Value::Object(map) => map.values_mut().for_each(fractions_to_strings),
+        _ => {}
+    }
+}
+
 /// An event time as the log writes it: RFC 3339, UTC, exactly three fractional digits, `Z`.
 pub fn format_at(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -122,8 +134,11 @@ impl AuditEvent {
         self
     }
 
-    /// With details.
-    pub fn details(mut self, details: serde_json::Value) -> Self {
+    /// With details. A number with a fraction is kept as its decimal string, so the
+    /// canonical form (integers only) can always be computed and an append never fails
+    /// on what a caller put here.
+    pub fn details(mut self, mut details: serde_json::Value) -> Self {
+        fractions_to_strings(&mut details);
         self.details = details;
         self
     }

@@ -542,7 +542,8 @@ async fn an_edited_bundle_is_caught_at_the_right_sequence_number() {
     };
     let i = 4usize;
     let at = first + i as i64;
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Vec<String>)>, i64)> = vec![
+    type Edit = Box<dyn FnOnce(&mut Vec<String>)>;
+    let cases: Vec<(&str, Edit, i64)> = vec![
         (
             "edit",
             Box::new(move |l: &mut Vec<String>| {
