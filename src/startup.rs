@@ -84,6 +84,8 @@ impl Application {
         }
         config.listen = local_addr;
         create_private_dir(&config.data_dir)?;
+        // Working directories of exports a crash interrupted.
+        let _ = std::fs::remove_dir_all(config.data_dir.join("exports"));
         let store = open_store(&config).await?;
         let keyring = Keyring::load_or_create(&config.keys_dir, Utc::now())
             .context("loading the signing keys")?;

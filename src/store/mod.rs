@@ -62,6 +62,8 @@ pub enum Store {
 pub struct Tx {
     conn: Conn,
     audit: Vec<crate::audit::AuditEvent>,
+    /// Begun as a writer: only such a transaction may append to the audit log.
+    writer: bool,
 }
 
 /// The backend's transaction.
@@ -73,10 +75,11 @@ enum Conn {
 }
 
 impl Tx {
-    fn new(conn: Conn) -> Self {
+    fn new(conn: Conn, writer: bool) -> Self {
         Tx {
             conn,
             audit: Vec::new(),
+            writer,
         }
     }
 }
@@ -118,18 +121,24 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(Tx::new(match self {
-            Store::Sqlite(p) => Conn::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Store::Postgres(p) => Conn::Postgres(p.begin().await?),
-        }))
+        Ok(Tx::new(
+            match self {
+                Store::Sqlite(p) => Conn::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+                Store::Postgres(p) => Conn::Postgres(p.begin().await?),
+            },
+            true,
+        ))
     }
 
     /// Starts a transaction that only reads.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
-        Ok(Tx::new(match self {
-            Store::Sqlite(p) => Conn::Sqlite(p.begin().await?),
-            Store::Postgres(p) => Conn::Postgres(p.begin().await?),
-        }))
+        Ok(Tx::new(
+            match self {
+                Store::Sqlite(p) => Conn::Sqlite(p.begin().await?),
+                Store::Postgres(p) => Conn::Postgres(p.begin().await?),
+            },
+            false,
+        ))
     }
 
     /// Closes the pool, waiting for connections to be returned.

@@ -23,6 +23,13 @@ impl Tx {
     /// sequence number and the previous event's hash, and is written with the change it
     /// records; if it cannot be written, nothing of the transaction is.
     pub async fn append_audit(&mut self, e: &AuditEvent) -> Result<(), StoreError> {
+        if !self.writer {
+            // A read transaction on SQLite could not take the chain's lock safely.
+            return Err(StoreError::Corrupt(format!(
+                "audit event {} appended in a read transaction",
+                e.kind
+            )));
+        }
         self.audit.push(e.clone());
         Ok(())
     }
