@@ -104,6 +104,12 @@ impl Application {
             tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
         }
         let aws = crate::providers::aws::AwsProvider::new(&config.aws).await;
+        let slack = match &config.slack {
+            Some(s) => {
+                Some(crate::slack::api::SlackApi::new(s).context("building the Slack client")?)
+            }
+            None => None,
+        };
         let broker = Arc::new(Broker {
             config,
             store,
@@ -111,6 +117,7 @@ impl Application {
             verifier,
             policy,
             aws,
+            slack,
         });
         // Crash safety: whatever ran out while the broker was down ends before anything is served.
         let expired = broker
@@ -149,6 +156,12 @@ impl Application {
         };
         let reloader = tokio::spawn(watch_policy(self.broker.clone()));
         let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
+        // Slack's outbox drains in the background: Slack being slow or down blocks nothing.
+        let slack = self
+            .broker
+            .slack
+            .clone()
+            .map(|api| tokio::spawn(crate::slack::notify::run(self.broker.clone(), api)));
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
@@ -197,6 +210,9 @@ impl Application {
         }
         reloader.abort();
         sweeper.abort();
+        if let Some(slack) = slack {
+            slack.abort();
+        }
         self.broker.store.close().await;
         tracing::info!("latchkey stopped");
         Ok(())

@@ -45,6 +45,25 @@ pub struct Layer {
     /// How the broker reaches AWS STS.
     #[serde(default)]
     pub aws: AwsLayer,
+    /// Slack approvals; off without a bot token and signing secret.
+    #[serde(default)]
+    pub slack: SlackLayer,
+}
+
+/// `[slack]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackLayer {
+    /// Bot token (`xoxb-…`) for the Web API.
+    pub bot_token: Option<crate::secret::Secret>,
+    /// The app's signing secret, to verify interactions and slash commands.
+    pub signing_secret: Option<crate::secret::Secret>,
+    /// Web API base URL (default `https://slack.com/api`).
+    pub api_url: Option<String>,
+    /// Channel (id) for requests whose resource has none in `channels`.
+    pub default_channel: Option<String>,
+    /// Channel (id) per resource, e.g. `"aws:prod" = "C0123PROD"`.
+    pub channels: Option<BTreeMap<String, String>>,
 }
 
 /// `[aws]` settings.
@@ -163,6 +182,14 @@ impl Layer {
                 region: get("LATCHKEY_AWS_REGION"),
                 endpoint_url: get("LATCHKEY_AWS_ENDPOINT_URL"),
             },
+            slack: SlackLayer {
+                bot_token: get("LATCHKEY_SLACK_BOT_TOKEN").map(crate::secret::Secret::new),
+                signing_secret: get("LATCHKEY_SLACK_SIGNING_SECRET")
+                    .map(crate::secret::Secret::new),
+                api_url: get("LATCHKEY_SLACK_API_URL"),
+                default_channel: get("LATCHKEY_SLACK_DEFAULT_CHANNEL"),
+                channels: None,
+            },
         })
     }
 
@@ -201,6 +228,13 @@ impl Layer {
             aws: AwsLayer {
                 region: self.aws.region.or(below.aws.region),
                 endpoint_url: self.aws.endpoint_url.or(below.aws.endpoint_url),
+            },
+            slack: SlackLayer {
+                bot_token: self.slack.bot_token.or(below.slack.bot_token),
+                signing_secret: self.slack.signing_secret.or(below.slack.signing_secret),
+                api_url: self.slack.api_url.or(below.slack.api_url),
+                default_channel: self.slack.default_channel.or(below.slack.default_channel),
+                channels: self.slack.channels.or(below.slack.channels),
             },
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::duration;
 
 mod layer;
-pub use layer::{AdminLayer, AwsLayer, HooksLayer, Layer, OidcLayer, TlsLayer};
+pub use layer::{AdminLayer, AwsLayer, HooksLayer, Layer, OidcLayer, SlackLayer, TlsLayer};
 
 /// A configuration that cannot be used, with what to set.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,8 @@ pub struct Config {
     pub hooks: HooksConfig,
     /// How the broker reaches AWS STS.
     pub aws: crate::providers::aws::AwsSettings,
+    /// Slack approvals; `None` when no `[slack]` section is configured.
+    pub slack: Option<crate::slack::SlackConfig>,
 }
 
 /// Notification hooks.
@@ -251,6 +253,7 @@ impl Layer {
                 region: self.aws.region,
                 endpoint_url: self.aws.endpoint_url,
             },
+            slack: crate::slack::SlackConfig::validate(self.slack)?,
         })
     }
 }

@@ -8,6 +8,7 @@
 //! - [`access`]: resources, access requests, reviews, policy explanations.
 //! - [`credentials`]: credentials inside active grants.
 //! - [`admin`]: locks and key rotation under `/v1/admin`.
+//! - [`slack`]: Slack's signed webhooks and Slack account linking under `/v1/slack`.
 
 pub mod access;
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod extract;
 pub mod login;
 pub mod metrics;
 pub mod ops;
+pub mod slack;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +88,9 @@ api_routes! {
     post "/v1/policy/explain" => access::explain,
     post "/v1/credentials/token" => credentials::token,
     post "/v1/credentials/aws" => credentials::aws,
+    post "/v1/slack/interactions" => slack::interactions,
+    post "/v1/slack/commands" => slack::commands,
+    post "/v1/slack/link" => slack::link,
 }
 
 /// The whole API.

@@ -6,12 +6,14 @@
 //! - `access`: create requests (decided by the policy), activate, extend, cancel, revoke, sweep.
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
+//! - `slack`: one-time codes that link a Slack user to the caller.
 
 mod access;
 pub mod admin;
 mod credentials;
 mod login;
 mod review;
+mod slack;
 
 use std::sync::Arc;
 
@@ -25,7 +27,8 @@ use crate::store::{Store, StoreError};
 
 pub use access::RequestView;
 pub use credentials::IssuedToken;
-pub use login::{BrowserLogin, ClientInfo, IssuedSession};
+pub use login::{BrowserLogin, ClientInfo, IssuedSession, DEV_ISSUER};
+pub use slack::LinkCode;
 
 /// The broker's core: configuration, storage, keys and the provider's verifier.
 pub struct Broker {
@@ -41,6 +44,8 @@ pub struct Broker {
     pub policy: PolicyHandle,
     /// AWS STS.
     pub aws: crate::providers::aws::AwsProvider,
+    /// The Slack Web API; `None` when Slack is not configured.
+    pub slack: Option<crate::slack::api::SlackApi>,
 }
 
 /// A shared handle to the broker.

@@ -19,10 +19,13 @@ macro_rules! dispatch {
 mod access_queries;
 mod queries;
 mod rows;
+mod slack_queries;
 pub mod sqlite;
 mod tx_access;
+mod tx_slack;
 
 pub use tx_access::Issuance;
+pub use tx_slack::{OutboxRow, SlackMessage, UserRecord};
 
 use chrono::{DateTime, Utc};
 

@@ -1,0 +1,99 @@
+//! Slack: requests that need a human are posted to the resource's channel with Approve
+//! and Deny buttons, updated in place as things happen, and decided with one click by a
+//! Slack user bound to a latchkey principal, under the same policy as the CLI.
+//!
+//! - [`signing`]: `X-Slack-Signature` verification (HMAC-SHA256, constant time, five-minute window).
+//! - [`api`]: the Web API client (`chat.postMessage`, `chat.update`, `users.info`, …).
+//! - [`blocks`]: the Block Kit message of a request in each state.
+//! - [`notify`]: the outbox, written with the request change and drained with retries.
+//! - [`binding`]: a Slack user to a latchkey principal (verified email or one-time code).
+//! - [`interactions`]: button clicks and the `/latchkey` slash command.
+
+pub mod api;
+pub mod binding;
+pub mod blocks;
+pub mod interactions;
+pub mod notify;
+pub mod signing;
+
+use std::collections::BTreeMap;
+
+use crate::config::{invalid, ConfigError, SlackLayer};
+use crate::secret::Secret;
+
+/// The Web API's public address.
+pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+
+/// Validated `[slack]` settings.
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    /// Bot token for the Web API.
+    pub bot_token: Secret,
+    /// Signing secret of the app.
+    pub signing_secret: Secret,
+    /// Web API base URL, without a trailing slash.
+    pub api_url: String,
+    /// Channel for resources without their own.
+    pub default_channel: Option<String>,
+    /// Channel per resource.
+    pub channels: BTreeMap<String, String>,
+}
+
+impl SlackConfig {
+    /// `None` when nothing is set (the feature is off); an error naming the setting when
+    /// the section is incomplete.
+    pub fn validate(layer: SlackLayer) -> Result<Option<SlackConfig>, ConfigError> {
+        let nothing_else =
+            layer.api_url.is_none() && layer.default_channel.is_none() && layer.channels.is_none();
+        let (bot_token, signing_secret) = match (layer.bot_token, layer.signing_secret) {
+            (None, None) if nothing_else => return Ok(None),
+            (Some(t), Some(s)) if !t.expose().is_empty() && !s.expose().is_empty() => (t, s),
+            _ => {
+                return Err(invalid(
+                    "slack.bot_token / slack.signing_secret (LATCHKEY_SLACK_BOT_TOKEN, LATCHKEY_SLACK_SIGNING_SECRET)",
+                    "set both the bot token (xoxb-…) and the app's signing secret, or remove the [slack] section",
+                ))
+            }
+        };
+        let api_url = layer
+            .api_url
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string())
+            .trim_end_matches('/')
+            .to_string();
+        let parsed = url::Url::parse(&api_url).map_err(|e| {
+            invalid(
+                "slack.api_url (LATCHKEY_SLACK_API_URL)",
+                format!("not a URL ({e}); the default is {DEFAULT_API_URL}"),
+            )
+        })?;
+        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if parsed.scheme() != "https" && !loopback {
+            return Err(invalid(
+                "slack.api_url (LATCHKEY_SLACK_API_URL)",
+                "must be https:// (plain http only on loopback, for tests): the bot token travels with every call",
+            ));
+        }
+        let channels = layer.channels.unwrap_or_default();
+        if layer.default_channel.is_none() && channels.is_empty() {
+            return Err(invalid(
+                "slack.default_channel (LATCHKEY_SLACK_DEFAULT_CHANNEL)",
+                "name a channel id for requests (or per resource in [slack.channels])",
+            ));
+        }
+        Ok(Some(SlackConfig {
+            bot_token,
+            signing_secret,
+            api_url,
+            default_channel: layer.default_channel,
+            channels,
+        }))
+    }
+
+    /// The channel a request for `resource` is posted to.
+    pub fn channel_for(&self, resource: &str) -> Option<&str> {
+        self.channels
+            .get(resource)
+            .or(self.default_channel.as_ref())
+            .map(String::as_str)
+    }
+}
