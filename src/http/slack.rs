@@ -89,6 +89,12 @@ pub async fn link(
     p: Principal,
     origin: Origin,
 ) -> Result<(StatusCode, Json<LinkCode>), ApiError> {
+    state
+        .broker
+        .config
+        .slack
+        .as_ref()
+        .ok_or_else(not_configured)?;
     let code = state
         .broker
         .slack_link_code(&p, &origin, Utc::now())

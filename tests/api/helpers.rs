@@ -25,6 +25,8 @@ pub struct Options {
     pub breakglass_hook: Option<String>,
     /// `aws.endpoint_url`.
     pub aws_endpoint: Option<String>,
+    /// `[slack]` pointing at a fake Web API (`slack.api_url`); see `slack::SECRET`.
+    pub slack_api: Option<String>,
 }
 
 pub struct TestApp {
@@ -78,6 +80,11 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
             groups: Some(vec!["admin".into()]),
             users: None,
         },
+        slack: options
+            .slack_api
+            .as_ref()
+            .map(|url| crate::slack::slack_layer(url))
+            .unwrap_or_default(),
         ..Layer::default()
     }
 }
