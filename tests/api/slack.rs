@@ -350,7 +350,8 @@ async fn slack_requests_with_a_bad_signature_a_stale_timestamp_a_missing_header_
     let good = sign(SECRET, &ts, body.as_bytes());
     let stale_ts = (chrono::Utc::now().timestamp() - 301).to_string();
     let altered = body.replace("UCAROL", "UMALLORY");
-    let cases: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    type Headers = Vec<(&'static str, String)>;
+    let cases: Vec<(&str, String, Headers)> = vec![
         (
             "wrong signature",
             body.clone(),
