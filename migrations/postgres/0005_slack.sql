@@ -45,3 +45,17 @@ CREATE TABLE slack_clicks (
     click_key TEXT PRIMARY KEY,
     at BIGINT NOT NULL
 );
+
+-- A Slack click on a role that needs a fresh login: the reviewer confirms at the identity
+-- provider (code + PKCE, prompt=login) before the review counts. Single use, ten minutes.
+CREATE TABLE slack_confirmations (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL UNIQUE,
+    request_id TEXT NOT NULL REFERENCES access_requests (id),
+    verdict TEXT NOT NULL,
+    slack_user_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);

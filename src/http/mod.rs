@@ -91,6 +91,8 @@ api_routes! {
     post "/v1/slack/interactions" => slack::interactions,
     post "/v1/slack/commands" => slack::commands,
     post "/v1/slack/link" => slack::link,
+    get "/v1/slack/confirm/{id}" => slack::confirm,
+    get "/v1/slack/callback" => slack::callback,
 }
 
 /// The whole API.

@@ -3,8 +3,9 @@
 //! and `POST /v1/slack/link` for a one-time code that links the caller's Slack account.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, Redirect};
 use axum::Json;
 use chrono::Utc;
 
@@ -13,7 +14,7 @@ use super::AppState;
 use crate::audit::Origin;
 use crate::domain::Principal;
 use crate::service::LinkCode;
-use crate::slack::{interactions, signing};
+use crate::slack::{fresh, interactions, signing};
 
 fn not_configured() -> ApiError {
     ApiError::new(
@@ -100,4 +101,64 @@ pub async fn link(
         .slack_link_code(&p, &origin, Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(code)))
+}
+
+/// `GET /v1/slack/confirm/{id}`: the link a reviewer got in Slack; on to the identity provider.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Redirect, ApiError> {
+    state
+        .broker
+        .config
+        .slack
+        .as_ref()
+        .ok_or_else(not_configured)?;
+    let url = fresh::start(&state.broker, &id, Utc::now()).await?;
+    Ok(Redirect::to(&url))
+}
+
+/// Query of the provider's redirect.
+#[derive(Debug, serde::Deserialize)]
+pub struct CallbackQuery {
+    /// The OAuth state.
+    pub state: Option<String>,
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The provider's refusal.
+    pub error: Option<String>,
+}
+
+/// `GET /v1/slack/callback`: the provider vouched (or not); the review counts now.
+pub async fn callback(
+    State(state): State<AppState>,
+    origin: Origin,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Html<String>, ApiError> {
+    state
+        .broker
+        .config
+        .slack
+        .as_ref()
+        .ok_or_else(not_configured)?;
+    let (Some(st), Some(code)) = (q.state, q.code) else {
+        let why = q.error.unwrap_or_else(|| "no code".into());
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "login_refused",
+            format!(
+                "the identity provider did not confirm: {}",
+                why.chars().take(100).collect::<String>()
+            ),
+        ));
+    };
+    let view = fresh::finish(&state.broker, &st, &code, &origin, Utc::now()).await?;
+    let r = &view.request;
+    Ok(Html(format!(
+        "<!doctype html><title>latchkey</title><p>Review recorded: the request of {} for {}#{} is now {}. You can close this window.</p>",
+        crate::slack::blocks::html(&r.requester_name),
+        crate::slack::blocks::html(&r.resource),
+        crate::slack::blocks::html(&r.role),
+        r.state.as_str()
+    )))
 }

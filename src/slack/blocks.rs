@@ -39,6 +39,14 @@ pub fn escape(s: &str, max: usize) -> String {
         + more
 }
 
+/// Escapes text for an HTML page.
+pub fn html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 fn when(t: DateTime<Utc>) -> String {
     // Slack shows <!date^…> in the reader's time zone; the fallback is UTC.
     format!(
@@ -113,7 +121,7 @@ pub fn render(v: &MessageView<'_>) -> (String, Value) {
     flags.push(format!("Approvers: {}", escape(v.reviewers, 500)));
     if let Some(window) = v.fresh_login {
         flags.push(format!(
-            "Reviewers need a login within {}: approve with `latchkey approve {}` after `latchkey login`",
+            "Reviewers need a login within {}: a click leads to the identity provider (or use `latchkey approve {}`)",
             duration::format(window),
             r.id
         ));

@@ -218,6 +218,13 @@ pub async fn handle_actions(broker: SharedBroker, p: BlockActions, origin: Origi
                     )
                     .await
                 {
+                    // Eligible but a click is no login: confirm at the identity provider.
+                    Err(ServiceError::ReviewRefused(r)) if r.code == "login_not_fresh" => {
+                        match super::fresh::offer(&broker, &p.user.id, &bound.principal.user_id, request_id, verdict, now).await {
+                            Ok(link) => format!("This role needs a fresh login: confirm with your identity provider at {link} (single use, 10 minutes)."),
+                            Err(e) => format!("Not counted: {}; use `latchkey login` and `latchkey approve {request_id}`", said(&e)),
+                        }
+                    }
                     Ok(view) => format!(
                         "You {} the request of {} for {}#{}; it is now {}.",
                         if verdict == Verdict::Approve {

@@ -8,10 +8,12 @@
 //! - [`notify`]: the outbox, written with the request change and drained with retries.
 //! - [`binding`]: a Slack user to a latchkey principal (verified email or one-time code).
 //! - [`interactions`]: button clicks and the `/latchkey` slash command.
+//! - [`fresh`]: confirming at the identity provider, for roles that ask for a fresh login.
 
 pub mod api;
 pub mod binding;
 pub mod blocks;
+pub mod fresh;
 pub mod interactions;
 pub mod notify;
 pub mod signing;

@@ -25,7 +25,7 @@ mod tx_access;
 mod tx_slack;
 
 pub use tx_access::Issuance;
-pub use tx_slack::{OutboxRow, SlackMessage, UserRecord};
+pub use tx_slack::{Confirmation, OutboxRow, SlackMessage, UserRecord};
 
 use chrono::{DateTime, Utc};
 

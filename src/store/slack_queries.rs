@@ -8,7 +8,7 @@ macro_rules! slack_queries {
             use chrono::{DateTime, Utc};
 
             use crate::domain::to_ms;
-            use crate::store::tx_slack::{OutboxRow, SlackMessage, UserRecord, UserRow};
+            use crate::store::tx_slack::{Confirmation, OutboxRow, SlackMessage, UserRecord, UserRow};
             use crate::store::StoreError;
 
             pub async fn slack_enqueue(c: &mut $conn, dedupe: &str, request_id: &str, kind: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -163,6 +163,50 @@ macro_rules! slack_queries {
                     .execute(&mut *c)
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            pub async fn slack_insert_confirmation(c: &mut $conn, f: &Confirmation) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO slack_confirmations (id, state, request_id, verdict, slack_user_id, user_id, nonce, pkce_verifier, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&f.id)
+                .bind(&f.state)
+                .bind(&f.request_id)
+                .bind(&f.verdict)
+                .bind(&f.slack_user_id)
+                .bind(&f.user_id)
+                .bind(&f.nonce)
+                .bind(&f.pkce_verifier)
+                .bind(f.expires_at)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn slack_confirmation(c: &mut $conn, id: &str, now: DateTime<Utc>) -> Result<Option<Confirmation>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, state, request_id, verdict, slack_user_id, user_id, nonce, pkce_verifier, expires_at
+                     FROM slack_confirmations WHERE id = $1 AND expires_at > $2",
+                )
+                .bind(id)
+                .bind(to_ms(now))
+                .fetch_optional(&mut *c)
+                .await?)
+            }
+
+            pub async fn slack_take_confirmation(c: &mut $conn, state: &str, now: DateTime<Utc>) -> Result<Option<Confirmation>, StoreError> {
+                sqlx::query("DELETE FROM slack_confirmations WHERE expires_at <= $1")
+                    .bind(to_ms(now))
+                    .execute(&mut *c)
+                    .await?;
+                Ok(sqlx::query_as(
+                    "DELETE FROM slack_confirmations WHERE state = $1
+                     RETURNING id, state, request_id, verdict, slack_user_id, user_id, nonce, pkce_verifier, expires_at",
+                )
+                .bind(state)
+                .fetch_optional(&mut *c)
+                .await?)
             }
 
             const USER_COLUMNS: &str = "u.id, u.issuer, u.subject, u.email, u.name, u.groups_json,

@@ -39,6 +39,29 @@ pub struct SlackMessage {
     pub ts: Option<String>,
 }
 
+/// A pending fresh-login confirmation of a Slack review.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Confirmation {
+    /// Id (in the link shown to the reviewer).
+    pub id: String,
+    /// OAuth `state` of the authorization request.
+    pub state: String,
+    /// The request.
+    pub request_id: String,
+    /// `approve` or `deny`.
+    pub verdict: String,
+    /// Who clicked.
+    pub slack_user_id: String,
+    /// The latchkey user that Slack user is bound to; the login must be theirs.
+    pub user_id: String,
+    /// Nonce the ID token must carry.
+    pub nonce: String,
+    /// PKCE code verifier.
+    pub pkce_verifier: String,
+    /// Until (ms).
+    pub expires_at: i64,
+}
+
 /// A latchkey user as stored at their last login, with whether a lock names them.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
@@ -216,6 +239,29 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         dispatch!(self, slack_first_click(key, now))
+    }
+
+    /// Stores a pending fresh-login confirmation.
+    pub async fn slack_insert_confirmation(&mut self, f: &Confirmation) -> Result<(), StoreError> {
+        dispatch!(self, slack_insert_confirmation(f))
+    }
+
+    /// A pending confirmation by id, unless expired.
+    pub async fn slack_confirmation(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Confirmation>, StoreError> {
+        dispatch!(self, slack_confirmation(id, now))
+    }
+
+    /// Consumes the confirmation with this OAuth `state`, unless expired.
+    pub async fn slack_take_confirmation(
+        &mut self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Confirmation>, StoreError> {
+        dispatch!(self, slack_take_confirmation(state, now))
     }
 
     /// A user by id.

@@ -622,3 +622,181 @@ async fn slack_endpoints_are_absent_without_a_slack_section() {
     .await;
     app.stop().await.unwrap();
 }
+
+fn person(issuer: &str, who: &str, groups: &[&str]) -> latchkey::domain::Identity {
+    latchkey::domain::Identity {
+        issuer: issuer.to_string(),
+        subject: who.to_string(),
+        email: Some(format!("{who}@example.com")),
+        name: Some(who.to_string()),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        auth_time: None,
+    }
+}
+
+/// The link in the ephemeral answer to a click on a fresh-login role.
+async fn confirmation_link(fake: &FakeSlack, action_ts: &str) -> String {
+    let text = ephemeral_for(fake, action_ts).await;
+    let at = text
+        .find("http")
+        .unwrap_or_else(|| panic!("a link in {text}"));
+    text[at..].split_whitespace().next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_reviewer_logs_in_at_the_provider(
+) {
+    let Some(issuer) = crate::oidc_flows::provider() else {
+        return;
+    };
+    let fake = FakeSlack::start().await;
+    let app = spawn_app(Options {
+        oidc: Some((issuer.clone(), "latchkey-cli".into())),
+        slack_api: Some(fake.api_url()),
+        ..Options::default()
+    })
+    .await;
+    // bob (engineer) and alice (SRE) as their last logins left them; alice is in Slack.
+    let (bob, alice) = (
+        person(&issuer, "bob", &["eng"]),
+        person(&issuer, "alice", &["eng", "sre"]),
+    );
+    let mut tx = app.broker.store.begin().await.unwrap();
+    tx.upsert_user(&bob, chrono::Utc::now()).await.unwrap();
+    tx.upsert_user(&alice, chrono::Utc::now()).await.unwrap();
+    tx.commit().await.unwrap();
+    fake.add_user("UALICE", "alice@example.com", true);
+    let requester = latchkey::domain::Principal {
+        user_id: bob.user_id(),
+        subject: "bob".into(),
+        email: bob.email.clone(),
+        name: None,
+        groups: bob.groups.clone(),
+        session_id: "test".into(),
+        expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        dev: false,
+        auth_time: Some(chrono::Utc::now()),
+    };
+    let ask = || latchkey::policy::decide::Ask {
+        resource: "aws:prod".into(),
+        role: Some("admin".into()),
+        duration: None,
+        reason: Some("rotating the deploy keys".into()),
+        ticket: Some("INC-42".into()),
+        breakglass: false,
+    };
+    let origin = latchkey::audit::Origin::default();
+    let (first, _) = app
+        .broker
+        .create_request(&requester, ask(), None, &origin, chrono::Utc::now())
+        .await
+        .unwrap();
+    let (second, _) = app
+        .broker
+        .create_request(&requester, ask(), None, &origin, chrono::Utc::now())
+        .await
+        .unwrap();
+    let messages = eventually("both messages", || async {
+        (fake.posts().len() == 2).then(|| fake.posts())
+    })
+    .await;
+    let message_of = |id: &str| {
+        messages
+            .iter()
+            .find(|m| m["blocks"].to_string().contains(id))
+            .unwrap()
+            .clone()
+    };
+    assert!(message_of(&first.id)["blocks"]
+        .to_string()
+        .contains("identity provider"));
+
+    // A click alone does not count: alice gets a single-use link instead.
+    let click1 = click(
+        &fake,
+        &message_of(&first.id),
+        "latchkey_approve",
+        "UALICE",
+        "1700000600.000006",
+    );
+    slack_post(&app, "/v1/slack/interactions", &click1, &signed(&click1)).await;
+    let link = confirmation_link(&fake, "1700000600.000006").await;
+    assert!(
+        link.starts_with(&format!("{}/v1/slack/confirm/", app.url)),
+        "{link}"
+    );
+    let view = state_of_as_broker(&app, &first.id).await;
+    assert_eq!(view.0, "pending");
+
+    // Someone else logging in at the provider with alice's link counts for nothing.
+    let click2 = click(
+        &fake,
+        &message_of(&second.id),
+        "latchkey_approve",
+        "UALICE",
+        "1700000700.000007",
+    );
+    slack_post(&app, "/v1/slack/interactions", &click2, &signed(&click2)).await;
+    let stolen = confirmation_link(&fake, "1700000700.000007").await;
+    let mallory = crate::oidc_flows::browser();
+    let back = crate::oidc_flows::act_as_user(&mallory, mallory.get(&stolen), "carol", |u| {
+        u.path() == "/v1/slack/callback"
+    })
+    .await
+    .expect("the provider redirects back");
+    assert_error(
+        mallory.get(back).send().await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        state_of_as_broker(&app, &second.id).await,
+        ("pending".to_string(), 0)
+    );
+
+    // alice confirms: the review counts, with her new login, and says how it was bound.
+    let browser = crate::oidc_flows::browser();
+    let back = crate::oidc_flows::act_as_user(&browser, browser.get(&link), "alice", |u| {
+        u.path() == "/v1/slack/callback"
+    })
+    .await
+    .expect("the provider redirects back");
+    let page = browser.get(back.clone()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("is now approved"));
+    assert_eq!(
+        state_of_as_broker(&app, &first.id).await,
+        ("approved".to_string(), 1)
+    );
+    // The link and the provider's answer work once.
+    assert_eq!(
+        browser.get(back).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        browser.get(&link).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let events = tx.audit_events(Some(&first.id), 0, 100).await.unwrap();
+    tx.commit().await.unwrap();
+    let submitted = events
+        .iter()
+        .find(|e| e.kind == "review.submitted")
+        .unwrap();
+    assert_eq!(
+        (submitted.actor.as_str(), &submitted.details["binding"]),
+        (alice.user_id().as_str(), &json!("fresh_login"))
+    );
+    app.stop().await.unwrap();
+}
+
+/// State and number of reviews of a request, read by the broker itself.
+async fn state_of_as_broker(app: &TestApp, id: &str) -> (String, usize) {
+    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let r = tx.request(id).await.unwrap().unwrap();
+    let n = tx.reviews(id).await.unwrap().len();
+    tx.commit().await.unwrap();
+    (r.state.as_str().to_string(), n)
+}
