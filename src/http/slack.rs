@@ -14,7 +14,7 @@ use super::AppState;
 use crate::audit::Origin;
 use crate::domain::Principal;
 use crate::service::LinkCode;
-use crate::slack::{fresh, interactions, signing};
+use crate::slack::{commands, fresh, interactions, signing};
 
 fn not_configured() -> ApiError {
     ApiError::new(
@@ -75,8 +75,8 @@ pub async fn commands(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     verify(&state, &headers, &body)?;
-    let command = interactions::parse_command(&body).map_err(bad_payload)?;
-    tokio::spawn(interactions::handle_command(
+    let command = commands::parse_command(&body).map_err(bad_payload)?;
+    tokio::spawn(commands::handle_command(
         state.broker.clone(),
         command,
         origin,

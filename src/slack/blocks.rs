@@ -127,7 +127,7 @@ pub fn render(v: &MessageView<'_>) -> (String, Value) {
         ));
     }
     let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": escape(&format!("Access request: {}#{}", r.resource, r.role), 140)}}),
+        json!({"type": "header", "text": {"type": "plain_text", "text": format!("Access request: {}#{}", r.resource, r.role).chars().take(150).collect::<String>()}}),
         json!({"type": "section", "fields": [
             field("Requester", &escape(&r.requester_name, 200)),
             field("Resource", &format!("`{}`", escape(&r.resource, 200))),
@@ -210,5 +210,74 @@ pub fn decided_text(r: &AccessRequest) -> String {
             r.role,
             other.as_str()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{NewRequest, Start, Terms};
+
+    fn request(reason: &str) -> AccessRequest {
+        let hour = Duration::from_secs(3600);
+        AccessRequest::create(
+            NewRequest {
+                id: "r1".into(),
+                requester_id: "dev|bob".into(),
+                requester_name: "bob@example.com".into(),
+                resource: "aws:prod".into(),
+                role: "readonly".into(),
+                reason: Some(reason.into()),
+                ticket: None,
+                duration: hour,
+                pending_timeout: hour,
+                terms: Terms {
+                    approvals: 1,
+                    denials: 1,
+                    activation_window: hour,
+                    max_duration: hour,
+                    max_extensions: 0,
+                    extension: hour,
+                },
+            },
+            Start::Pending,
+            Utc::now(),
+        )
+    }
+
+    fn view(r: &AccessRequest, reviews: &[Review]) -> Value {
+        render(&MessageView {
+            request: r,
+            reviews,
+            reviewers: "group:sre",
+            first_request: true,
+            fresh_login: None,
+        })
+        .1
+    }
+
+    #[test]
+    fn requester_text_cannot_mention_channels_or_smuggle_links() {
+        let r = request("<!channel> see <https://evil.example|the runbook> & more");
+        let shown = view(&r, &[]).to_string();
+        assert!(!shown.contains("<!channel>") && !shown.contains("<https://evil"));
+        assert!(shown.contains("&lt;!channel&gt;") && shown.contains("&amp; more"));
+    }
+
+    #[test]
+    fn buttons_show_while_pending_and_go_once_decided_naming_the_reviewer() {
+        let mut r = request("debugging INC-42 latency");
+        assert!(view(&r, &[]).to_string().contains(APPROVE));
+        let review = Review {
+            reviewer_id: "dev|carol".into(),
+            reviewer_name: "carol@example.com".into(),
+            verdict: Verdict::Approve,
+            comment: None,
+            at: Utc::now(),
+        };
+        r.review(&[], &review, Utc::now()).unwrap();
+        let shown = view(&r, std::slice::from_ref(&review)).to_string();
+        assert!(shown.contains("approved by *carol@example.com*") && shown.contains("Approved"));
+        assert!(!shown.contains(APPROVE) && !shown.contains(DENY));
     }
 }

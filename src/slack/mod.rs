@@ -7,12 +7,14 @@
 //! - [`blocks`]: the Block Kit message of a request in each state.
 //! - [`notify`]: the outbox, written with the request change and drained with retries.
 //! - [`binding`]: a Slack user to a latchkey principal (verified email or one-time code).
-//! - [`interactions`]: button clicks and the `/latchkey` slash command.
+//! - [`interactions`]: Approve and Deny clicks.
+//! - [`commands`]: the `/latchkey` slash command (`request`, `status`, `link`).
 //! - [`fresh`]: confirming at the identity provider, for roles that ask for a fresh login.
 
 pub mod api;
 pub mod binding;
 pub mod blocks;
+pub mod commands;
 pub mod fresh;
 pub mod interactions;
 pub mod notify;
@@ -97,5 +99,49 @@ impl SlackConfig {
             .get(resource)
             .or(self.default_channel.as_ref())
             .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_slack_settings_mean_slack_is_off_and_half_a_section_names_what_to_set() {
+        assert!(SlackConfig::validate(SlackLayer::default())
+            .unwrap()
+            .is_none());
+        let half = SlackLayer {
+            bot_token: Some(Secret::new("xoxb-1")),
+            default_channel: Some("C1".into()),
+            ..SlackLayer::default()
+        };
+        let e = SlackConfig::validate(half).unwrap_err().to_string();
+        assert!(
+            e.contains("slack.signing_secret") && !e.contains("xoxb-1"),
+            "{e}"
+        );
+        let full = |api_url: &str| SlackLayer {
+            bot_token: Some(Secret::new("xoxb-1")),
+            signing_secret: Some(Secret::new("s")),
+            api_url: Some(api_url.into()),
+            default_channel: Some("C1".into()),
+            channels: Some([("aws:prod".to_string(), "CPROD".to_string())].into()),
+        };
+        let e = SlackConfig::validate(full("http://slack.example.com/api")).unwrap_err();
+        assert!(e.to_string().contains("slack.api_url"));
+        let c = SlackConfig::validate(full("http://127.0.0.1:9/api/"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.api_url, "http://127.0.0.1:9/api");
+        assert_eq!(
+            (c.channel_for("aws:prod"), c.channel_for("db:events")),
+            (Some("CPROD"), Some("C1"))
+        );
+        assert_eq!(
+            format!("{c:?}").matches("xoxb").count(),
+            0,
+            "Debug never shows the token"
+        );
     }
 }

@@ -157,6 +157,11 @@ macro_rules! slack_queries {
             }
 
             pub async fn slack_first_click(c: &mut $conn, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                // Slack retries within minutes; a day of keys is plenty.
+                sqlx::query("DELETE FROM slack_clicks WHERE at < $1")
+                    .bind(to_ms(now - chrono::Duration::days(1)))
+                    .execute(&mut *c)
+                    .await?;
                 let done = sqlx::query("INSERT INTO slack_clicks (click_key, at) VALUES ($1, $2) ON CONFLICT (click_key) DO NOTHING")
                     .bind(key)
                     .bind(to_ms(now))
