@@ -800,3 +800,45 @@ async fn state_of_as_broker(app: &TestApp, id: &str) -> (String, usize) {
     tx.commit().await.unwrap();
     (r.state.as_str().to_string(), n)
 }
+
+#[tokio::test]
+async fn slack_message_follows_a_cancellation_from_the_cli_and_requests_needing_no_human_are_not_posted(
+) {
+    let (app, fake) = setup().await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    // Granted at once: nobody needs to be asked.
+    app.post_ok(
+        "/v1/requests",
+        json!({"resource": "aws:staging", "role": "admin"}),
+        &bob,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = pending_prod_request(&app, &bob).await;
+    let message = eventually("the request message", || async {
+        fake.posts().into_iter().next()
+    })
+    .await;
+    assert!(message["blocks"].to_string().contains(&id));
+    app.post_ok(
+        &format!("/v1/requests/{id}/cancel"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    let updated = eventually("the cancelled message", || async {
+        fake.updates()
+            .into_iter()
+            .find(|u| u["blocks"].to_string().contains("Cancelled"))
+    })
+    .await;
+    assert!(!updated["blocks"].to_string().contains("latchkey_approve"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        fake.posts().len(),
+        1,
+        "only the request that needed a human was posted"
+    );
+    app.stop().await.unwrap();
+}
