@@ -16,10 +16,11 @@
 //! - [`policy`]: the resource catalogue and casbin rules: decisions with their explanation, lint, table tests.
 //! - [`providers`]: credential providers that turn an active grant into a credential (broker tokens).
 //! - [`access`]: access requests and grants as a pure state machine with three clocks.
-//! - [`audit`]: audit events, appended in the same transaction as the change they record.
+//! - [`audit`]: audit events (appended in the same transaction as the change they record), the hash chain, signed checkpoints, verification, evidence bundles, the event feed.
 //! - [`domain`]: plain types of the model (principals, users, sessions) without I/O.
 //! - [`store`]: persistence through sqlx, SQLite by default and PostgreSQL for replicas.
 //! - [`service`]: the operations the API exposes (login, locks, keys, access requests), each one transaction.
+//! - [`slack`]: Slack approvals: signed webhooks, Block Kit messages updated in place, the outbox, Slack-to-principal binding.
 //! - [`http`]: the axum router, the one API error type, extractors, metrics and routes.
 //! - [`startup`]: wiring: from a validated configuration to a listening broker with graceful shutdown.
 //! - [`cli`]: the command line: `serve`, `migrate` and the client verbs talking to the API.
@@ -37,6 +38,7 @@ pub mod policy;
 pub mod providers;
 pub mod secret;
 pub mod service;
+pub mod slack;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -118,6 +118,12 @@ impl Application {
         if config.audit.checkpoint_sink.is_none() {
             tracing::warn!("no audit.checkpoint_sink: checkpoints are kept in the database only; set one so history cannot be rewritten unnoticed");
         }
+        let slack = match &config.slack {
+            Some(s) => {
+                Some(crate::slack::api::SlackApi::new(s).context("building the Slack client")?)
+            }
+            None => None,
+        };
         let broker = Arc::new(Broker {
             config,
             store,
@@ -127,6 +133,7 @@ impl Application {
             aws,
             audit_key,
             http: http_client()?,
+            slack,
         });
         // Crash safety: whatever ran out while the broker was down ends before anything is served.
         let expired = broker
@@ -177,6 +184,12 @@ impl Application {
             .event_sink
             .clone()
             .map(|sink| tokio::spawn(crate::audit::feed::run(self.broker.store.clone(), sink)));
+        // Slack's outbox drains in the background: Slack being slow or down blocks nothing.
+        let slack = self
+            .broker
+            .slack
+            .clone()
+            .map(|api| tokio::spawn(crate::slack::notify::run(self.broker.clone(), api)));
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
@@ -228,6 +241,9 @@ impl Application {
         checkpointer.abort();
         if let Some(feed) = feed {
             feed.abort();
+        }
+        if let Some(slack) = slack {
+            slack.abort();
         }
         self.broker.store.close().await;
         tracing::info!("latchkey stopped");

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::client::{ApiClient, ApiClientError};
 use super::credentials::{config_dir, Saved, SavedSession};
 use super::login::{self, Prompt};
-use super::{exit, Command, KeysCommand, LoginArgs, Output};
+use super::{exit, Command, KeysCommand, LoginArgs, Output, SlackCommand};
 use crate::domain::Principal;
 use crate::http::login::{AuthConfig, SessionResponse, WhoAmI};
 use crate::keys::KeyInfo;
@@ -152,6 +152,19 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
                 }
             };
             print(output, &keys, || keys_text(&keys))
+        }
+        Command::Slack {
+            command: SlackCommand::Link,
+        } => {
+            let code: crate::service::LinkCode =
+                api.post("/v1/slack/link", &serde_json::json!({})).await?;
+            print(output, &code, || {
+                format!(
+                    "In Slack, type:\n\n    {}\n\nThe code works once, until {}.",
+                    code.command,
+                    code.expires_at.format("%H:%M UTC")
+                )
+            })
         }
         Command::Serve(_) | Command::Migrate(_) | Command::Login(_) | Command::Policy { .. } => {
             Ok(())

@@ -135,6 +135,19 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Slack approvals.
+    Slack {
+        /// What to do.
+        #[command(subcommand)]
+        command: SlackCommand,
+    },
+}
+
+/// `latchkey slack …`.
+#[derive(Debug, Subcommand)]
+pub enum SlackCommand {
+    /// A one-time code that links your Slack account to you: type `/latchkey link CODE` in Slack.
+    Link,
 }
 
 /// `latchkey keys …`.

@@ -48,6 +48,9 @@ pub struct Layer {
     /// Audit checkpoints and the event sink.
     #[serde(default)]
     pub audit: AuditLayer,
+    /// Slack approvals; off without a bot token and signing secret.
+    #[serde(default)]
+    pub slack: SlackLayer,
 }
 
 /// `[audit]` settings.
@@ -60,6 +63,22 @@ pub struct AuditLayer {
     pub checkpoint_sink: Option<String>,
     /// Where every event goes as a JSON line: `stdout` or `file:PATH`.
     pub event_sink: Option<String>,
+}
+
+/// `[slack]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackLayer {
+    /// Bot token (`xoxb-…`) for the Web API.
+    pub bot_token: Option<crate::secret::Secret>,
+    /// The app's signing secret, to verify interactions and slash commands.
+    pub signing_secret: Option<crate::secret::Secret>,
+    /// Web API base URL (default `https://slack.com/api`).
+    pub api_url: Option<String>,
+    /// Channel (id) for requests whose resource has none in `channels`.
+    pub default_channel: Option<String>,
+    /// Channel (id) per resource, e.g. `"aws:prod" = "C0123PROD"`.
+    pub channels: Option<BTreeMap<String, String>>,
 }
 
 /// `[aws]` settings.
@@ -183,6 +202,14 @@ impl Layer {
                 checkpoint_sink: get("LATCHKEY_AUDIT_CHECKPOINT_SINK"),
                 event_sink: get("LATCHKEY_AUDIT_EVENT_SINK"),
             },
+            slack: SlackLayer {
+                bot_token: get("LATCHKEY_SLACK_BOT_TOKEN").map(crate::secret::Secret::new),
+                signing_secret: get("LATCHKEY_SLACK_SIGNING_SECRET")
+                    .map(crate::secret::Secret::new),
+                api_url: get("LATCHKEY_SLACK_API_URL"),
+                default_channel: get("LATCHKEY_SLACK_DEFAULT_CHANNEL"),
+                channels: None,
+            },
         })
     }
 
@@ -229,6 +256,13 @@ impl Layer {
                     .or(below.audit.checkpoint_interval),
                 checkpoint_sink: self.audit.checkpoint_sink.or(below.audit.checkpoint_sink),
                 event_sink: self.audit.event_sink.or(below.audit.event_sink),
+            },
+            slack: SlackLayer {
+                bot_token: self.slack.bot_token.or(below.slack.bot_token),
+                signing_secret: self.slack.signing_secret.or(below.slack.signing_secret),
+                api_url: self.slack.api_url.or(below.slack.api_url),
+                default_channel: self.slack.default_channel.or(below.slack.default_channel),
+                channels: self.slack.channels.or(below.slack.channels),
             },
         }
     }

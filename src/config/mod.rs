@@ -11,7 +11,9 @@ use crate::duration;
 mod audit;
 mod layer;
 pub use audit::{AuditConfig, CheckpointSink, EventSink};
-pub use layer::{AdminLayer, AuditLayer, AwsLayer, HooksLayer, Layer, OidcLayer, TlsLayer};
+pub use layer::{
+    AdminLayer, AuditLayer, AwsLayer, HooksLayer, Layer, OidcLayer, SlackLayer, TlsLayer,
+};
 
 /// A configuration that cannot be used, with what to set.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,8 @@ pub struct Config {
     pub aws: crate::providers::aws::AwsSettings,
     /// Audit checkpoints and the event sink.
     pub audit: AuditConfig,
+    /// Slack approvals; `None` when no `[slack]` section is configured.
+    pub slack: Option<crate::slack::SlackConfig>,
 }
 
 /// Notification hooks.
@@ -257,6 +261,7 @@ impl Layer {
                 endpoint_url: self.aws.endpoint_url,
             },
             audit,
+            slack: crate::slack::SlackConfig::validate(self.slack)?,
         })
     }
 }

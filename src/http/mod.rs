@@ -8,6 +8,7 @@
 //! - [`access`]: resources, access requests, reviews, policy explanations.
 //! - [`credentials`]: credentials inside active grants.
 //! - [`admin`]: locks and key rotation under `/v1/admin`.
+//! - [`slack`]: Slack's signed webhooks and Slack account linking under `/v1/slack`.
 
 pub mod access;
 pub mod admin;
@@ -18,6 +19,7 @@ pub mod extract;
 pub mod login;
 pub mod metrics;
 pub mod ops;
+pub mod slack;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +94,11 @@ api_routes! {
     post "/v1/audit/checkpoints" => audit::checkpoint,
     post "/v1/audit/verify" => audit::verify,
     post "/v1/audit/export" => audit::export,
+    post "/v1/slack/interactions" => slack::interactions,
+    post "/v1/slack/commands" => slack::commands,
+    post "/v1/slack/link" => slack::link,
+    get "/v1/slack/confirm/{id}" => slack::confirm,
+    get "/v1/slack/callback" => slack::callback,
 }
 
 /// The whole API.

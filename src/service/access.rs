@@ -120,7 +120,18 @@ impl Broker {
             start,
             now,
         );
+        let first_request = if self.slack.is_some() {
+            !tx.list_requests(Some(&p.user_id), &[], 200)
+                .await?
+                .iter()
+                .any(|earlier| earlier.resource == request.resource)
+        } else {
+            false
+        };
         tx.insert_request(&request, idempotency_key).await?;
+        if self.slack.is_some() && matches!(start, Start::Pending | Start::Breakglass) {
+            crate::slack::notify::announce(&mut tx, &request, first_request, now).await?;
+        }
         decided.subject = Some(request.id.clone());
         tx.append_audit(&decided).await?;
         let created = event("request.created", &p.user_id, &request, origin, now)
@@ -161,6 +172,7 @@ impl Broker {
                 let e = event(change.event, SYSTEM, &r, origin, now)
                     .outcome("success", r.end_reason.clone());
                 tx.append_audit(&e).await?;
+                self.slack_changed(tx, &r, now).await?;
                 r.version += 1;
             }
         }
@@ -194,6 +206,7 @@ impl Broker {
                 .outcome("success", r.end_reason.clone())
                 .details(serde_json::json!({ "from": change.from, "to": change.to, "expires_at": r.expires_at }));
             tx.append_audit(&e).await?;
+            self.slack_changed(&mut tx, &r, now).await?;
             tx.commit().await?;
             r.version += 1;
             return Ok(r);
@@ -267,6 +280,7 @@ impl Broker {
                         let e = event(change.event, SYSTEM, &r, &Origin::default(), now)
                             .outcome("success", r.end_reason.clone());
                         tx.append_audit(&e).await?;
+                        self.slack_changed(&mut tx, &r, now).await?;
                         done += 1;
                     }
                 }
@@ -276,6 +290,19 @@ impl Broker {
                 return Ok(done);
             }
         }
+    }
+
+    /// Queues the Slack update of a changed request (same transaction), when Slack is on.
+    async fn slack_changed(
+        &self,
+        tx: &mut Tx,
+        r: &AccessRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        if self.slack.is_some() {
+            crate::slack::notify::changed(tx, r, false, now).await?;
+        }
+        Ok(())
     }
 
     fn notify_breakglass(&self, r: &AccessRequest) {

@@ -7,6 +7,7 @@
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
 //! - [`audit`]: checkpoints, verification, following and exporting the audit log.
+//! - `slack`: one-time codes that link a Slack user to the caller.
 
 mod access;
 pub mod admin;
@@ -14,6 +15,7 @@ pub mod audit;
 mod credentials;
 mod login;
 mod review;
+mod slack;
 
 use std::sync::Arc;
 
@@ -27,7 +29,8 @@ use crate::store::{Store, StoreError};
 
 pub use access::RequestView;
 pub use credentials::IssuedToken;
-pub use login::{BrowserLogin, ClientInfo, IssuedSession};
+pub use login::{BrowserLogin, ClientInfo, IssuedSession, DEV_ISSUER};
+pub use slack::LinkCode;
 
 /// The broker's core: configuration, storage, keys and the provider's verifier.
 pub struct Broker {
@@ -47,6 +50,8 @@ pub struct Broker {
     pub audit_key: crate::keys::audit::AuditKey,
     /// Outbound HTTP (hooks, the checkpoint sink).
     pub http: reqwest::Client,
+    /// The Slack Web API; `None` when Slack is not configured.
+    pub slack: Option<crate::slack::api::SlackApi>,
 }
 
 /// A shared handle to the broker.

@@ -22,6 +22,31 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<RequestView, ServiceError> {
+        self.review_via(p, id, verdict, comment, origin, None, now)
+            .await
+    }
+
+    /// [`Broker::review`] with where the review came from (e.g. Slack and the Slack user),
+    /// recorded in the audit events' details.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn review_via(
+        &self,
+        p: &Principal,
+        id: &str,
+        verdict: Verdict,
+        comment: Option<String>,
+        origin: &Origin,
+        via: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, ServiceError> {
+        let with_via = |mut details: serde_json::Value| {
+            if let (Some(serde_json::Value::Object(extra)), Some(map)) =
+                (via, details.as_object_mut())
+            {
+                map.extend(extra.clone());
+            }
+            details
+        };
         let policy = self.policy.current();
         for _ in 0..RETRIES {
             let mut tx = self.store.begin().await?;
@@ -36,7 +61,8 @@ impl Broker {
                 now,
             ) {
                 let e = event("review.refused", &p.user_id, &r, origin, now)
-                    .outcome("refused", Some(refusal.message.clone()));
+                    .outcome("refused", Some(refusal.message.clone()))
+                    .details(with_via(serde_json::json!({ "code": refusal.code })));
                 tx.append_audit(&e).await?;
                 tx.commit().await?;
                 return Err(ServiceError::ReviewRefused(refusal));
@@ -65,13 +91,17 @@ impl Broker {
             }
             let submitted = event("review.submitted", &p.user_id, &r, origin, now)
                 .outcome("success", comment.clone())
-                .details(serde_json::json!({ "verdict": verdict }));
+                .details(with_via(serde_json::json!({ "verdict": verdict })));
             tx.append_audit(&submitted).await?;
+            let decided = change.is_some();
             if let Some(c) = change {
                 let e = event(c.event, &p.user_id, &r, origin, now)
                     .outcome("success", r.end_reason.clone())
-                    .details(serde_json::json!({ "from": c.from, "to": c.to }));
+                    .details(with_via(serde_json::json!({ "from": c.from, "to": c.to })));
                 tx.append_audit(&e).await?;
+            }
+            if self.slack.is_some() {
+                crate::slack::notify::changed(&mut tx, &r, decided, now).await?;
             }
             tx.commit().await?;
             r.version += 1;

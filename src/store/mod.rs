@@ -10,8 +10,8 @@ pub mod postgres;
 macro_rules! dispatch {
     ($tx:expr, $f:ident($($arg:expr),*)) => {
         match &mut $tx.conn {
-            Conn::Sqlite(t) => sqlite::$f(&mut **t, $($arg),*).await,
-            Conn::Postgres(t) => postgres::$f(&mut **t, $($arg),*).await,
+            $crate::store::Conn::Sqlite(t) => $crate::store::sqlite::$f(&mut **t, $($arg),*).await,
+            $crate::store::Conn::Postgres(t) => $crate::store::postgres::$f(&mut **t, $($arg),*).await,
         }
     };
 }
@@ -20,12 +20,15 @@ mod access_queries;
 mod audit_queries;
 mod queries;
 mod rows;
+mod slack_queries;
 pub mod sqlite;
 mod tx_access;
 mod tx_audit;
+mod tx_slack;
 
 pub use tx_access::Issuance;
 pub use tx_audit::ExportedAccess;
+pub use tx_slack::{Confirmation, OutboxRow, SlackMessage, UserRecord};
 
 use chrono::{DateTime, Utc};
 

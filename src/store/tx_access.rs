@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{postgres, sqlite, Conn, StoreError, Tx};
+use super::{StoreError, Tx};
 use crate::access::{AccessRequest, Review, State};
 
 /// A credential issued inside a grant, as stored: never the secret.

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{postgres, sqlite, Conn, StoreError, Tx};
+use super::{StoreError, Tx};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::{chain, AuditEvent};
 

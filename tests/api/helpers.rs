@@ -27,6 +27,8 @@ pub struct Options {
     pub aws_endpoint: Option<String>,
     /// `[audit]`.
     pub audit: latchkey::config::AuditLayer,
+    /// `[slack]` pointing at a fake Web API (`slack.api_url`); see `slack::SECRET`.
+    pub slack_api: Option<String>,
 }
 
 pub struct TestApp {
@@ -81,6 +83,11 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
             users: None,
         },
         audit: options.audit.clone(),
+        slack: options
+            .slack_api
+            .as_ref()
+            .map(|url| crate::slack::slack_layer(url))
+            .unwrap_or_default(),
         ..Layer::default()
     }
 }

@@ -15,6 +15,8 @@ mod oidc_flows;
 mod openapi;
 mod policy_runtime;
 mod sessions;
+mod slack;
+mod slack_fake;
 mod store;
 mod tls;
 mod tokens;

@@ -12,7 +12,7 @@ use crate::helpers::{missing_peer, spawn_app, Options, TestApp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 
-fn provider() -> Option<String> {
+pub(crate) fn provider() -> Option<String> {
     match std::env::var("LATCHKEY_TEST_OIDC_ISSUER") {
         Ok(issuer) if !issuer.is_empty() => Some(issuer),
         _ => {
@@ -41,7 +41,7 @@ fn prompt_form_action(page: &str) -> Option<String> {
 
 /// A person at the provider: follows redirects, logs in as `login`, consents, until a
 /// redirect satisfies `stop` (returned) or a final page is reached (`None`).
-async fn act_as_user(
+pub(crate) async fn act_as_user(
     http: &reqwest::Client,
     start: reqwest::RequestBuilder,
     login: &str,
@@ -81,7 +81,7 @@ async fn act_as_user(
     panic!("too many steps at the provider");
 }
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(redirect::Policy::none())

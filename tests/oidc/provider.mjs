@@ -78,7 +78,8 @@ const configuration = {
       // oidc-provider 9 (lib/models/client.js #redirectAllowed) matches
       // http loopback redirect URIs of native clients ignoring the port
       // (RFC 8252 section 7.3), so http://127.0.0.1:<any>/callback is accepted.
-      redirect_uris: ['http://127.0.0.1/callback'],
+      // The second is the broker's own, for Slack reviews that need a fresh login.
+      redirect_uris: ['http://127.0.0.1/callback', 'http://127.0.0.1/v1/slack/callback'],
       // Always put auth_time in ID tokens (otherwise only with max_age/prompt=login).
       require_auth_time: true,
     },

@@ -1,0 +1,226 @@
+//! A local fake of Slack's Web API, speaking its JSON: `chat.postMessage`, `chat.update`,
+//! `users.info`, `users.lookupByEmail` (bearer token checked, `{"ok": false, "error"}` on
+//! failure, 429 with `Retry-After` when told to be down), and `response_url`s. It records
+//! every message posted, updated, and every ephemeral answer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub const BOT_TOKEN: &str = "xoxb-test-0000-secret-bot-token";
+
+#[derive(Default)]
+pub struct Recorded {
+    /// Bodies of successful `chat.postMessage` calls, with the `ts` given.
+    pub posts: Vec<Value>,
+    /// Bodies of successful `chat.update` calls.
+    pub updates: Vec<Value>,
+    /// Bodies posted to response URLs.
+    pub responses: Vec<Value>,
+    /// Calls refused because the fake was down.
+    pub refused: u32,
+    users: HashMap<String, Value>,
+    /// Answer this many further Web API calls with 429.
+    down_for: u32,
+    next_ts: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeSlack {
+    pub url: String,
+    pub state: Arc<Mutex<Recorded>>,
+}
+
+fn ok(body: Value) -> Response {
+    Json(body).into_response()
+}
+
+fn error(code: &str) -> Response {
+    Json(json!({"ok": false, "error": code})).into_response()
+}
+
+/// Checks the bearer token and the outage switch; `Some(answer)` when the call must fail.
+fn gate(state: &Arc<Mutex<Recorded>>, headers: &HeaderMap) -> Option<Response> {
+    let mut s = state.lock().unwrap();
+    if s.down_for > 0 {
+        s.down_for -= 1;
+        s.refused += 1;
+        return Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response(),
+        );
+    }
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {BOT_TOKEN}")) {
+        return Some(error(if auth.is_none() {
+            "not_authed"
+        } else {
+            "invalid_auth"
+        }));
+    }
+    None
+}
+
+async fn post_message(
+    State(state): State<Arc<Mutex<Recorded>>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let Some(channel) = body["channel"].as_str().map(String::from) else {
+        return error("channel_not_found");
+    };
+    let mut s = state.lock().unwrap();
+    s.next_ts += 1;
+    let ts = format!("1700000000.{:06}", s.next_ts);
+    let mut recorded = body.clone();
+    recorded["ts"] = json!(ts);
+    s.posts.push(recorded);
+    ok(json!({
+        "ok": true, "channel": channel, "ts": ts,
+        "message": {"type": "message", "subtype": "bot_message", "bot_id": "B0FAKE", "app_id": "A0FAKE",
+                    "text": body["text"], "blocks": body["blocks"], "ts": ts, "team": "T0FAKE"}
+    }))
+}
+
+async fn update(
+    State(state): State<Arc<Mutex<Recorded>>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let mut s = state.lock().unwrap();
+    let known = s
+        .posts
+        .iter()
+        .any(|p| p["ts"] == body["ts"] && p["channel"] == body["channel"]);
+    if !known {
+        return error("message_not_found");
+    }
+    s.updates.push(body.clone());
+    ok(json!({
+        "ok": true, "channel": body["channel"], "ts": body["ts"], "text": body["text"],
+        "message": {"type": "message", "text": body["text"], "blocks": body["blocks"], "bot_id": "B0FAKE"}
+    }))
+}
+
+async fn users_info(
+    State(state): State<Arc<Mutex<Recorded>>>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let s = state.lock().unwrap();
+    match f.get("user").and_then(|u| s.users.get(u)) {
+        Some(u) => ok(json!({"ok": true, "user": u})),
+        None => error("user_not_found"),
+    }
+}
+
+async fn lookup_by_email(
+    State(state): State<Arc<Mutex<Recorded>>>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let s = state.lock().unwrap();
+    let email = f.get("email").cloned().unwrap_or_default();
+    match s
+        .users
+        .values()
+        .find(|u| u["profile"]["email"] == json!(email))
+    {
+        Some(u) => ok(json!({"ok": true, "user": u})),
+        None => error("users_not_found"),
+    }
+}
+
+async fn respond(
+    State(state): State<Arc<Mutex<Recorded>>>,
+    Path(n): Path<String>,
+    Json(mut body): Json<Value>,
+) -> Response {
+    // Which response_url it went to, for the tests.
+    body["_to"] = json!(n);
+    state.lock().unwrap().responses.push(body);
+    (StatusCode::OK, "ok").into_response()
+}
+
+impl FakeSlack {
+    pub async fn start() -> FakeSlack {
+        let state = Arc::new(Mutex::new(Recorded::default()));
+        let app = Router::new()
+            .route("/api/chat.postMessage", post(post_message))
+            .route("/api/chat.update", post(update))
+            .route("/api/users.info", post(users_info))
+            .route("/api/users.lookupByEmail", post(lookup_by_email))
+            .route("/response/{n}", post(respond))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeSlack {
+            url: format!("http://{addr}"),
+            state,
+        }
+    }
+
+    /// The Web API base URL for `slack.api_url`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api", self.url)
+    }
+
+    /// A workspace member as `users.info` shows them.
+    pub fn add_user(&self, id: &str, email: &str, confirmed: bool) {
+        let name = email.split('@').next().unwrap_or(id);
+        self.state.lock().unwrap().users.insert(
+            id.to_string(),
+            json!({
+                "id": id, "team_id": "T0FAKE", "name": name, "deleted": false, "real_name": name,
+                "tz": "Europe/Paris", "is_admin": false, "is_owner": false, "is_bot": false,
+                "is_restricted": false, "is_ultra_restricted": false, "is_app_user": false,
+                "is_email_confirmed": confirmed, "updated": 1700000000,
+                "profile": {"real_name": name, "display_name": name, "email": email, "team": "T0FAKE"}
+            }),
+        );
+    }
+
+    /// The next `n` Web API calls answer 429 with `Retry-After: 1`.
+    pub fn go_down_for(&self, n: u32) {
+        self.state.lock().unwrap().down_for = n;
+    }
+
+    pub fn posts(&self) -> Vec<Value> {
+        self.state.lock().unwrap().posts.clone()
+    }
+
+    pub fn updates(&self) -> Vec<Value> {
+        self.state.lock().unwrap().updates.clone()
+    }
+
+    pub fn responses(&self) -> Vec<Value> {
+        self.state.lock().unwrap().responses.clone()
+    }
+
+    pub fn refused(&self) -> u32 {
+        self.state.lock().unwrap().refused
+    }
+}
