@@ -56,106 +56,104 @@ fn ask(
     }
 }
 
+/// Makes a request at `when` (RFC 3339) as `who`; returns its id.
+async fn create(b: &Broker, who: &Principal, a: Ask, when: &str) -> String {
+    let (r, _) = b
+        .create_request(who, a, None, &Origin::default(), t(when))
+        .await
+        .unwrap();
+    r.id
+}
+
 /// A quarter of activity, with the broker's clocks driven by hand. Returns request ids.
 async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
     let o = Origin::default();
+    let alice = person("alice@example.com", &["eng"], t("2026-07-01T00:00:00Z"));
+    let dave = person("dave@example.com", &["eng"], t("2026-07-01T00:00:00Z"));
     let mut ids = HashMap::new();
-    let at = |s: &str| t(s);
-    let alice = |now| person("alice@example.com", &["eng"], now);
-    let (r1, _) = b
-        .create_request(
-            &alice(at("2026-07-02T09:00:00Z")),
-            ask("aws:staging", "admin", "2h", None, None, false),
-            None,
-            &o,
-            at("2026-07-02T09:00:00Z"),
-        )
-        .await
-        .unwrap();
-    b.sweep(at("2026-07-02T11:01:00Z")).await.unwrap();
-    ids.insert("r1", r1.id);
 
-    let (r2, _) = b
-        .create_request(
-            &alice(at("2026-07-10T14:00:00Z")),
-            ask(
-                "aws:prod",
-                "admin",
-                "30m",
-                Some("rotate the prod database password"),
-                Some("INC-123"),
-                false,
-            ),
-            None,
-            &o,
-            at("2026-07-10T14:00:00Z"),
+    ids.insert(
+        "r1",
+        create(
+            b,
+            &alice,
+            ask("aws:staging", "admin", "2h", None, None, false),
+            "2026-07-02T09:00:00Z",
         )
-        .await
-        .unwrap();
-    let bob = person("bob@example.com", &["sre"], at("2026-07-10T14:12:00Z"));
+        .await,
+    );
+    b.sweep(t("2026-07-02T11:01:00Z")).await.unwrap();
+
+    let r2 = create(
+        b,
+        &alice,
+        ask(
+            "aws:prod",
+            "admin",
+            "30m",
+            Some("rotate the prod database password"),
+            Some("INC-123"),
+            false,
+        ),
+        "2026-07-10T14:00:00Z",
+    )
+    .await;
+    let bob = person("bob@example.com", &["sre"], t("2026-07-10T14:12:00Z"));
     b.review(
         &bob,
-        &r2.id,
+        &r2,
         Verdict::Approve,
         None,
         &o,
-        at("2026-07-10T14:12:00Z"),
+        t("2026-07-10T14:12:00Z"),
     )
     .await
     .unwrap();
-    b.activate(
-        &alice(at("2026-07-10T14:15:00Z")),
-        &r2.id,
-        &o,
-        at("2026-07-10T14:15:00Z"),
-    )
-    .await
-    .unwrap();
+    b.activate(&alice, &r2, &o, t("2026-07-10T14:15:00Z"))
+        .await
+        .unwrap();
     let carol = person(
         "carol@example.com",
         &["security"],
-        at("2026-07-10T14:30:00Z"),
+        t("2026-07-10T14:30:00Z"),
     );
-    b.revoke(&carol, &r2.id, &o, at("2026-07-10T14:30:00Z"))
+    b.revoke(&carol, &r2, &o, t("2026-07-10T14:30:00Z"))
         .await
         .unwrap();
-    ids.insert("r2", r2.id);
+    ids.insert("r2", r2);
 
-    let mut policy = AuditEvent::new("policy.reloaded", SYSTEM, &o, at("2026-08-01T08:00:00Z")).details(json!({
+    let policy = AuditEvent::new("policy.reloaded", SYSTEM, &o, t("2026-08-01T08:00:00Z")).details(json!({
         "hash": "9f2c".repeat(16), "previous_hash": "11aa".repeat(16), "changed_by": "deploy", "trigger": "SIGHUP", "files": "policy.csv (owner deploy)"
     }));
-    policy.subject = None;
     let mut tx = b.store.begin().await.unwrap();
     tx.append_audit(&policy).await.unwrap();
     tx.commit().await.unwrap();
 
-    let dave = |now| person("dave@example.com", &["eng"], now);
-    let (r3, _) = b
-        .create_request(
-            &dave(at("2026-08-03T08:00:00Z")),
-            ask("db:events", "write", "30m", Some("backfill"), None, false),
-            None,
-            &o,
-            at("2026-08-03T08:00:00Z"),
-        )
-        .await
-        .unwrap();
-    let erin = person("erin@example.com", &["sre"], at("2026-08-03T08:20:00Z"));
+    let r3 = create(
+        b,
+        &dave,
+        ask("db:events", "write", "30m", Some("backfill"), None, false),
+        "2026-08-03T08:00:00Z",
+    )
+    .await;
+    let erin = person("erin@example.com", &["sre"], t("2026-08-03T08:20:00Z"));
     b.review(
         &erin,
-        &r3.id,
+        &r3,
         Verdict::Deny,
         Some("use the replica".into()),
         &o,
-        at("2026-08-03T08:20:00Z"),
+        t("2026-08-03T08:20:00Z"),
     )
     .await
     .unwrap();
-    ids.insert("r3", r3.id);
+    ids.insert("r3", r3);
 
-    let bob = person("bob@example.com", &["sre"], at("2026-08-20T03:00:00Z"));
-    let (r4, _) = b
-        .create_request(
+    let bob = person("bob@example.com", &["sre"], t("2026-08-20T03:00:00Z"));
+    ids.insert(
+        "r4",
+        create(
+            b,
             &bob,
             ask(
                 "aws:prod",
@@ -165,48 +163,43 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
                 Some("INC-9"),
                 true,
             ),
-            None,
-            &o,
-            at("2026-08-20T03:00:00Z"),
+            "2026-08-20T03:00:00Z",
         )
-        .await
-        .unwrap();
-    b.sweep(at("2026-08-20T03:31:00Z")).await.unwrap();
-    ids.insert("r4", r4.id);
+        .await,
+    );
+    b.sweep(t("2026-08-20T03:31:00Z")).await.unwrap();
 
-    let (r5, _) = b
-        .create_request(
-            &dave(at("2026-09-29T12:00:00Z")),
+    ids.insert(
+        "r5",
+        create(
+            b,
+            &dave,
             ask("token:metrics-api", "read", "8h", None, None, false),
-            None,
-            &o,
-            at("2026-09-29T12:00:00Z"),
+            "2026-09-29T12:00:00Z",
         )
-        .await
-        .unwrap();
+        .await,
+    );
     b.issue_token(
-        &dave(at("2026-09-29T12:05:00Z")),
+        &dave,
         "token:metrics-api",
         None,
         &o,
-        at("2026-09-29T12:05:00Z"),
+        t("2026-09-29T12:05:00Z"),
     )
     .await
     .unwrap();
-    b.sweep(at("2026-09-29T20:01:00Z")).await.unwrap();
-    ids.insert("r5", r5.id);
+    b.sweep(t("2026-09-29T20:01:00Z")).await.unwrap();
 
-    let (r6, _) = b
-        .create_request(
-            &alice(at("2026-09-30T20:00:00Z")),
+    ids.insert(
+        "r6",
+        create(
+            b,
+            &alice,
             ask("stream:live-events", "team:2", "8h", None, None, false),
-            None,
-            &o,
-            at("2026-09-30T20:00:00Z"),
+            "2026-09-30T20:00:00Z",
         )
-        .await
-        .unwrap();
-    ids.insert("r6", r6.id);
+        .await,
+    );
     ids
 }
 
