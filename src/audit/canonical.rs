@@ -45,7 +45,13 @@ pub fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), NotCanonical>
         }
         Value::Object(map) => {
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_by(|a, b| utf16_cmp(a.0, b.0));
+            // serde_json's map is usually ordered already; sort only when it is not.
+            if members
+                .windows(2)
+                .any(|w| utf16_cmp(w[0].0, w[1].0).is_gt())
+            {
+                members.sort_by(|a, b| utf16_cmp(a.0, b.0));
+            }
             out.push(b'{');
             for (i, (k, v)) in members.into_iter().enumerate() {
                 if i > 0 {

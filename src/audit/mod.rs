@@ -86,7 +86,27 @@ fn fractions_to_strings(v: &mut serde_json::Value) {
 
 /// An event time as the log writes it: RFC 3339, UTC, exactly three fractional digits, `Z`.
 pub fn format_at(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    use chrono::{Datelike, Timelike};
+    let (y, ms) = (at.year(), at.timestamp_subsec_millis().min(999));
+    if !(0..=9999).contains(&y) {
+        return at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    }
+    // Digit by digit: this runs for every event hashed or verified.
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (0..width).rev() {
+            b[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u32);
+    put(5, 2, at.month());
+    put(8, 2, at.day());
+    put(11, 2, at.hour());
+    put(14, 2, at.minute());
+    put(17, 2, at.second().min(59));
+    put(20, 3, ms);
+    String::from_utf8_lossy(&b).into_owned()
 }
 
 fn serialize_at<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -141,5 +161,19 @@ impl AuditEvent {
         fractions_to_strings(&mut details);
         self.details = details;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_written_with_exactly_three_fractional_digits() {
+        for ms in [0_i64, 1, 999, 1_780_000_000_123, 253_402_300_799_999] {
+            let at = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+            assert_eq!(
+                super::format_at(at),
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            );
+        }
     }
 }
