@@ -266,6 +266,96 @@ impl ChainVerifier {
     }
 }
 
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    (0..=hay.len().checked_sub(needle.len())?)
+        .rev()
+        .find(|&i| hay[i] == needle[0] && &hay[i..i + needle.len()] == needle)
+}
+
+/// The link of a line as the broker writes it (canonical JSON): its hash is over
+/// the line's own bytes without the top-level `hash` member, which in canonical JSON is
+/// the last `,"hash":"` in the line (quotes inside strings are always escaped, and only
+/// `details`, which comes before, can nest objects). `None` when that does not hold, and
+/// the line is then parsed and re-encoded: the slow path decides.
+pub fn link_of_canonical_line(line: &[u8]) -> Option<Link> {
+    const HASH: &[u8] = b",\"hash\":\"";
+    let pos = rfind(line, HASH)?;
+    let stated = line.get(pos + HASH.len()..pos + HASH.len() + 64)?;
+    if line.get(pos + HASH.len() + 64) != Some(&b'"') {
+        return None;
+    }
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(DOMAIN);
+    ctx.update(&line[..pos]);
+    ctx.update(&line[pos + HASH.len() + 65..]);
+    let hash = hex(ctx.finish().as_ref());
+    if hash.as_bytes() != stated {
+        return None;
+    }
+    const PREV: &[u8] = b",\"prev_hash\":\"";
+    let p = rfind(line, PREV)? + PREV.len();
+    let prev_hash = std::str::from_utf8(line.get(p..p + 64)?).ok()?.to_string();
+    const SEQ: &[u8] = b",\"seq\":";
+    let q = rfind(line, SEQ)? + SEQ.len();
+    let digits = line[q..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let seq = std::str::from_utf8(&line[q..q + digits])
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(Link {
+        seq,
+        prev_hash,
+        hash,
+        intact: true,
+    })
+}
+
+/// Each event as its canonical JSON line (with its stated hash) and its link, computed
+/// from the same bytes: what an export writes and checks at once. Split across threads
+/// on two or more cores.
+pub fn encode_lines(events: &[AuditEvent]) -> (Vec<u8>, Vec<Link>) {
+    fn encode(events: &[AuditEvent]) -> (Vec<u8>, Vec<Link>) {
+        let mut out = Vec::with_capacity(events.len() * 512);
+        let mut links = Vec::with_capacity(events.len());
+        for e in events {
+            let start = out.len();
+            let written = write_event(e, true, &mut out);
+            let line = &out[start..];
+            let link = match (written, link_of_canonical_line(line)) {
+                (Ok(()), Some(link)) => link,
+                _ => Link {
+                    seq: e.seq,
+                    intact: event_hash(e).is_ok_and(|h| h == e.hash),
+                    prev_hash: e.prev_hash.clone(),
+                    hash: e.hash.clone(),
+                },
+            };
+            out.push(b'\n');
+            links.push(link);
+        }
+        (out, links)
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if events.len() < 2048 || threads < 2 {
+        return encode(events);
+    }
+    let chunk = events.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = events
+            .chunks(chunk)
+            .map(|c| (c, s.spawn(move || encode(c))))
+            .collect();
+        let (mut out, mut links) = (Vec::new(), Vec::new());
+        for (c, h) in handles {
+            // A thread that failed leaves its events to the single-threaded path.
+            let (bytes, l) = h.join().unwrap_or_else(|_| encode(c));
+            out.extend_from_slice(&bytes);
+            links.extend(l);
+        }
+        (out, links)
+    })
+}
+
 /// Each event's hash; on two or more cores, large pages are split across threads.
 fn hashes(events: &[AuditEvent]) -> Vec<Result<String, NotCanonical>> {
     const PARALLEL_FROM: usize = 2048;

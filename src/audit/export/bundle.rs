@@ -10,7 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::{parse_event, Manifest};
-use crate::audit::chain::{event_hash, hex, ChainVerifier, Link, Problem, DOMAIN, GENESIS};
+use crate::audit::chain::{
+    event_hash, hex, link_of_canonical_line, ChainVerifier, Link, Problem, GENESIS,
+};
 use crate::audit::checkpoint::{self, Checkpoint};
 use crate::audit::verify::{anchors, Report};
 use crate::keys::audit::AuditPublicKey;
@@ -32,53 +34,9 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(ctx.finish().as_ref()))
 }
 
-fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    (0..=hay.len().checked_sub(needle.len())?)
-        .rev()
-        .find(|&i| hay[i] == needle[0] && &hay[i..i + needle.len()] == needle)
-}
-
-/// The fast path for a line as the broker writes it (canonical JSON): its hash is over
-/// the line's own bytes without the top-level `hash` member, which in canonical JSON is
-/// the last `,"hash":"` in the line (quotes inside strings are always escaped, and only
-/// `details`, which comes before, can nest objects). `None` when that does not hold, and
-/// the line is then parsed and re-encoded: the slow path decides.
-fn fast_link(line: &[u8]) -> Option<Link> {
-    const HASH: &[u8] = b",\"hash\":\"";
-    let pos = rfind(line, HASH)?;
-    let stated = line.get(pos + HASH.len()..pos + HASH.len() + 64)?;
-    if line.get(pos + HASH.len() + 64) != Some(&b'"') {
-        return None;
-    }
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(DOMAIN);
-    ctx.update(&line[..pos]);
-    ctx.update(&line[pos + HASH.len() + 65..]);
-    let hash = hex(ctx.finish().as_ref());
-    if hash.as_bytes() != stated {
-        return None;
-    }
-    const PREV: &[u8] = b",\"prev_hash\":\"";
-    let p = rfind(line, PREV)? + PREV.len();
-    let prev_hash = std::str::from_utf8(line.get(p..p + 64)?).ok()?.to_string();
-    const SEQ: &[u8] = b",\"seq\":";
-    let q = rfind(line, SEQ)? + SEQ.len();
-    let digits = line[q..].iter().take_while(|b| b.is_ascii_digit()).count();
-    let seq = std::str::from_utf8(&line[q..q + digits])
-        .ok()?
-        .parse()
-        .ok()?;
-    Some(Link {
-        seq,
-        prev_hash,
-        hash,
-        intact: true,
-    })
-}
-
 fn link_of_line(line: &[u8]) -> Result<Link, String> {
     let line = line.trim_ascii_end();
-    if let Some(link) = fast_link(line) {
+    if let Some(link) = link_of_canonical_line(line) {
         return Ok(link);
     }
     let e = parse_event(line)?;

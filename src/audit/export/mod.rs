@@ -248,17 +248,12 @@ pub async fn write_bundle(
             let Some(last_in_page) = page.last().map(|e| e.seq) else {
                 break;
             };
+            let (buf, links) = super::chain::encode_lines(&page);
             if problem.is_none() {
-                problem = verifier.push(&page).err();
+                problem = verifier.push_links(&links).err();
             }
-            let mut buf = Vec::with_capacity(page.len() * 512);
-            for e in &page {
-                super::chain::write_event(e, true, &mut buf)
-                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                buf.push(b'\n');
-                if in_period {
-                    tally.add(e);
-                }
+            if in_period {
+                page.iter().for_each(|e| tally.add(e));
             }
             file.write(&buf)?;
             done += page.len() as u64;
