@@ -111,6 +111,7 @@ impl Application {
             verifier,
             policy,
             aws,
+            gate: Default::default(),
         });
         // Crash safety: whatever ran out while the broker was down ends before anything is served.
         let expired = broker
@@ -143,12 +144,38 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // On the signal, gated streams end first (audited), so the drain does not wait on them.
+        let hub = self.broker.gate.hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.end_where(crate::gate::End::Shutdown, |_| true);
+        };
         let state = AppState {
             broker: self.broker.clone(),
             metrics: Default::default(),
         };
         let reloader = tokio::spawn(watch_policy(self.broker.clone()));
         let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
+        let gate_poll = tokio::spawn(crate::gate::poll::poll_forever(self.broker.clone()));
+        let dev_source = match self.broker.config.dev_source {
+            Some(addr) => {
+                let broker = self.broker.clone();
+                let check: crate::gate::devsource::AssertionCheck =
+                    Some(Arc::new(move |a: &str| {
+                        serde_json::from_value(broker.keyring.jwks(Utc::now())).is_ok_and(|jwks| {
+                            crate::gate::assertion::verify(
+                                &jwks,
+                                &broker.config.public_url,
+                                crate::gate::devsource::DEV_AUDIENCE,
+                                a,
+                            )
+                            .is_ok()
+                        })
+                    }));
+                crate::gate::devsource::spawn_dev(addr, check).await
+            }
+            None => None,
+        };
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
@@ -197,6 +224,11 @@ impl Application {
         }
         reloader.abort();
         sweeper.abort();
+        gate_poll.abort();
+        if let Some(d) = dev_source {
+            d.abort();
+        }
+
         self.broker.store.close().await;
         tracing::info!("latchkey stopped");
         Ok(())

@@ -45,6 +45,36 @@ pub struct Layer {
     /// How the broker reaches AWS STS.
     #[serde(default)]
     pub aws: AwsLayer,
+    /// Tokens for PostHog's live events service.
+    #[serde(default)]
+    pub livestream: LivestreamLayer,
+    /// The gate in front of internal HTTP services.
+    #[serde(default)]
+    pub gate: GateLayer,
+}
+
+/// `[livestream]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivestreamLayer {
+    /// The live events service's own JWT secret (never the main application's key).
+    pub secret: Option<crate::secret::Secret>,
+    /// The project API token the service filters events on.
+    pub api_token: Option<String>,
+    /// The PostHog organization id (a UUID) put in tokens.
+    pub organization_id: Option<String>,
+    /// PostHog user ids by email, put in tokens as `user_id`.
+    pub user_ids: Option<BTreeMap<String, i64>>,
+    /// Default lifetime of a token, e.g. `5m` (at most 15m).
+    pub token_ttl: Option<String>,
+}
+
+/// `[gate]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateLayer {
+    /// Where the development server runs its live-events source (`off` for none).
+    pub dev_source: Option<String>,
 }
 
 /// `[aws]` settings.
@@ -163,6 +193,16 @@ impl Layer {
                 region: get("LATCHKEY_AWS_REGION"),
                 endpoint_url: get("LATCHKEY_AWS_ENDPOINT_URL"),
             },
+            livestream: LivestreamLayer {
+                secret: get("LATCHKEY_LIVESTREAM_SECRET").map(crate::secret::Secret::new),
+                api_token: get("LATCHKEY_LIVESTREAM_API_TOKEN"),
+                organization_id: get("LATCHKEY_LIVESTREAM_ORGANIZATION_ID"),
+                user_ids: None,
+                token_ttl: get("LATCHKEY_LIVESTREAM_TOKEN_TTL"),
+            },
+            gate: GateLayer {
+                dev_source: get("LATCHKEY_GATE_DEV_SOURCE"),
+            },
         })
     }
 
@@ -201,6 +241,19 @@ impl Layer {
             aws: AwsLayer {
                 region: self.aws.region.or(below.aws.region),
                 endpoint_url: self.aws.endpoint_url.or(below.aws.endpoint_url),
+            },
+            livestream: LivestreamLayer {
+                secret: self.livestream.secret.or(below.livestream.secret),
+                api_token: self.livestream.api_token.or(below.livestream.api_token),
+                organization_id: self
+                    .livestream
+                    .organization_id
+                    .or(below.livestream.organization_id),
+                user_ids: self.livestream.user_ids.or(below.livestream.user_ids),
+                token_ttl: self.livestream.token_ttl.or(below.livestream.token_ttl),
+            },
+            gate: GateLayer {
+                dev_source: self.gate.dev_source.or(below.gate.dev_source),
             },
         }
     }

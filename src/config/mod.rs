@@ -9,7 +9,10 @@ use std::time::Duration;
 use crate::duration;
 
 mod layer;
-pub use layer::{AdminLayer, AwsLayer, HooksLayer, Layer, OidcLayer, TlsLayer};
+pub use layer::{
+    AdminLayer, AwsLayer, GateLayer, HooksLayer, Layer, LivestreamLayer, OidcLayer, TlsLayer,
+};
+mod gate;
 
 /// A configuration that cannot be used, with what to set.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +90,10 @@ pub struct Config {
     pub hooks: HooksConfig,
     /// How the broker reaches AWS STS.
     pub aws: crate::providers::aws::AwsSettings,
+    /// Tokens for PostHog's live events service, when configured.
+    pub livestream: Option<crate::providers::livestream::LivestreamSettings>,
+    /// Where the development server runs its live-events source.
+    pub dev_source: Option<SocketAddr>,
 }
 
 /// Notification hooks.
@@ -220,7 +227,11 @@ impl Layer {
             ));
         }
         let oidc = validate_oidc(self.oidc, dev)?;
+        let livestream = gate::validate_livestream(self.livestream)?;
+        let dev_source = gate::validate_dev_source(self.gate, dev)?;
         Ok(Config {
+            livestream,
+            dev_source,
             listen,
             public_url,
             public_url_derived,

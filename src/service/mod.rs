@@ -41,6 +41,8 @@ pub struct Broker {
     pub policy: PolicyHandle,
     /// AWS STS.
     pub aws: crate::providers::aws::AwsProvider,
+    /// The gate: open streams and recent admissions.
+    pub gate: crate::gate::Gate,
 }
 
 /// A shared handle to the broker.

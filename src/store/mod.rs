@@ -17,12 +17,15 @@ macro_rules! dispatch {
 }
 
 mod access_queries;
+mod gate_queries;
 mod queries;
 mod rows;
 pub mod sqlite;
 mod tx_access;
+mod tx_gate;
 
 pub use tx_access::Issuance;
+pub use tx_gate::UserProfile;
 
 use chrono::{DateTime, Utc};
 

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 super::access_queries::access_queries!(sqlx::PgConnection);
 super::queries::shared_queries!(sqlx::PgConnection);
+super::gate_queries::gate_queries!(sqlx::PgConnection);
 
 /// Connects to the server named by `url`.
 pub async fn connect(url: &str) -> Result<PgPool, StoreError> {

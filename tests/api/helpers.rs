@@ -25,6 +25,10 @@ pub struct Options {
     pub breakglass_hook: Option<String>,
     /// `aws.endpoint_url`.
     pub aws_endpoint: Option<String>,
+    /// `public_url` (replicas share one).
+    pub public_url: Option<String>,
+    /// `[livestream]`.
+    pub livestream: Option<latchkey::config::LivestreamLayer>,
 }
 
 pub struct TestApp {
@@ -47,6 +51,7 @@ pub fn missing_peer(what: &str) {
 pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
     Layer {
         listen: Some("127.0.0.1:0".into()),
+        public_url: options.public_url.clone(),
         data_dir: Some(data_dir.to_path_buf()),
         dev: Some(options.dev),
         database_url: options.database_url.clone(),
@@ -77,6 +82,11 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
         admin: AdminLayer {
             groups: Some(vec!["admin".into()]),
             users: None,
+        },
+        livestream: options.livestream.clone().unwrap_or_default(),
+        // Tests run their own upstreams; the development source's fixed port would collide.
+        gate: latchkey::config::GateLayer {
+            dev_source: Some("off".into()),
         },
         ..Layer::default()
     }

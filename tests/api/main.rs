@@ -6,6 +6,8 @@ mod idp;
 mod access;
 mod aws;
 mod cli_and_config;
+mod gate;
+mod gate_fixture;
 mod health;
 mod id_tokens;
 mod oidc_flows;
