@@ -160,7 +160,7 @@ pub fn policy_dir(upstream: std::net::SocketAddr, extra: &str) -> tempfile::Temp
     let csv = std::fs::read_to_string(dir.path().join("policy.csv")).unwrap();
     std::fs::write(
         dir.path().join("policy.csv"),
-        format!("{csv}\np, group:eng, http:dashboard#*, auto_approve, allow\n"),
+        format!("{csv}\np, group:eng, http:dashboard#*, auto_approve, allow\np, group:eng, stream:posthog#*, auto_approve, allow\n"),
     )
     .unwrap();
     dir

@@ -7,6 +7,7 @@ mod access;
 mod aws;
 mod cli_and_config;
 mod gate;
+mod gate_auth;
 mod gate_fixture;
 mod health;
 mod id_tokens;
