@@ -6,6 +6,8 @@
 #     else a throwaway cluster started here where PostgreSQL is installed.
 #   - an AWS STS emulator and the AWS CLI: moto[server] and awscli, pinned below, in a
 #     virtualenv under ~/.cache (kept between runs, as a CI cache would be).
+#   - nginx, Debian's package (the gate's forward-auth test runs deploy/gate/nginx.conf in
+#     it as a child process); installed with apt-get when missing and running as root.
 # Extra arguments go to the test runner (e.g. `tests/run.sh id_tokens`).
 # With CI set, a test whose peer is missing fails instead of skipping.
 set -euo pipefail
@@ -67,6 +69,18 @@ curl -sf -o /dev/null "http://127.0.0.1:$moto_port/moto-api/" || { echo "moto di
 export LATCHKEY_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
 export LATCHKEY_TEST_AWS_CLI="$venv/bin/aws"
 echo "   moto on $LATCHKEY_TEST_MOTO_URL; $("$LATCHKEY_TEST_AWS_CLI" --version 2>&1)"
+
+echo "== nginx (Debian's package)"
+if ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    # Debian 12's nginx 1.22 (policy-rc.d or no init keeps the system service from starting).
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx >"$work/apt.log" 2>&1 \
+      || { echo "apt-get install nginx failed:" >&2; cat "$work/apt.log" >&2; exit 1; }
+  else
+    echo "   nginx missing and cannot be installed here: its test fails under CI and is skipped elsewhere"
+  fi
+fi
+if [ -x /usr/sbin/nginx ]; then echo "   $(/usr/sbin/nginx -v 2>&1)"; fi
 
 echo "== PostgreSQL"
 if [ -n "${LATCHKEY_TEST_DATABASE_URL:-}" ]; then

@@ -44,11 +44,16 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// The gate's routes: any method, any path under a resource.
+/// The gate's routes: any method, any path under a resource; and forward-auth with the
+/// original path appended and the original method (Envoy's ext_authz sends both).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/gate/{resource}", any(proxy))
         .route("/gate/{resource}/{*path}", any(proxy))
+        .route(
+            "/v1/gate/auth/{resource}/{*path}",
+            any(crate::http::gate::forward_auth_path),
+        )
 }
 
 impl From<Refusal> for ApiError {

@@ -33,7 +33,8 @@ pub async fn forward_auth(
     }
 }
 
-/// `GET /v1/gate/auth/{resource}/{*path}`: the same, for Envoy, which appends the original path.
+/// `ANY /v1/gate/auth/{resource}/{*path}`: the same, for Envoy, which appends the original
+/// path and keeps the original method.
 pub async fn forward_auth_path(
     state: State<AppState>,
     Path((resource, _)): Path<(String, String)>,

@@ -91,7 +91,6 @@ api_routes! {
     post "/v1/credentials/aws" => credentials::aws,
     post "/v1/credentials/livestream" => gate::livestream_token,
     get "/v1/gate/auth/{resource}" => gate::forward_auth,
-    get "/v1/gate/auth/{resource}/{*path}" => gate::forward_auth_path,
     get "/v1/gate/livestream/authz" => gate::livestream_authz,
     post "/v1/gate/livestream/authz" => gate::livestream_authz,
 }

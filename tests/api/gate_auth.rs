@@ -66,6 +66,15 @@ async fn forward_auth_answers_200_with_identity_headers_or_the_refusal_code() {
         assert_eq!(h["x-latchkey-role"], "team:2");
         assert!(h.contains_key("x-latchkey-assertion"));
     }
+    // Envoy keeps the original method and appends the original path.
+    let resp = app
+        .http
+        .delete(format!("{}{path}/things/1", app.url))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
     app.post_ok(
         &format!("/v1/requests/{id}/revoke"),
         json!({}),

@@ -11,6 +11,7 @@ mod gate_auth;
 mod gate_fixture;
 mod health;
 mod id_tokens;
+mod nginx;
 mod oidc_flows;
 mod openapi;
 mod policy_runtime;
