@@ -9,6 +9,7 @@
 //! - [`policy`]: `policy explain`, `policy test`, `policy check`, offline.
 //! - [`requests`]: the access verbs (`request`, `approve`, `activate`, …).
 //! - [`server`]: `serve` and `migrate`.
+//! - [`stream`]: `stream`, following a gated event stream.
 
 pub mod client;
 pub mod commands;
@@ -20,6 +21,7 @@ pub mod policy;
 pub mod requests;
 
 pub mod server;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +119,8 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Follow a gated event stream (e.g. `live-events`) inside your active grant.
+    Stream(stream::StreamArgs),
     /// The broker's signing keys.
     Keys {
         /// What to do.

@@ -8,6 +8,7 @@ mod aws;
 mod cli_and_config;
 mod gate;
 mod gate_auth;
+mod gate_cli;
 mod gate_fixture;
 mod health;
 mod id_tokens;
