@@ -100,6 +100,20 @@ impl Application {
                 )
             })?;
         tracing::info!(policy_dir = %config.policy_dir.display(), hash = %policy.current().hash, "policy loaded");
+        if config.livestream.is_none() {
+            if let Some(r) = policy
+                .current()
+                .catalogue
+                .resources
+                .values()
+                .find(|r| r.upstream_auth == crate::policy::UpstreamAuth::Livestream)
+            {
+                anyhow::bail!(
+                    "{} has upstream_auth = \"livestream\": set [livestream] secret and api_token (LATCHKEY_LIVESTREAM_SECRET, LATCHKEY_LIVESTREAM_API_TOKEN)",
+                    r.name
+                );
+            }
+        }
         if config.dev {
             tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
         }

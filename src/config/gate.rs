@@ -100,3 +100,67 @@ pub(super) fn validate_dev_source(
     }
     Ok(Some(addr))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn err(l: LivestreamLayer) -> String {
+        validate_livestream(l).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn livestream_settings_name_what_is_missing_or_wrong() {
+        assert!(validate_livestream(LivestreamLayer::default())
+            .unwrap()
+            .is_none());
+        let base = LivestreamLayer {
+            secret: Some(Secret::new("s")),
+            api_token: Some("phc_x".into()),
+            ..LivestreamLayer::default()
+        };
+        let ok = validate_livestream(base.clone()).unwrap().unwrap();
+        assert_eq!(ok.token_ttl, DEFAULT_TTL);
+        let e = err(LivestreamLayer {
+            api_token: Some("phc_x".into()),
+            ..LivestreamLayer::default()
+        });
+        assert!(e.contains("LATCHKEY_LIVESTREAM_SECRET"), "{e}");
+        let e = err(LivestreamLayer {
+            api_token: None,
+            ..base.clone()
+        });
+        assert!(e.contains("LATCHKEY_LIVESTREAM_API_TOKEN"), "{e}");
+        let e = err(LivestreamLayer {
+            organization_id: Some("org-1".into()),
+            ..base.clone()
+        });
+        assert!(e.contains("not a UUID"), "{e}");
+        let e = err(LivestreamLayer {
+            token_ttl: Some("2h".into()),
+            ..base.clone()
+        });
+        assert!(e.contains("15m"), "{e}");
+        let e = err(LivestreamLayer {
+            user_ids: Some([("a@example.com".to_string(), 0)].into()),
+            ..base
+        });
+        assert!(e.contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn the_dev_source_runs_on_loopback_in_development_mode_only() {
+        let g = |v: Option<&str>| GateLayer {
+            dev_source: v.map(Into::into),
+        };
+        assert_eq!(
+            validate_dev_source(g(None), true).unwrap(),
+            Some("127.0.0.1:8011".parse().unwrap())
+        );
+        assert_eq!(validate_dev_source(g(None), false).unwrap(), None);
+        assert_eq!(validate_dev_source(g(Some("off")), true).unwrap(), None);
+        assert!(validate_dev_source(g(Some("127.0.0.1:9")), false).is_err());
+        assert!(validate_dev_source(g(Some("0.0.0.0:9")), true).is_err());
+    }
+}

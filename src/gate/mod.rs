@@ -6,6 +6,7 @@
 //! - [`assertion`]: the signed identity assertion passed upstream.
 //! - [`revocation`]: the hub that ends every stream of a grant, session or user.
 //! - [`poll`]: the store poll that catches ends committed by other replicas or clocks.
+//! - [`headers`]: which headers cross the gate, and the path split.
 //! - [`proxy`]: the streaming reverse proxy under `/gate/{resource}/…`.
 //! - [`relay`]: the response body that counts, ends on revocation and audits its stream.
 //! - [`forward_auth`]: answers for nginx `auth_request`, Traefik ForwardAuth, Envoy ext_authz.
@@ -17,6 +18,7 @@ pub mod admit;
 pub mod assertion;
 pub mod devsource;
 pub mod forward_auth;
+pub mod headers;
 pub mod livestream;
 pub mod poll;
 pub mod proxy;

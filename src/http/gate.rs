@@ -13,8 +13,8 @@ use super::AppState;
 use crate::audit::Origin;
 use crate::domain::Principal;
 use crate::gate::forward_auth;
+use crate::gate::headers::bearer;
 use crate::gate::livestream::IssuedLivestream;
-use crate::gate::proxy::bearer;
 
 /// `GET /v1/gate/auth/{resource}`: may the bearer reach this resource now?
 pub async fn forward_auth(
