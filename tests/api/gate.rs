@@ -402,8 +402,9 @@ async fn lock_logout_and_expiry_each_close_the_stream_within_a_second() {
     assert_eq!(closing(app, &id).await["why"], "expired");
 }
 
-#[tokio::test]
-async fn a_revocation_on_one_replica_closes_the_stream_held_by_another() {
+/// Two replicas sharing a database (and keys); a grant revoked on one closes the stream
+/// the other relays, by the store poll.
+async fn replicas_close_each_others_streams(database_url: Option<String>) {
     let up = upstream(STREAM).await;
     let policy = policy_dir(up.addr, "");
     let shared = tempfile::tempdir().unwrap();
@@ -412,6 +413,7 @@ async fn a_revocation_on_one_replica_closes_the_stream_held_by_another() {
         policy_dir: Some(policy.path().to_path_buf()),
         data_dir: Some(shared.path().to_path_buf()),
         public_url: Some("http://latchkey.test".into()),
+        database_url,
         ..Options::default()
     };
     let a = spawn_app(options.clone()).await;
@@ -432,6 +434,21 @@ async fn a_revocation_on_one_replica_closes_the_stream_held_by_another() {
         after < Duration::from_secs(1),
         "closed {after:?} after the other replica's revocation"
     );
+    assert_eq!(closing(&b, &id).await["why"], "revoked");
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_replica_closes_the_stream_held_by_another() {
+    replicas_close_each_others_streams(None).await;
+}
+
+#[tokio::test]
+async fn replicas_sharing_postgresql_close_each_others_streams_within_a_second() {
+    let Some(db) = crate::helpers::fresh_postgres().await else {
+        return;
+    };
+    replicas_close_each_others_streams(Some(db.url.clone())).await;
+    db.drop_db().await;
 }
 
 #[tokio::test]
