@@ -1,8 +1,10 @@
 //! Who may pass the gate: a bearer credential (a session token, or a broker token for the
 //! resource's audience) whose human holds an active grant on the resource and is not
 //! locked. An admission is remembered for [`CACHE_FOR`] so that a busy upstream does
-//! not cost two database reads per request; every end the hub hears of forgets the
-//! admissions it touches at once, and the poll forgets the rest within the same bound.
+//! not cost two database reads per request. The cache never outlives an end: every end
+//! this replica commits forgets the admissions it touches at once, and the store poll
+//! (every 400 ms) reads back the grant, session and locks behind every remembered
+//! admission and forgets what ended elsewhere; if the poll fails, everything is forgotten.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,8 +16,9 @@ use chrono::{DateTime, Utc};
 use crate::access::{AccessRequest, State};
 use crate::policy::{Kind, Resource, UpstreamAuth};
 
-/// How long an admission is reused without asking the store again.
-pub const CACHE_FOR: Duration = Duration::from_millis(400);
+/// How long an admission is reused before it is checked in full again (ends reach it
+/// sooner: see the module's documentation).
+pub const CACHE_FOR: Duration = Duration::from_secs(30);
 /// Admissions kept at most (a flood of distinct tokens cannot grow memory without bound).
 const CACHE_MAX: usize = 50_000;
 

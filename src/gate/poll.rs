@@ -18,7 +18,10 @@ pub async fn poll_forever(broker: SharedBroker) {
     loop {
         tick.tick().await;
         if let Err(e) = poll_once(&broker).await {
-            tracing::error!(error = %e, "gate poll failed; retrying");
+            // Fail closed: without the poll, remembered admissions could outlive an end
+            // committed elsewhere; each is checked in full again.
+            broker.gate.admissions.forget(|_| true);
+            tracing::error!(error = %e, "gate poll failed; admissions forgotten; retrying");
         }
     }
 }

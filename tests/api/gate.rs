@@ -435,6 +435,9 @@ async fn replicas_close_each_others_streams(database_url: Option<String>) {
         "closed {after:?} after the other replica's revocation"
     );
     assert_eq!(closing(&b, &id).await["why"], "revoked");
+    // The other replica's remembered admission went with it.
+    let again = b.get(&format!("/gate/{STREAM}/events"), Some(&bob)).await;
+    assert_error(again, StatusCode::FORBIDDEN, "grant_revoked").await;
 }
 
 #[tokio::test]
