@@ -277,10 +277,19 @@ async fn main() {
 
     // 4. 1,000 concurrent streams: 100 people, 10 streams each, then every grant revoked,
     // through a broker of its own in a child process.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
     let child_dir = tempfile::tempdir().expect("tempdir");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(child_dir.path())
         .env("LATCHKEY_POLICY_DIR", policy.path())
         .env("LATCHKEY_GATE_DEV_SOURCE", "off")
@@ -291,14 +300,28 @@ async fn main() {
         .expect("latchkey serve");
     let broker_url = format!("http://127.0.0.1:{port}");
     let pid = child.id().to_string();
-    while api.get(format!("{broker_url}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+    while api
+        .get(format!("{broker_url}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let login = |email: String| {
         let api = api.clone();
         let url = broker_url.clone();
         async move {
-            let v: Value = api.post(format!("{url}/v1/auth/dev-login")).json(&json!({"email": email, "groups": ["eng"]})).send().await.expect("login").json().await.expect("session");
+            let v: Value = api
+                .post(format!("{url}/v1/auth/dev-login"))
+                .json(&json!({"email": email, "groups": ["eng"]}))
+                .send()
+                .await
+                .expect("login")
+                .json()
+                .await
+                .expect("session");
             v["token"].as_str().expect("token").to_string()
         }
     };
@@ -306,7 +329,16 @@ async fn main() {
         let api = api.clone();
         let url = broker_url.clone();
         async move {
-            let v: Value = api.post(format!("{url}/v1/requests")).bearer_auth(&token).json(&json!({"resource": "stream:live-events"})).send().await.expect("request").json().await.expect("grant");
+            let v: Value = api
+                .post(format!("{url}/v1/requests"))
+                .bearer_auth(&token)
+                .json(&json!({"resource": "stream:live-events"}))
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("grant");
             v["request"]["id"].as_str().expect("id").to_string()
         }
     };
