@@ -21,6 +21,7 @@
 //! - [`store`]: persistence through sqlx, SQLite by default and PostgreSQL for replicas.
 //! - [`service`]: the operations the API exposes (login, locks, keys, access requests), each one transaction.
 //! - [`slack`]: Slack approvals: signed webhooks, Block Kit messages updated in place, the outbox, Slack-to-principal binding.
+//! - [`gate`]: the gate: a streaming reverse proxy and forward-auth for `http` resources, closing streams when their grant ends.
 //! - [`http`]: the axum router, the one API error type, extractors, metrics and routes.
 //! - [`startup`]: wiring: from a validated configuration to a listening broker with graceful shutdown.
 //! - [`cli`]: the command line: `serve`, `migrate` and the client verbs talking to the API.
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod duration;
+pub mod gate;
 pub mod http;
 pub mod keys;
 pub mod policy;

@@ -102,6 +102,20 @@ impl Application {
                 )
             })?;
         tracing::info!(policy_dir = %config.policy_dir.display(), hash = %policy.current().hash, "policy loaded");
+        if config.livestream.is_none() {
+            if let Some(r) = policy
+                .current()
+                .catalogue
+                .resources
+                .values()
+                .find(|r| r.upstream_auth == crate::policy::UpstreamAuth::Livestream)
+            {
+                anyhow::bail!(
+                    "{} has upstream_auth = \"livestream\": set [livestream] secret and api_token (LATCHKEY_LIVESTREAM_SECRET, LATCHKEY_LIVESTREAM_API_TOKEN)",
+                    r.name
+                );
+            }
+        }
         if config.dev {
             tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
         }
@@ -134,6 +148,7 @@ impl Application {
             audit_key,
             http: http_client()?,
             slack,
+            gate: Default::default(),
         });
         // Crash safety: whatever ran out while the broker was down ends before anything is served.
         let expired = broker
@@ -170,6 +185,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // On the signal, gated streams end first (audited), so the drain does not wait on them.
+        let hub = self.broker.gate.hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.end_where(crate::gate::End::Shutdown, |_| true);
+        };
         let state = AppState {
             broker: self.broker.clone(),
             metrics: Default::default(),
@@ -190,6 +211,26 @@ impl Application {
             .slack
             .clone()
             .map(|api| tokio::spawn(crate::slack::notify::run(self.broker.clone(), api)));
+        let gate_poll = tokio::spawn(crate::gate::poll::poll_forever(self.broker.clone()));
+        let dev_source = match self.broker.config.dev_source {
+            Some(addr) => {
+                let broker = self.broker.clone();
+                let check: crate::gate::devsource::AssertionCheck =
+                    Some(Arc::new(move |a: &str| {
+                        serde_json::from_value(broker.keyring.jwks(Utc::now())).is_ok_and(|jwks| {
+                            crate::gate::assertion::verify(
+                                &jwks,
+                                &broker.config.public_url,
+                                crate::gate::devsource::DEV_AUDIENCE,
+                                a,
+                            )
+                            .is_ok()
+                        })
+                    }));
+                crate::gate::devsource::spawn_dev(addr, check).await
+            }
+            None => None,
+        };
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
@@ -245,6 +286,11 @@ impl Application {
         if let Some(slack) = slack {
             slack.abort();
         }
+        gate_poll.abort();
+        if let Some(d) = dev_source {
+            d.abort();
+        }
+
         self.broker.store.close().await;
         tracing::info!("latchkey stopped");
         Ok(())

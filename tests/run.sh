@@ -8,7 +8,9 @@
 #     virtualenv under ~/.cache (kept between runs, as a CI cache would be);
 #   - headless Chromium (Debian's chromium package, installed with apt-get when run as
 #     root) driven by playwright-core, pinned in tests/report/package-lock.json, to open
-#     the evidence report.
+#     the evidence report;
+#   - nginx, Debian's package (the gate's forward-auth test runs deploy/gate/nginx.conf in
+#     it as a child process); installed with apt-get when missing and running as root.
 # Extra arguments go to the test runner (e.g. `tests/run.sh id_tokens`).
 # With CI set, a test whose peer is missing fails instead of skipping.
 set -euo pipefail
@@ -83,6 +85,18 @@ LATCHKEY_TEST_CHROMIUM=$(command -v chromium 2>/dev/null || true)
 export LATCHKEY_TEST_CHROMIUM
 (cd tests/report && npm ci --no-audit --no-fund --loglevel=error)
 echo "   ${LATCHKEY_TEST_CHROMIUM:-no chromium}: $("${LATCHKEY_TEST_CHROMIUM:-true}" --version 2>/dev/null || true)"
+echo "== nginx (Debian's package)"
+if ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    # Debian 12's nginx 1.22 (policy-rc.d or no init keeps the system service from starting).
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx >"$work/apt.log" 2>&1 \
+      || { apt-get update -q >>"$work/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx >>"$work/apt.log" 2>&1; } \
+      || { echo "apt-get install nginx failed:" >&2; cat "$work/apt.log" >&2; exit 1; }
+  else
+    echo "   nginx missing and cannot be installed here: its test fails under CI and is skipped elsewhere"
+  fi
+fi
+if [ -x /usr/sbin/nginx ]; then echo "   $(/usr/sbin/nginx -v 2>&1)"; fi
 
 echo "== PostgreSQL"
 if [ -n "${LATCHKEY_TEST_DATABASE_URL:-}" ]; then

@@ -110,22 +110,28 @@ impl ApiClient {
             source,
         };
         let status = resp.status();
-        if status.is_success() {
-            if status == StatusCode::NO_CONTENT {
-                return serde_json::from_value(serde_json::Value::Null).map_err(|_| {
-                    ApiClientError::Api {
-                        status: status.as_u16(),
-                        code: "unexpected_empty_body".into(),
-                        message: "the broker answered with no body".into(),
-                        request_id: String::new(),
-                        hint: None,
-                    }
-                });
-            }
-            return resp.json().await.map_err(transport);
+        if !status.is_success() {
+            return Err(Self::refusal(resp).await);
         }
+        if status == StatusCode::NO_CONTENT {
+            return serde_json::from_value(serde_json::Value::Null).map_err(|_| {
+                ApiClientError::Api {
+                    status: status.as_u16(),
+                    code: "unexpected_empty_body".into(),
+                    message: "the broker answered with no body".into(),
+                    request_id: String::new(),
+                    hint: None,
+                }
+            });
+        }
+        resp.json().await.map_err(transport)
+    }
+
+    /// The broker's error answer as an [`ApiClientError`].
+    async fn refusal(resp: reqwest::Response) -> ApiClientError {
+        let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        Err(match serde_json::from_str::<ErrorBody>(&text) {
+        match serde_json::from_str::<ErrorBody>(&text) {
             Ok(b) => ApiClientError::Api {
                 status: status.as_u16(),
                 code: b.error.code,
@@ -145,7 +151,32 @@ impl ApiClient {
                 request_id: String::new(),
                 hint: None,
             },
-        })
+        }
+    }
+
+    /// `GET path` answered by a stream: the open response, read as it arrives (no timeout
+    /// but the connection's).
+    pub async fn open_stream(&self, path: &str) -> Result<reqwest::Response, ApiClientError> {
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.server))
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(std::time::Duration::from_secs(7 * 86_400));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ApiClientError::Transport {
+                server: self.server.clone(),
+                source,
+            })?;
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(Self::refusal(resp).await)
+        }
     }
 
     /// `GET path`.

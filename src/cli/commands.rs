@@ -143,6 +143,7 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
         Command::Audit { command } => super::audit::run(&api, output, command).await,
         Command::Creds { command } => super::creds::run(&api, command).await,
         Command::Exec { resource, command } => super::creds::exec(&api, &resource, &command).await,
+        Command::Stream(args) => super::stream::run(&api, output, args).await,
         Command::Keys { command } => {
             let keys: Vec<KeyInfo> = match command {
                 KeysCommand::List => api.get("/v1/keys").await?,
@@ -172,7 +173,7 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

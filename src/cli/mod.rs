@@ -11,6 +11,7 @@
 //! - [`progress`]: the progress bar of long downloads.
 //! - [`requests`]: the access verbs (`request`, `approve`, `activate`, …).
 //! - [`server`]: `serve` and `migrate`.
+//! - [`stream`]: `stream`, following a gated event stream.
 
 pub mod audit;
 pub mod client;
@@ -24,6 +25,7 @@ pub mod progress;
 pub mod requests;
 
 pub mod server;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,6 +131,8 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Follow a gated event stream (e.g. `live-events`) inside your active grant.
+    Stream(stream::StreamArgs),
     /// The broker's signing keys.
     Keys {
         /// What to do.

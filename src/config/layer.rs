@@ -51,6 +51,12 @@ pub struct Layer {
     /// Slack approvals; off without a bot token and signing secret.
     #[serde(default)]
     pub slack: SlackLayer,
+    /// Tokens for PostHog's live events service.
+    #[serde(default)]
+    pub livestream: LivestreamLayer,
+    /// The gate in front of internal HTTP services.
+    #[serde(default)]
+    pub gate: GateLayer,
 }
 
 /// `[audit]` settings.
@@ -79,6 +85,30 @@ pub struct SlackLayer {
     pub default_channel: Option<String>,
     /// Channel (id) per resource, e.g. `"aws:prod" = "C0123PROD"`.
     pub channels: Option<BTreeMap<String, String>>,
+}
+
+/// `[livestream]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivestreamLayer {
+    /// The live events service's own JWT secret (never the main application's key).
+    pub secret: Option<crate::secret::Secret>,
+    /// The project API token the service filters events on.
+    pub api_token: Option<String>,
+    /// The PostHog organization id (a UUID) put in tokens.
+    pub organization_id: Option<String>,
+    /// PostHog user ids by email, put in tokens as `user_id`.
+    pub user_ids: Option<BTreeMap<String, i64>>,
+    /// Default lifetime of a token, e.g. `5m` (at most 15m).
+    pub token_ttl: Option<String>,
+}
+
+/// `[gate]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateLayer {
+    /// Where the development server runs its live-events source (`off` for none).
+    pub dev_source: Option<String>,
 }
 
 /// `[aws]` settings.
@@ -210,6 +240,16 @@ impl Layer {
                 default_channel: get("LATCHKEY_SLACK_DEFAULT_CHANNEL"),
                 channels: None,
             },
+            livestream: LivestreamLayer {
+                secret: get("LATCHKEY_LIVESTREAM_SECRET").map(crate::secret::Secret::new),
+                api_token: get("LATCHKEY_LIVESTREAM_API_TOKEN"),
+                organization_id: get("LATCHKEY_LIVESTREAM_ORGANIZATION_ID"),
+                user_ids: None,
+                token_ttl: get("LATCHKEY_LIVESTREAM_TOKEN_TTL"),
+            },
+            gate: GateLayer {
+                dev_source: get("LATCHKEY_GATE_DEV_SOURCE"),
+            },
         })
     }
 
@@ -263,6 +303,19 @@ impl Layer {
                 api_url: self.slack.api_url.or(below.slack.api_url),
                 default_channel: self.slack.default_channel.or(below.slack.default_channel),
                 channels: self.slack.channels.or(below.slack.channels),
+            },
+            livestream: LivestreamLayer {
+                secret: self.livestream.secret.or(below.livestream.secret),
+                api_token: self.livestream.api_token.or(below.livestream.api_token),
+                organization_id: self
+                    .livestream
+                    .organization_id
+                    .or(below.livestream.organization_id),
+                user_ids: self.livestream.user_ids.or(below.livestream.user_ids),
+                token_ttl: self.livestream.token_ttl.or(below.livestream.token_ttl),
+            },
+            gate: GateLayer {
+                dev_source: self.gate.dev_source.or(below.gate.dev_source),
             },
         }
     }

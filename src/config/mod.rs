@@ -12,8 +12,10 @@ mod audit;
 mod layer;
 pub use audit::{AuditConfig, CheckpointSink, EventSink};
 pub use layer::{
-    AdminLayer, AuditLayer, AwsLayer, HooksLayer, Layer, OidcLayer, SlackLayer, TlsLayer,
+    AdminLayer, AuditLayer, AwsLayer, GateLayer, HooksLayer, Layer, LivestreamLayer, OidcLayer,
+    SlackLayer, TlsLayer,
 };
+mod gate;
 
 /// A configuration that cannot be used, with what to set.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,10 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Slack approvals; `None` when no `[slack]` section is configured.
     pub slack: Option<crate::slack::SlackConfig>,
+    /// Tokens for PostHog's live events service, when configured.
+    pub livestream: Option<crate::providers::livestream::LivestreamSettings>,
+    /// Where the development server runs its live-events source.
+    pub dev_source: Option<SocketAddr>,
 }
 
 /// Notification hooks.
@@ -229,7 +235,11 @@ impl Layer {
         }
         let oidc = validate_oidc(self.oidc, dev)?;
         let audit = audit::validate(self.audit, dev, &data_dir)?;
+        let livestream = gate::validate_livestream(self.livestream)?;
+        let dev_source = gate::validate_dev_source(self.gate, dev)?;
         Ok(Config {
+            livestream,
+            dev_source,
             listen,
             public_url,
             public_url_derived,

@@ -9,6 +9,8 @@
 //! - [`credentials`]: credentials inside active grants.
 //! - [`admin`]: locks and key rotation under `/v1/admin`.
 //! - [`slack`]: Slack's signed webhooks and Slack account linking under `/v1/slack`.
+//! - [`gate`]: forward-auth, livestream tokens and the livestream authorization callback
+//!   (the proxy under `/gate/` is [`crate::gate::proxy`], outside the API's timeout and body limit).
 
 pub mod access;
 pub mod admin;
@@ -16,6 +18,7 @@ pub mod audit;
 pub mod credentials;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod login;
 pub mod metrics;
 pub mod ops;
@@ -99,9 +102,13 @@ api_routes! {
     post "/v1/slack/link" => slack::link,
     get "/v1/slack/confirm/{id}" => slack::confirm,
     get "/v1/slack/callback" => slack::callback,
+    post "/v1/credentials/livestream" => gate::livestream_token,
+    get "/v1/gate/auth/{resource}" => gate::forward_auth,
+    get "/v1/gate/livestream/authz" => gate::livestream_authz,
+    post "/v1/gate/livestream/authz" => gate::livestream_authz,
 }
 
-/// The whole API.
+/// The whole API, and the gate's proxy beside it.
 pub fn router(state: AppState) -> Router {
     let api = routes()
         .fallback(|| async {
@@ -111,8 +118,23 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(30),
+                )),
+        )
+        .with_state(state.clone());
+    // Streams last as long as their grant, and bodies belong to the upstream: no timeout, no limit.
+    let gate = crate::gate::proxy::routes()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state);
-    api.layer(
+    gate.merge(api).layer(
         tower::ServiceBuilder::new()
             .layer(middleware::from_fn(sanitize_request_id))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -126,9 +148,7 @@ pub fn router(state: AppState) -> Router {
                 // Path only: query strings may carry codes or tokens.
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, user = tracing::field::Empty)
             }))
-            .layer(middleware::from_fn(scope_request_id))
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
-            .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30))),
+            .layer(middleware::from_fn(scope_request_id)),
     )
 }
 

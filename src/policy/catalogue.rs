@@ -72,8 +72,22 @@ struct ResourceFile {
     audience: Option<String>,
     #[serde(default)]
     token_algorithm: TokenAlgorithm,
+    upstream: Option<String>,
+    #[serde(default)]
+    upstream_auth: UpstreamAuth,
     #[serde(default, rename = "role")]
     roles: Vec<RoleFile>,
+}
+
+/// What the gate sends upstream as `Authorization` besides the identity assertion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamAuth {
+    /// Nothing: the upstream reads `X-Latchkey-Assertion`.
+    #[default]
+    Assertion,
+    /// A PostHog live events token for the role's team (needs `[livestream]` in the configuration).
+    Livestream,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +164,11 @@ pub struct Resource {
     pub audience: String,
     /// How broker tokens for it are signed.
     pub token_algorithm: TokenAlgorithm,
+    /// For `http` resources: the base URL the gate proxies to (internal; never listed).
+    #[serde(skip)]
+    pub upstream: Option<String>,
+    /// For `http` resources: what the gate sends upstream as `Authorization`.
+    pub upstream_auth: UpstreamAuth,
     /// Roles by name.
     pub roles: BTreeMap<String, Role>,
 }
@@ -333,9 +352,14 @@ impl Catalogue {
                 }
             }
             let name = r.name.clone();
+            let upstream =
+                super::upstream::validate(&name, r.kind, r.upstream, r.upstream_auth, roles.keys())
+                    .map_err(CatalogueError)?;
             let resource = Resource {
                 audience: r.audience.unwrap_or_else(|| r.name.clone()),
                 token_algorithm: r.token_algorithm,
+                upstream,
+                upstream_auth: r.upstream_auth,
                 name: r.name,
                 kind: r.kind,
                 description: r.description,

@@ -7,6 +7,7 @@
 //! - [`decide`]: a request's decision and who may review it, with the explanation.
 //! - [`review`]: who may review a role, and whether one person may review one request now.
 //! - [`lint`]: `latchkey policy check`.
+//! - [`upstream`]: the upstream of an `http` resource, checked at load.
 //! - [`table`]: `latchkey policy test`, table tests kept next to the policy.
 
 pub mod aws;
@@ -16,6 +17,7 @@ pub mod lint;
 pub mod review;
 pub mod rules;
 pub mod table;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -23,7 +25,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
-pub use catalogue::{Catalogue, Kind, Resource, Role};
+pub use catalogue::{Catalogue, Kind, Resource, Role, UpstreamAuth};
 pub use rules::{Action, RuleOutcome, Rules};
 
 /// Why a policy directory could not be loaded.

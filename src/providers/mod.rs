@@ -2,9 +2,11 @@
 //! into a credential a real tool accepts.
 //!
 //! - [`aws`]: AWS STS AssumeRole sessions named after the human.
+//! - [`livestream`]: tokens for PostHog's live events service (HS256 with its own secret).
 //! - [`token`]: the broker's own signed tokens (EdDSA, or ES256), verified offline against the JWKS.
 
 pub mod aws;
+pub mod livestream;
 pub mod token;
 
 /// A short fingerprint of a secret, for the audit log: the first 16 hex digits of its SHA-256.

@@ -261,10 +261,14 @@ impl Broker {
     ) -> Result<AccessRequest, ServiceError> {
         let admin = self.is_admin(p);
         let name = Broker::policy_name(p).to_string();
-        self.change(p, id, origin, now, |r| {
-            r.revoke(&p.user_id, &name, admin, now)
-        })
-        .await
+        let r = self
+            .change(p, id, origin, now, |r| {
+                r.revoke(&p.user_id, &name, admin, now)
+            })
+            .await?;
+        // Committed: every gated stream of the grant closes now.
+        self.gate.end_grant(&r.id, crate::gate::End::Revoked);
+        Ok(r)
     }
 
     /// Expires every request whose clock has run out; returns how many.
@@ -274,6 +278,7 @@ impl Broker {
             let mut tx = self.store.begin().await?;
             let due = tx.due_requests(now, 100).await?;
             let batch = due.len();
+            let mut ended = Vec::new();
             for mut r in due {
                 if let Some(change) = r.expire(now) {
                     if tx.update_request(&r).await? {
@@ -282,10 +287,14 @@ impl Broker {
                         tx.append_audit(&e).await?;
                         self.slack_changed(&mut tx, &r, now).await?;
                         done += 1;
+                        ended.push(r.id);
                     }
                 }
             }
             tx.commit().await?;
+            for id in ended {
+                self.gate.end_grant(&id, crate::gate::End::Expired);
+            }
             if batch < 100 {
                 return Ok(done);
             }

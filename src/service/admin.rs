@@ -55,6 +55,7 @@ impl Broker {
         event.subject = Some(lock.identifier.clone());
         tx.append_audit(&event).await?;
         tx.commit().await?;
+        self.gate.end_user(&lock.identifier);
         tracing::warn!(user = %lock.identifier, by = %admin.user_id, sessions_ended, "user locked");
         Ok(LockOutcome {
             lock,

@@ -38,7 +38,7 @@ pub struct IssuedToken {
 
 impl Broker {
     /// The caller's live grant on `resource`, or a refusal that says how to get one.
-    async fn live_grant(
+    pub(crate) async fn live_grant(
         &self,
         p: &Principal,
         resource: &str,
@@ -98,9 +98,12 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, ServiceError> {
-        let (r, grant) = self
-            .live_grant(p, resource, Kind::Token, origin, now)
-            .await?;
+        // Broker tokens serve token resources, and http resources behind the gate.
+        let kind = match self.policy.current().catalogue.resources.get(resource) {
+            Some(r) if r.kind == Kind::Http => Kind::Http,
+            _ => Kind::Token,
+        };
+        let (r, grant) = self.live_grant(p, resource, kind, origin, now).await?;
         let grant_end = grant.expires_at.unwrap_or(now);
         let asked = chrono::Duration::from_std(
             ttl.unwrap_or(DEFAULT_TOKEN_TTL)

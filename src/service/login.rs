@@ -311,6 +311,7 @@ impl Broker {
         event.subject = Some(p.user_id.clone());
         tx.append_audit(&event).await?;
         tx.commit().await?;
+        self.gate.end_session(&p.session_id);
         tracing::info!(user = %p.user_id, session = %p.session_id, "session ended by logout");
         Ok(())
     }

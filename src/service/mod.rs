@@ -52,6 +52,8 @@ pub struct Broker {
     pub http: reqwest::Client,
     /// The Slack Web API; `None` when Slack is not configured.
     pub slack: Option<crate::slack::api::SlackApi>,
+    /// The gate: open streams and recent admissions.
+    pub gate: crate::gate::Gate,
 }
 
 /// A shared handle to the broker.

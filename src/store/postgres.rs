@@ -9,6 +9,7 @@ super::access_queries::access_queries!(sqlx::PgConnection);
 super::queries::shared_queries!(sqlx::PgConnection);
 super::audit_queries::audit_queries!(sqlx::PgConnection);
 super::slack_queries::slack_queries!(sqlx::PgConnection);
+super::gate_queries::gate_queries!(sqlx::PgConnection);
 
 /// Connects to the server named by `url`.
 pub async fn connect(url: &str) -> Result<PgPool, StoreError> {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 
-fn latchkey(config_home: &std::path::Path) -> Command {
+pub(crate) fn latchkey(config_home: &std::path::Path) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -14,7 +14,7 @@ fn latchkey(config_home: &std::path::Path) -> Command {
     c
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -98,7 +98,7 @@ fn dev_server(dir: &std::path::Path, policy: &std::path::Path) -> (String, std::
     (url, server)
 }
 
-fn wait_ready(url: &str, child: &mut std::process::Child) {
+pub(crate) fn wait_ready(url: &str, child: &mut std::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(resp) = raw_http::get(&format!("{url}/readyz")) {

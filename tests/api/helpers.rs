@@ -29,6 +29,10 @@ pub struct Options {
     pub audit: latchkey::config::AuditLayer,
     /// `[slack]` pointing at a fake Web API (`slack.api_url`); see `slack::SECRET`.
     pub slack_api: Option<String>,
+    /// `public_url` (replicas share one).
+    pub public_url: Option<String>,
+    /// `[livestream]`.
+    pub livestream: Option<latchkey::config::LivestreamLayer>,
 }
 
 pub struct TestApp {
@@ -51,6 +55,7 @@ pub fn missing_peer(what: &str) {
 pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
     Layer {
         listen: Some("127.0.0.1:0".into()),
+        public_url: options.public_url.clone(),
         data_dir: Some(data_dir.to_path_buf()),
         dev: Some(options.dev),
         database_url: options.database_url.clone(),
@@ -88,6 +93,11 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
             .as_ref()
             .map(|url| crate::slack::slack_layer(url))
             .unwrap_or_default(),
+        livestream: options.livestream.clone().unwrap_or_default(),
+        // Tests run their own upstreams; the development source's fixed port would collide.
+        gate: latchkey::config::GateLayer {
+            dev_source: Some("off".into()),
+        },
         ..Layer::default()
     }
 }

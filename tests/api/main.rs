@@ -9,8 +9,13 @@ mod audit_export;
 
 mod aws;
 mod cli_and_config;
+mod gate;
+mod gate_auth;
+mod gate_cli;
+mod gate_fixture;
 mod health;
 mod id_tokens;
+mod nginx;
 mod oidc_flows;
 mod openapi;
 mod policy_runtime;

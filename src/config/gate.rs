@@ -1,0 +1,166 @@
+//! Validation of `[livestream]` and `[gate]`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{invalid, ConfigError, GateLayer, LivestreamLayer};
+use crate::duration;
+use crate::providers::livestream::{LivestreamSettings, DEFAULT_TTL, MAX_TTL};
+
+/// `[livestream]`: all or nothing, starting with the secret.
+pub(super) fn validate_livestream(
+    l: LivestreamLayer,
+) -> Result<Option<LivestreamSettings>, ConfigError> {
+    let Some(secret) = l.secret.filter(|s| !s.expose().is_empty()) else {
+        if l.api_token.is_some() || l.organization_id.is_some() || l.user_ids.is_some() {
+            return Err(invalid(
+                "livestream.secret (LATCHKEY_LIVESTREAM_SECRET)",
+                "not set: the live events service's own JWT secret is needed to mint its tokens",
+            ));
+        }
+        return Ok(None);
+    };
+    let api_token = l
+        .api_token
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            invalid(
+                "livestream.api_token (LATCHKEY_LIVESTREAM_API_TOKEN)",
+                "not set: the project API token the service filters events on (phc_…)",
+            )
+        })?;
+    if let Some(org) = &l.organization_id {
+        if uuid::Uuid::parse_str(org).is_err() {
+            return Err(invalid(
+                "livestream.organization_id (LATCHKEY_LIVESTREAM_ORGANIZATION_ID)",
+                format!("{org:?} is not a UUID"),
+            ));
+        }
+    }
+    let user_ids = l.user_ids.unwrap_or_default();
+    if let Some((email, id)) = user_ids.iter().find(|(_, id)| **id <= 0) {
+        return Err(invalid(
+            "livestream.user_ids",
+            format!("{email} = {id}: PostHog user ids are positive integers"),
+        ));
+    }
+    let token_ttl = match l.token_ttl {
+        None => DEFAULT_TTL,
+        Some(s) => duration::parse(&s).map_err(|e| {
+            invalid(
+                "livestream.token_ttl (LATCHKEY_LIVESTREAM_TOKEN_TTL)",
+                e.to_string(),
+            )
+        })?,
+    };
+    if token_ttl < Duration::from_secs(30) || token_ttl > MAX_TTL {
+        return Err(invalid(
+            "livestream.token_ttl (LATCHKEY_LIVESTREAM_TOKEN_TTL)",
+            "must be between 30s and 15m",
+        ));
+    }
+    Ok(Some(LivestreamSettings {
+        secret,
+        api_token,
+        organization_id: l.organization_id.map(|o| o.to_lowercase()),
+        user_ids: user_ids
+            .into_iter()
+            .map(|(k, v)| (k.to_lowercase(), v))
+            .collect(),
+        token_ttl,
+    }))
+}
+
+/// `gate.dev_source`: on loopback, only in development mode; `127.0.0.1:8011` by default there.
+pub(super) fn validate_dev_source(
+    g: GateLayer,
+    dev: bool,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    const SETTING: &str = "gate.dev_source (LATCHKEY_GATE_DEV_SOURCE)";
+    let addr = match g.dev_source.as_deref() {
+        Some("off") => return Ok(None),
+        None if dev => "127.0.0.1:8011",
+        None => return Ok(None),
+        Some(_) if !dev => {
+            return Err(invalid(
+                SETTING,
+                "the live-events source runs only in development mode (`latchkey serve --dev`)",
+            ))
+        }
+        Some(a) => a,
+    };
+    let addr: SocketAddr = addr.parse().map_err(|_| {
+        invalid(
+            SETTING,
+            "not a socket address; write e.g. 127.0.0.1:8011, or off",
+        )
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(invalid(SETTING, "must be a loopback address"));
+    }
+    Ok(Some(addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn err(l: LivestreamLayer) -> String {
+        validate_livestream(l).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn livestream_settings_name_what_is_missing_or_wrong() {
+        assert!(validate_livestream(LivestreamLayer::default())
+            .unwrap()
+            .is_none());
+        let base = LivestreamLayer {
+            secret: Some(Secret::new("s")),
+            api_token: Some("phc_x".into()),
+            ..LivestreamLayer::default()
+        };
+        let ok = validate_livestream(base.clone()).unwrap().unwrap();
+        assert_eq!(ok.token_ttl, DEFAULT_TTL);
+        let e = err(LivestreamLayer {
+            api_token: Some("phc_x".into()),
+            ..LivestreamLayer::default()
+        });
+        assert!(e.contains("LATCHKEY_LIVESTREAM_SECRET"), "{e}");
+        let e = err(LivestreamLayer {
+            api_token: None,
+            ..base.clone()
+        });
+        assert!(e.contains("LATCHKEY_LIVESTREAM_API_TOKEN"), "{e}");
+        let e = err(LivestreamLayer {
+            organization_id: Some("org-1".into()),
+            ..base.clone()
+        });
+        assert!(e.contains("not a UUID"), "{e}");
+        let e = err(LivestreamLayer {
+            token_ttl: Some("2h".into()),
+            ..base.clone()
+        });
+        assert!(e.contains("15m"), "{e}");
+        let e = err(LivestreamLayer {
+            user_ids: Some([("a@example.com".to_string(), 0)].into()),
+            ..base
+        });
+        assert!(e.contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn the_dev_source_runs_on_loopback_in_development_mode_only() {
+        let g = |v: Option<&str>| GateLayer {
+            dev_source: v.map(Into::into),
+        };
+        assert_eq!(
+            validate_dev_source(g(None), true).unwrap(),
+            Some("127.0.0.1:8011".parse().unwrap())
+        );
+        assert_eq!(validate_dev_source(g(None), false).unwrap(), None);
+        assert_eq!(validate_dev_source(g(Some("off")), true).unwrap(), None);
+        assert!(validate_dev_source(g(Some("127.0.0.1:9")), false).is_err());
+        assert!(validate_dev_source(g(Some("0.0.0.0:9")), true).is_err());
+    }
+}

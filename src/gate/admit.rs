@@ -1,0 +1,293 @@
+//! The admission check: from a bearer credential and a resource name to an
+//! [`Admission`] or a [`Refusal`]. Refusals of a known human are audited.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+
+use super::admission::{gated, wants_livestream, Admission, Refusal};
+use super::assertion;
+use crate::access::{AccessRequest, State};
+use crate::audit::{AuditEvent, Origin};
+use crate::auth::session::{SessionTokenError, SESSION_AUDIENCE};
+use crate::providers::token::{BrokerTokenClaims, OfflineVerifier, VerifyError};
+use crate::providers::{fingerprint, livestream};
+use crate::service::{Broker, ServiceError};
+
+/// The human behind a credential, before the grant is looked at.
+struct Who {
+    user_id: String,
+    subject: String,
+    email: Option<String>,
+    groups: Vec<String>,
+    session_id: Option<String>,
+    /// The grant a broker token names.
+    grant_id: Option<String>,
+}
+
+fn internal(e: impl std::fmt::Display) -> Refusal {
+    tracing::error!(error = %e, "gate admission failed");
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the broker cannot check access right now; try again",
+    )
+}
+
+/// The `aud` of a JWT, read without verifying (only to choose how to verify it).
+fn audience_of(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("aud")?.as_str().map(str::to_string)
+}
+
+impl Broker {
+    /// Admits the holder of `token` to `resource`, or says why not.
+    pub async fn admit(
+        &self,
+        token: Option<&str>,
+        resource: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Admission>, Refusal> {
+        let token = token.ok_or_else(|| {
+            Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "no credential: send Authorization: Bearer <session or broker token>",
+            )
+        })?;
+        let print = fingerprint(token);
+        if let Some(a) = self.gate.admissions.get(&print, resource, now) {
+            return Ok(a);
+        }
+        let (r, upstream) = gated(
+            self.policy.current().catalogue.resources.get(resource),
+            resource,
+        )?;
+        let who = self.identify(token, &r.audience).await?;
+        match self.admit_who(&who, &r, upstream, now).await {
+            Ok(a) => {
+                let a = Arc::new(a);
+                self.gate.admissions.put(print, a.clone());
+                Ok(a)
+            }
+            Err(refusal) => {
+                let mut event = AuditEvent::new("gate.refused", &who.user_id, origin, now)
+                    .outcome("refused", Some(refusal.message.clone()))
+                    .details(serde_json::json!({ "code": refusal.code, "credential": if who.session_id.is_some() { "session" } else { "broker_token" } }));
+                event.resource = Some(resource.to_string());
+                event.subject = who.grant_id.clone();
+                let written = async {
+                    let mut tx = self.store.begin().await?;
+                    tx.append_audit(&event).await?;
+                    tx.commit().await
+                };
+                written.await.map_err(internal)?;
+                Err(refusal)
+            }
+        }
+    }
+
+    /// Verifies the credential: a session token, or a broker token for `audience`.
+    async fn identify(&self, token: &str, audience: &str) -> Result<Who, Refusal> {
+        let unauthenticated =
+            |code, m: &str| Refusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
+        if assertion::is_assertion(token) {
+            return Err(unauthenticated(
+                "invalid_token",
+                "an identity assertion is not a credential",
+            ));
+        }
+        let now = Utc::now();
+        if audience_of(token).as_deref() == Some(SESSION_AUDIENCE) {
+            let p = self.authenticate(token, now).await.map_err(|e| match e {
+                ServiceError::UserLocked => Refusal::new(
+                    StatusCode::FORBIDDEN,
+                    "user_locked",
+                    "this user is locked by an administrator",
+                ),
+                ServiceError::SessionRevoked => unauthenticated(
+                    "session_revoked",
+                    "this session has ended; run `latchkey login`",
+                ),
+                ServiceError::Unauthenticated(SessionTokenError::Expired) => unauthenticated(
+                    "session_expired",
+                    "the session has expired; run `latchkey login`",
+                ),
+                ServiceError::Unauthenticated(_) => {
+                    unauthenticated("invalid_token", "the session token is invalid")
+                }
+                other => internal(other),
+            })?;
+            return Ok(Who {
+                user_id: p.user_id,
+                subject: p.subject,
+                email: p.email,
+                groups: p.groups,
+                session_id: Some(p.session_id),
+                grant_id: None,
+            });
+        }
+        let jwks = serde_json::from_value(self.keyring.jwks(now)).map_err(internal)?;
+        let claims: BrokerTokenClaims =
+            OfflineVerifier::new(&jwks, &self.config.public_url, audience)
+                .verify(token)
+                .map_err(|e| match e {
+                    VerifyError::Invalid(why) if why == "wrong audience" => Refusal::new(
+                        StatusCode::FORBIDDEN,
+                        "wrong_resource",
+                        "this broker token is for another resource",
+                    ),
+                    VerifyError::Invalid(why) if why == "expired" => {
+                        unauthenticated("token_expired", "the broker token has expired")
+                    }
+                    _ => unauthenticated(
+                        "invalid_token",
+                        "the credential is not a valid session or broker token",
+                    ),
+                })?;
+        let mut tx = self.store.begin_read().await.map_err(internal)?;
+        let profile = tx.user_profile(&claims.sub).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        let profile = profile.ok_or_else(|| unauthenticated("invalid_token", "unknown user"))?;
+        Ok(Who {
+            user_id: claims.sub,
+            subject: profile.subject,
+            email: profile.email,
+            groups: profile.groups,
+            session_id: None,
+            grant_id: Some(claims.grant),
+        })
+    }
+
+    /// The grant and lock checks, then the assertion (and livestream token) for the upstream.
+    async fn admit_who(
+        &self,
+        who: &Who,
+        r: &crate::policy::Resource,
+        upstream: String,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, Refusal> {
+        let mut user_keys = vec![who.user_id.clone(), who.subject.clone()];
+        user_keys.extend(who.email.as_ref().map(|e| e.to_lowercase()));
+        let mut tx = self.store.begin_read().await.map_err(internal)?;
+        let grant: Option<AccessRequest> = match &who.grant_id {
+            // A broker token names its grant: that one, and only while it is active.
+            Some(id) => tx
+                .request(id)
+                .await
+                .map_err(internal)?
+                .filter(|g| g.requester_id == who.user_id && g.resource == r.name),
+            None => tx
+                .active_grant(&who.user_id, &r.name, now)
+                .await
+                .map_err(internal)?,
+        };
+        let live = grant
+            .as_ref()
+            .filter(|g| g.state == State::Active && g.expires_at.is_some_and(|e| e > now));
+        let latest = match (&live, &who.grant_id) {
+            (Some(_), _) => None,
+            (None, Some(_)) => grant.clone(),
+            (None, None) => tx
+                .latest_grant(&who.user_id, &r.name)
+                .await
+                .map_err(internal)?,
+        };
+        let locked = if who.session_id.is_none() {
+            // Session tokens were checked against locks by `authenticate`.
+            tx.find_lock(&user_keys).await.map_err(internal)?.is_some()
+        } else {
+            false
+        };
+        tx.commit().await.map_err(internal)?;
+        if locked {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "user_locked",
+                "this user is locked by an administrator",
+            ));
+        }
+        let Some(g) = live else {
+            return Err(Refusal::no_grant(&r.name, latest.as_ref(), now));
+        };
+        let grant_ends = g.expires_at.unwrap_or(now);
+        let subject = assertion::Subject {
+            user_id: &who.user_id,
+            email: who.email.as_deref(),
+            groups: &who.groups,
+            grant: &g.id,
+            resource: &r.name,
+            role: &g.role,
+            grant_ends,
+        };
+        let (assertion, assertion_expires) = assertion::mint(
+            &self.keyring,
+            &self.config.public_url,
+            &r.audience,
+            &subject,
+            now,
+        )
+        .map_err(internal)?;
+        let upstream_bearer = if wants_livestream(r) {
+            Some(
+                self.gate_livestream_token(who.email.as_deref(), g, now)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(Admission {
+            user_id: who.user_id.clone(),
+            user_keys,
+            email: who.email.clone(),
+            groups: who.groups.clone(),
+            session_id: who.session_id.clone(),
+            grant_id: g.id.clone(),
+            role: g.role.clone(),
+            resource: r.name.clone(),
+            grant_ends,
+            upstream,
+            assertion,
+            assertion_expires,
+            upstream_bearer,
+        })
+    }
+
+    /// A livestream token the gate sends upstream for `grant` (recorded like any issuance).
+    async fn gate_livestream_token(
+        &self,
+        email: Option<&str>,
+        grant: &AccessRequest,
+        now: DateTime<Utc>,
+    ) -> Result<String, Refusal> {
+        let settings = self.config.livestream.as_ref().ok_or_else(|| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "livestream_not_configured",
+                "this resource needs [livestream] in the broker's configuration",
+            )
+        })?;
+        let team = livestream::team_of_role(&grant.role).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::FORBIDDEN,
+                "no_team",
+                "the granted role names no team",
+            )
+        })?;
+        let expires_at = (now + chrono::Duration::from_std(settings.token_ttl).unwrap_or_default())
+            .min(grant.expires_at.unwrap_or(now));
+        let (token, claims) =
+            livestream::mint(settings, team, email, now, expires_at).map_err(internal)?;
+        self.record_livestream(grant, &claims, &token, "gate", &Origin::default(), now)
+            .await
+            .map_err(internal)?;
+        Ok(token)
+    }
+}

@@ -1,0 +1,41 @@
+//! Forward-auth for proxies that sit elsewhere (nginx `auth_request`, Traefik
+//! ForwardAuth, Envoy's HTTP ext_authz): 200 with identity headers the proxy copies
+//! upstream, or 401/403 with a stable code in `X-Latchkey-Error` and the JSON body.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::admission::{Admission, Refusal};
+use crate::http::error::ApiError;
+
+/// The identity headers of an admission, in the order a proxy config lists them.
+pub fn identity_headers(a: &Admission) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-latchkey-user", a.user_id.clone()),
+        ("x-latchkey-email", a.email.clone().unwrap_or_default()),
+        ("x-latchkey-groups", a.groups.join(",")),
+        ("x-latchkey-resource", a.resource.clone()),
+        ("x-latchkey-grant", a.grant_id.clone()),
+        ("x-latchkey-role", a.role.clone()),
+        ("x-latchkey-assertion", a.assertion.clone()),
+    ]
+}
+
+/// 200 with the identity headers (values that are not valid header text are left out).
+pub fn allowed(a: &Admission) -> Response {
+    let mut headers = HeaderMap::new();
+    for (name, value) in identity_headers(a) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+    (StatusCode::OK, headers).into_response()
+}
+
+/// The refusal with its code in `X-Latchkey-Error` (nginx passes only the status on).
+pub fn refused(r: Refusal) -> Response {
+    let code = HeaderValue::from_static(r.code);
+    let mut resp = ApiError::from(r).into_response();
+    resp.headers_mut().insert("x-latchkey-error", code);
+    resp
+}

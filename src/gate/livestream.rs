@@ -1,0 +1,151 @@
+//! PostHog's live events service behind the broker: tokens for the team the granted role
+//! names, and the answer to the service's authorization callback (204 while the grant
+//! behind the token is active, 403 once it is not), so the service closes its streams
+//! when the grant ends.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::admission::Refusal;
+use crate::access::{AccessRequest, State};
+use crate::audit::{AuditEvent, Origin};
+use crate::domain::Principal;
+use crate::policy::Kind;
+use crate::providers::fingerprint;
+use crate::providers::livestream::{self, LivestreamClaims, MAX_TTL};
+use crate::service::{Broker, ServiceError};
+use crate::store::{Issuance, StoreError};
+
+/// The issuance kind of livestream tokens.
+pub const KIND: &str = "livestream";
+
+/// A livestream token as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedLivestream {
+    /// The token (`Authorization: Bearer` at the live events service).
+    pub token: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// The team it streams.
+    pub team_id: i64,
+    /// The grant it belongs to.
+    pub grant_id: String,
+}
+
+impl Broker {
+    /// A livestream token inside the caller's active grant on `resource`.
+    pub async fn issue_livestream(
+        &self,
+        p: &Principal,
+        resource: &str,
+        ttl: Option<Duration>,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedLivestream, ServiceError> {
+        let settings = self.config.livestream.as_ref().ok_or_else(|| {
+            ServiceError::NotFound(
+                "this broker issues no livestream tokens: set [livestream] secret and api_token"
+                    .into(),
+            )
+        })?;
+        let (_, grant) = self
+            .live_grant(p, resource, Kind::Http, origin, now)
+            .await?;
+        let team_id = livestream::team_of_role(&grant.role).ok_or_else(|| {
+            ServiceError::BadRequest(format!("the role {} names no team (team:N)", grant.role))
+        })?;
+        let ttl = ttl.unwrap_or(settings.token_ttl).min(MAX_TTL);
+        let expires_at = (now + chrono::Duration::from_std(ttl).unwrap_or_default())
+            .min(grant.expires_at.unwrap_or(now));
+        let (token, claims) =
+            livestream::mint(settings, team_id, p.email.as_deref(), now, expires_at)?;
+        self.record_livestream(&grant, &claims, &token, "api", origin, now)
+            .await?;
+        Ok(IssuedLivestream {
+            token,
+            expires_at,
+            team_id,
+            grant_id: grant.id,
+        })
+    }
+
+    /// Records a livestream token (fingerprint, never the token) with its audit event.
+    pub(crate) async fn record_livestream(
+        &self,
+        grant: &AccessRequest,
+        claims: &LivestreamClaims,
+        token: &str,
+        via: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let print = fingerprint(token);
+        let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+        let mut tx = self.store.begin().await?;
+        tx.insert_issuance(&Issuance {
+            id: claims.jti.clone(),
+            request_id: grant.id.clone(),
+            kind: KIND,
+            fingerprint: print.clone(),
+            issued_at: now,
+            expires_at,
+        })
+        .await?;
+        let event = AuditEvent::new("credential.issued", &grant.requester_id, origin, now)
+            .about(&grant.id, &grant.resource, &grant.role)
+            .details(serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "team_id": claims.team_id, "expires_at": expires_at, "via": via }));
+        tx.append_audit(&event).await?;
+        tx.commit().await
+    }
+
+    /// The live events service's authorization callback: `Ok` while the grant behind
+    /// this token is active and its human unlocked.
+    pub async fn livestream_authz(
+        &self,
+        token: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
+        let unauthorized = || {
+            Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "not a livestream token of this broker",
+            )
+        };
+        let settings = self.config.livestream.as_ref().ok_or_else(unauthorized)?;
+        let claims = token
+            .and_then(|t| livestream::verify(settings, t))
+            .ok_or_else(unauthorized)?;
+        let failed = |e: StoreError| {
+            tracing::error!(error = %e, "livestream authorization failed");
+            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again")
+        };
+        let mut tx = self.store.begin_read().await.map_err(failed)?;
+        let grant = match tx.issuance_grant(&claims.jti, KIND).await.map_err(failed)? {
+            Some(id) => tx.request(&id).await.map_err(failed)?,
+            None => None,
+        };
+        let grant = grant.ok_or_else(unauthorized)?;
+        let mut keys = vec![grant.requester_id.clone()];
+        if let Some(u) = tx.user_profile(&grant.requester_id).await.map_err(failed)? {
+            keys.push(u.subject);
+            keys.extend(u.email.map(|e| e.to_lowercase()));
+        }
+        let locked = tx.find_lock(&keys).await.map_err(failed)?.is_some();
+        tx.commit().await.map_err(failed)?;
+        if locked {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "user_locked",
+                "this user is locked",
+            ));
+        }
+        if grant.state != State::Active || grant.expires_at.is_none_or(|e| e <= now) {
+            return Err(Refusal::no_grant(&grant.resource, Some(&grant), now));
+        }
+        Ok(())
+    }
+}

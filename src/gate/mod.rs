@@ -1,0 +1,96 @@
+//! The gate: internal HTTP services reachable only inside an active grant, and only for
+//! as long as it lasts.
+//!
+//! - [`admission`]: admissions, refusals and their short-lived cache.
+//! - [`admit`]: the admission check (session or broker token, grant, lock).
+//! - [`assertion`]: the signed identity assertion passed upstream.
+//! - [`revocation`]: the hub that ends every stream of a grant, session or user.
+//! - [`poll`]: the store poll that catches ends committed by other replicas or clocks.
+//! - [`headers`]: which headers cross the gate, and the path split.
+//! - [`proxy`]: the streaming reverse proxy under `/gate/{resource}/…`.
+//! - [`relay`]: the response body that counts, ends on revocation and audits its stream.
+//! - [`forward_auth`]: answers for nginx `auth_request`, Traefik ForwardAuth, Envoy ext_authz.
+//! - [`livestream`]: PostHog live events tokens and the service's authorization callback.
+//! - [`devsource`]: a small live-events source for the development server and the tests.
+
+pub mod admission;
+pub mod admit;
+pub mod assertion;
+pub mod devsource;
+pub mod forward_auth;
+pub mod headers;
+pub mod livestream;
+pub mod poll;
+pub mod proxy;
+pub mod relay;
+pub mod revocation;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+pub use admission::{Admission, AdmissionCache, Refusal};
+pub use revocation::{End, Hub, Liveness};
+
+/// The body type sent upstream.
+pub type UpstreamBody = UnsyncBoxBody<Bytes, axum::Error>;
+
+/// The gate's state: open streams, recent admissions, the upstream client.
+pub struct Gate {
+    /// Open streams.
+    pub hub: Arc<Hub>,
+    /// Recent admissions.
+    pub admissions: AdmissionCache,
+    /// Pooled HTTP/1.1 client to upstreams.
+    pub client: Client<HttpConnector, UpstreamBody>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Self {
+            hub: Arc::new(Hub::default()),
+            admissions: AdmissionCache::default(),
+            client,
+        }
+    }
+}
+
+impl Gate {
+    /// A grant ended (committed): its streams close and its admissions are forgotten.
+    pub fn end_grant(&self, grant_id: &str, why: End) {
+        self.admissions.forget(|a| a.grant_id == grant_id);
+        let n = self.hub.end_grant(grant_id, why);
+        if n > 0 {
+            tracing::info!(grant = %grant_id, streams = n, why = why.as_str(), "gated streams closed");
+        }
+    }
+
+    /// A lock on `identifier` was committed.
+    pub fn end_user(&self, identifier: &str) {
+        let id = identifier.to_lowercase();
+        self.admissions
+            .forget(|a| a.user_keys.iter().any(|k| k.to_lowercase() == id));
+        let n = self.hub.end_user(identifier);
+        if n > 0 {
+            tracing::info!(streams = n, "gated streams of a locked user closed");
+        }
+    }
+
+    /// A session ended (logout).
+    pub fn end_session(&self, session_id: &str) {
+        self.admissions
+            .forget(|a| a.session_id.as_deref() == Some(session_id));
+        self.hub.end_session(session_id);
+    }
+}

@@ -1,0 +1,214 @@
+//! The reverse proxy: `/gate/{resource}/{path…}` reaches `{upstream}/{path…}` for a
+//! principal admitted to the resource. Bodies stream both ways without buffering
+//! (server-sent events, chunked responses); WebSocket and other upgrades are tunnelled.
+//! The caller's credentials and cookies never reach the upstream; a signed identity
+//! assertion does, in `X-Latchkey-Assertion`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+
+use super::admission::Refusal;
+use super::headers::{bearer, end_to_end, is_upgrade, split_path, upstream_headers};
+use super::relay::{ending, Counted, Relay, StreamAudit};
+use crate::audit::Origin;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+
+/// How long the upstream may take to answer with its headers.
+const UPSTREAM_HEADERS: Duration = Duration::from_secs(30);
+/// Response header naming the grant a proxied answer was served under.
+pub const GRANT_HEADER: &str = "x-latchkey-grant";
+
+/// The gate's routes: any method, any path under a resource; and forward-auth with the
+/// original path appended and the original method (Envoy's ext_authz sends both).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/gate/{resource}", any(proxy))
+        .route("/gate/{resource}/{*path}", any(proxy))
+        .route(
+            "/v1/gate/auth/{resource}/{*path}",
+            any(crate::http::gate::forward_auth_path),
+        )
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        ApiError::new(r.status, r.code, r.message)
+    }
+}
+
+fn bad_gateway(code: &'static str, message: &str) -> Response {
+    ApiError::new(StatusCode::BAD_GATEWAY, code, message).into_response()
+}
+
+/// `ANY /gate/{resource}/{path…}`.
+pub async fn proxy(State(state): State<AppState>, origin: Origin, mut req: Request) -> Response {
+    let Some((resource, rest)) = split_path(req.uri().path()) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "the path must be /gate/{resource}/… without dot segments",
+        )
+        .into_response();
+    };
+    let broker = state.broker.clone();
+    let admission = match broker
+        .admit(
+            bearer(req.headers()),
+            &resource,
+            &origin,
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(r) => return ApiError::from(r).into_response(),
+    };
+    let target = match req.uri().query() {
+        Some(q) => format!("{}{rest}?{q}", admission.upstream),
+        None => format!("{}{rest}", admission.upstream),
+    };
+    let Ok(uri) = target.parse::<Uri>() else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "the path is not a valid URI",
+        )
+        .into_response();
+    };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let headers = upstream_headers(&req, &admission, peer);
+    let upgrade = is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let method = req.method().clone();
+    let mut up = hyper::Request::new(req.into_body().boxed_unsync());
+    *up.method_mut() = method.clone();
+    *up.uri_mut() = uri;
+    *up.headers_mut() = headers;
+    let mut resp =
+        match tokio::time::timeout(UPSTREAM_HEADERS, broker.gate.client.request(up)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, resource = %resource, "upstream unreachable");
+                return bad_gateway(
+                    "upstream_unavailable",
+                    "the upstream service did not answer",
+                );
+            }
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "the upstream service did not answer in time",
+                )
+                .into_response()
+            }
+        };
+    let grant_header = HeaderValue::from_str(&admission.grant_id).ok();
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_upgrade) = client_upgrade else {
+            return bad_gateway(
+                "upstream_protocol",
+                "the upstream switched protocols unasked",
+            );
+        };
+        let audit =
+            match StreamAudit::open(broker.clone(), admission.clone(), origin, "upgrade", rest)
+                .await
+            {
+                Ok(a) => a,
+                Err(e) => return audit_failed(e),
+            };
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        let end = ending(broker, &admission);
+        tokio::spawn(tunnel(client_upgrade, upstream_upgrade, end, audit));
+        let mut out = Response::new(Body::empty());
+        *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        *out.headers_mut() = resp.headers().clone();
+        return out;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let stream_kind = stream_kind(&method, &parts);
+    parts.headers = end_to_end(&parts.headers, &[]);
+    if let Some(g) = grant_header {
+        parts.headers.insert(GRANT_HEADER, g);
+    }
+    let Some(kind) = stream_kind else {
+        return Response::from_parts(parts, Body::new(body));
+    };
+    let audit = match StreamAudit::open(broker.clone(), admission.clone(), origin, kind, rest).await
+    {
+        Ok(a) => a,
+        Err(e) => return audit_failed(e),
+    };
+    let end = ending(broker, &admission);
+    Response::from_parts(parts, Body::new(Relay::new(body, end, audit)))
+}
+
+/// A stream is a server-sent-events answer, or one of unknown length (chunked).
+fn stream_kind(method: &Method, parts: &axum::http::response::Parts) -> Option<&'static str> {
+    let sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if sse {
+        return Some("sse");
+    }
+    let bodiless = *method == Method::HEAD
+        || parts.status.is_informational()
+        || parts.status == StatusCode::NO_CONTENT
+        || parts.status == StatusCode::NOT_MODIFIED;
+    (!bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH)).then_some("chunked")
+}
+
+fn audit_failed(e: crate::store::StoreError) -> Response {
+    tracing::error!(error = %e, "could not audit a stream's opening; refused");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        "the stream cannot be audited, so it is not opened",
+    )
+    .into_response()
+}
+
+/// Copies both ways between the upgraded connections until either side closes or the
+/// broker ends the stream.
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    end: super::relay::Ending,
+    audit: StreamAudit,
+) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::warn!(error = %e, "upgrade failed");
+            audit.close(0, "upgrade_failed");
+            return;
+        }
+    };
+    let count = Arc::new(AtomicU64::new(0));
+    let mut client = TokioIo::new(client);
+    let mut upstream = Counted::new(TokioIo::new(upstream), count.clone());
+    let why = tokio::select! {
+        r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => if r.is_ok() { "closed" } else { "connection_error" },
+        end = end => end.as_str(),
+    };
+    audit.close(count.load(std::sync::atomic::Ordering::Relaxed), why);
+}

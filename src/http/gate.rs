@@ -1,0 +1,84 @@
+//! The gate's API routes: forward-auth, PostHog livestream tokens and the livestream
+//! service's authorization callback. The proxy itself is [`crate::gate::proxy`].
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::audit::Origin;
+use crate::domain::Principal;
+use crate::gate::forward_auth;
+use crate::gate::headers::bearer;
+use crate::gate::livestream::IssuedLivestream;
+
+/// `GET /v1/gate/auth/{resource}`: may the bearer reach this resource now?
+pub async fn forward_auth(
+    State(state): State<AppState>,
+    Path(resource): Path<String>,
+    origin: Origin,
+    headers: HeaderMap,
+) -> Response {
+    match state
+        .broker
+        .admit(bearer(&headers), &resource, &origin, Utc::now())
+        .await
+    {
+        Ok(a) => forward_auth::allowed(&a),
+        Err(r) => forward_auth::refused(r),
+    }
+}
+
+/// `ANY /v1/gate/auth/{resource}/{*path}`: the same, for Envoy, which appends the original
+/// path and keeps the original method.
+pub async fn forward_auth_path(
+    state: State<AppState>,
+    Path((resource, _)): Path<(String, String)>,
+    origin: Origin,
+    headers: HeaderMap,
+) -> Response {
+    forward_auth(state, Path(resource), origin, headers).await
+}
+
+/// Body of `POST /v1/credentials/livestream`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivestreamBody {
+    /// Resource (of kind `http`, with a `team:N` role).
+    pub resource: String,
+    /// Lifetime asked, e.g. `5m` (at most 15m and the grant).
+    pub ttl: Option<String>,
+}
+
+/// `POST /v1/credentials/livestream`: a PostHog live events token inside the caller's grant.
+pub async fn livestream_token(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    body: Result<Json<LivestreamBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<IssuedLivestream>), ApiError> {
+    let Json(b) = body?;
+    let ttl = super::access::duration("ttl", b.ttl.as_deref())?;
+    let issued = state
+        .broker
+        .issue_livestream(&p, &b.resource, ttl, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// `GET|POST /v1/gate/livestream/authz`: the live events service's callback, with the
+/// stream's own bearer token: 204 while its grant is active, 403 once it is not.
+pub async fn livestream_authz(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state
+        .broker
+        .livestream_authz(bearer(&headers), Utc::now())
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => forward_auth::refused(r),
+    }
+}

@@ -1,0 +1,500 @@
+//! The gate: only an active grant passes, nothing of a refused caller reaches the
+//! upstream, and a stream closes within a second of its grant's end.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::gate_fixture::{policy_dir, upstream, Upstream};
+use crate::helpers::{assert_error, spawn_app, Options, TestApp};
+
+pub const STREAM: &str = "stream:live-events";
+
+pub struct Gated {
+    pub app: TestApp,
+    pub up: Upstream,
+    _policy: tempfile::TempDir,
+}
+
+pub async fn gated(options: Options) -> Gated {
+    let up = upstream(STREAM).await;
+    let policy = policy_dir(up.addr, "");
+    let app = spawn_app(Options {
+        dev: true,
+        policy_dir: Some(policy.path().to_path_buf()),
+        ..options
+    })
+    .await;
+    up.trust(&app.url).await;
+    Gated {
+        app,
+        up,
+        _policy: policy,
+    }
+}
+
+pub async fn grant(app: &TestApp, token: &str, resource: &str, extra: Value) -> String {
+    let mut body = json!({"resource": resource});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let v = app
+        .post_ok("/v1/requests", body, token, StatusCode::CREATED)
+        .await;
+    assert_eq!(v["request"]["state"], "active", "{v}");
+    v["request"]["id"].as_str().unwrap().to_string()
+}
+
+/// Opens the event stream through the gate, reads the first event, then keeps reading in
+/// the background; the handle resolves with the moment the stream ended.
+pub async fn open_stream(url: &str, token: &str) -> (Value, tokio::task::JoinHandle<Instant>) {
+    let mut resp = reqwest::Client::new()
+        .get(format!("{url}/gate/{STREAM}/events"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut buf = String::new();
+    let first = loop {
+        let chunk = resp.chunk().await.unwrap().expect("an event");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        if let Some(end) = buf.find("\n\n") {
+            let line = buf[..end].strip_prefix("data: ").unwrap().to_string();
+            break serde_json::from_str::<Value>(&line).unwrap();
+        }
+    };
+    let rest = tokio::spawn(async move {
+        while let Ok(Some(_)) = resp.chunk().await {}
+        Instant::now()
+    });
+    (first, rest)
+}
+
+/// Waits for the stream's end and returns how long after `since` it came.
+async fn closed_after(stream: tokio::task::JoinHandle<Instant>, since: Instant) -> Duration {
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream)
+        .await
+        .expect("the stream closes")
+        .unwrap();
+    ended.saturating_duration_since(since)
+}
+
+async fn audit(app: &TestApp, grant: &str) -> Vec<(String, Value)> {
+    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let events = tx.audit_events(Some(grant), 0, 1000).await.unwrap();
+    tx.commit().await.unwrap();
+    events.into_iter().map(|e| (e.kind, e.details)).collect()
+}
+
+/// The stream's closing, audited in the background: waits for it.
+async fn closing(app: &TestApp, grant: &str) -> Value {
+    for _ in 0..50 {
+        if let Some((_, d)) = audit(app, grant)
+            .await
+            .into_iter()
+            .find(|(k, _)| k == "gate.stream_closed")
+        {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no gate.stream_closed for {grant}");
+}
+
+#[tokio::test]
+async fn refused_callers_get_their_status_and_code_and_nothing_reaches_the_upstream() {
+    let g = gated(Options::default()).await;
+    let app = &g.app;
+    let events = format!("/gate/{STREAM}/events");
+    assert_error(
+        app.get(&events, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    assert_error(
+        app.get(&events, Some("not-a-token")).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    assert_error(
+        app.get(&events, Some(&bob)).await,
+        StatusCode::FORBIDDEN,
+        "no_active_grant",
+    )
+    .await;
+    // A grant on another resource does not open this one, by session or by broker token.
+    grant(app, &bob, "http:dashboard", json!({})).await;
+    assert_error(
+        app.get(&events, Some(&bob)).await,
+        StatusCode::FORBIDDEN,
+        "no_active_grant",
+    )
+    .await;
+    let t = app
+        .post_ok(
+            "/v1/credentials/token",
+            json!({"resource": "http:dashboard"}),
+            &bob,
+            StatusCode::CREATED,
+        )
+        .await;
+    let dashboard_token = t["token"].as_str().unwrap();
+    assert_error(
+        app.get(&events, Some(dashboard_token)).await,
+        StatusCode::FORBIDDEN,
+        "wrong_resource",
+    )
+    .await;
+    assert_error(
+        app.get("/gate/aws:prod/x", Some(&bob)).await,
+        StatusCode::BAD_REQUEST,
+        "not_gated",
+    )
+    .await;
+    assert_error(
+        app.get("/gate/nope/x", Some(&bob)).await,
+        StatusCode::NOT_FOUND,
+        "unknown_resource",
+    )
+    .await;
+    // Revoked.
+    let id = grant(app, &bob, STREAM, json!({})).await;
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    assert_error(
+        app.get(&events, Some(&bob)).await,
+        StatusCode::FORBIDDEN,
+        "grant_revoked",
+    )
+    .await;
+    // Expired (the dashboard grant lasts five seconds), by session and by broker token.
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    assert_error(
+        app.get("/gate/http:dashboard/x", Some(&bob)).await,
+        StatusCode::FORBIDDEN,
+        "grant_expired",
+    )
+    .await;
+    assert_error(
+        app.get("/gate/http:dashboard/x", Some(dashboard_token))
+            .await,
+        StatusCode::FORBIDDEN,
+        "grant_expired",
+    )
+    .await;
+    // Locked: the session and a broker token minted before the lock.
+    let dave = app.dev_login("dave@example.com", &["eng"]).await;
+    grant(app, &dave, STREAM, json!({})).await;
+    let t = app
+        .post_ok(
+            "/v1/credentials/token",
+            json!({"resource": STREAM}),
+            &dave,
+            StatusCode::CREATED,
+        )
+        .await;
+    let dave_token = t["token"].as_str().unwrap();
+    let admin = app.dev_login("root@example.com", &["admin"]).await;
+    app.post_ok(
+        "/v1/admin/locks",
+        json!({"user": "dave@example.com"}),
+        &admin,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_error(
+        app.get(&events, Some(&dave)).await,
+        StatusCode::FORBIDDEN,
+        "user_locked",
+    )
+    .await;
+    assert_error(
+        app.get(&events, Some(dave_token)).await,
+        StatusCode::FORBIDDEN,
+        "user_locked",
+    )
+    .await;
+    assert_eq!(
+        g.up.seen.requests.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
+    // Refusals of known people are audited.
+    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let all = tx.audit_events(None, 0, 10_000).await.unwrap();
+    tx.commit().await.unwrap();
+    let refused: Vec<String> = all
+        .iter()
+        .filter(|e| e.kind == "gate.refused")
+        .map(|e| e.details["code"].as_str().unwrap().to_string())
+        .collect();
+    for code in [
+        "no_active_grant",
+        "grant_revoked",
+        "grant_expired",
+        "user_locked",
+    ] {
+        assert!(
+            refused.iter().any(|c| c == code),
+            "{code} audited: {refused:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_upstream_verifies_the_assertion_and_never_sees_the_callers_credentials() {
+    let g = gated(Options::default()).await;
+    let app = &g.app;
+    let bob = app.dev_login("bob@example.com", &["eng", "oncall"]).await;
+    let id = grant(app, &bob, STREAM, json!({})).await;
+    let resp = app
+        .http
+        .post(format!("{}/gate/{STREAM}/api/things?x=1", app.url))
+        .bearer_auth(&bob)
+        .header("cookie", "session=secret")
+        .header("x-latchkey-user", "dev|root@example.com")
+        .header("connection", "x-private")
+        .header("x-private", "hop")
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-latchkey-grant"], id.as_str());
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"path": "/api/things", "query": "x=1", "method": "POST"})
+    );
+    let claims = g.up.seen.claims.lock().unwrap()[0].clone();
+    assert_eq!(
+        (
+            claims.sub.as_str(),
+            claims.grant.as_str(),
+            claims.role.as_str(),
+            claims.email.as_deref()
+        ),
+        (
+            "dev|bob@example.com",
+            id.as_str(),
+            "team:2",
+            Some("bob@example.com")
+        )
+    );
+    assert_eq!(claims.groups, vec!["eng", "oncall"]);
+    assert!(claims.exp - claims.iat <= 60);
+    let headers = g.up.seen.headers.lock().unwrap()[0].clone();
+    for gone in ["authorization", "cookie", "x-latchkey-user", "x-private"] {
+        assert!(
+            headers.get(gone).is_none(),
+            "{gone} reached the upstream: {headers}"
+        );
+    }
+    // The assertion is not a credential: replayed to the gate, it is refused.
+    let assertion = headers["x-latchkey-assertion"].as_str().unwrap();
+    assert_error(
+        app.get(&format!("/gate/{STREAM}/x"), Some(assertion)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_stream_closes_within_a_second_of_revocation_and_is_audited_with_its_bytes() {
+    let g = gated(Options::default()).await;
+    let app = &g.app;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(app, &bob, STREAM, json!({})).await;
+    let (first, stream) = open_stream(&app.url, &bob).await;
+    for field in ["uuid", "timestamp", "distinct_id", "event", "properties"] {
+        assert!(first.get(field).is_some(), "{field} in {first}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Revoked from another terminal: an administrator through the API.
+    let admin = app.dev_login("root@example.com", &["admin"]).await;
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &admin,
+        StatusCode::OK,
+    )
+    .await;
+    let revoked = Instant::now();
+    let after = closed_after(stream, revoked).await;
+    assert!(
+        after < Duration::from_secs(1),
+        "closed {after:?} after the revocation"
+    );
+    let closed = closing(app, &id).await;
+    assert_eq!(closed["why"], "revoked");
+    assert!(closed["bytes"].as_u64().unwrap() > 100, "{closed}");
+    assert!(closed["duration_ms"].as_u64().unwrap() >= 200, "{closed}");
+    let kinds: Vec<String> = audit(app, &id).await.into_iter().map(|(k, _)| k).collect();
+    assert!(
+        kinds.contains(&"gate.stream_opened".to_string()),
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn lock_logout_and_expiry_each_close_the_stream_within_a_second() {
+    let g = gated(Options::default()).await;
+    let app = &g.app;
+    let admin = app.dev_login("root@example.com", &["admin"]).await;
+    // Lock.
+    let dave = app.dev_login("dave@example.com", &["eng"]).await;
+    let id = grant(app, &dave, STREAM, json!({})).await;
+    let (_, stream) = open_stream(&app.url, &dave).await;
+    app.post_ok(
+        "/v1/admin/locks",
+        json!({"user": "dave@example.com"}),
+        &admin,
+        StatusCode::CREATED,
+    )
+    .await;
+    let after = closed_after(stream, Instant::now()).await;
+    assert!(after < Duration::from_secs(1), "lock: {after:?}");
+    assert_eq!(closing(app, &id).await["why"], "user_locked");
+    // Logout.
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(app, &bob, STREAM, json!({})).await;
+    let (_, stream) = open_stream(&app.url, &bob).await;
+    let resp = app.post("/v1/auth/logout", json!({}), Some(&bob)).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let after = closed_after(stream, Instant::now()).await;
+    assert!(after < Duration::from_secs(1), "logout: {after:?}");
+    assert_eq!(closing(app, &id).await["why"], "session_ended");
+    // Expiry: a two-second grant.
+    let erin = app.dev_login("erin@example.com", &["eng"]).await;
+    let id = grant(app, &erin, STREAM, json!({"duration": "2s"})).await;
+    let v = app
+        .get(&format!("/v1/requests/{id}"), Some(&erin))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let ends: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(v["expires_at"].clone()).unwrap();
+    let (_, stream) = open_stream(&app.url, &erin).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream)
+        .await
+        .unwrap()
+        .unwrap();
+    let late = chrono::Utc::now() - ends - chrono::Duration::from_std(ended.elapsed()).unwrap();
+    assert!(
+        late < chrono::Duration::seconds(1),
+        "expiry: closed {late:?} after the grant's end"
+    );
+    assert_eq!(closing(app, &id).await["why"], "expired");
+}
+
+/// Two replicas sharing a database (and keys); a grant revoked on one closes the stream
+/// the other relays, by the store poll.
+async fn replicas_close_each_others_streams(database_url: Option<String>) {
+    let up = upstream(STREAM).await;
+    let policy = policy_dir(up.addr, "");
+    let shared = tempfile::tempdir().unwrap();
+    let options = Options {
+        dev: true,
+        policy_dir: Some(policy.path().to_path_buf()),
+        data_dir: Some(shared.path().to_path_buf()),
+        public_url: Some("http://latchkey.test".into()),
+        database_url,
+        ..Options::default()
+    };
+    let a = spawn_app(options.clone()).await;
+    let b = spawn_app(options).await;
+    up.trust_as(&a.url, "http://latchkey.test").await;
+    let bob = a.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&a, &bob, STREAM, json!({})).await;
+    let (_, stream) = open_stream(&b.url, &bob).await;
+    a.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    let after = closed_after(stream, Instant::now()).await;
+    assert!(
+        after < Duration::from_secs(1),
+        "closed {after:?} after the other replica's revocation"
+    );
+    assert_eq!(closing(&b, &id).await["why"], "revoked");
+    // The other replica's remembered admission went with it.
+    let again = b.get(&format!("/gate/{STREAM}/events"), Some(&bob)).await;
+    assert_error(again, StatusCode::FORBIDDEN, "grant_revoked").await;
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_replica_closes_the_stream_held_by_another() {
+    replicas_close_each_others_streams(None).await;
+}
+
+#[tokio::test]
+async fn replicas_sharing_postgresql_close_each_others_streams_within_a_second() {
+    let Some(db) = crate::helpers::fresh_postgres().await else {
+        return;
+    };
+    replicas_close_each_others_streams(Some(db.url.clone())).await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_is_tunnelled_and_cut_at_revocation() {
+    let g = gated(Options::default()).await;
+    let app = &g.app;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(app, &bob, STREAM, json!({})).await;
+    let addr = app.url.strip_prefix("http://").unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /gate/{STREAM}/upgrade HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bob}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tcp.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tcp.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    tcp.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"ping");
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    let revoked = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), tcp.read_to_end(&mut rest))
+        .await
+        .expect("the tunnel closes")
+        .ok();
+    assert!(revoked.elapsed() < Duration::from_secs(1));
+    let closed = closing(app, &id).await;
+    assert_eq!(
+        (closed["kind"].as_str(), closed["why"].as_str()),
+        (Some("upgrade"), Some("revoked"))
+    );
+}
