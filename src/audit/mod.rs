@@ -86,12 +86,20 @@ fn fractions_to_strings(v: &mut serde_json::Value) {
 
 /// An event time as the log writes it: RFC 3339, UTC, exactly three fractional digits, `Z`.
 pub fn format_at(at: DateTime<Utc>) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_at(at, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends [`format_at`]'s form of `at` to `out`, digit by digit: this runs for every
+/// event hashed or verified.
+pub fn write_at(at: DateTime<Utc>, out: &mut Vec<u8>) {
     use chrono::{Datelike, Timelike};
     let (y, ms) = (at.year(), at.timestamp_subsec_millis().min(999));
     if !(0..=9999).contains(&y) {
-        return at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        out.extend_from_slice(at.to_rfc3339_opts(SecondsFormat::Millis, true).as_bytes());
+        return;
     }
-    // Digit by digit: this runs for every event hashed or verified.
     let mut b = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut v: u32| {
         for i in (0..width).rev() {
@@ -106,7 +114,7 @@ pub fn format_at(at: DateTime<Utc>) -> String {
     put(14, 2, at.minute());
     put(17, 2, at.second().min(59));
     put(20, 3, ms);
-    String::from_utf8_lossy(&b).into_owned()
+    out.extend_from_slice(&b);
 }
 
 fn serialize_at<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

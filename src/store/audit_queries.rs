@@ -3,7 +3,7 @@
 //! `sqlite.rs` and `postgres.rs`.
 
 macro_rules! audit_queries {
-    ($conn:ty) => {
+    ($conn:ty, $numbered:expr) => {
         mod audit {
             use crate::audit::checkpoint::Checkpoint;
             use crate::audit::AuditEvent;
@@ -15,32 +15,50 @@ macro_rules! audit_queries {
                 StoreError::Corrupt(e.to_string())
             }
 
-            /// Inserts an event that already has its place in the chain.
-            pub async fn insert_audit_event(c: &mut $conn, e: &AuditEvent) -> Result<(), StoreError> {
-                let details = crate::audit::canonical::to_string(&e.details).map_err(corrupt)?;
-                sqlx::query(
-                    "INSERT INTO audit_events (seq, id, type, at, actor, subject, resource, role, outcome, reason,
-                        request_id, client_addr, user_agent, details, prev_hash, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                )
-                .bind(e.seq)
-                .bind(&e.id)
-                .bind(&e.kind)
-                .bind(to_ms(e.at))
-                .bind(&e.actor)
-                .bind(&e.subject)
-                .bind(&e.resource)
-                .bind(&e.role)
-                .bind(&e.outcome)
-                .bind(&e.reason)
-                .bind(&e.request_id)
-                .bind(&e.client_addr)
-                .bind(&e.user_agent)
-                .bind(details)
-                .bind(&e.prev_hash)
-                .bind(&e.hash)
-                .execute(&mut *c)
-                .await?;
+            /// Inserts events that already have their places in the chain, many rows per
+            /// statement.
+            pub async fn insert_audit_events(c: &mut $conn, events: &[AuditEvent]) -> Result<(), StoreError> {
+                // 16 parameters a row; PostgreSQL allows 65,535 in one statement.
+                for chunk in events.chunks(1000) {
+                    let mut sql = String::from(
+                        "INSERT INTO audit_events (seq, id, type, at, actor, subject, resource, role, outcome, reason,
+                            request_id, client_addr, user_agent, details, prev_hash, hash) VALUES ",
+                    );
+                    for i in 0..chunk.len() {
+                        let n = i * 16;
+                        if i > 0 {
+                            sql.push(',');
+                        }
+                        sql.push('(');
+                        // SQLite looks a numbered parameter up by a linear scan: plain `?` keeps
+                        // a thousand-row statement linear; PostgreSQL needs `$N`.
+                        let mark = |k: usize| if $numbered { format!("${}", n + k) } else { "?".to_string() };
+                        sql.push_str(&(1..=16).map(mark).collect::<Vec<_>>().join(", "));
+                        sql.push(')');
+                    }
+                    let mut q = sqlx::query(&sql);
+                    for e in chunk {
+                        let details = crate::audit::canonical::to_string(&e.details).map_err(corrupt)?;
+                        q = q
+                            .bind(e.seq)
+                            .bind(&e.id)
+                            .bind(&e.kind)
+                            .bind(to_ms(e.at))
+                            .bind(&e.actor)
+                            .bind(&e.subject)
+                            .bind(&e.resource)
+                            .bind(&e.role)
+                            .bind(&e.outcome)
+                            .bind(&e.reason)
+                            .bind(&e.request_id)
+                            .bind(&e.client_addr)
+                            .bind(&e.user_agent)
+                            .bind(details)
+                            .bind(&e.prev_hash)
+                            .bind(&e.hash);
+                    }
+                    q.execute(&mut *c).await?;
+                }
                 Ok(())
             }
 

@@ -58,7 +58,7 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub enum Store {
     /// Embedded SQLite.
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(SqliteStore),
     /// PostgreSQL.
     Postgres(sqlx::PgPool),
 }
@@ -70,6 +70,8 @@ pub struct Tx {
     audit: Vec<crate::audit::AuditEvent>,
     /// Begun as a writer: only such a transaction may append to the audit log.
     writer: bool,
+    /// SQLite: this process's writers' turn, held until the transaction ends.
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 /// The backend's transaction.
@@ -86,15 +88,29 @@ impl Tx {
             conn,
             audit: Vec::new(),
             writer,
+            turn: None,
         }
     }
+}
+
+/// SQLite's pool, and the lock its writers queue on: SQLite has one writer at a time,
+/// and waiting here (fairly, without sleeping) is much faster than SQLite's busy handler,
+/// which sleeps and retries.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// The connections.
+    pub pool: sqlx::SqlitePool,
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH`, created if missing, or `postgres://…`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(sqlite::connect(url).await?))
+            Ok(Store::Sqlite(SqliteStore {
+                pool: sqlite::connect(url).await?,
+                writer: Default::default(),
+            }))
         } else {
             Ok(Store::Postgres(postgres::connect(url).await?))
         }
@@ -103,7 +119,7 @@ impl Store {
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(p) => sqlite::migrate(p).await,
+            Store::Sqlite(s) => sqlite::migrate(&s.pool).await,
             Store::Postgres(p) => postgres::migrate(p).await,
         }
     }
@@ -111,7 +127,7 @@ impl Store {
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+            Store::Sqlite(s) => sqlx::query("SELECT 1").execute(&s.pool).await.map(drop)?,
             Store::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
         }
         Ok(())
@@ -127,20 +143,25 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(Tx::new(
-            match self {
-                Store::Sqlite(p) => Conn::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-                Store::Postgres(p) => Conn::Postgres(p.begin().await?),
-            },
-            true,
-        ))
+        Ok(match self {
+            Store::Sqlite(s) => {
+                let turn = s.writer.clone().lock_owned().await;
+                let mut tx = Tx::new(
+                    Conn::Sqlite(s.pool.begin_with("BEGIN IMMEDIATE").await?),
+                    true,
+                );
+                tx.turn = Some(turn);
+                tx
+            }
+            Store::Postgres(p) => Tx::new(Conn::Postgres(p.begin().await?), true),
+        })
     }
 
     /// Starts a transaction that only reads.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(Tx::new(
             match self {
-                Store::Sqlite(p) => Conn::Sqlite(p.begin().await?),
+                Store::Sqlite(s) => Conn::Sqlite(s.pool.begin().await?),
                 Store::Postgres(p) => Conn::Postgres(p.begin().await?),
             },
             false,
@@ -150,7 +171,7 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(p) => p.close().await,
+            Store::Sqlite(s) => s.pool.close().await,
             Store::Postgres(p) => p.close().await,
         }
     }

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 super::access_queries::access_queries!(sqlx::PgConnection);
 super::queries::shared_queries!(sqlx::PgConnection);
-super::audit_queries::audit_queries!(sqlx::PgConnection);
+super::audit_queries::audit_queries!(sqlx::PgConnection, true);
 super::slack_queries::slack_queries!(sqlx::PgConnection);
 super::gate_queries::gate_queries!(sqlx::PgConnection);
 
@@ -41,4 +41,16 @@ pub async fn lock_audit_head(c: &mut sqlx::PgConnection) -> Result<(i64, String)
     .execute(&mut *c)
     .await?;
     Ok(sqlx::query_as(SELECT).fetch_one(&mut *c).await?)
+}
+
+/// Audit events with `from <= seq <= to`, in order, at most `limit` (rows stream from the
+/// server; no need for SQLite's one-row page).
+pub async fn audit_events_page(
+    c: &mut sqlx::PgConnection,
+    subject: Option<&str>,
+    from: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<crate::audit::AuditEvent>, StoreError> {
+    audit_events_between(c, subject, from, to, limit).await
 }

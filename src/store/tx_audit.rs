@@ -45,10 +45,10 @@ impl Tx {
         let (mut seq, mut hash) = dispatch!(self, lock_audit_head())?;
         for e in &mut events {
             chain::link(e, seq, &hash).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-            dispatch!(self, insert_audit_event(e))?;
             seq = e.seq;
             hash.clone_from(&e.hash);
         }
+        dispatch!(self, insert_audit_events(&events))?;
         dispatch!(self, set_audit_head(seq, &hash))
     }
 
@@ -67,7 +67,7 @@ impl Tx {
         to: i64,
         limit: i64,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        dispatch!(self, audit_events_between(subject, from, to, limit))
+        dispatch!(self, audit_events_page(subject, from, to, limit))
     }
 
     /// Audit events after `after_seq`, optionally about one subject.
@@ -79,7 +79,7 @@ impl Tx {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         dispatch!(
             self,
-            audit_events_between(subject, after_seq + 1, i64::MAX, limit)
+            audit_events_page(subject, after_seq + 1, i64::MAX, limit)
         )
     }
 

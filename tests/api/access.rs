@@ -413,7 +413,8 @@ async fn the_sweeper_expires_each_clock_and_a_restart_expires_before_serving() {
         ))
         .await
         .unwrap();
-        let latchkey::store::Store::Sqlite(pool) = &store else {
+        let latchkey::store::Store::Sqlite(latchkey::store::SqliteStore { pool, .. }) = &store
+        else {
             unreachable!()
         };
         let shift = chrono::Duration::hours(3).num_milliseconds();

@@ -20,7 +20,7 @@ use crate::helpers::{assert_error, spawn_app, Options, TestApp};
 /// Runs SQL straight on the broker's database, as an attacker with write access would.
 pub async fn sql(store: &Store, statement: &str) {
     match store {
-        Store::Sqlite(p) => sqlx::query(statement).execute(p).await.map(drop),
+        Store::Sqlite(s) => sqlx::query(statement).execute(&s.pool).await.map(drop),
         Store::Postgres(p) => sqlx::query(statement).execute(p).await.map(drop),
     }
     .unwrap_or_else(|e| panic!("{statement}: {e}"));
@@ -242,7 +242,7 @@ async fn break_audit_appends(store: &Store) {
 async fn count(store: &Store, table: &str) -> i64 {
     let q = format!("SELECT COUNT(*) FROM {table}");
     match store {
-        Store::Sqlite(p) => sqlx::query_scalar(&q).fetch_one(p).await.unwrap(),
+        Store::Sqlite(s) => sqlx::query_scalar(&q).fetch_one(&s.pool).await.unwrap(),
         Store::Postgres(p) => sqlx::query_scalar(&q).fetch_one(p).await.unwrap(),
     }
 }

@@ -279,11 +279,11 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
     let report = verify_bundle(dir, b.audit_key.public(), Vec::new()).unwrap();
     assert!(report.ok, "{report:?}");
     let in_period: i64 = match &b.store {
-        latchkey::store::Store::Sqlite(p) => {
+        latchkey::store::Store::Sqlite(s) => {
             sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE at >= ? AND at < ?")
                 .bind(period.from.timestamp_millis())
                 .bind(period.to.timestamp_millis())
-                .fetch_one(p)
+                .fetch_one(&s.pool)
                 .await
                 .unwrap()
         }

@@ -63,12 +63,6 @@ fn main() {
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
         let store = Store::connect(&url).await.expect("sqlite");
         store.migrate().await.expect("migrate");
-        println!("Durable chained appends on SQLite (WAL, synchronous=NORMAL; one transaction per commit):");
-        for (writers, per_tx) in [(1, 1), (8, 1), (8, 10)] {
-            let rate = appends(&store, writers, per_tx, Duration::from_secs(3)).await;
-            println!("  {writers} writer(s), {per_tx} event(s) per transaction: {rate:>9.0} events/s");
-        }
-
         // Verification in memory: hashing and linking only.
         let n = std::env::var("AUDIT_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000u64);
         let (mut seq, mut prev) = (0, GENESIS.to_string());
@@ -81,6 +75,25 @@ fn main() {
             })
             .collect();
         let start = Instant::now();
+        let mut sink = 0usize;
+        for e in &events {
+            sink += latchkey::audit::chain::event_hash(e).expect("hash").len();
+        }
+        let per = start.elapsed().as_secs_f64() / events.len() as f64;
+        println!("One event's canonical encoding and SHA-256, one core: {:.2} µs ({sink} hex digits)", per * 1e6);
+        let start = Instant::now();
+        let mut bytes = 0usize;
+        for e in &events {
+            let mut buf = Vec::with_capacity(512);
+            latchkey::audit::chain::write_event(e, false, &mut buf).expect("encode");
+            bytes += buf.len();
+        }
+        println!(
+            "  of which the encoding: {:.2} µs ({} bytes per event)",
+            start.elapsed().as_secs_f64() / events.len() as f64 * 1e6,
+            bytes / events.len()
+        );
+        let start = Instant::now();
         let mut v = ChainVerifier::new(1, GENESIS, Vec::new());
         for page in events.chunks(20_000) {
             v.push(page).expect("intact");
@@ -88,6 +101,12 @@ fn main() {
         let rate = v.checked() as f64 / start.elapsed().as_secs_f64();
         println!("Verification of events in memory ({} events, all cores): {rate:>9.0} events/s", v.checked());
         drop(events);
+
+        println!("Durable chained appends on SQLite (WAL, synchronous=NORMAL; one transaction per commit):");
+        for (writers, per_tx) in [(1, 1), (8, 1), (8, 10)] {
+            let rate = appends(&store, writers, per_tx, Duration::from_secs(3)).await;
+            println!("  {writers} writer(s), {per_tx} event(s) per transaction: {rate:>9.0} events/s");
+        }
 
         // A log of n events, then its export and the export's offline verification.
         let fill = Instant::now();
