@@ -74,11 +74,7 @@ impl Broker {
         let Some(sink_config) = &self.config.audit.checkpoint_sink else {
             return;
         };
-        let pending = match self.store.begin_read().await {
-            Ok(mut tx) => tx.undelivered_checkpoints().await,
-            Err(e) => Err(e),
-        };
-        let pending = match pending {
+        let pending = match self.undelivered().await {
             Ok(p) => p,
             Err(e) => return tracing::error!(error = %e, "reading undelivered checkpoints"),
         };
@@ -87,24 +83,35 @@ impl Broker {
             if let Err(e) = &outcome {
                 tracing::error!(number = cp.number, error = %e, "audit checkpoint not delivered to its sink; retrying later");
             }
-            let (at, error) = match &outcome {
-                Ok(()) => (Some(Utc::now()), None),
-                Err(e) => (None, Some(e.as_str())),
-            };
-            let marked = match self.store.begin().await {
-                Ok(mut tx) => match tx.mark_checkpoint_delivery(cp.number, at, error).await {
-                    Ok(()) => tx.commit().await,
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            };
-            if let Err(e) = marked {
+            if let Err(e) = self.record_delivery(cp.number, &outcome).await {
                 tracing::error!(error = %e, "recording a checkpoint delivery");
             }
             if outcome.is_err() {
                 break;
             }
         }
+    }
+
+    async fn undelivered(&self) -> Result<Vec<Checkpoint>, crate::store::StoreError> {
+        self.store
+            .begin_read()
+            .await?
+            .undelivered_checkpoints()
+            .await
+    }
+
+    async fn record_delivery(
+        &self,
+        number: i64,
+        outcome: &Result<(), String>,
+    ) -> Result<(), crate::store::StoreError> {
+        let (at, error) = match outcome {
+            Ok(()) => (Some(Utc::now()), None),
+            Err(e) => (None, Some(e.as_str())),
+        };
+        let mut tx = self.store.begin().await?;
+        tx.mark_checkpoint_delivery(number, at, error).await?;
+        tx.commit().await
     }
 
     /// The checkpoints held outside: the sink directory's files, when the sink is one.
@@ -195,8 +202,10 @@ impl Broker {
             export::ExportError::Store(s) => ServiceError::Store(s),
             io => ServiceError::Export(io.to_string()),
         })?;
-        let manifest_hash =
-            crate::secret::sha256_hex(&serde_json::to_vec(&manifest).unwrap_or_default());
+        // The manifest as written, as an auditor will hash it.
+        let manifest_hash = std::fs::read(dir.join("manifest.json"))
+            .map(|bytes| crate::secret::sha256_hex(&bytes))
+            .map_err(|e| ServiceError::Export(e.to_string()))?;
         let mut event = AuditEvent::new("audit.exported", &p.user_id, origin, Utc::now())
             .outcome(
                 if problem.is_some() {

@@ -125,11 +125,13 @@ impl TryFrom<ExportReviewRow> for (String, Review) {
     }
 }
 
-#[derive(sqlx::FromRow)]
+/// An audit event as stored (also read from SQLite's one-row JSON pages).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct AuditRow {
-    seq: i64,
+    pub(crate) seq: i64,
     id: String,
     #[sqlx(rename = "type")]
+    #[serde(rename = "type")]
     kind: String,
     at: i64,
     actor: String,

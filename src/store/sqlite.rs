@@ -48,26 +48,6 @@ pub async fn lock_audit_head(c: &mut sqlx::SqliteConnection) -> Result<(i64, Str
     Ok(head.unwrap_or((0, crate::audit::chain::GENESIS.to_string())))
 }
 
-/// The 16 columns of an audit event, as the page query returns them.
-type AuditTuple = (
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-);
-
 /// Audit events with `from <= seq <= to`, in order, at most `limit`, optionally about one
 /// subject. sqlx hands SQLite rows from its worker thread to the caller one at a time,
 /// which costs more than reading them, so SQLite returns the page as one JSON row.
@@ -79,8 +59,10 @@ pub async fn audit_events_page(
     limit: i64,
 ) -> Result<Vec<crate::audit::AuditEvent>, StoreError> {
     let (page,): (String,) = sqlx::query_as(
-        "SELECT json_group_array(json_array(seq, id, type, at, actor, subject, resource, role, outcome, reason,
-                request_id, client_addr, user_agent, details, prev_hash, hash))
+        "SELECT json_group_array(json_object('seq', seq, 'id', id, 'type', type, 'at', at, 'actor', actor,
+                'subject', subject, 'resource', resource, 'role', role, 'outcome', outcome, 'reason', reason,
+                'request_id', request_id, 'client_addr', client_addr, 'user_agent', user_agent,
+                'details', details, 'prev_hash', prev_hash, 'hash', hash))
          FROM (SELECT * FROM audit_events WHERE (?1 IS NULL OR subject = ?1) AND seq >= ?2 AND seq <= ?3
                ORDER BY seq LIMIT ?4)",
     )
@@ -90,28 +72,11 @@ pub async fn audit_events_page(
     .bind(limit)
     .fetch_one(&mut *c)
     .await?;
-    let mut rows: Vec<AuditTuple> = serde_json::from_str(&page)
+    let mut rows: Vec<super::rows::AuditRow> = serde_json::from_str(&page)
         .map_err(|e| StoreError::Corrupt(format!("audit_events page: {e}")))?;
-    rows.sort_by_key(|r| r.0);
+    rows.sort_by_key(|r| r.seq);
     Ok(rows
         .into_iter()
-        .map(|r| crate::audit::AuditEvent {
-            seq: r.0,
-            id: r.1,
-            kind: r.2,
-            at: crate::domain::from_ms(r.3),
-            actor: r.4,
-            subject: r.5,
-            resource: r.6,
-            role: r.7,
-            outcome: r.8,
-            reason: r.9,
-            request_id: r.10,
-            client_addr: r.11,
-            user_agent: r.12,
-            details: serde_json::from_str(&r.13).unwrap_or(serde_json::Value::String(r.13)),
-            prev_hash: r.14.unwrap_or_default(),
-            hash: r.15.unwrap_or_default(),
-        })
+        .map(crate::audit::AuditEvent::from)
         .collect())
 }

@@ -100,6 +100,10 @@ impl Tx {
     /// Chains events written before the chain existed (run once, at start, before
     /// anything else writes). Returns how many were chained.
     pub async fn chain_legacy_events(&mut self) -> Result<usize, StoreError> {
+        // Once the head exists every event since has been chained: no need to look.
+        if self.audit_head().await?.is_some() {
+            return Ok(0);
+        }
         let legacy = dispatch!(self, unchained_audit_events())?;
         if legacy.is_empty() {
             return Ok(0);
