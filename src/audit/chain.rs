@@ -73,29 +73,14 @@ fn hash_into(e: &AuditEvent, buf: &mut Vec<u8>) -> Result<[u8; 64], NotCanonical
     buf.extend_from_slice(DOMAIN);
     write_event(e, false, buf)?;
     let digest = ring::digest::digest(&ring::digest::SHA256, buf);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
-    for (i, b) in digest.as_ref().iter().enumerate() {
-        out[2 * i] = HEX[(b >> 4) as usize];
-        out[2 * i + 1] = HEX[(b & 0xf) as usize];
-    }
+    out.copy_from_slice(crate::secret::hex(digest.as_ref()).as_bytes());
     Ok(out)
 }
 
 /// Whether `e` hashes to its stated hash.
 fn intact(e: &AuditEvent, buf: &mut Vec<u8>) -> bool {
     hash_into(e, buf).is_ok_and(|h| h.as_slice() == e.hash.as_bytes())
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 0xf) as usize] as char);
-    }
-    s
 }
 
 /// Gives `e` its place after `(prev_seq, prev_hash)` and its own hash.
@@ -281,189 +266,13 @@ impl ChainVerifier {
     }
 }
 
-fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    (0..=hay.len().checked_sub(needle.len())?)
-        .rev()
-        .find(|&i| hay[i] == needle[0] && &hay[i..i + needle.len()] == needle)
-}
-
-/// The link of a line as the broker writes it (canonical JSON): its hash is over
-/// the line's own bytes without the top-level `hash` member, which in canonical JSON is
-/// the last `,"hash":"` in the line (quotes inside strings are always escaped, and only
-/// `details`, which comes before, can nest objects). `None` when that does not hold, and
-/// the line is then parsed and re-encoded: the slow path decides.
-pub fn link_of_canonical_line(line: &[u8]) -> Option<Link> {
-    const HASH: &[u8] = b",\"hash\":\"";
-    let pos = rfind(line, HASH)?;
-    let stated = line.get(pos + HASH.len()..pos + HASH.len() + 64)?;
-    if line.get(pos + HASH.len() + 64) != Some(&b'"') {
-        return None;
-    }
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(DOMAIN);
-    ctx.update(&line[..pos]);
-    ctx.update(&line[pos + HASH.len() + 65..]);
-    let hash = hex(ctx.finish().as_ref());
-    if hash.as_bytes() != stated {
-        return None;
-    }
-    const PREV: &[u8] = b",\"prev_hash\":\"";
-    let p = rfind(line, PREV)? + PREV.len();
-    let prev_hash = std::str::from_utf8(line.get(p..p + 64)?).ok()?.to_string();
-    const SEQ: &[u8] = b",\"seq\":";
-    let q = rfind(line, SEQ)? + SEQ.len();
-    let digits = line[q..].iter().take_while(|b| b.is_ascii_digit()).count();
-    let seq = std::str::from_utf8(&line[q..q + digits])
-        .ok()?
-        .parse()
-        .ok()?;
-    Some(Link {
-        seq,
-        prev_hash,
-        hash,
-        intact: true,
-    })
-}
-
-/// Each event as its canonical JSON line (with its stated hash) and its link, computed
-/// from the same bytes: what an export writes and checks at once. Split across threads
-/// on two or more cores.
-pub fn encode_lines(events: &[AuditEvent]) -> (Vec<u8>, Vec<Link>) {
-    fn encode(events: &[AuditEvent]) -> (Vec<u8>, Vec<Link>) {
-        let mut out = Vec::with_capacity(events.len() * 512);
-        let mut links = Vec::with_capacity(events.len());
-        for e in events {
-            let start = out.len();
-            let written = write_event(e, true, &mut out);
-            let line = &out[start..];
-            let link = match (written, link_of_canonical_line(line)) {
-                (Ok(()), Some(link)) => link,
-                _ => Link {
-                    seq: e.seq,
-                    intact: event_hash(e).is_ok_and(|h| h == e.hash),
-                    prev_hash: e.prev_hash.clone(),
-                    hash: e.hash.clone(),
-                },
-            };
-            out.push(b'\n');
-            links.push(link);
-        }
-        (out, links)
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if events.len() < 2048 || threads < 2 {
-        return encode(events);
-    }
-    let chunk = events.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = events
-            .chunks(chunk)
-            .map(|c| (c, s.spawn(move || encode(c))))
-            .collect();
-        let (mut out, mut links) = (Vec::new(), Vec::new());
-        for (c, h) in handles {
-            // A thread that failed leaves its events to the single-threaded path.
-            let (bytes, l) = h.join().unwrap_or_else(|_| encode(c));
-            out.extend_from_slice(&bytes);
-            links.extend(l);
-        }
-        (out, links)
-    })
-}
-
-/// Whether each event hashes to its stated hash; on two or more cores, large pages are
-/// split across threads.
+/// Whether each event hashes to its stated hash, large pages split across cores.
 fn intact_flags(events: &[AuditEvent]) -> Vec<bool> {
-    fn run(events: &[AuditEvent]) -> Vec<bool> {
+    super::par::chunks(events, |chunk| {
         let mut buf = Vec::with_capacity(1024);
-        events.iter().map(|e| intact(e, &mut buf)).collect()
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if events.len() < 2048 || threads < 2 {
-        return run(events);
-    }
-    let chunk = events.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = events
-            .chunks(chunk)
-            .map(|c| (c.len(), s.spawn(move || run(c))))
-            .collect();
-        handles
-            .into_iter()
-            // A panic while hashing cannot vouch for anything.
-            .flat_map(|(len, h)| h.join().unwrap_or_else(|_| vec![false; len]))
-            .collect()
+        chunk.iter().map(|e| intact(e, &mut buf)).collect()
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::audit::{AuditEvent, Origin};
-
-    fn log(n: i64) -> Vec<AuditEvent> {
-        let t0 = chrono::DateTime::from_timestamp_millis(1_780_000_000_000).unwrap_or_default();
-        let (mut seq, mut prev) = (0, GENESIS.to_string());
-        (0..n)
-            .map(|i| {
-                let mut e = AuditEvent::new("request.created", "alice", &Origin::default(), t0)
-                    .details(serde_json::json!({ "i": i, "note": "a \"quoted\"\nline" }));
-                link(&mut e, seq, &prev).unwrap();
-                (seq, prev) = (e.seq, e.hash.clone());
-                e
-            })
-            .collect()
-    }
-
-    fn first_problem(events: &[AuditEvent], anchors: Vec<(i64, String, i64)>) -> Option<Problem> {
-        let mut v = ChainVerifier::new(1, GENESIS, anchors);
-        v.push(events).and_then(|()| v.finish()).err()
-    }
-
-    #[test]
-    fn an_intact_log_verifies_in_small_and_large_pages() {
-        let events = log(5000);
-        assert_eq!(first_problem(&events, Vec::new()), None);
-        let mut v = ChainVerifier::new(1, GENESIS, Vec::new());
-        for page in events.chunks(7) {
-            v.push(page).unwrap();
-        }
-        assert_eq!(v.checked(), 5000);
-    }
-
-    #[test]
-    fn each_kind_of_tampering_names_its_sequence_number() {
-        let events = log(20);
-        let mut edited = events.clone();
-        edited[6].actor = "mallory".into();
-        assert_eq!(
-            first_problem(&edited, Vec::new()).map(|p| (p.seq, p.code)),
-            Some((7, "edited".into()))
-        );
-        let mut deleted = events.clone();
-        deleted.remove(6);
-        assert_eq!(
-            first_problem(&deleted, Vec::new()).map(|p| (p.seq, p.code)),
-            Some((7, "missing".into()))
-        );
-        let mut swapped = events.clone();
-        swapped.swap(6, 7);
-        assert_eq!(first_problem(&swapped, Vec::new()).map(|p| p.seq), Some(7));
-        // A rewritten history with fresh hashes still contradicts the checkpoint.
-        let mut rewritten = events.clone();
-        rewritten[9].actor = "mallory".into();
-        let (mut seq, mut prev) = (9, rewritten[8].hash.clone());
-        for e in &mut rewritten[9..] {
-            link(e, seq, &prev).unwrap();
-            (seq, prev) = (e.seq, e.hash.clone());
-        }
-        let anchors = vec![
-            (5, events[4].hash.clone(), 1),
-            (15, events[14].hash.clone(), 2),
-        ];
-        let p = first_problem(&rewritten, anchors.clone()).unwrap();
-        assert_eq!((p.seq, p.code.as_str()), (6, "checkpoint_mismatch"));
-        let p = first_problem(&events[..12], anchors).unwrap();
-        assert_eq!((p.seq, p.code.as_str()), (13, "truncated"));
-    }
-}
+mod tests;

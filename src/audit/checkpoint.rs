@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::canonical;
-use super::chain::{hex, Problem};
+use super::chain::Problem;
 use crate::keys::audit::{AuditKey, AuditPublicKey};
 
 /// What a checkpoint signature is computed over, before the canonical body.
@@ -107,7 +107,7 @@ impl Checkpoint {
         v["signature"] = json!(self.signature);
         let mut out = Vec::new();
         let _ = canonical::write_value(&v, &mut out);
-        hex(ring::digest::digest(&ring::digest::SHA256, &out).as_ref())
+        crate::secret::sha256_hex(&out)
     }
 
     /// Whether the signature is the audit key's, over exactly these fields.
@@ -211,4 +211,44 @@ pub fn merge(
         }
     }
     (by_number.into_values().collect(), problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> (tempfile::TempDir, AuditKey) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = AuditKey::load_or_create(dir.path()).unwrap();
+        (dir, key)
+    }
+
+    #[test]
+    fn a_checkpoint_signed_by_another_key_or_out_of_line_is_refused() {
+        let ((_a, ours), (_b, theirs)) = (keys(), keys());
+        let now = chrono::Utc::now();
+        let first = Checkpoint::sign(&ours, None, 5, &"a".repeat(64), now);
+        let second = Checkpoint::sign(&ours, Some(&first), 9, &"b".repeat(64), now);
+        assert!(check_series(&[first.clone(), second.clone()], ours.public()).is_ok());
+        // Another key's checkpoint under our number: dropped and reported.
+        let rival = Checkpoint::sign(&theirs, Some(&first), 7, &"c".repeat(64), now);
+        let (kept, problems) = merge(vec![vec![first.clone(), rival]], ours.public());
+        assert_eq!(kept, vec![first.clone()]);
+        assert_eq!(problems[0].code, "checkpoint_signature");
+        // Ours, but not naming its predecessor: the series is broken there.
+        let orphan = Checkpoint::sign(&ours, None, 9, &"b".repeat(64), now);
+        let orphan = Checkpoint {
+            number: 2,
+            ..orphan
+        };
+        let p = check_series(&[first.clone(), orphan], ours.public()).unwrap_err();
+        assert_eq!(
+            p.code, "checkpoint_signature",
+            "renumbering breaks its signature: {p:?}"
+        );
+        // A shorter history signed after a longer one is a truncation.
+        let shorter = Checkpoint::sign(&ours, Some(&second), 6, &"d".repeat(64), now);
+        let p = check_series(&[first, second, shorter], ours.public()).unwrap_err();
+        assert_eq!((p.code.as_str(), p.seq), ("checkpoint_chain", 7));
+    }
 }

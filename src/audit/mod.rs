@@ -14,6 +14,8 @@ pub mod chain;
 pub mod checkpoint;
 pub mod export;
 pub mod feed;
+pub mod lines;
+mod par;
 pub mod sink;
 pub mod verify;
 

@@ -591,6 +591,46 @@ async fn an_edited_bundle_is_caught_at_the_right_sequence_number() {
             "{name}: the file's hash no longer matches the manifest: {r:?}"
         );
     }
+    // A careful forger also rewrites the manifest's file hash: the signature then fails.
+    let forged = tampered_copy(bundle.path(), move |l: &mut Vec<String>| {
+        l[i] = l[i].replacen("\"actor\":\"", "\"actor\":\"mallory-", 1)
+    });
+    let events = std::fs::read(forged.path().join("events.jsonl")).unwrap();
+    let manifest_path = forged.path().join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["name"] == "events.jsonl" {
+            f["sha256"] = json!(latchkey::secret::sha256_hex(&events));
+            f["bytes"] = json!(events.len());
+        }
+    }
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let r = verify_bundle(forged.path(), &key, Vec::new()).unwrap();
+    assert_eq!(r.first_bad_seq, Some(at), "{r:?}");
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.contains("signature does not verify")),
+        "{r:?}"
+    );
+    assert!(
+        !r.errors.iter().any(|e| e.contains("events.jsonl")),
+        "the file hash itself was made to match: {r:?}"
+    );
+    // The right bundle checked against another audit key is refused, however intact.
+    let other = tempfile::tempdir().unwrap();
+    let stranger = latchkey::keys::audit::AuditKey::load_or_create(other.path()).unwrap();
+    let r = verify_bundle(bundle.path(), stranger.public(), Vec::new()).unwrap();
+    assert!(!r.ok, "{r:?}");
+    assert!(
+        r.errors.iter().any(|e| e.contains("not by the key given")),
+        "{r:?}"
+    );
     app.stop().await.unwrap();
 }
 

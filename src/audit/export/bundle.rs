@@ -9,13 +9,13 @@ use std::path::Path;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use super::{parse_event, Manifest};
-use crate::audit::chain::{
-    event_hash, hex, link_of_canonical_line, ChainVerifier, Link, Problem, GENESIS,
-};
+use super::Manifest;
+use crate::audit::chain::{ChainVerifier, Link, Problem, GENESIS};
 use crate::audit::checkpoint::{self, Checkpoint};
+use crate::audit::lines::link_of_line;
 use crate::audit::verify::{anchors, Report};
 use crate::keys::audit::AuditPublicKey;
+use crate::secret::hex;
 
 const BATCH: usize = 16_384;
 
@@ -34,44 +34,10 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(ctx.finish().as_ref()))
 }
 
-fn link_of_line(line: &[u8]) -> Result<Link, String> {
-    let line = line.trim_ascii_end();
-    if let Some(link) = link_of_canonical_line(line) {
-        return Ok(link);
-    }
-    let e = parse_event(line)?;
-    Ok(Link {
-        seq: e.seq,
-        intact: event_hash(&e).is_ok_and(|h| h == e.hash),
-        prev_hash: e.prev_hash,
-        hash: e.hash,
-    })
-}
-
 /// Reads lines into links, on several threads when there are many.
 fn parse_batch(lines: &[Vec<u8>]) -> Vec<Result<Link, String>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if lines.len() < 2048 || threads < 2 {
-        return lines.iter().map(|l| link_of_line(l)).collect();
-    }
-    let chunk = lines.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .map(|c| {
-                (
-                    c.len(),
-                    s.spawn(move || c.iter().map(|l| link_of_line(l)).collect::<Vec<_>>()),
-                )
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|(len, h)| {
-                h.join()
-                    .unwrap_or_else(|_| vec![Err("parser thread failed".into()); len])
-            })
-            .collect()
+    crate::audit::par::chunks(lines, |chunk| {
+        chunk.iter().map(|l| link_of_line(l)).collect()
     })
 }
 

@@ -22,9 +22,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::chain::{hex, ChainVerifier, Problem, GENESIS};
+use super::chain::{ChainVerifier, Problem, GENESIS};
 use super::checkpoint::Checkpoint;
-use super::{canonical, format_at, AuditEvent};
+use super::{canonical, format_at};
 use crate::keys::audit::{AuditKey, AuditPublicKey};
 use crate::store::{Store, StoreError};
 pub use stats::Period;
@@ -164,7 +164,7 @@ impl HashedFile {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: hex(self.digest.finish().as_ref()),
+            sha256: crate::secret::hex(self.digest.finish().as_ref()),
             bytes: self.bytes,
         })
     }
@@ -248,7 +248,7 @@ pub async fn write_bundle(
             let Some(last_in_page) = page.last().map(|e| e.seq) else {
                 break;
             };
-            let (buf, links) = super::chain::encode_lines(&page);
+            let (buf, links) = super::lines::encode_lines(&page);
             if problem.is_none() {
                 problem = verifier.push_links(&links).err();
             }
@@ -358,9 +358,4 @@ fn query_description(period: &Period, seqs: Option<(i64, i64)>) -> serde_json::V
         },
         "times": "UTC; every time column holds milliseconds since the Unix epoch",
     })
-}
-
-/// Reads one JSON line as an event.
-pub fn parse_event(line: &[u8]) -> Result<AuditEvent, String> {
-    serde_json::from_slice(line).map_err(|e| e.to_string())
 }
