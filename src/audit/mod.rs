@@ -7,7 +7,9 @@
 //! hash of the one before when the transaction commits, under a lock that serializes
 //! every appender, so the chain never forks. [`checkpoint`] signs the head at intervals;
 //! [`verify`] checks a live log or an exported bundle; [`export`] writes the evidence
-//! bundle; [`sink`] feeds checkpoints and events to the outside.
+//! bundle; [`lines`] writes events as canonical JSON lines and reads them back; [`sink`]
+//! and [`feed`] hand checkpoints and events to the outside; [`canonical`] is the JCS the
+//! hashes and signatures are computed over.
 
 pub mod canonical;
 pub mod chain;

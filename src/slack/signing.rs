@@ -26,8 +26,7 @@ pub enum SigningError {
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let tag = hmac::sign(&key, &base_string(timestamp, body));
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("v0={hex}")
+    format!("v0={}", crate::secret::hex(tag.as_ref()))
 }
 
 fn base_string(timestamp: &str, body: &[u8]) -> Vec<u8> {
