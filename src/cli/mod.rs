@@ -207,7 +207,7 @@ impl Cli {
     /// The log filter when `RUST_LOG` is not set: the server logs at info, clients only warnings.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Serve(_) | Command::Migrate(_) => "info,sqlx=warn,tower_http=info",
+            Command::Serve(_) | Command::Migrate(_) => "info,sqlx=warn",
             _ => "warn",
         }
     }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, HeaderValue};
 
 use super::error::ApiError;
 use super::AppState;
@@ -49,29 +50,61 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect());
-        Ok(Client(ClientInfo { addr, user_agent }))
+        Ok(Client(client_info(&parts.headers, &parts.extensions)))
+    }
+}
+
+/// The peer address and user agent of a request's headers and extensions.
+fn client_info(headers: &HeaderMap, extensions: &Extensions) -> ClientInfo {
+    Caller::of(headers, extensions).client()
+}
+
+/// What an [`Origin`](crate::audit::Origin) is made of, kept (as cheap copies) from a
+/// request that is handed on, for when one is needed.
+pub struct Caller {
+    peer: Option<SocketAddr>,
+    user_agent: Option<HeaderValue>,
+    request_id: Option<HeaderValue>,
+}
+
+impl Caller {
+    /// The parts of `headers` and `extensions` an origin reads.
+    pub fn of(headers: &HeaderMap, extensions: &Extensions) -> Self {
+        Self {
+            peer: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            user_agent: headers.get(USER_AGENT).cloned(),
+            request_id: headers.get("x-request-id").cloned(),
+        }
+    }
+
+    fn client(&self) -> ClientInfo {
+        ClientInfo {
+            addr: self.peer.map(|p| p.ip().to_string()),
+            user_agent: self
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(256).collect()),
+        }
+    }
+
+    /// The origin.
+    pub fn origin(&self) -> crate::audit::Origin {
+        crate::audit::Origin {
+            request_id: self
+                .request_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            client: self.client(),
+        }
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for crate::audit::Origin {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Client(client) = Client::from_request_parts(parts, state).await?;
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Ok(crate::audit::Origin { request_id, client })
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller::of(&parts.headers, &parts.extensions).origin())
     }
 }

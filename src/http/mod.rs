@@ -10,7 +10,7 @@
 //! - [`admin`]: locks and key rotation under `/v1/admin`.
 //! - [`slack`]: Slack's signed webhooks and Slack account linking under `/v1/slack`.
 //! - [`gate`]: forward-auth, livestream tokens and the livestream authorization callback
-//!   (the proxy under `/gate/` is [`crate::gate::proxy`], outside the API's timeout and body limit).
+//!   (the proxy under `/gate/` is [`crate::gate::proxy`], in front of the API: [`front`]).
 
 pub mod access;
 pub mod admin;
@@ -18,6 +18,7 @@ pub mod audit;
 pub mod credentials;
 pub mod error;
 pub mod extract;
+pub mod front;
 pub mod gate;
 pub mod login;
 pub mod metrics;
@@ -32,10 +33,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 use crate::service::SharedBroker;
 
@@ -108,9 +106,10 @@ api_routes! {
     post "/v1/gate/livestream/authz" => gate::livestream_authz,
 }
 
-/// The whole API, and the gate's proxy beside it.
-pub fn router(state: AppState) -> Router {
+/// The whole API, with the gate's proxy in front of it.
+pub fn service(state: AppState) -> front::Front {
     let api = routes()
+        .merge(crate::gate::proxy::api_routes())
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -126,57 +125,100 @@ pub fn router(state: AppState) -> Router {
                     Duration::from_secs(30),
                 )),
         )
-        .with_state(state.clone());
-    // Streams last as long as their grant, and bodies belong to the upstream: no timeout, no limit.
-    let gate = crate::gate::proxy::routes()
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        .with_state(state);
-    gate.merge(api).layer(
-        tower::ServiceBuilder::new()
-            .layer(middleware::from_fn(sanitize_request_id))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let id = req
-                    .extensions()
-                    .get::<RequestId>()
-                    .and_then(|id| id.header_value().to_str().ok())
-                    .unwrap_or("-");
-                // Path only: query strings may carry codes or tokens.
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, user = tracing::field::Empty)
-            }))
-            .layer(middleware::from_fn(scope_request_id)),
-    )
+        .with_state(state.clone())
+        .layer(middleware::from_fn(request_context));
+    front::Front::new(api, state)
 }
 
-/// Drops a caller-supplied request id that is not a short token, so logs stay clean.
-async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
-    let ok = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        });
-    if !ok {
-        req.headers_mut().remove(&REQUEST_ID);
+/// Whether a caller-supplied request id is a short token (anything else could forge log lines).
+fn clean_request_id(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+}
+
+/// A new request id: a version-4 UUID from a per-process random key and a counter (ids
+/// must be unique, not secret; this costs no system call).
+fn new_request_id() -> HeaderValue {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::LazyLock;
+    static KEY: LazyLock<std::collections::hash_map::RandomState> =
+        LazyLock::new(std::collections::hash_map::RandomState::new);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let hi = KEY.hash_one((n, 0u8));
+    let lo = KEY.hash_one((n, 1u8));
+    let bytes = ((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes();
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut buf = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
+        .unwrap_or(HeaderValue::from_static("-"))
+}
+
+/// Middleware: the API's requests in their [`in_request_context`].
+async fn request_context(req: Request, next: Next) -> Response {
+    in_request_context(req, |req| next.run(req)).await
+}
+
+/// Answers `req` with `answer` in the request's context: an id (the caller's when it is
+/// clean, else a new one) on the request and on the answer, a span that names it, and
+/// the id where error bodies read it. A 5xx is logged as an error.
+pub async fn in_request_context<F, A>(mut req: Request, answer: F) -> Response
+where
+    F: FnOnce(Request) -> A,
+    A: std::future::Future<Output = Response>,
+{
+    let id = match req.headers().get(&REQUEST_ID) {
+        Some(v) if clean_request_id(v) => v.clone(),
+        _ => {
+            let v = new_request_id();
+            req.headers_mut().insert(REQUEST_ID, v.clone());
+            v
+        }
+    };
+    // Clean ids and new ones are ASCII.
+    let id_text = id.to_str().unwrap_or("-");
+    // Path only: query strings may carry codes or tokens.
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id_text, user = tracing::field::Empty);
+    let started = std::time::Instant::now();
+    let mut resp = error::REQUEST_ID
+        .scope(id_text.to_string(), answer(req))
+        .instrument(span.clone())
+        .await;
+    let status = resp.status();
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    if status.is_server_error() {
+        tracing::error!(parent: &span, status = status.as_u16(), latency_ms = ms, "request failed");
+    } else {
+        tracing::debug!(parent: &span, status = status.as_u16(), latency_ms = ms, "request answered");
     }
-    next.run(req).await
+    resp.headers_mut().insert(REQUEST_ID, id);
+    resp
 }
 
-/// Makes the request id visible to error bodies built anywhere in the handler.
-async fn scope_request_id(req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v: &HeaderValue| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
-    error::REQUEST_ID.scope(id, next.run(req)).await
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_request_ids_are_distinct_version_4_uuids() {
+        let ids: std::collections::HashSet<String> = (0..1000)
+            .map(|_| new_request_id().to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(10) {
+            let u = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(u.get_version_num(), 4, "{id}");
+            assert!(clean_request_id(&HeaderValue::from_str(id).unwrap()));
+        }
+        for bad in ["", "a b", "x\"y", &"a".repeat(65)] {
+            assert!(
+                !clean_request_id(&HeaderValue::from_str(bad).unwrap()),
+                "{bad:?}"
+            );
+        }
+    }
 }

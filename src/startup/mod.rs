@@ -234,7 +234,9 @@ impl Application {
             }
             None => None,
         };
-        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            SocketAddr,
+        >(http::service(state));
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
         match &config.tls {
@@ -246,7 +248,13 @@ impl Application {
                 });
                 let mut graceful = stop_rx.clone();
                 let mut deadline = stop_rx;
-                let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+                // No Nagle delay: a proxied answer's head and body are separate writes.
+                let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                    }
+                });
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                     let _ = graceful.wait_for(|stop| *stop).await;
                 });
                 tokio::select! {
@@ -274,7 +282,10 @@ impl Application {
                     shutdown.await;
                     h.graceful_shutdown(Some(DRAIN));
                 });
-                axum_server::from_tcp_rustls(self.listener.into_std()?, rustls)
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+                    .acceptor(axum_server::accept::NoDelayAcceptor::new());
+                axum_server::from_tcp(self.listener.into_std()?)
+                    .acceptor(acceptor)
                     .handle(handle)
                     .serve(app)
                     .await?;
