@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use chrono::{DateTime, Utc};
 
 use crate::access::{AccessRequest, State};
@@ -43,14 +44,98 @@ pub struct Admission {
     pub resource: String,
     /// When the grant ends.
     pub grant_ends: DateTime<Utc>,
-    /// The upstream base URL.
-    pub upstream: String,
+    /// Where requests go.
+    pub upstream: Upstream,
     /// The identity assertion for the upstream.
     pub assertion: String,
     /// Its expiry.
     pub assertion_expires: DateTime<Utc>,
-    /// `Authorization` for the upstream, when the resource wants one (livestream).
-    pub upstream_bearer: Option<String>,
+    /// The header values every proxied request carries, made once per admission.
+    pub headers: Prepared,
+}
+
+/// Header values of an admission, checked once so that each request copies them.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// `X-Latchkey-Assertion`.
+    pub assertion: HeaderValue,
+    /// `Authorization` for the upstream, when the resource wants one (livestream);
+    /// marked sensitive.
+    pub authorization: Option<HeaderValue>,
+    /// `X-Latchkey-Grant` on the answer.
+    pub grant: HeaderValue,
+}
+
+impl Prepared {
+    /// The values for an assertion, an upstream bearer token and a grant id.
+    pub fn new(assertion: &str, bearer: Option<&str>, grant: &str) -> Result<Self, String> {
+        let value = |what: &str, v: &str| {
+            HeaderValue::from_str(v).map_err(|_| format!("the {what} is not header text"))
+        };
+        let authorization = match bearer {
+            Some(b) => {
+                let mut v = value("upstream token", &format!("Bearer {b}"))?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
+        Ok(Self {
+            assertion: value("assertion", assertion)?,
+            authorization,
+            grant: value("grant id", grant)?,
+        })
+    }
+}
+
+/// An upstream base URL taken apart once: `http://authority[/prefix]`.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    authority: Authority,
+    /// The path prefix, without a trailing slash (empty for none).
+    prefix: String,
+}
+
+impl Upstream {
+    /// Parses a base URL checked at policy load (`http://host[:port][/prefix]`).
+    pub fn parse(base: &str) -> Result<Self, String> {
+        let uri: Uri = base
+            .parse()
+            .map_err(|e| format!("upstream {base:?} is not a URI: {e}"))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("upstream {base:?} names no host"))?;
+        Ok(Self {
+            authority,
+            prefix: uri.path().trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The URI of `rest` (a path starting with `/`) and `query` under this upstream.
+    pub fn target(&self, rest: &str, query: Option<&str>) -> Option<Uri> {
+        let mut pq = String::with_capacity(
+            self.prefix.len() + rest.len() + query.map_or(0, |q| q.len() + 1),
+        );
+        pq.push_str(&self.prefix);
+        pq.push_str(rest);
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(PathAndQuery::from_maybe_shared(bytes::Bytes::from(pq)).ok()?)
+            .build()
+            .ok()
+    }
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}{}", self.authority, self.prefix)
+    }
 }
 
 /// Why the gate refused, with the status and stable code the API answers.
@@ -102,7 +187,7 @@ impl Refusal {
 }
 
 /// The gated resource named `name`, or why it cannot be passed.
-pub fn gated(resource: Option<&Resource>, name: &str) -> Result<(Resource, String), Refusal> {
+pub fn gated(resource: Option<&Resource>, name: &str) -> Result<(Resource, Upstream), Refusal> {
     let r = resource.ok_or_else(|| {
         Refusal::new(
             StatusCode::NOT_FOUND,
@@ -111,7 +196,17 @@ pub fn gated(resource: Option<&Resource>, name: &str) -> Result<(Resource, Strin
         )
     })?;
     match (&r.kind, &r.upstream) {
-        (Kind::Http, Some(u)) => Ok((r.clone(), u.clone())),
+        (Kind::Http, Some(u)) => {
+            let upstream = Upstream::parse(u).map_err(|e| {
+                tracing::error!(resource = %name, error = %e, "upstream checked at load does not parse");
+                Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the broker cannot check access right now; try again",
+                )
+            })?;
+            Ok((r.clone(), upstream))
+        }
         _ => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "not_gated",
@@ -125,8 +220,23 @@ pub fn wants_livestream(r: &Resource) -> bool {
     r.upstream_auth == UpstreamAuth::Livestream
 }
 
-/// Admissions by (credential fingerprint, resource), with when they were checked.
-type Entries = HashMap<(String, String), (Instant, Arc<Admission>)>;
+/// What an admission is remembered under: SHA-256 of the resource and the credential
+/// (the credential itself is never kept).
+pub type CacheKey = [u8; 32];
+
+/// The cache key of `token` presented for `resource`.
+pub fn cache_key(token: &str, resource: &str) -> CacheKey {
+    let mut d = ring::digest::Context::new(&ring::digest::SHA256);
+    d.update(resource.as_bytes());
+    d.update(&[0]);
+    d.update(token.as_bytes());
+    let mut key = [0; 32];
+    key.copy_from_slice(d.finish().as_ref());
+    key
+}
+
+/// Admissions by cache key, with when they were checked.
+type Entries = HashMap<CacheKey, (Instant, Arc<Admission>)>;
 
 /// Recent admissions by credential fingerprint and resource.
 #[derive(Default)]
@@ -141,11 +251,10 @@ impl AdmissionCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A fresh admission of this credential to this resource, if one is remembered.
-    pub fn get(&self, print: &str, resource: &str, now: DateTime<Utc>) -> Option<Arc<Admission>> {
-        let key = (print.to_string(), resource.to_string());
+    /// A fresh admission under `key`, if one is remembered.
+    pub fn get(&self, key: &CacheKey, now: DateTime<Utc>) -> Option<Arc<Admission>> {
         let mut entries = self.lock();
-        match entries.get(&key) {
+        match entries.get(key) {
             Some((at, a))
                 if at.elapsed() < CACHE_FOR
                     && a.grant_ends > now
@@ -154,15 +263,15 @@ impl AdmissionCache {
                 Some(a.clone())
             }
             Some(_) => {
-                entries.remove(&key);
+                entries.remove(key);
                 None
             }
             None => None,
         }
     }
 
-    /// Remembers an admission.
-    pub fn put(&self, print: String, a: Arc<Admission>) {
+    /// Remembers an admission under `key`.
+    pub fn put(&self, key: CacheKey, a: Arc<Admission>) {
         let mut entries = self.lock();
         if entries.len() >= CACHE_MAX {
             entries.retain(|_, (at, _)| at.elapsed() < CACHE_FOR);
@@ -170,7 +279,7 @@ impl AdmissionCache {
                 entries.clear();
             }
         }
-        entries.insert((print, a.resource.clone()), (Instant::now(), a));
+        entries.insert(key, (Instant::now(), a));
     }
 
     /// Forgets every admission matching `which`.
@@ -181,5 +290,46 @@ impl AdmissionCache {
     /// Grants, sessions and users behind the remembered admissions (for the poll).
     pub fn live(&self) -> Vec<Arc<Admission>> {
         self.lock().values().map(|(_, a)| a.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_keep_the_upstreams_prefix_and_the_callers_path_and_query() {
+        let up = Upstream::parse("http://10.0.0.5:8010/svc").unwrap();
+        assert_eq!(up.to_string(), "http://10.0.0.5:8010/svc");
+        assert_eq!(
+            up.target("/a/b", Some("x=1&y=%20")).unwrap().to_string(),
+            "http://10.0.0.5:8010/svc/a/b?x=1&y=%20"
+        );
+        let bare = Upstream::parse("http://live:8011").unwrap();
+        assert_eq!(
+            bare.target("/", None).unwrap().to_string(),
+            "http://live:8011/"
+        );
+        // What the caller's URI could not carry, the upstream's cannot either.
+        assert!(bare.target("/a b", None).is_none());
+    }
+
+    #[test]
+    fn prepared_headers_mark_the_upstream_token_sensitive_and_refuse_non_header_text() {
+        let p = Prepared::new("a.b.c", Some("tok"), "grant-1").unwrap();
+        let auth = p.authorization.unwrap();
+        assert!(auth.is_sensitive());
+        assert_eq!(auth, "Bearer tok");
+        assert!(Prepared::new("a\nb", None, "g").is_err());
+    }
+
+    #[test]
+    fn cache_keys_differ_by_resource_and_by_credential() {
+        let k = cache_key("token", "stream:a");
+        assert_eq!(k, cache_key("token", "stream:a"));
+        assert_ne!(k, cache_key("token", "stream:b"));
+        assert_ne!(k, cache_key("token2", "stream:a"));
+        // The separator keeps (resource, token) pairs from running into each other.
+        assert_ne!(cache_key("bc", "a"), cache_key("c", "ab"));
     }
 }

@@ -7,13 +7,15 @@ use axum::http::StatusCode;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
-use super::admission::{gated, wants_livestream, Admission, Refusal};
+use super::admission::{
+    cache_key, gated, wants_livestream, Admission, Prepared, Refusal, Upstream,
+};
 use super::assertion;
 use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, Origin};
 use crate::auth::session::{SessionTokenError, SESSION_AUDIENCE};
+use crate::providers::livestream;
 use crate::providers::token::{BrokerTokenClaims, OfflineVerifier, VerifyError};
-use crate::providers::{fingerprint, livestream};
 use crate::service::{Broker, ServiceError};
 
 /// The human behind a credential, before the grant is looked at.
@@ -52,7 +54,7 @@ impl Broker {
         &self,
         token: Option<&str>,
         resource: &str,
-        origin: &Origin,
+        origin: &(dyn Fn() -> Origin + Sync),
         now: DateTime<Utc>,
     ) -> Result<Arc<Admission>, Refusal> {
         let token = token.ok_or_else(|| {
@@ -62,8 +64,8 @@ impl Broker {
                 "no credential: send Authorization: Bearer <session or broker token>",
             )
         })?;
-        let print = fingerprint(token);
-        if let Some(a) = self.gate.admissions.get(&print, resource, now) {
+        let key = cache_key(token, resource);
+        if let Some(a) = self.gate.admissions.get(&key, now) {
             return Ok(a);
         }
         let (r, upstream) = gated(
@@ -74,11 +76,11 @@ impl Broker {
         match self.admit_who(&who, &r, upstream, now).await {
             Ok(a) => {
                 let a = Arc::new(a);
-                self.gate.admissions.put(print, a.clone());
+                self.gate.admissions.put(key, a.clone());
                 Ok(a)
             }
             Err(refusal) => {
-                let mut event = AuditEvent::new("gate.refused", &who.user_id, origin, now)
+                let mut event = AuditEvent::new("gate.refused", &who.user_id, &origin(), now)
                     .outcome("refused", Some(refusal.message.clone()))
                     .details(serde_json::json!({ "code": refusal.code, "credential": if who.session_id.is_some() { "session" } else { "broker_token" } }));
                 event.resource = Some(resource.to_string());
@@ -171,7 +173,7 @@ impl Broker {
         &self,
         who: &Who,
         r: &crate::policy::Resource,
-        upstream: String,
+        upstream: Upstream,
         now: DateTime<Utc>,
     ) -> Result<Admission, Refusal> {
         let mut user_keys = vec![who.user_id.clone(), who.subject.clone()];
@@ -235,7 +237,7 @@ impl Broker {
             now,
         )
         .map_err(internal)?;
-        let upstream_bearer = if wants_livestream(r) {
+        let bearer = if wants_livestream(r) {
             Some(
                 self.gate_livestream_token(who.email.as_deref(), g, now)
                     .await?,
@@ -254,9 +256,9 @@ impl Broker {
             resource: r.name.clone(),
             grant_ends,
             upstream,
-            assertion,
             assertion_expires,
-            upstream_bearer,
+            headers: Prepared::new(&assertion, bearer.as_deref(), &g.id).map_err(internal)?,
+            assertion,
         })
     }
 

@@ -2,6 +2,7 @@
 //! behind (RFC 9110 §7.6.1), and so do the caller's credentials, cookies and any
 //! `X-Latchkey-*` header it set; the identity assertion and forwarding headers are added.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use axum::extract::Request;
@@ -23,6 +24,18 @@ pub const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// The caller's credentials and forwarding claims: never copied upstream (the gate sets
+/// its own forwarding headers).
+const CALLER_ONLY: &[&str] = &[
+    "authorization",
+    "cookie",
+    "host",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
 /// The bearer credential of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -33,41 +46,57 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Splits `/gate/{resource}/{rest}` (raw) into the decoded resource and the raw rest.
-pub fn split_path(path: &str) -> Option<(String, String)> {
+pub fn split_path(path: &str) -> Option<(Cow<'_, str>, &str)> {
     let tail = path.strip_prefix("/gate/")?;
     let (raw, rest) = match tail.find('/') {
         Some(i) => (&tail[..i], &tail[i..]),
         None => (tail, "/"),
     };
-    let resource = url::form_urlencoded::parse(format!("r={}", raw.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())?;
+    let resource = if raw.contains('%') {
+        let decoded =
+            url::form_urlencoded::parse(format!("r={}", raw.replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())?;
+        Cow::Owned(decoded)
+    } else {
+        Cow::Borrowed(raw)
+    };
     // Dot segments could climb out of an upstream's path prefix.
-    let dotty = rest.split('/').any(|seg| {
-        let s = seg.to_ascii_lowercase().replace("%2e", ".");
-        s == "." || s == ".."
-    });
-    (!resource.is_empty() && !dotty).then(|| (resource, rest.to_string()))
+    let dotty = (rest.contains('.') || rest.contains('%'))
+        && rest.split('/').any(|seg| {
+            let s = seg.to_ascii_lowercase().replace("%2e", ".");
+            s == "." || s == ".."
+        });
+    (!resource.is_empty() && !dotty).then_some((resource, rest))
 }
 
-fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+/// The header names `Connection` lists (lower-case in comparison, not allocated).
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
+        .map(str::trim)
         .filter(|t| !t.is_empty())
-        .collect()
 }
 
 /// Copies end-to-end headers; drops hop-by-hop ones and those `Connection` names.
 pub fn end_to_end(from: &HeaderMap, drop_also: &[&str]) -> HeaderMap {
-    let named = connection_tokens(from);
-    let mut out = HeaderMap::with_capacity(from.len());
+    copy_end_to_end(from, |n| drop_also.contains(&n))
+}
+
+/// Copies end-to-end headers except hop-by-hop ones, those `Connection` names and those
+/// `drop` picks.
+fn copy_end_to_end(from: &HeaderMap, drop: impl Fn(&str) -> bool) -> HeaderMap {
+    let named = from.contains_key(header::CONNECTION);
+    let mut out = HeaderMap::with_capacity(from.len() + 4);
     for (k, v) in from {
         let n = k.as_str();
-        if HOP_BY_HOP.contains(&n) || named.iter().any(|t| t == n) || drop_also.contains(&n) {
+        if HOP_BY_HOP.contains(&n)
+            || (named && connection_tokens(from).any(|t| t.eq_ignore_ascii_case(n)))
+            || drop(n)
+        {
             continue;
         }
         out.append(k.clone(), v.clone());
@@ -75,39 +104,59 @@ pub fn end_to_end(from: &HeaderMap, drop_also: &[&str]) -> HeaderMap {
     out
 }
 
+/// An address as header text (IPv4 without the formatting machinery: it is on every
+/// proxied request).
+fn ip_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return HeaderValue::from_str(&ip.to_string()).ok();
+    };
+    let mut buf = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        let digits = [octet / 100, octet / 10 % 10, octet % 10];
+        let skip = if octet >= 100 {
+            0
+        } else if octet >= 10 {
+            1
+        } else {
+            2
+        };
+        for d in &digits[skip..] {
+            buf[len] = b'0' + d;
+            len += 1;
+        }
+    }
+    HeaderValue::from_bytes(&buf[..len]).ok()
+}
+
+/// Whether a request asks to switch protocols (`Connection: upgrade` and `Upgrade`).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
-        && connection_tokens(headers).iter().any(|t| t == "upgrade")
+        && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
 /// What the upstream receives: end-to-end headers minus the caller's credentials and any
 /// `X-Latchkey-*` it tried to set, plus the assertion and forwarding headers.
 pub fn upstream_headers(req: &Request, a: &Admission, peer: Option<SocketAddr>) -> HeaderMap {
-    let mut h = end_to_end(
-        req.headers(),
-        &[
-            "authorization",
-            "cookie",
-            "host",
-            "forwarded",
-            "x-forwarded-for",
-            "x-forwarded-host",
-            "x-forwarded-proto",
-        ],
+    // Only the gate sets `X-Latchkey-*` headers.
+    let mut h = copy_end_to_end(req.headers(), |n| {
+        CALLER_ONLY.contains(&n) || n.starts_with("x-latchkey-")
+    });
+    h.insert(
+        HeaderName::from_static(assertion::HEADER),
+        a.headers.assertion.clone(),
     );
-    h.retain_latchkey();
-    if let Ok(v) = HeaderValue::from_str(&a.assertion) {
-        h.insert(HeaderName::from_static(assertion::HEADER), v);
-    }
-    if let Some(bearer) = &a.upstream_bearer {
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {bearer}")) {
-            h.insert(header::AUTHORIZATION, v);
-        }
+    if let Some(v) = &a.headers.authorization {
+        h.insert(header::AUTHORIZATION, v.clone());
     }
     if let Some(host) = req.headers().get(header::HOST) {
         h.insert("x-forwarded-host", host.clone());
     }
-    if let Some(ip) = peer.and_then(|p| HeaderValue::from_str(&p.ip().to_string()).ok()) {
+    if let Some(ip) = peer.and_then(|p| ip_value(p.ip())) {
         h.insert("x-forwarded-for", ip);
     }
     if is_upgrade(req.headers()) {
@@ -119,24 +168,6 @@ pub fn upstream_headers(req: &Request, a: &Admission, peer: Option<SocketAddr>) 
     h
 }
 
-trait RetainLatchkey {
-    fn retain_latchkey(&mut self);
-}
-
-impl RetainLatchkey for HeaderMap {
-    /// Drops every `x-latchkey-*` header: only the gate sets those.
-    fn retain_latchkey(&mut self) {
-        let spoofed: Vec<HeaderName> = self
-            .keys()
-            .filter(|k| k.as_str().starts_with("x-latchkey-"))
-            .cloned()
-            .collect();
-        for k in spoofed {
-            self.remove(k);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,11 +176,11 @@ mod tests {
     fn paths_split_into_the_resource_and_a_rest_without_dot_segments() {
         assert_eq!(
             split_path("/gate/stream:live-events/events"),
-            Some(("stream:live-events".into(), "/events".into()))
+            Some(("stream:live-events".into(), "/events"))
         );
         assert_eq!(
             split_path("/gate/stream%3Alive-events"),
-            Some(("stream:live-events".into(), "/".into()))
+            Some(("stream:live-events".into(), "/"))
         );
         for bad in [
             "/gate/x/../admin",
@@ -163,9 +194,25 @@ mod tests {
     }
 
     #[test]
+    fn addresses_become_header_text() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.5.19",
+            "127.0.0.1",
+            "255.255.255.255",
+            "192.168.100.9",
+            "::1",
+            "fd00::7",
+        ] {
+            let parsed: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_value(parsed).unwrap(), ip);
+        }
+    }
+
+    #[test]
     fn hop_by_hop_and_connection_named_headers_are_not_forwarded() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("close, x-secret"));
+        h.insert("connection", HeaderValue::from_static("close, X-Secret"));
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("te", HeaderValue::from_static("trailers"));
         h.insert("accept", HeaderValue::from_static("text/event-stream"));

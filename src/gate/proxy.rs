@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{self, HeaderValue};
-use axum::http::{Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::header;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -22,8 +22,8 @@ use hyper_util::rt::TokioIo;
 use super::admission::Refusal;
 use super::headers::{bearer, end_to_end, is_upgrade, split_path, upstream_headers};
 use super::relay::{ending, Counted, Relay, StreamAudit};
-use crate::audit::Origin;
 use crate::http::error::ApiError;
+use crate::http::extract::Caller;
 use crate::http::AppState;
 
 /// How long the upstream may take to answer with its headers.
@@ -31,16 +31,14 @@ const UPSTREAM_HEADERS: Duration = Duration::from_secs(30);
 /// Response header naming the grant a proxied answer was served under.
 pub const GRANT_HEADER: &str = "x-latchkey-grant";
 
-/// The gate's routes: any method, any path under a resource; and forward-auth with the
-/// original path appended and the original method (Envoy's ext_authz sends both).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/gate/{resource}", any(proxy))
-        .route("/gate/{resource}/{*path}", any(proxy))
-        .route(
-            "/v1/gate/auth/{resource}/{*path}",
-            any(crate::http::gate::forward_auth_path),
-        )
+/// The gate's routes inside the API: forward-auth with the original path appended and
+/// the original method (Envoy's ext_authz sends both). The proxy itself sits in front of
+/// the API ([`crate::http::front`]).
+pub fn api_routes() -> Router<AppState> {
+    Router::new().route(
+        "/v1/gate/auth/{resource}/{*path}",
+        any(crate::http::gate::forward_auth_path),
+    )
 }
 
 impl From<Refusal> for ApiError {
@@ -54,8 +52,11 @@ fn bad_gateway(code: &'static str, message: &str) -> Response {
 }
 
 /// `ANY /gate/{resource}/{path…}`.
-pub async fn proxy(State(state): State<AppState>, origin: Origin, mut req: Request) -> Response {
-    let Some((resource, rest)) = split_path(req.uri().path()) else {
+pub async fn proxy(state: AppState, mut req: Request) -> Response {
+    let caller = Caller::of(req.headers(), req.extensions());
+    // A cheap copy (shared bytes), so the path outlives the request handed upstream.
+    let caller_uri = req.uri().clone();
+    let Some((resource, rest)) = split_path(caller_uri.path()) else {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_path",
@@ -68,7 +69,7 @@ pub async fn proxy(State(state): State<AppState>, origin: Origin, mut req: Reque
         .admit(
             bearer(req.headers()),
             &resource,
-            &origin,
+            &|| caller.origin(),
             chrono::Utc::now(),
         )
         .await
@@ -76,11 +77,7 @@ pub async fn proxy(State(state): State<AppState>, origin: Origin, mut req: Reque
         Ok(a) => a,
         Err(r) => return ApiError::from(r).into_response(),
     };
-    let target = match req.uri().query() {
-        Some(q) => format!("{}{rest}?{q}", admission.upstream),
-        None => format!("{}{rest}", admission.upstream),
-    };
-    let Ok(uri) = target.parse::<Uri>() else {
+    let Some(uri) = admission.upstream.target(rest, caller_uri.query()) else {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_path",
@@ -119,7 +116,6 @@ pub async fn proxy(State(state): State<AppState>, origin: Origin, mut req: Reque
                 .into_response()
             }
         };
-    let grant_header = HeaderValue::from_str(&admission.grant_id).ok();
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
             return bad_gateway(
@@ -127,13 +123,18 @@ pub async fn proxy(State(state): State<AppState>, origin: Origin, mut req: Reque
                 "the upstream switched protocols unasked",
             );
         };
-        let audit =
-            match StreamAudit::open(broker.clone(), admission.clone(), origin, "upgrade", rest)
-                .await
-            {
-                Ok(a) => a,
-                Err(e) => return audit_failed(e),
-            };
+        let audit = match StreamAudit::open(
+            broker.clone(),
+            admission.clone(),
+            caller.origin(),
+            "upgrade",
+            rest.to_string(),
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(e) => return audit_failed(e),
+        };
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
         let end = ending(broker, &admission);
         tokio::spawn(tunnel(client_upgrade, upstream_upgrade, end, audit));
@@ -145,13 +146,20 @@ pub async fn proxy(State(state): State<AppState>, origin: Origin, mut req: Reque
     let (mut parts, body) = resp.into_parts();
     let stream_kind = stream_kind(&method, &parts);
     parts.headers = end_to_end(&parts.headers, &[]);
-    if let Some(g) = grant_header {
-        parts.headers.insert(GRANT_HEADER, g);
-    }
+    parts
+        .headers
+        .insert(GRANT_HEADER, admission.headers.grant.clone());
     let Some(kind) = stream_kind else {
         return Response::from_parts(parts, Body::new(body));
     };
-    let audit = match StreamAudit::open(broker.clone(), admission.clone(), origin, kind, rest).await
+    let audit = match StreamAudit::open(
+        broker.clone(),
+        admission.clone(),
+        caller.origin(),
+        kind,
+        rest.to_string(),
+    )
+    .await
     {
         Ok(a) => a,
         Err(e) => return audit_failed(e),

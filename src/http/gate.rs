@@ -25,7 +25,7 @@ pub async fn forward_auth(
 ) -> Response {
     match state
         .broker
-        .admit(bearer(&headers), &resource, &origin, Utc::now())
+        .admit(bearer(&headers), &resource, &|| origin.clone(), Utc::now())
         .await
     {
         Ok(a) => forward_auth::allowed(&a),

@@ -274,6 +274,7 @@ async fn the_upstream_verifies_the_assertion_and_never_sees_the_callers_credenti
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["x-latchkey-grant"], id.as_str());
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     let v: Value = resp.json().await.unwrap();
     assert_eq!(
         v,
@@ -303,6 +304,20 @@ async fn the_upstream_verifies_the_assertion_and_never_sees_the_callers_credenti
             "{gone} reached the upstream: {headers}"
         );
     }
+    // The upstream can tie its logs to the broker's: the same request id, and where the
+    // request came from.
+    assert_eq!(headers["x-request-id"], request_id.as_str());
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(
+        headers["x-forwarded-host"].as_str(),
+        Some(app.url.trim_start_matches("http://"))
+    );
+    // Proxied requests are counted under one route label, whatever the path.
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"latchkey_http_requests_total{method="POST",route="/gate/{resource}/{*path}",status="200"} 1"#),
+        "{metrics}"
+    );
     // The assertion is not a credential: replayed to the gate, it is refused.
     let assertion = headers["x-latchkey-assertion"].as_str().unwrap();
     assert_error(
