@@ -2,12 +2,25 @@
 //! Targets: proxied requests per second >= 70 % of direct, added p99 latency <= 1 ms;
 //! server-sent events relayed to one client >= 50,000 per second; 1,000 concurrent
 //! streams under 100 MiB resident, all closed within one second of their grants'
-//! revocation. The first three run the broker in process; the streams run it as a child
-//! process (`latchkey serve --dev`), so its /proc/PID/status shows the broker alone.
+//! revocation.
+//!
+//! Every part is its own process, as in a deployment: the upstream (this binary again,
+//! with `LATCHKEY_BENCH_ROLE=upstream`), the broker (`latchkey serve --dev`) and the load
+//! generator (`wrk` when it is installed, else this process). Throughput is measured in
+//! two placements:
+//! - shared: every process may run on every core;
+//! - own core: the gate on a core of its own, as its own replicas would be, and the load
+//!   generator with the upstream on another. Direct and gated runs see the same core for
+//!   load generator and upstream, so the ratio says whether the gate holds the service
+//!   back.
+//!
+//! When nginx is installed (the test command installs it), the same runs go through nginx
+//! as a reference reverse proxy.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -22,8 +35,6 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use latchkey::config::{GateLayer, Layer};
-use latchkey::startup::Application;
 use serde_json::{json, Value};
 
 type Http = Client<HttpConnector, Empty<Bytes>>;
@@ -54,7 +65,8 @@ struct N {
     n: u64,
 }
 
-async fn upstream() -> SocketAddr {
+/// The upstream's process: `/hello`, `/burst?n=` and the dev live-events source.
+async fn serve_upstream() {
     let event = latchkey::gate::devsource::event(1).to_string();
     let frame: Bytes = format!("data: {event}\n\n").repeat(100).into();
     let app = Router::new()
@@ -75,12 +87,62 @@ async fn upstream() -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(l, app).await.expect("serve") });
-    addr
+    println!("{}", l.local_addr().expect("addr"));
+    axum::serve(l, app).await.expect("serve");
 }
 
-fn policy(upstream: SocketAddr) -> tempfile::TempDir {
+/// A child process, killed when dropped.
+struct Proc(Child);
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a command, on `cpus` from its start when given (so that it sizes its threads to
+/// them, as a process given those cores would).
+fn on_cpus(program: impl AsRef<std::ffi::OsStr>, cpus: Option<&str>) -> Command {
+    match cpus {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", c]).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+fn upstream(cpus: Option<&str>) -> (Proc, SocketAddr) {
+    let mut child = on_cpus(std::env::current_exe().expect("exe"), cpus)
+        .env("LATCHKEY_BENCH_ROLE", "upstream")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("upstream");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("address");
+    (Proc(child), line.trim().parse().expect("address"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+fn policy_for(upstream: SocketAddr) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
     for f in ["model.conf", "policy.csv"] {
@@ -93,6 +155,97 @@ fn policy(upstream: SocketAddr) -> tempfile::TempDir {
     )
     .expect("write");
     dir
+}
+
+/// The broker in a child process, so that its CPU time and RSS are its own, with a
+/// person holding a grant on `stream:live-events`.
+struct Broker {
+    proc: Proc,
+    url: String,
+    token: String,
+    _data: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts one, on `cpus` when given.
+    async fn start(api: &reqwest::Client, policy: &std::path::Path, cpus: Option<&str>) -> Self {
+        let port = free_port();
+        let data = tempfile::tempdir().expect("tempdir");
+        let child = on_cpus(env!("CARGO_BIN_EXE_latchkey"), cpus)
+            .args([
+                "serve",
+                "--dev",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .env("LATCHKEY_POLICY_DIR", policy)
+            .env("LATCHKEY_GATE_DEV_SOURCE", "off")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("latchkey serve");
+        let proc = Proc(child);
+        let url = format!("http://127.0.0.1:{port}");
+        while api
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let token = login(api, &url, "bench@example.com", "eng").await;
+        request(api, &url, &token).await;
+        Self {
+            proc,
+            url,
+            token,
+            _data: data,
+        }
+    }
+}
+
+/// nginx as a reference reverse proxy to `upstream`, if it is installed.
+fn nginx(
+    upstream: SocketAddr,
+    dir: &std::path::Path,
+    cpus: Option<&str>,
+    workers: usize,
+) -> Option<(Proc, String)> {
+    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let port = free_port();
+    let conf = format!(
+        "worker_processes {workers};\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         upstream up {{ server {upstream}; keepalive 64; }}\n\
+         server {{ listen 127.0.0.1:{port};\n    location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }} }}\n}}\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).ok()?;
+    let child = on_cpus(bin, cpus)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((Proc(child), url));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 async fn get(http: &Http, url: &str, token: Option<&str>) -> (u16, u64) {
@@ -119,17 +272,52 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
-/// Requests per second with `workers` keep-alive clients for `secs`, and the latencies.
+/// Requests per second and p99 latency (ms) with 32 keep-alive clients for `secs`: `wrk`
+/// when installed, else this process (slower: the figures then say so).
 async fn load(
     http: &Http,
     url: &str,
     token: Option<&str>,
-    workers: usize,
-    secs: f64,
-) -> (f64, Vec<f64>) {
-    let end = Instant::now() + Duration::from_secs_f64(secs);
+    secs: u64,
+    on_cpu: Option<u32>,
+) -> (f64, f64) {
+    if let Some(wrk) = which("wrk") {
+        let mut cmd = match on_cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu.to_string()]).arg(wrk);
+                c
+            }
+            None => Command::new(wrk),
+        };
+        cmd.args(["-t1", "-c32", &format!("-d{secs}s"), "--latency"]);
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = cmd.arg(url).output().expect("wrk");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("Non-2xx"), "wrk saw errors:\n{text}");
+        let field = |prefix: &str| -> String {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("wrk printed no {prefix}:\n{text}"))
+                .trim()
+                .to_string()
+        };
+        let rps: f64 = field("Requests/sec:").parse().expect("rps");
+        let p99 = field("99%");
+        let ms = match p99.strip_suffix("us") {
+            Some(us) => us.parse::<f64>().expect("p99") / 1e3,
+            None => match p99.strip_suffix("ms") {
+                Some(ms) => ms.parse().expect("p99"),
+                None => p99.trim_end_matches('s').parse::<f64>().expect("p99") * 1e3,
+            },
+        };
+        return (rps, ms);
+    }
+    let end = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
-    for _ in 0..workers {
+    for _ in 0..32 {
         let (http, url, token) = (http.clone(), url.to_string(), token.map(str::to_string));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -149,10 +337,30 @@ async fn load(
     }
     let rps = all.len() as f64 / started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    (rps, all)
+    (rps, pct(&all, 0.99))
 }
 
-fn rss_mib(pid: &str) -> f64 {
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.exists())
+}
+
+/// User plus system CPU time of a process, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command's ')'.
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -164,64 +372,54 @@ fn rss_mib(pid: &str) -> f64 {
         / 1024.0
 }
 
-#[tokio::main]
-async fn main() {
-    let up = upstream().await;
-    let policy = policy(up);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = Layer {
-        listen: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.path().to_path_buf()),
-        dev: Some(true),
-        policy_dir: Some(policy.path().to_path_buf()),
-        gate: GateLayer {
-            dev_source: Some("off".into()),
-        },
-        ..Layer::default()
+async fn login(api: &reqwest::Client, url: &str, email: &str, group: &str) -> String {
+    let v: Value = api
+        .post(format!("{url}/v1/auth/dev-login"))
+        .json(&json!({"email": email, "groups": [group]}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("session");
+    v["token"].as_str().expect("token").to_string()
+}
+
+async fn request(api: &reqwest::Client, url: &str, token: &str) -> String {
+    let v: Value = api
+        .post(format!("{url}/v1/requests"))
+        .bearer_auth(token)
+        .json(&json!({"resource": "stream:live-events"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("grant");
+    v["request"]["id"].as_str().expect("id").to_string()
+}
+
+fn main() {
+    if std::env::var("LATCHKEY_BENCH_ROLE").as_deref() == Ok("upstream") {
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(serve_upstream());
+        return;
     }
-    .validate()
-    .expect("config");
-    latchkey::telemetry::init("error");
-    let app = Application::build(config).await.expect("broker");
-    let broker_url = format!("http://{}", app.local_addr());
-    let broker = app.broker();
-    tokio::spawn(app.run_until(std::future::pending()));
+    // The load generator (when it is this process) takes one thread, like wrk.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(bench());
+}
+
+async fn bench() {
+    let (up_proc, up) = upstream(None);
+    let policy = policy_for(up);
     let api = reqwest::Client::new();
-    let login = |email: String| {
-        let api = api.clone();
-        let url = broker_url.clone();
-        async move {
-            let v: Value = api
-                .post(format!("{url}/v1/auth/dev-login"))
-                .json(&json!({"email": email, "groups": ["eng"]}))
-                .send()
-                .await
-                .expect("login")
-                .json()
-                .await
-                .expect("session");
-            v["token"].as_str().expect("token").to_string()
-        }
-    };
-    let request = |token: String| {
-        let api = api.clone();
-        let url = broker_url.clone();
-        async move {
-            let v: Value = api
-                .post(format!("{url}/v1/requests"))
-                .bearer_auth(&token)
-                .json(&json!({"resource": "stream:live-events"}))
-                .send()
-                .await
-                .expect("request")
-                .json()
-                .await
-                .expect("grant");
-            v["request"]["id"].as_str().expect("id").to_string()
-        }
-    };
-    let token = login("bench@example.com".into()).await;
-    request(token.clone()).await;
+    let shared = Broker::start(&api, policy.path(), None).await;
+    let (broker_url, token) = (shared.url.clone(), shared.token.clone());
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let http: Http = Client::builder(TokioExecutor::new())
@@ -230,6 +428,7 @@ async fn main() {
     let direct = format!("http://{up}/hello");
     let gated = format!("{broker_url}/gate/stream:live-events/hello");
     assert_eq!(get(&http, &gated, Some(&token)).await.0, 200);
+    let bpid = shared.proc.pid();
 
     // 1. Latency, one request at a time.
     let serial = |url: String, token: Option<String>| {
@@ -252,11 +451,72 @@ async fn main() {
     println!("latency, one client (ms)   direct p50 {:.3} p99 {:.3} | gate p50 {:.3} p99 {:.3} | added p99 {:.3} ms (target <= 1)",
         pct(&d, 0.5), pct(&d, 0.99), pct(&g, 0.5), pct(&g, 0.99), pct(&g, 0.99) - pct(&d, 0.99));
 
-    // 2. Throughput, 32 keep-alive clients, 3 s each.
-    let (drps, dl) = load(&http, &direct, None, 32, 3.0).await;
-    let (grps, gl) = load(&http, &gated, Some(&token), 32, 3.0).await;
-    println!("throughput, 32 clients     direct {drps:.0} req/s | gate {grps:.0} req/s = {:.0} % of direct (target >= 70 %) | p99 under load direct {:.2} ms gate {:.2} ms",
-        100.0 * grps / drps, pct(&dl, 0.99), pct(&gl, 0.99));
+    // 2. Throughput, 32 keep-alive clients, direct and gated (and through nginx) in each
+    // placement.
+    let loader = if which("wrk").is_some() {
+        "wrk -t1 -c32"
+    } else {
+        "this process, 1 thread (install wrk for the reference figures)"
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let can_place = cores >= 2 && which("taskset").is_some() && which("wrk").is_some();
+    let placements: &[(&str, bool)] = if can_place {
+        &[("shared", false), ("own core", true)]
+    } else {
+        &[("shared", false)]
+    };
+    println!("throughput, 32 clients     load generator: {loader}");
+    if !can_place {
+        println!("  own core                 skipped: needs 2 cores, taskset and wrk");
+    }
+    for &(name, pinned) in placements {
+        // Each placement starts its own processes where they run, so that each sizes its
+        // threads to its cores: the gate (and nginx) on core 1, the upstream and the load
+        // generator on core 0.
+        let (lg_cpu, gate_cpus, rest_cpus) = if pinned {
+            (Some(0), Some("1"), Some("0"))
+        } else {
+            (None, None, None)
+        };
+        let placed = pinned.then(|| upstream(rest_cpus));
+        let (up_pid, up_addr) = placed
+            .as_ref()
+            .map_or((up_proc.pid(), up), |(p, a)| (p.pid(), *a));
+        let placed_policy = placed.as_ref().map(|(_, a)| policy_for(*a));
+        let own = match &placed_policy {
+            Some(p) => Some(Broker::start(&api, p.path(), gate_cpus).await),
+            None => None,
+        };
+        let gate = own.as_ref().unwrap_or(&shared);
+        let ngx_dir = tempfile::tempdir().expect("tempdir");
+        let reference = nginx(
+            up_addr,
+            ngx_dir.path(),
+            gate_cpus,
+            if pinned { 1 } else { cores },
+        );
+        let direct = format!("http://{up_addr}/hello");
+        let gated = format!("{}/gate/stream:live-events/hello", gate.url);
+        let secs = 5;
+        let (drps, dp99) = load(&http, &direct, None, secs, lg_cpu).await;
+        let (cpu_b, cpu_u) = (cpu_secs(gate.proc.pid()), cpu_secs(up_pid));
+        let (grps, gp99) = load(&http, &gated, Some(&gate.token), secs, lg_cpu).await;
+        let n = grps * secs as f64;
+        let gate_us = (cpu_secs(gate.proc.pid()) - cpu_b) / n * 1e6;
+        let up_us = (cpu_secs(up_pid) - cpu_u) / n * 1e6;
+        let ngx = match &reference {
+            Some((_, url)) => {
+                let (nrps, _) = load(&http, &format!("{url}/hello"), None, secs, lg_cpu).await;
+                format!(
+                    " | nginx as the proxy {nrps:.0} req/s = {:.0} %",
+                    100.0 * nrps / drps
+                )
+            }
+            None => " | nginx not installed: no reference proxy".into(),
+        };
+        println!("  {name:<9}                direct {drps:.0} req/s | gate {grps:.0} req/s = {:.0} % of direct (target >= 70 %){ngx}", 100.0 * grps / drps);
+        println!("  {name:<9}                p99 under load direct {dp99:.2} ms gate {gp99:.2} ms | CPU per proxied request: gate {gate_us:.1} µs, upstream {up_us:.1} µs");
+    }
 
     // 3. Server-sent events relayed to one client.
     let n = 300_000u64;
@@ -275,78 +535,12 @@ async fn main() {
         println!("sse relay, one client      {name}: {n} events ({:.1} MiB) in {secs:.2} s = {:.0} events/s (target >= 50,000 through the gate)", bytes as f64 / 1048576.0, n as f64 / secs);
     }
 
-    // 4. 1,000 concurrent streams: 100 people, 10 streams each, then every grant revoked,
-    // through a broker of its own in a child process.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let child_dir = tempfile::tempdir().expect("tempdir");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(child_dir.path())
-        .env("LATCHKEY_POLICY_DIR", policy.path())
-        .env("LATCHKEY_GATE_DEV_SOURCE", "off")
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("latchkey serve");
-    let broker_url = format!("http://127.0.0.1:{port}");
-    let pid = child.id().to_string();
-    while api
-        .get(format!("{broker_url}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let login = |email: String| {
-        let api = api.clone();
-        let url = broker_url.clone();
-        async move {
-            let v: Value = api
-                .post(format!("{url}/v1/auth/dev-login"))
-                .json(&json!({"email": email, "groups": ["eng"]}))
-                .send()
-                .await
-                .expect("login")
-                .json()
-                .await
-                .expect("session");
-            v["token"].as_str().expect("token").to_string()
-        }
-    };
-    let request = |token: String| {
-        let api = api.clone();
-        let url = broker_url.clone();
-        async move {
-            let v: Value = api
-                .post(format!("{url}/v1/requests"))
-                .bearer_auth(&token)
-                .json(&json!({"resource": "stream:live-events"}))
-                .send()
-                .await
-                .expect("request")
-                .json()
-                .await
-                .expect("grant");
-            v["request"]["id"].as_str().expect("id").to_string()
-        }
-    };
-    let before = rss_mib(&pid);
+    // 4. 1,000 concurrent streams: 100 people, 10 streams each, then every grant revoked.
+    let before = rss_mib(bpid);
     let mut people = Vec::new();
     for i in 0..100 {
-        let t = login(format!("viewer{i}@example.com")).await;
-        let id = request(t.clone()).await;
+        let t = login(&api, &broker_url, &format!("viewer{i}@example.com"), "eng").await;
+        let id = request(&api, &broker_url, &t).await;
         people.push((t, id));
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
@@ -377,18 +571,9 @@ async fn main() {
     }
     let _all = opened.acquire_many(1000).await.expect("opened");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let held = rss_mib(&pid);
-    println!("1,000 streams held         broker process RSS {held:.1} MiB ({before:.1} MiB idle, before opening; target < 100 MiB)");
-    let root: Value = api
-        .post(format!("{broker_url}/v1/auth/dev-login"))
-        .json(&json!({"email": "root@example.com", "groups": ["admin"]}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("session");
-    let root = root["token"].as_str().expect("token").to_string();
+    let held = rss_mib(bpid);
+    println!("1,000 streams held         broker process RSS {held:.1} MiB ({before:.1} MiB before opening them; target < 100 MiB)");
+    let root = login(&api, &broker_url, "root@example.com", "admin").await;
     let mut revoked_at = std::collections::HashMap::new();
     let mut revokes = Vec::new();
     for (_, id) in &people {
@@ -417,7 +602,6 @@ async fn main() {
         worst = worst.max(at.saturating_duration_since(revoked_at[&id]));
     }
     println!("revocation of 100 grants   {closed} of 1000 streams closed; slowest {:.0} ms after its grant's revoke call returned (target < 1000 ms)", worst.as_secs_f64() * 1e3);
-    let _ = child.kill();
-    let _ = child.wait();
-    drop(broker);
+    drop(shared);
+    drop(up_proc);
 }
