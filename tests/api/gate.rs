@@ -329,6 +329,32 @@ async fn the_upstream_verifies_the_assertion_and_never_sees_the_callers_credenti
 }
 
 #[tokio::test]
+async fn a_callers_connection_keeps_its_upstream_connection_and_a_closed_one_is_replaced() {
+    let g = gated(Options::default()).await;
+    let app = &g.app;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    grant(app, &bob, STREAM, json!({})).await;
+    let get = |path: &str| {
+        app.http
+            .get(format!("{}/gate/{STREAM}{path}", app.url))
+            .bearer_auth(&bob)
+            .send()
+    };
+    // One caller connection (the client keeps it alive): one upstream connection.
+    for _ in 0..5 {
+        assert_eq!(get("/a").await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(g.up.seen.connections.load(Ordering::SeqCst), 1);
+    // The upstream closes it; the next request goes out on a new one, and succeeds.
+    assert_eq!(get("/close").await.unwrap().status(), StatusCode::OK);
+    for _ in 0..3 {
+        assert_eq!(get("/a").await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(g.up.seen.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(g.up.seen.requests.load(Ordering::SeqCst), 9);
+}
+
+#[tokio::test]
 async fn a_stream_closes_within_a_second_of_revocation_and_is_audited_with_its_bytes() {
     let g = gated(Options::default()).await;
     let app = &g.app;

@@ -19,6 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[derive(Default)]
 pub struct Seen {
     pub requests: AtomicUsize,
+    /// Connections accepted.
+    pub connections: AtomicUsize,
     pub claims: Mutex<Vec<AssertionClaims>>,
     pub headers: Mutex<Vec<Value>>,
 }
@@ -65,10 +67,15 @@ pub async fn upstream(audience: &str) -> Upstream {
     let app = Router::new()
         .route("/events", get(events))
         .route("/upgrade", get(upgrade))
+        .route("/close", get(close))
         .route("/{*path}", any(echo))
         .with_state(f);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let counted = seen.clone();
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+        counted.connections.fetch_add(1, Ordering::SeqCst);
+    });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Upstream { addr, seen, jwks }
 }
@@ -116,6 +123,15 @@ async fn events(State(f): State<Fixture>, req: Request) -> Response {
         .body(axum::body::Body::empty())
         .unwrap();
     tower::ServiceExt::oneshot(ticker, inner).await.unwrap()
+}
+
+/// Answers, then closes the connection (`Connection: close`), as a server ending an idle
+/// or long-used keep-alive connection does.
+async fn close(State(f): State<Fixture>, req: Request) -> Response {
+    if let Err(r) = check(&f, &req) {
+        return r;
+    }
+    ([("connection", "close")], "closing\n").into_response()
 }
 
 /// `Upgrade: echo`: switches protocols and echoes every byte.
