@@ -1,9 +1,11 @@
-//! Each caller connection keeps the upstream connection its last request used. HTTP/1.1
-//! answers one request at a time on a connection, so the caller's next request finds that
-//! upstream connection idle and skips the shared pool (its lock, its checkout, its
-//! bookkeeping). A request that finds none (the first, an upgrade's aftermath, another
-//! upstream) opens one; one that could not be sent on a reused connection because the
-//! upstream had closed it is sent once more on a new one.
+//! Each caller connection keeps the upstream connections its requests used. HTTP/1.1
+//! answers one request at a time on a connection, so the caller's next request finds its
+//! upstream connection idle, with no shared pool to check one out of (a lock and its
+//! bookkeeping on every request); an HTTP/2 caller's concurrent requests each keep one,
+//! up to [`KEPT`]. A request that finds none idle (the first, one after an upgrade, one to
+//! another upstream) opens one; one that could not be sent on a reused connection because
+//! the upstream had closed it is sent once more on a new one. Upstream connections live
+//! as long as their caller's connection, or until the upstream closes them.
 
 use std::sync::Mutex;
 
@@ -21,31 +23,41 @@ struct Held {
     sender: SendRequest<UpstreamBody>,
 }
 
-/// The upstream connection of one caller connection, if it has one.
+/// Idle upstream connections kept for one caller connection, at most.
+pub const KEPT: usize = 16;
+
+/// The idle upstream connections of one caller connection.
 #[derive(Default)]
-pub struct Affinity(Mutex<Option<Held>>);
+pub struct Affinity(Mutex<Vec<Held>>);
 
 /// Why a request did not reach the upstream.
 pub type SendError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Affinity {
-    fn take(&self, authority: &Authority) -> Option<SendRequest<UpstreamBody>> {
-        let held = self
-            .0
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<Held>> {
+        self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()?;
-        (held.authority == *authority && held.sender.is_ready()).then_some(held.sender)
+    }
+
+    /// An idle connection to `authority`; closed ones are dropped on the way.
+    fn take(&self, authority: &Authority) -> Option<SendRequest<UpstreamBody>> {
+        let mut held = self.held();
+        held.retain(|h| !h.sender.is_closed());
+        let i = held
+            .iter()
+            .position(|h| h.authority == *authority && h.sender.is_ready())?;
+        Some(held.swap_remove(i).sender)
     }
 
     fn keep(&self, authority: &Authority, sender: SendRequest<UpstreamBody>) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Held {
-            authority: authority.clone(),
-            sender,
-        });
+        let mut held = self.held();
+        if held.len() < KEPT {
+            held.push(Held {
+                authority: authority.clone(),
+                sender,
+            });
+        }
     }
 
     /// Sends `req` (absolute-form URI) to its upstream on this caller's upstream
