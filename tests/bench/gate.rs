@@ -91,7 +91,8 @@ async fn serve_upstream() {
     axum::serve(l, app).await.expect("serve");
 }
 
-/// A child process, killed when dropped.
+/// A child process, stopped when dropped: SIGTERM first (nginx's master then stops its
+/// workers), SIGKILL if it is still there a second later.
 struct Proc(Child);
 
 impl Proc {
@@ -102,6 +103,15 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..20 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
