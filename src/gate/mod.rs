@@ -15,7 +15,6 @@
 
 pub mod admission;
 pub mod admit;
-pub mod affinity;
 pub mod assertion;
 pub mod devsource;
 pub mod forward_auth;
@@ -31,6 +30,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 
 pub use admission::{Admission, AdmissionCache, Refusal};
 pub use revocation::{End, Hub, Liveness};
@@ -44,8 +45,8 @@ pub struct Gate {
     pub hub: Arc<Hub>,
     /// Recent admissions.
     pub admissions: AdmissionCache,
-    /// How upstream connections are opened (see [`affinity`]).
-    pub connector: HttpConnector,
+    /// Pooled HTTP/1.1 client to upstreams.
+    pub client: Client<HttpConnector, UpstreamBody>,
 }
 
 impl Default for Gate {
@@ -53,10 +54,14 @@ impl Default for Gate {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .build(connector);
         Self {
             hub: Arc::new(Hub::default()),
             admissions: AdmissionCache::default(),
-            connector,
+            client,
         }
     }
 }

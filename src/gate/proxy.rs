@@ -20,7 +20,6 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 
 use super::admission::Refusal;
-use super::affinity::Affinity;
 use super::headers::{bearer, end_to_end, is_upgrade, split_path, upstream_headers};
 use super::relay::{ending, Counted, Relay, StreamAudit};
 use crate::http::error::ApiError;
@@ -53,7 +52,7 @@ fn bad_gateway(code: &'static str, message: &str) -> Response {
 }
 
 /// `ANY /gate/{resource}/{path…}`.
-pub async fn proxy(state: AppState, affinity: Arc<Affinity>, mut req: Request) -> Response {
+pub async fn proxy(state: AppState, mut req: Request) -> Response {
     let caller = Caller::of(req.headers(), req.extensions());
     // A cheap copy (shared bytes), so the path outlives the request handed upstream.
     let caller_uri = req.uri().clone();
@@ -99,7 +98,7 @@ pub async fn proxy(state: AppState, affinity: Arc<Affinity>, mut req: Request) -
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;
     let mut resp =
-        match tokio::time::timeout(UPSTREAM_HEADERS, affinity.send(&broker.gate, up)).await {
+        match tokio::time::timeout(UPSTREAM_HEADERS, broker.gate.client.request(up)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, resource = %resource, "upstream unreachable");

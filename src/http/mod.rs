@@ -107,7 +107,7 @@ api_routes! {
 }
 
 /// The whole API, with the gate's proxy in front of it.
-pub fn service(state: AppState) -> front::MakeFront {
+pub fn service(state: AppState) -> front::Front {
     let api = routes()
         .merge(crate::gate::proxy::api_routes())
         .fallback(|| async {
@@ -127,7 +127,7 @@ pub fn service(state: AppState) -> front::MakeFront {
         )
         .with_state(state.clone())
         .layer(middleware::from_fn(request_context));
-    front::MakeFront::new(api, state)
+    front::Front::new(api, state)
 }
 
 /// Whether a caller-supplied request id is a short token (anything else could forge log lines).

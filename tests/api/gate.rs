@@ -329,7 +329,7 @@ async fn the_upstream_verifies_the_assertion_and_never_sees_the_callers_credenti
 }
 
 #[tokio::test]
-async fn a_callers_connection_keeps_its_upstream_connection_and_a_closed_one_is_replaced() {
+async fn upstream_connections_are_reused_and_one_the_upstream_closed_is_replaced() {
     let g = gated(Options::default()).await;
     let app = &g.app;
     let bob = app.dev_login("bob@example.com", &["eng"]).await;
@@ -340,7 +340,7 @@ async fn a_callers_connection_keeps_its_upstream_connection_and_a_closed_one_is_
             .bearer_auth(&bob)
             .send()
     };
-    // One caller connection (the client keeps it alive): one upstream connection.
+    // Requests one after another: one upstream connection, kept alive.
     for _ in 0..5 {
         assert_eq!(get("/a").await.unwrap().status(), StatusCode::OK);
     }
