@@ -91,8 +91,9 @@ async fn serve_upstream() {
     axum::serve(l, app).await.expect("serve");
 }
 
-/// A child process, stopped when dropped: SIGTERM first (nginx's master then stops its
-/// workers), SIGKILL if it is still there a second later.
+/// A child process in a process group of its own (see [`on_cpus`]), stopped with the
+/// group when dropped: SIGTERM first, SIGKILL if it is still there a second later, so no
+/// worker (nginx's) outlives the run.
 struct Proc(Child);
 
 impl Proc {
@@ -103,16 +104,21 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
+        let group = format!("-{}", self.0.id());
+        let signal = |s: &str| {
+            let _ = Command::new("kill")
+                .args([s, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        signal("-TERM");
         for _ in 0..20 {
             if let Ok(Some(_)) = self.0.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.0.kill();
+        signal("-KILL");
         let _ = self.0.wait();
     }
 }
@@ -120,14 +126,16 @@ impl Drop for Proc {
 /// Starts a command, on `cpus` from its start when given (so that it sizes its threads to
 /// them, as a process given those cores would).
 fn on_cpus(program: impl AsRef<std::ffi::OsStr>, cpus: Option<&str>) -> Command {
-    match cpus {
+    let mut cmd = match cpus {
         Some(c) => {
             let mut cmd = Command::new("taskset");
             cmd.args(["-c", c]).arg(program);
             cmd
         }
         None => Command::new(program),
-    }
+    };
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd
 }
 
 fn upstream(cpus: Option<&str>) -> (Proc, SocketAddr) {
