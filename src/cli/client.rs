@@ -89,18 +89,35 @@ impl ApiClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<T, ApiClientError> {
-        let transport = |source| ApiClientError::Transport {
-            server: self.server.clone(),
-            source,
-        };
+        let resp = self.open(req).await?;
+        self.read(resp).await
+    }
+
+    /// Sends `req` with the session token: the response when its status is a success,
+    /// else the broker's refusal.
+    async fn open(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiClientError> {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),
             None => req,
         };
-        let resp = req.send().await.map_err(transport)?;
-        self.read(resp).await
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ApiClientError::Transport {
+                server: self.server.clone(),
+                source,
+            })?;
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(Self::refusal(resp).await)
+        }
     }
 
+    /// The JSON body of a successful response (`null` for 204).
     async fn read<T: DeserializeOwned>(
         &self,
         resp: reqwest::Response,
@@ -110,9 +127,6 @@ impl ApiClient {
             source,
         };
         let status = resp.status();
-        if !status.is_success() {
-            return Err(Self::refusal(resp).await);
-        }
         if status == StatusCode::NO_CONTENT {
             return serde_json::from_value(serde_json::Value::Null).map_err(|_| {
                 ApiClientError::Api {
@@ -157,26 +171,13 @@ impl ApiClient {
     /// `GET path` answered by a stream: the open response, read as it arrives (no timeout
     /// but the connection's).
     pub async fn open_stream(&self, path: &str) -> Result<reqwest::Response, ApiClientError> {
-        let mut req = self
-            .http
-            .get(format!("{}{path}", self.server))
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .timeout(std::time::Duration::from_secs(7 * 86_400));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ApiClientError::Transport {
-                server: self.server.clone(),
-                source,
-            })?;
-        if resp.status().is_success() {
-            Ok(resp)
-        } else {
-            Err(Self::refusal(resp).await)
-        }
+        self.open(
+            self.http
+                .get(format!("{}{path}", self.server))
+                .header(reqwest::header::ACCEPT, "text/event-stream")
+                .timeout(std::time::Duration::from_secs(7 * 86_400)),
+        )
+        .await
     }
 
     /// `GET path`.
@@ -202,30 +203,13 @@ impl ApiClient {
         path: &str,
         body: &B,
     ) -> Result<reqwest::Response, ApiClientError> {
-        let req = self
-            .http
-            .post(format!("{}{path}", self.server))
-            .json(body)
-            .timeout(std::time::Duration::from_secs(3600));
-        let req = match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        };
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ApiClientError::Transport {
-                server: self.server.clone(),
-                source,
-            })?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        // Errors carry the usual JSON body.
-        match self.read::<serde_json::Value>(resp).await {
-            Err(e) => Err(e),
-            Ok(_) => unreachable!("a failed status is always an error"),
-        }
+        self.open(
+            self.http
+                .post(format!("{}{path}", self.server))
+                .json(body)
+                .timeout(std::time::Duration::from_secs(3600)),
+        )
+        .await
     }
 
     /// `DELETE path`.
