@@ -312,10 +312,27 @@ async fn the_upstream_verifies_the_assertion_and_never_sees_the_callers_credenti
         headers["x-forwarded-host"].as_str(),
         Some(app.url.trim_start_matches("http://"))
     );
+    // A caller's own id reaches the upstream when it is a clean token, and is replaced
+    // when it could forge log lines there.
+    for (sent, kept) in [("trace-abc.1", true), ("a b\"c", false)] {
+        let resp = app
+            .http
+            .get(format!("{}/gate/{STREAM}/x", app.url))
+            .bearer_auth(&bob)
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let answered = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        let seen = g.up.seen.headers.lock().unwrap().last().unwrap()["x-request-id"].clone();
+        assert_eq!(seen, answered.as_str());
+        assert_eq!(answered == sent, kept, "{sent:?} became {answered:?}");
+    }
     // Proxied requests are counted under one route label, whatever the path.
     let metrics = app.get("/metrics", None).await.text().await.unwrap();
     assert!(
-        metrics.contains(r#"latchkey_http_requests_total{method="POST",route="/gate/{resource}/{*path}",status="200"} 1"#),
+        metrics.contains(r#"latchkey_http_requests_total{method="POST",route="/gate/{resource}/{*path}",status="200"} 1"#)
+            && metrics.contains(r#"latchkey_http_requests_total{method="GET",route="/gate/{resource}/{*path}",status="200"} 2"#),
         "{metrics}"
     );
     // The assertion is not a credential: replayed to the gate, it is refused.
