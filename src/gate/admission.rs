@@ -46,9 +46,7 @@ pub struct Admission {
     pub grant_ends: DateTime<Utc>,
     /// Where requests go.
     pub upstream: Upstream,
-    /// The identity assertion for the upstream.
-    pub assertion: String,
-    /// Its expiry.
+    /// When the identity assertion (in [`Prepared`]) expires.
     pub assertion_expires: DateTime<Utc>,
     /// The header values every proxied request carries, made once per admission.
     pub headers: Prepared,

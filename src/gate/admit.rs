@@ -258,7 +258,6 @@ impl Broker {
             upstream,
             assertion_expires,
             headers: Prepared::new(&assertion, bearer.as_deref(), &g.id).map_err(internal)?,
-            assertion,
         })
     }
 

@@ -8,27 +8,29 @@ use axum::response::{IntoResponse, Response};
 use super::admission::{Admission, Refusal};
 use crate::http::error::ApiError;
 
-/// The identity headers of an admission, in the order a proxy config lists them.
-pub fn identity_headers(a: &Admission) -> Vec<(&'static str, String)> {
-    vec![
+/// 200 with the identity headers (values that are not valid header text are left out;
+/// the grant and the assertion were checked when the admission was made).
+pub fn allowed(a: &Admission) -> Response {
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
         ("x-latchkey-user", a.user_id.clone()),
         ("x-latchkey-email", a.email.clone().unwrap_or_default()),
         ("x-latchkey-groups", a.groups.join(",")),
         ("x-latchkey-resource", a.resource.clone()),
-        ("x-latchkey-grant", a.grant_id.clone()),
         ("x-latchkey-role", a.role.clone()),
-        ("x-latchkey-assertion", a.assertion.clone()),
-    ]
-}
-
-/// 200 with the identity headers (values that are not valid header text are left out).
-pub fn allowed(a: &Admission) -> Response {
-    let mut headers = HeaderMap::new();
-    for (name, value) in identity_headers(a) {
+    ] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name), v);
         }
     }
+    headers.insert(
+        HeaderName::from_static("x-latchkey-grant"),
+        a.headers.grant.clone(),
+    );
+    headers.insert(
+        HeaderName::from_static(super::assertion::HEADER),
+        a.headers.assertion.clone(),
+    );
     (StatusCode::OK, headers).into_response()
 }
 
