@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::http::uri::{Authority, PathAndQuery, Scheme};
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode};
 use chrono::{DateTime, Utc};
 
 use crate::access::{AccessRequest, State};
+use crate::policy::upstream::Upstream;
 use crate::policy::{Kind, Resource, UpstreamAuth};
 
 /// How long an admission is reused before it is checked in full again (ends reach it
@@ -86,56 +86,6 @@ impl Prepared {
     }
 }
 
-/// An upstream base URL taken apart once: `http://authority[/prefix]`.
-#[derive(Debug, Clone)]
-pub struct Upstream {
-    authority: Authority,
-    /// The path prefix, without a trailing slash (empty for none).
-    prefix: String,
-}
-
-impl Upstream {
-    /// Parses a base URL checked at policy load (`http://host[:port][/prefix]`).
-    pub fn parse(base: &str) -> Result<Self, String> {
-        let uri: Uri = base
-            .parse()
-            .map_err(|e| format!("upstream {base:?} is not a URI: {e}"))?;
-        let authority = uri
-            .authority()
-            .cloned()
-            .ok_or_else(|| format!("upstream {base:?} names no host"))?;
-        Ok(Self {
-            authority,
-            prefix: uri.path().trim_end_matches('/').to_string(),
-        })
-    }
-
-    /// The URI of `rest` (a path starting with `/`) and `query` under this upstream.
-    pub fn target(&self, rest: &str, query: Option<&str>) -> Option<Uri> {
-        let mut pq = String::with_capacity(
-            self.prefix.len() + rest.len() + query.map_or(0, |q| q.len() + 1),
-        );
-        pq.push_str(&self.prefix);
-        pq.push_str(rest);
-        if let Some(q) = query {
-            pq.push('?');
-            pq.push_str(q);
-        }
-        Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(self.authority.clone())
-            .path_and_query(PathAndQuery::from_maybe_shared(bytes::Bytes::from(pq)).ok()?)
-            .build()
-            .ok()
-    }
-}
-
-impl std::fmt::Display for Upstream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.authority, self.prefix)
-    }
-}
-
 /// Why the gate refused, with the status and stable code the API answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -194,17 +144,7 @@ pub fn gated(resource: Option<&Resource>, name: &str) -> Result<(Resource, Upstr
         )
     })?;
     match (&r.kind, &r.upstream) {
-        (Kind::Http, Some(u)) => {
-            let upstream = Upstream::parse(u).map_err(|e| {
-                tracing::error!(resource = %name, error = %e, "upstream checked at load does not parse");
-                Refusal::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the broker cannot check access right now; try again",
-                )
-            })?;
-            Ok((r.clone(), upstream))
-        }
+        (Kind::Http, Some(u)) => Ok((r.clone(), u.clone())),
         _ => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "not_gated",
@@ -294,23 +234,6 @@ impl AdmissionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_keep_the_upstreams_prefix_and_the_callers_path_and_query() {
-        let up = Upstream::parse("http://10.0.0.5:8010/svc").unwrap();
-        assert_eq!(up.to_string(), "http://10.0.0.5:8010/svc");
-        assert_eq!(
-            up.target("/a/b", Some("x=1&y=%20")).unwrap().to_string(),
-            "http://10.0.0.5:8010/svc/a/b?x=1&y=%20"
-        );
-        let bare = Upstream::parse("http://live:8011").unwrap();
-        assert_eq!(
-            bare.target("/", None).unwrap().to_string(),
-            "http://live:8011/"
-        );
-        // What the caller's URI could not carry, the upstream's cannot either.
-        assert!(bare.target("/a b", None).is_none());
-    }
 
     #[test]
     fn prepared_headers_mark_the_upstream_token_sensitive_and_refuse_non_header_text() {

@@ -7,9 +7,7 @@ use axum::http::StatusCode;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
-use super::admission::{
-    cache_key, gated, wants_livestream, Admission, Prepared, Refusal, Upstream,
-};
+use super::admission::{cache_key, gated, wants_livestream, Admission, Prepared, Refusal};
 use super::assertion;
 use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, Origin};
@@ -173,7 +171,7 @@ impl Broker {
         &self,
         who: &Who,
         r: &crate::policy::Resource,
-        upstream: Upstream,
+        upstream: crate::policy::upstream::Upstream,
         now: DateTime<Utc>,
     ) -> Result<Admission, Refusal> {
         let mut user_keys = vec![who.user_id.clone(), who.subject.clone()];

@@ -166,7 +166,7 @@ pub struct Resource {
     pub token_algorithm: TokenAlgorithm,
     /// For `http` resources: the base URL the gate proxies to (internal; never listed).
     #[serde(skip)]
-    pub upstream: Option<String>,
+    pub upstream: Option<super::upstream::Upstream>,
     /// For `http` resources: what the gate sends upstream as `Authorization`.
     pub upstream_auth: UpstreamAuth,
     /// Roles by name.

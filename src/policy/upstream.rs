@@ -1,16 +1,69 @@
 //! The upstream of an `http` resource: the base URL the gate proxies to, checked at load
 //! so that a typo stops the broker (or the reload) with a message naming the resource.
 
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
+use axum::http::Uri;
+
 use super::catalogue::{Kind, UpstreamAuth};
 
-/// Checks `upstream` for resource `name`; returns it without a trailing slash.
+/// An upstream base URL taken apart once: `http://authority[/prefix]`.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    authority: Authority,
+    /// The path prefix, without a trailing slash (empty for none).
+    prefix: String,
+}
+
+impl Upstream {
+    /// Takes apart a base URL already checked to be `http://host[:port][/prefix]`.
+    fn parse(base: &str) -> Result<Self, String> {
+        let uri: Uri = base
+            .parse()
+            .map_err(|e| format!("upstream {base:?} is not a URI: {e}"))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("upstream {base:?} names no host"))?;
+        Ok(Self {
+            authority,
+            prefix: uri.path().trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The URI of `rest` (a path starting with `/`) and `query` under this upstream.
+    pub fn target(&self, rest: &str, query: Option<&str>) -> Option<Uri> {
+        let mut pq = String::with_capacity(
+            self.prefix.len() + rest.len() + query.map_or(0, |q| q.len() + 1),
+        );
+        pq.push_str(&self.prefix);
+        pq.push_str(rest);
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(PathAndQuery::from_maybe_shared(bytes::Bytes::from(pq)).ok()?)
+            .build()
+            .ok()
+    }
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}{}", self.authority, self.prefix)
+    }
+}
+
+/// Checks `upstream` for resource `name`; returns it taken apart, without a trailing slash.
 pub fn validate<'a>(
     name: &str,
     kind: Kind,
     upstream: Option<String>,
     auth: UpstreamAuth,
     mut roles: impl Iterator<Item = &'a String>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<Upstream>, String> {
     let upstream = match (kind, upstream) {
         (Kind::Http, Some(u)) => u,
         (Kind::Http, None) => {
@@ -43,7 +96,9 @@ pub fn validate<'a>(
             ));
         }
     }
-    Ok(Some(upstream.trim_end_matches('/').to_string()))
+    Upstream::parse(upstream.trim_end_matches('/'))
+        .map(Some)
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 #[cfg(test)]
@@ -58,6 +113,24 @@ mod tests {
     ) -> Result<Option<String>, String> {
         let roles = [role.to_string()];
         validate("stream:x", kind, up.map(Into::into), auth, roles.iter())
+            .map(|u| u.map(|u| u.to_string()))
+    }
+
+    #[test]
+    fn targets_keep_the_upstreams_prefix_and_the_callers_path_and_query() {
+        let up = Upstream::parse("http://10.0.0.5:8010/svc").unwrap();
+        assert_eq!(up.to_string(), "http://10.0.0.5:8010/svc");
+        assert_eq!(
+            up.target("/a/b", Some("x=1&y=%20")).unwrap().to_string(),
+            "http://10.0.0.5:8010/svc/a/b?x=1&y=%20"
+        );
+        let bare = Upstream::parse("http://live:8011").unwrap();
+        assert_eq!(
+            bare.target("/", None).unwrap().to_string(),
+            "http://live:8011/"
+        );
+        // What the caller's URI could not carry, the upstream's cannot either.
+        assert!(bare.target("/a b", None).is_none());
     }
 
     #[test]
