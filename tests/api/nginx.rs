@@ -26,7 +26,14 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// Stops nginx with its workers: SIGKILL to the master alone leaves them running.
     fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
         let _ = self.child.start_kill();
     }
 }
@@ -74,6 +81,8 @@ async fn start_nginx(bin: &str, broker: &str, upstream: &str, port: u16) -> Ngin
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
+        // A process group of its own, so that dropping it stops the workers too.
+        .process_group(0)
         .spawn()
         .unwrap();
     for _ in 0..100 {
