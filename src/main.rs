@@ -2,10 +2,25 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     latchkey::startup::install_crypto_provider();
     let cli = latchkey::cli::Cli::parse();
     latchkey::telemetry::init(cli.default_log_filter());
-    latchkey::cli::run(cli).await
+    // On one core (a container's quota, an affinity mask) a single-threaded scheduler does
+    // the same work without the cross-thread hand-offs of a one-worker pool.
+    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let runtime = if one_core {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build();
+    match runtime {
+        Ok(rt) => rt.block_on(latchkey::cli::run(cli)),
+        Err(e) => {
+            eprintln!("latchkey: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -173,8 +173,27 @@ pub fn cache_key(token: &str, resource: &str) -> CacheKey {
     key
 }
 
+/// Hashes a [`CacheKey`] by its first eight bytes: it is a SHA-256 digest already, of a
+/// credential the broker signed, so no caller can choose keys that collide.
+#[derive(Default)]
+struct Digest(u64);
+
+impl std::hash::Hasher for Digest {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 32]` hashes as its length, then its bytes: the bytes overwrite the length.
+        let mut first = [0; 8];
+        let n = bytes.len().min(8);
+        first[..n].copy_from_slice(&bytes[..n]);
+        self.0 = u64::from_ne_bytes(first);
+    }
+}
+
 /// Admissions by cache key, with when they were checked.
-type Entries = HashMap<CacheKey, (Instant, Arc<Admission>)>;
+type Entries = HashMap<CacheKey, (Instant, Arc<Admission>), std::hash::BuildHasherDefault<Digest>>;
 
 /// Recent admissions by credential fingerprint and resource.
 #[derive(Default)]

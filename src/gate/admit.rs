@@ -66,6 +66,21 @@ impl Broker {
         if let Some(a) = self.gate.admissions.get(&key, now) {
             return Ok(a);
         }
+        // Boxed: the store's futures are large, and every admission, cached or not, would
+        // otherwise carry (and move) their space.
+        Box::pin(self.admit_uncached(key, token, resource, origin, now)).await
+    }
+
+    /// [`Broker::admit`] past the cache: the credential and the grant checked, the
+    /// admission remembered, a refusal audited.
+    async fn admit_uncached(
+        &self,
+        key: super::admission::CacheKey,
+        token: &str,
+        resource: &str,
+        origin: &(dyn Fn() -> Origin + Sync),
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Admission>, Refusal> {
         let (r, upstream) = gated(
             self.policy.current().catalogue.resources.get(resource),
             resource,

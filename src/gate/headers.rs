@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use super::admission::Admission;
@@ -24,12 +23,11 @@ pub const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// The caller's credentials and forwarding claims: never copied upstream (the gate sets
-/// its own forwarding headers).
+/// The caller's credentials and forwarding claims: never passed upstream (the gate sets
+/// its own forwarding headers, and `Host` to the upstream's).
 const CALLER_ONLY: &[&str] = &[
     "authorization",
     "cookie",
-    "host",
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-host",
@@ -81,27 +79,24 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Copies end-to-end headers; drops hop-by-hop ones and those `Connection` names.
-pub fn end_to_end(from: &HeaderMap, drop_also: &[&str]) -> HeaderMap {
-    copy_end_to_end(from, |n| drop_also.contains(&n))
-}
-
-/// Copies end-to-end headers except hop-by-hop ones, those `Connection` names and those
-/// `drop` picks.
-fn copy_end_to_end(from: &HeaderMap, drop: impl Fn(&str) -> bool) -> HeaderMap {
-    let named = from.contains_key(header::CONNECTION);
-    let mut out = HeaderMap::with_capacity(from.len() + 4);
-    for (k, v) in from {
+/// Keeps end-to-end headers only: removes hop-by-hop ones, those `Connection` names and
+/// those `drop` picks, in place. One pass over the names (no hashing, no copy) finds
+/// them; most messages lose none or one or two.
+pub fn strip(headers: &mut HeaderMap, drop: impl Fn(&str) -> bool) {
+    let named = headers.contains_key(header::CONNECTION);
+    let mut gone = Vec::new();
+    for k in headers.keys() {
         let n = k.as_str();
         if HOP_BY_HOP.contains(&n)
-            || (named && connection_tokens(from).any(|t| t.eq_ignore_ascii_case(n)))
             || drop(n)
+            || (named && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(n)))
         {
-            continue;
+            gone.push(k.clone());
         }
-        out.append(k.clone(), v.clone());
     }
-    out
+    for k in gone {
+        headers.remove(k);
+    }
 }
 
 /// An address as header text (IPv4 without the formatting machinery: it is on every
@@ -139,11 +134,18 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
-/// What the upstream receives: end-to-end headers minus the caller's credentials and any
-/// `X-Latchkey-*` it tried to set, plus the assertion and forwarding headers.
-pub fn upstream_headers(req: &Request, a: &Admission, peer: Option<SocketAddr>) -> HeaderMap {
+/// Turns the caller's headers into what the upstream receives: end-to-end headers minus
+/// the caller's credentials and any `X-Latchkey-*` it tried to set, plus the assertion,
+/// the upstream's `Host` and forwarding headers.
+pub fn upstream_headers(h: &mut HeaderMap, a: &Admission, peer: Option<SocketAddr>) {
+    let upgrade = if is_upgrade(h) {
+        h.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    let caller_host = h.remove(header::HOST);
     // Only the gate sets `X-Latchkey-*` headers.
-    let mut h = copy_end_to_end(req.headers(), |n| {
+    strip(h, |n| {
         CALLER_ONLY.contains(&n) || n.starts_with("x-latchkey-")
     });
     h.insert(
@@ -153,19 +155,17 @@ pub fn upstream_headers(req: &Request, a: &Admission, peer: Option<SocketAddr>) 
     if let Some(v) = &a.headers.authorization {
         h.insert(header::AUTHORIZATION, v.clone());
     }
-    if let Some(host) = req.headers().get(header::HOST) {
-        h.insert("x-forwarded-host", host.clone());
+    h.insert(header::HOST, a.upstream.host().clone());
+    if let Some(host) = caller_host {
+        h.insert("x-forwarded-host", host);
     }
     if let Some(ip) = peer.and_then(|p| ip_value(p.ip())) {
         h.insert("x-forwarded-for", ip);
     }
-    if is_upgrade(req.headers()) {
+    if let Some(u) = upgrade {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        if let Some(u) = req.headers().get(header::UPGRADE) {
-            h.insert(header::UPGRADE, u.clone());
-        }
+        h.insert(header::UPGRADE, u);
     }
-    h
 }
 
 #[cfg(test)]
@@ -217,8 +217,9 @@ mod tests {
         h.insert("te", HeaderValue::from_static("trailers"));
         h.insert("accept", HeaderValue::from_static("text/event-stream"));
         h.insert("cookie", HeaderValue::from_static("s=1"));
-        let out = end_to_end(&h, &["cookie"]);
-        assert_eq!(out.len(), 1);
-        assert!(out.contains_key("accept"));
+        h.append("cookie", HeaderValue::from_static("t=2"));
+        strip(&mut h, |n| n == "cookie");
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("accept"));
     }
 }

@@ -8,6 +8,7 @@
 //! - [`poll`]: the store poll that catches ends committed by other replicas or clocks.
 //! - [`headers`]: which headers cross the gate, and the path split.
 //! - [`proxy`]: the streaming reverse proxy under `/gate/{resource}/…`.
+//! - [`pool`]: kept-alive HTTP/1.1 connections to the upstreams.
 //! - [`relay`]: the response body that counts, ends on revocation and audits its stream.
 //! - [`forward_auth`]: answers for nginx `auth_request`, Traefik ForwardAuth, Envoy ext_authz.
 //! - [`livestream`]: PostHog live events tokens and the service's authorization callback.
@@ -21,49 +22,28 @@ pub mod forward_auth;
 pub mod headers;
 pub mod livestream;
 pub mod poll;
+pub mod pool;
 pub mod proxy;
 pub mod relay;
 pub mod revocation;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-
 pub use admission::{Admission, AdmissionCache, Refusal};
 pub use revocation::{End, Hub, Liveness};
 
-/// The body type sent upstream.
-pub type UpstreamBody = UnsyncBoxBody<Bytes, axum::Error>;
+/// The body type sent upstream: the caller's, as it arrives.
+pub type UpstreamBody = axum::body::Body;
 
-/// The gate's state: open streams, recent admissions, the upstream client.
+/// The gate's state: open streams, recent admissions, upstream connections.
+#[derive(Default)]
 pub struct Gate {
     /// Open streams.
     pub hub: Arc<Hub>,
     /// Recent admissions.
     pub admissions: AdmissionCache,
-    /// Pooled HTTP/1.1 client to upstreams.
-    pub client: Client<HttpConnector, UpstreamBody>,
-}
-
-impl Default for Gate {
-    fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Self {
-            hub: Arc::new(Hub::default()),
-            admissions: AdmissionCache::default(),
-            client,
-        }
-    }
+    /// Kept-alive HTTP/1.1 connections to upstreams.
+    pub pool: Arc<pool::Pool>,
 }
 
 impl Gate {

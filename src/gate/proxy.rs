@@ -16,11 +16,10 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 
 use super::admission::Refusal;
-use super::headers::{bearer, end_to_end, is_upgrade, split_path, upstream_headers};
+use super::headers::{bearer, is_upgrade, split_path, strip, upstream_headers};
 use super::relay::{ending, Counted, Relay, StreamAudit};
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
@@ -89,33 +88,38 @@ pub async fn proxy(state: AppState, mut req: Request) -> Response {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let headers = upstream_headers(&req, &admission, peer);
-    let upgrade = is_upgrade(req.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let method = req.method().clone();
-    let mut up = hyper::Request::new(req.into_body().boxed_unsync());
-    *up.method_mut() = method.clone();
+    let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    upstream_headers(&mut parts.headers, &admission, peer);
+    let method = parts.method.clone();
+    let mut up = hyper::Request::new(body);
+    *up.method_mut() = parts.method;
     *up.uri_mut() = uri;
-    *up.headers_mut() = headers;
-    let mut resp =
-        match tokio::time::timeout(UPSTREAM_HEADERS, broker.gate.client.request(up)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, resource = %resource, "upstream unreachable");
-                return bad_gateway(
-                    "upstream_unavailable",
-                    "the upstream service did not answer",
-                );
-            }
-            Err(_) => {
-                return ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "upstream_timeout",
-                    "the upstream service did not answer in time",
-                )
-                .into_response()
-            }
-        };
+    *up.headers_mut() = parts.headers;
+    let pool = &broker.gate.pool;
+    let mut resp = match tokio::time::timeout(
+        UPSTREAM_HEADERS,
+        pool.send(admission.upstream.authority(), up),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, resource = %resource, "upstream unreachable");
+            return bad_gateway(
+                "upstream_unavailable",
+                "the upstream service did not answer",
+            );
+        }
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "the upstream service did not answer in time",
+            )
+            .into_response()
+        }
+    };
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
             return bad_gateway(
@@ -123,13 +127,13 @@ pub async fn proxy(state: AppState, mut req: Request) -> Response {
                 "the upstream switched protocols unasked",
             );
         };
-        let audit = match StreamAudit::open(
+        let audit = match Box::pin(StreamAudit::open(
             broker.clone(),
             admission.clone(),
             caller.origin(),
             "upgrade",
             rest.to_string(),
-        )
+        ))
         .await
         {
             Ok(a) => a,
@@ -145,20 +149,20 @@ pub async fn proxy(state: AppState, mut req: Request) -> Response {
     }
     let (mut parts, body) = resp.into_parts();
     let stream_kind = stream_kind(&method, &parts);
-    parts.headers = end_to_end(&parts.headers, &[]);
+    strip(&mut parts.headers, |_| false);
     parts
         .headers
         .insert(GRANT_HEADER, admission.headers.grant.clone());
     let Some(kind) = stream_kind else {
         return Response::from_parts(parts, Body::new(body));
     };
-    let audit = match StreamAudit::open(
+    let audit = match Box::pin(StreamAudit::open(
         broker.clone(),
         admission.clone(),
         caller.origin(),
         kind,
         rest.to_string(),
-    )
+    ))
     .await
     {
         Ok(a) => a,

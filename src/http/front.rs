@@ -60,7 +60,7 @@ where
             let metrics = state.metrics.clone();
             let method = req.method().clone();
             let answer =
-                super::in_request_context(req, |req| crate::gate::proxy::proxy(state, req));
+                || super::in_request_context(req, |req| crate::gate::proxy::proxy(state, req));
             Ok(metrics.time(&method, GATE_ROUTE, answer).await)
         })
     }

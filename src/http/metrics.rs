@@ -141,16 +141,18 @@ impl Metrics {
 }
 
 impl Metrics {
-    /// Counts and times the answer `answer` gives to a request for `route`.
-    pub async fn time(
+    /// Counts and times the answer `answer` makes for a request for `route`. `answer` is
+    /// called here, not passed in as a future: a future argument would be stored twice in
+    /// this one's state (as the argument and as the future awaited), and moved between.
+    pub async fn time<A: std::future::Future<Output = Response>>(
         &self,
         method: &Method,
         route: &str,
-        answer: impl std::future::Future<Output = Response>,
+        answer: impl FnOnce() -> A,
     ) -> Response {
         let started = Instant::now();
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let response = answer.await;
+        let response = answer().await;
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.observe(
             method,
@@ -168,7 +170,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    state.metrics.time(&method, route, next.run(req)).await
+    state.metrics.time(&method, route, || next.run(req)).await
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The upstream of an `http` resource: the base URL the gate proxies to, checked at load
 //! so that a typo stops the broker (or the reload) with a message naming the resource.
 
-use axum::http::uri::{Authority, PathAndQuery, Scheme};
-use axum::http::Uri;
+use axum::http::uri::{Authority, PathAndQuery};
+use axum::http::{HeaderValue, Uri};
 
 use super::catalogue::{Kind, UpstreamAuth};
 
@@ -10,6 +10,8 @@ use super::catalogue::{Kind, UpstreamAuth};
 #[derive(Debug, Clone)]
 pub struct Upstream {
     authority: Authority,
+    /// The `Host` header the upstream is sent.
+    host: HeaderValue,
     /// The path prefix, without a trailing slash (empty for none).
     prefix: String,
 }
@@ -24,13 +26,27 @@ impl Upstream {
             .authority()
             .cloned()
             .ok_or_else(|| format!("upstream {base:?} names no host"))?;
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|e| format!("upstream {base:?} names no valid host: {e}"))?;
         Ok(Self {
             authority,
+            host,
             prefix: uri.path().trim_end_matches('/').to_string(),
         })
     }
 
-    /// The URI of `rest` (a path starting with `/`) and `query` under this upstream.
+    /// Where the upstream listens.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The `Host` header the upstream is sent.
+    pub fn host(&self) -> &HeaderValue {
+        &self.host
+    }
+
+    /// The origin-form URI (path and query, as sent on the request line) of `rest` (a
+    /// path starting with `/`) and `query` under this upstream.
     pub fn target(&self, rest: &str, query: Option<&str>) -> Option<Uri> {
         let mut pq = String::with_capacity(
             self.prefix.len() + rest.len() + query.map_or(0, |q| q.len() + 1),
@@ -41,12 +57,9 @@ impl Upstream {
             pq.push('?');
             pq.push_str(q);
         }
-        Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(self.authority.clone())
-            .path_and_query(PathAndQuery::from_maybe_shared(bytes::Bytes::from(pq)).ok()?)
-            .build()
+        PathAndQuery::from_maybe_shared(bytes::Bytes::from(pq))
             .ok()
+            .map(Uri::from)
     }
 }
 
@@ -122,13 +135,12 @@ mod tests {
         assert_eq!(up.to_string(), "http://10.0.0.5:8010/svc");
         assert_eq!(
             up.target("/a/b", Some("x=1&y=%20")).unwrap().to_string(),
-            "http://10.0.0.5:8010/svc/a/b?x=1&y=%20"
+            "/svc/a/b?x=1&y=%20"
         );
         let bare = Upstream::parse("http://live:8011").unwrap();
-        assert_eq!(
-            bare.target("/", None).unwrap().to_string(),
-            "http://live:8011/"
-        );
+        assert_eq!(bare.target("/", None).unwrap().to_string(), "/");
+        assert_eq!(bare.host(), "live:8011");
+        assert_eq!(bare.authority().port_u16(), Some(8011));
         // What the caller's URI could not carry, the upstream's cannot either.
         assert!(bare.target("/a b", None).is_none());
     }

@@ -103,12 +103,14 @@ pub(super) async fn checkpoint_forever(broker: SharedBroker) {
     }
 }
 
-/// Expires overdue requests and grants every second.
+/// Expires overdue requests and grants every second, and closes the gate's idle upstream
+/// connections once they have been idle too long.
 pub(super) async fn sweep_forever(broker: SharedBroker) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        broker.gate.pool.prune();
         match broker.sweep(Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired overdue requests and grants"),

@@ -369,6 +369,23 @@ async fn upstream_connections_are_reused_and_one_the_upstream_closed_is_replaced
     }
     assert_eq!(g.up.seen.connections.load(Ordering::SeqCst), 2);
     assert_eq!(g.up.seen.requests.load(Ordering::SeqCst), 9);
+    // An answer still arriving after its head: the connection is reused once it is read
+    // to the end.
+    for _ in 0..3 {
+        let r = get("/chunks").await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "chunk 0\nchunk 1\nchunk 2\n");
+    }
+    assert_eq!(get("/a").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(g.up.seen.connections.load(Ordering::SeqCst), 2);
+    // One the caller abandons halfway is closed (its rest would be read as the next
+    // answer): the next request opens a new connection, and gets its own answer.
+    let mut r = get("/events").await.unwrap();
+    assert!(r.chunk().await.unwrap().is_some());
+    drop(r);
+    let r = get("/after").await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["path"], "/after");
+    assert_eq!(g.up.seen.connections.load(Ordering::SeqCst), 3);
+    assert_eq!(app.broker.gate.pool.prune(), 0, "nothing idle is stale yet");
 }
 
 #[tokio::test]

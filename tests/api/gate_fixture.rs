@@ -68,6 +68,7 @@ pub async fn upstream(audience: &str) -> Upstream {
         .route("/events", get(events))
         .route("/upgrade", get(upgrade))
         .route("/close", get(close))
+        .route("/chunks", get(chunks))
         .route("/{*path}", any(echo))
         .with_state(f);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -132,6 +133,25 @@ async fn close(State(f): State<Fixture>, req: Request) -> Response {
         return r;
     }
     ([("connection", "close")], "closing\n").into_response()
+}
+
+/// Three chunks 20 ms apart, then the end: an answer of unknown length that is still
+/// arriving when its head has been forwarded.
+async fn chunks(State(f): State<Fixture>, req: Request) -> Response {
+    if let Err(r) = check(&f, &req) {
+        return r;
+    }
+    let (mut tx, rx) = tokio::io::duplex(64);
+    tokio::spawn(async move {
+        for i in 0..3 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if tx.write_all(format!("chunk {i}\n").as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let stream = tokio_util::io::ReaderStream::new(rx);
+    axum::body::Body::from_stream(stream).into_response()
 }
 
 /// `Upgrade: echo`: switches protocols and echoes every byte.
