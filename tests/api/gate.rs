@@ -573,3 +573,123 @@ async fn an_upgraded_connection_is_tunnelled_and_cut_at_revocation() {
         (Some("upgrade"), Some("revoked"))
     );
 }
+
+/// The broker as a process on one core, where it runs tokio's single-threaded scheduler:
+/// it proxies, streams and cuts a stream at revocation as it does on many.
+#[tokio::test]
+async fn on_one_core_the_broker_proxies_and_cuts_streams_at_revocation() {
+    if std::process::Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        return crate::helpers::missing_peer("taskset (util-linux)");
+    }
+    let up = upstream(STREAM).await;
+    let policy = policy_dir(up.addr, "");
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("taskset")
+        .args(["-c", "0", env!("CARGO_BIN_EXE_latchkey"), "serve", "--dev"])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data.path())
+        .env("LATCHKEY_POLICY_DIR", policy.path())
+        .env("LATCHKEY_GATE_DEV_SOURCE", "off")
+        .env("RUST_LOG", "error")
+        .spawn()
+        .unwrap();
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _stop = Stop(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+            ready = r.status() == StatusCode::OK;
+            if ready {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the broker on one core never became ready");
+    up.trust(&url).await;
+    let login = |email: &'static str, group: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let v: Value = http
+                .post(format!("{url}/v1/auth/dev-login"))
+                .json(&json!({"email": email, "groups": [group]}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["token"].as_str().unwrap().to_string()
+        }
+    };
+    let bob = login("bob@example.com", "eng").await;
+    let v: Value = http
+        .post(format!("{url}/v1/requests"))
+        .bearer_auth(&bob)
+        .json(&json!({"resource": STREAM}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["request"]["state"], "active", "{v}");
+    let id = v["request"]["id"].as_str().unwrap().to_string();
+    // Concurrent requests on one thread, each with its own answer.
+    let answers = (0..20).map(|i| {
+        let (http, url, bob) = (http.clone(), url.clone(), bob.clone());
+        async move {
+            let v: Value = http
+                .get(format!("{url}/gate/{STREAM}/n/{i}"))
+                .bearer_auth(&bob)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(v["path"], format!("/n/{i}"));
+        }
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for a in answers {
+        set.spawn(a);
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let (_, stream) = open_stream(&url, &bob).await;
+    let admin = login("root@example.com", "admin").await;
+    let r = http
+        .post(format!("{url}/v1/requests/{id}/revoke"))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let after = closed_after(stream, Instant::now()).await;
+    assert!(
+        after < Duration::from_secs(1),
+        "closed {after:?} after the revocation"
+    );
+    assert_eq!(up.seen.requests.load(Ordering::SeqCst), 21);
+}

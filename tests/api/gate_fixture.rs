@@ -145,7 +145,11 @@ async fn chunks(State(f): State<Fixture>, req: Request) -> Response {
     tokio::spawn(async move {
         for i in 0..3 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            if tx.write_all(format!("chunk {i}\n").as_bytes()).await.is_err() {
+            if tx
+                .write_all(format!("chunk {i}\n").as_bytes())
+                .await
+                .is_err()
+            {
                 return;
             }
         }
