@@ -80,21 +80,21 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 }
 
 /// Keeps end-to-end headers only: removes hop-by-hop ones, those `Connection` names and
-/// those `drop` picks, in place. One pass over the names (no hashing, no copy) finds
-/// them; most messages lose none or one or two.
+/// those `drop` picks, in place. A pass over the names (no hashing, no copy) finds the
+/// next to go; most messages lose none or one or two. Those `Connection` names go first,
+/// while it is there to name them.
 pub fn strip(headers: &mut HeaderMap, drop: impl Fn(&str) -> bool) {
-    let named = headers.contains_key(header::CONNECTION);
-    let mut gone = Vec::new();
-    for k in headers.keys() {
-        let n = k.as_str();
-        if HOP_BY_HOP.contains(&n)
-            || drop(n)
-            || (named && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(n)))
-        {
-            gone.push(k.clone());
+    if headers.contains_key(header::CONNECTION) {
+        let named = |h: &HeaderMap, n: &HeaderName| {
+            *n != header::CONNECTION
+                && connection_tokens(h).any(|t| t.eq_ignore_ascii_case(n.as_str()))
+        };
+        while let Some(k) = headers.keys().find(|k| named(headers, k)).cloned() {
+            headers.remove(k);
         }
     }
-    for k in gone {
+    let goes = |n: &str| HOP_BY_HOP.contains(&n) || drop(n);
+    while let Some(k) = headers.keys().find(|k| goes(k.as_str())).cloned() {
         headers.remove(k);
     }
 }
@@ -221,5 +221,13 @@ mod tests {
         strip(&mut h, |n| n == "cookie");
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("accept"));
+        // Whichever comes first, Connection or what it names.
+        let mut h = HeaderMap::new();
+        h.insert("x-before", HeaderValue::from_static("1"));
+        h.insert("connection", HeaderValue::from_static("X-Before, x-after"));
+        h.insert("x-after", HeaderValue::from_static("1"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip(&mut h, |_| false);
+        assert_eq!(h.keys().collect::<Vec<_>>(), ["x-kept"]);
     }
 }

@@ -10,13 +10,13 @@ use crate::service::ServiceError;
 
 tokio::task_local! {
     /// The current request's id, set by the request-id middleware for the handler's task.
-    pub static REQUEST_ID: String;
+    pub static REQUEST_ID: axum::http::HeaderValue;
 }
 
 /// The current request id, or `-` outside a request.
 pub fn current_request_id() -> String {
     REQUEST_ID
-        .try_with(Clone::clone)
+        .try_with(|id| id.to_str().unwrap_or("-").to_string())
         .unwrap_or_else(|_| "-".into())
 }
 

@@ -59,8 +59,13 @@ where
         Box::pin(async move {
             let metrics = state.metrics.clone();
             let method = req.method().clone();
-            let answer =
-                || super::in_request_context(req, |req| crate::gate::proxy::proxy(state, req));
+            // The proxy's future is boxed where it is made: the layers around it then move
+            // a pointer, not kilobytes of state, as each is set up.
+            let answer = || {
+                super::in_request_context(req, |req| {
+                    Box::pin(crate::gate::proxy::proxy(state, req))
+                })
+            };
             Ok(metrics.time(&method, GATE_ROUTE, answer).await)
         })
     }

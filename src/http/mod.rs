@@ -185,15 +185,15 @@ where
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id_text, user = tracing::field::Empty);
     let started = std::time::Instant::now();
     let mut resp = error::REQUEST_ID
-        .scope(id_text.to_string(), answer(req))
+        .scope(id.clone(), answer(req))
         .instrument(span.clone())
         .await;
     let status = resp.status();
-    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let ms = || started.elapsed().as_secs_f64() * 1e3;
     if status.is_server_error() {
-        tracing::error!(parent: &span, status = status.as_u16(), latency_ms = ms, "request failed");
-    } else {
-        tracing::debug!(parent: &span, status = status.as_u16(), latency_ms = ms, "request answered");
+        tracing::error!(parent: &span, status = status.as_u16(), latency_ms = ms(), "request failed");
+    } else if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(parent: &span, status = status.as_u16(), latency_ms = ms(), "request answered");
     }
     resp.headers_mut().insert(REQUEST_ID, id);
     resp
