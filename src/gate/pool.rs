@@ -173,12 +173,6 @@ impl Pool {
         idle.retain(|_, l| !l.is_empty());
         closed
     }
-
-    /// Idle connections to `authority`.
-    pub fn idle(&self, authority: &Authority) -> usize {
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.get(authority.as_str()).map_or(0, Vec::len)
-    }
 }
 
 /// Opens a connection to `authority` and runs it on its own task.
