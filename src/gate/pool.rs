@@ -179,9 +179,14 @@ impl Pool {
 async fn connect(authority: &Authority) -> Result<SendRequest<UpstreamBody>, UpstreamError> {
     let failed = |e| UpstreamError::Connect(authority.clone(), e);
     let port = authority.port_u16().unwrap_or(80);
+    // An IPv6 literal comes bracketed (`[::1]`); the resolver wants it bare.
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let tcp = tokio::time::timeout(
         CONNECT_TIMEOUT,
-        tokio::net::TcpStream::connect((authority.host(), port)),
+        tokio::net::TcpStream::connect((host, port)),
     )
     .await
     .map_err(|_| failed(std::io::ErrorKind::TimedOut.into()))?
@@ -245,5 +250,56 @@ impl Body for Pooled {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// An upstream answering "ok", and how many connections it accepted.
+    async fn upstream(bind: &str) -> Option<(Authority, Arc<AtomicUsize>)> {
+        let listener = tokio::net::TcpListener::bind(bind).await.ok()?;
+        let addr = listener.local_addr().ok()?;
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Some((addr.to_string().parse().ok()?, accepted))
+    }
+
+    async fn get(pool: &Arc<Pool>, authority: &Authority) -> String {
+        let req = Request::builder()
+            .uri("/")
+            .header("host", authority.as_str())
+            .body(UpstreamBody::empty())
+            .unwrap();
+        let resp = pool.send(authority, req).await.unwrap();
+        let body = http_body_util::BodyExt::collect(resp.into_body()).await;
+        String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn connections_are_reused_for_ipv4_and_bracketed_ipv6_upstreams() {
+        let pool = Arc::new(Pool::default());
+        let mut tried = 0;
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            // A machine without IPv6 loopback cannot run the second half.
+            let Some((authority, accepted)) = upstream(bind).await else {
+                continue;
+            };
+            tried += 1;
+            for _ in 0..3 {
+                assert_eq!(get(&pool, &authority).await, "ok", "{authority}");
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 1, "{authority}");
+            assert_eq!(pool.prune(), 0);
+        }
+        assert!(tried >= 1);
     }
 }
