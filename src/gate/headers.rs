@@ -3,7 +3,6 @@
 //! `X-Latchkey-*` header it set; the identity assertion and forwarding headers are added.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
@@ -101,7 +100,7 @@ pub fn strip(headers: &mut HeaderMap, drop: impl Fn(&str) -> bool) {
 
 /// An address as header text (IPv4 without the formatting machinery: it is on every
 /// proxied request).
-fn ip_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
+pub fn ip_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
     let std::net::IpAddr::V4(v4) = ip else {
         return HeaderValue::from_str(&ip.to_string()).ok();
     };
@@ -137,7 +136,7 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// Turns the caller's headers into what the upstream receives: end-to-end headers minus
 /// the caller's credentials and any `X-Latchkey-*` it tried to set, plus the assertion,
 /// the upstream's `Host` and forwarding headers.
-pub fn upstream_headers(h: &mut HeaderMap, a: &Admission, peer: Option<SocketAddr>) {
+pub fn upstream_headers(h: &mut HeaderMap, a: &Admission, forwarded_for: Option<&HeaderValue>) {
     let upgrade = if is_upgrade(h) {
         h.get(header::UPGRADE).cloned()
     } else {
@@ -159,8 +158,8 @@ pub fn upstream_headers(h: &mut HeaderMap, a: &Admission, peer: Option<SocketAdd
     if let Some(host) = caller_host {
         h.insert("x-forwarded-host", host);
     }
-    if let Some(ip) = peer.and_then(|p| ip_value(p.ip())) {
-        h.insert("x-forwarded-for", ip);
+    if let Some(ip) = forwarded_for {
+        h.insert("x-forwarded-for", ip.clone());
     }
     if let Some(u) = upgrade {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

@@ -4,13 +4,12 @@
 //! The caller's credentials and cookies never reach the upstream; a signed identity
 //! assertion does, in `X-Latchkey-Assertion`.
 
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::header;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +22,7 @@ use super::headers::{bearer, is_upgrade, split_path, strip, upstream_headers};
 use super::relay::{ending, Counted, Relay, StreamAudit};
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
+use crate::http::front::Peer;
 use crate::http::AppState;
 
 /// How long the upstream may take to answer with its headers.
@@ -51,8 +51,8 @@ fn bad_gateway(code: &'static str, message: &str) -> Response {
 }
 
 /// `ANY /gate/{resource}/{path…}`.
-pub async fn proxy(state: AppState, mut req: Request) -> Response {
-    let caller = Caller::of(req.headers(), req.extensions());
+pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
+    let caller = Caller::with_peer(Some(peer.addr), req.headers());
     // A cheap copy (shared bytes), so the path outlives the request handed upstream.
     let caller_uri = req.uri().clone();
     let Some((resource, rest)) = split_path(caller_uri.path()) else {
@@ -84,13 +84,9 @@ pub async fn proxy(state: AppState, mut req: Request) -> Response {
         )
         .into_response();
     };
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    upstream_headers(&mut parts.headers, &admission, peer);
+    upstream_headers(&mut parts.headers, &admission, peer.forwarded_for.as_ref());
     let method = parts.method.clone();
     let mut up = hyper::Request::new(body);
     *up.method_mut() = parts.method;

@@ -70,8 +70,14 @@ pub struct Caller {
 impl Caller {
     /// The parts of `headers` and `extensions` an origin reads.
     pub fn of(headers: &HeaderMap, extensions: &Extensions) -> Self {
+        let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        Self::with_peer(peer, headers)
+    }
+
+    /// The parts of `headers` an origin reads, and the caller's address.
+    pub fn with_peer(peer: Option<SocketAddr>, headers: &HeaderMap) -> Self {
         Self {
-            peer: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            peer,
             user_agent: headers.get(USER_AGENT).cloned(),
             request_id: headers.get("x-request-id").cloned(),
         }

@@ -3,15 +3,22 @@
 //! the gate's path skips the router and its layers and keeps only what a proxy needs: a
 //! request id, a span and metrics. The API keeps its timeout and body limit, which must
 //! not apply to streams.
+//!
+//! A [`Front`] serves one connection ([`MakeFront`] makes one per accepted connection),
+//! so what belongs to the connection (the caller's address, and its `X-Forwarded-For`
+//! value) is worked out once, not on every request.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::HeaderValue;
 use axum::response::Response;
+use axum::serve::{IncomingStream, Listener};
 use axum::Router;
 use bytes::Bytes;
 use tower::Service;
@@ -23,18 +30,82 @@ pub const GATE_PREFIX: &str = "/gate/";
 /// The route label of proxied requests in the metrics.
 const GATE_ROUTE: &str = "/gate/{resource}/{*path}";
 
-/// The API router with the gate in front.
+/// The peer of a connection, as the gate passes it on.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// The caller's address.
+    pub addr: SocketAddr,
+    /// Its `X-Forwarded-For` value.
+    pub forwarded_for: Option<HeaderValue>,
+}
+
+impl Peer {
+    fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            forwarded_for: crate::gate::headers::ip_value(addr.ip()),
+        }
+    }
+}
+
+/// Makes a [`Front`] for each accepted connection: for `axum::serve` (plain HTTP) and for
+/// `axum_server` (TLS), which hands over the peer's address.
 #[derive(Clone)]
-pub struct Front {
+pub struct MakeFront {
     api: Router,
     state: AppState,
 }
 
-impl Front {
+impl MakeFront {
     /// `api` answers everything outside [`GATE_PREFIX`].
     pub fn new(api: Router, state: AppState) -> Self {
         Self { api, state }
     }
+
+    /// The service of one connection from `peer`.
+    pub fn front(&self, peer: SocketAddr) -> Front {
+        Front {
+            api: self.api.clone(),
+            state: self.state.clone(),
+            peer: Peer::new(peer),
+        }
+    }
+}
+
+impl<L: Listener<Addr = SocketAddr>> Service<IncomingStream<'_, L>> for MakeFront {
+    type Response = Front;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Front, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, conn: IncomingStream<'_, L>) -> Self::Future {
+        std::future::ready(Ok(self.front(*conn.remote_addr())))
+    }
+}
+
+impl Service<SocketAddr> for MakeFront {
+    type Response = Front;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Front, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, peer: SocketAddr) -> Self::Future {
+        std::future::ready(Ok(self.front(peer)))
+    }
+}
+
+/// The API router with the gate in front, for one connection.
+#[derive(Clone)]
+pub struct Front {
+    api: Router,
+    state: AppState,
+    peer: Peer,
 }
 
 impl<B> Service<axum::http::Request<B>> for Front
@@ -51,11 +122,14 @@ where
     }
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        let req = req.map(Body::new);
+        let mut req = req.map(Body::new);
         if !req.uri().path().starts_with(GATE_PREFIX) {
+            // The API's extractors read the caller's address from here.
+            req.extensions_mut().insert(ConnectInfo(self.peer.addr));
             return Box::pin(self.api.call(req));
         }
         let state = self.state.clone();
+        let peer = self.peer.clone();
         Box::pin(async move {
             let metrics = state.metrics.clone();
             let method = req.method().clone();
@@ -63,7 +137,7 @@ where
             // a pointer, not kilobytes of state, as each is set up.
             let answer = || {
                 super::in_request_context(req, |req| {
-                    Box::pin(crate::gate::proxy::proxy(state, req))
+                    Box::pin(crate::gate::proxy::proxy(state, peer, req))
                 })
             };
             Ok(metrics.time(&method, GATE_ROUTE, answer).await)

@@ -107,7 +107,7 @@ api_routes! {
 }
 
 /// The whole API, with the gate's proxy in front of it.
-pub fn service(state: AppState) -> front::Front {
+pub fn service(state: AppState) -> front::MakeFront {
     let api = routes()
         .merge(crate::gate::proxy::api_routes())
         .fallback(|| async {
@@ -127,7 +127,7 @@ pub fn service(state: AppState) -> front::Front {
         )
         .with_state(state.clone())
         .layer(middleware::from_fn(request_context));
-    front::Front::new(api, state)
+    front::MakeFront::new(api, state)
 }
 
 /// Whether a caller-supplied request id is a short token (anything else could forge log lines).

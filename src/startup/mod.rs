@@ -234,9 +234,8 @@ impl Application {
             }
             None => None,
         };
-        let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-            SocketAddr,
-        >(http::service(state));
+        // One service per connection, which knows the caller's address.
+        let app = http::service(state);
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
         match &config.tls {
