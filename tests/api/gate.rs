@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::cli_and_config::{free_port, wait_ready};
 use crate::gate_fixture::{policy_dir, upstream, Upstream};
 use crate::helpers::{assert_error, spawn_app, Options, TestApp};
 
@@ -588,11 +589,8 @@ async fn on_one_core_the_broker_proxies_and_cuts_streams_at_revocation() {
     let up = upstream(STREAM).await;
     let policy = policy_dir(up.addr, "");
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
     let child = std::process::Command::new("taskset")
         .args(["-c", "0", env!("CARGO_BIN_EXE_latchkey"), "serve", "--dev"])
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
@@ -609,48 +607,33 @@ async fn on_one_core_the_broker_proxies_and_cuts_streams_at_revocation() {
             let _ = self.0.wait();
         }
     }
-    let _stop = Stop(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
-            ready = r.status() == StatusCode::OK;
-            if ready {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the broker on one core never became ready");
+    let mut server = Stop(child);
+    wait_ready(&url, &mut server.0);
     up.trust(&url).await;
-    let login = |email: &'static str, group: &'static str| {
-        let http = http.clone();
-        let url = url.clone();
+    let http = reqwest::Client::new();
+    let post = |path: String, token: Option<&str>, body: Value| {
+        let mut req = http.post(format!("{url}{path}")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
         async move {
-            let v: Value = http
-                .post(format!("{url}/v1/auth/dev-login"))
-                .json(&json!({"email": email, "groups": [group]}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["token"].as_str().unwrap().to_string()
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
         }
     };
+    let login = |email: &str, group: &str| {
+        let body = json!({"email": email, "groups": [group]});
+        let sent = post("/v1/auth/dev-login".into(), None, body);
+        async move { sent.await.1["token"].as_str().unwrap().to_string() }
+    };
     let bob = login("bob@example.com", "eng").await;
-    let v: Value = http
-        .post(format!("{url}/v1/requests"))
-        .bearer_auth(&bob)
-        .json(&json!({"resource": STREAM}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = post(
+        "/v1/requests".into(),
+        Some(&bob),
+        json!({"resource": STREAM}),
+    )
+    .await;
     assert_eq!(v["request"]["state"], "active", "{v}");
     let id = v["request"]["id"].as_str().unwrap().to_string();
     // Concurrent requests on one thread, each with its own answer.
@@ -678,14 +661,8 @@ async fn on_one_core_the_broker_proxies_and_cuts_streams_at_revocation() {
     }
     let (_, stream) = open_stream(&url, &bob).await;
     let admin = login("root@example.com", "admin").await;
-    let r = http
-        .post(format!("{url}/v1/requests/{id}/revoke"))
-        .bearer_auth(&admin)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _) = post(format!("/v1/requests/{id}/revoke"), Some(&admin), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
     let after = closed_after(stream, Instant::now()).await;
     assert!(
         after < Duration::from_secs(1),
