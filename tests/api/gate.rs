@@ -415,6 +415,10 @@ async fn a_stream_closes_within_a_second_of_revocation_and_is_audited_with_its_b
         after < Duration::from_secs(1),
         "closed {after:?} after the revocation"
     );
+    // The admission the stream was let in by is forgotten with the grant: the same
+    // session is refused at once, not when the cached admission would have run out.
+    let again = app.get(&format!("/gate/{STREAM}/x"), Some(&bob)).await;
+    assert_error(again, StatusCode::FORBIDDEN, "grant_revoked").await;
     let closed = closing(app, &id).await;
     assert_eq!(closed["why"], "revoked");
     assert!(closed["bytes"].as_u64().unwrap() > 100, "{closed}");
@@ -445,6 +449,8 @@ async fn lock_logout_and_expiry_each_close_the_stream_within_a_second() {
     let after = closed_after(stream, Instant::now()).await;
     assert!(after < Duration::from_secs(1), "lock: {after:?}");
     assert_eq!(closing(app, &id).await["why"], "user_locked");
+    let again = app.get(&format!("/gate/{STREAM}/x"), Some(&dave)).await;
+    assert_error(again, StatusCode::FORBIDDEN, "user_locked").await;
     // Logout.
     let bob = app.dev_login("bob@example.com", &["eng"]).await;
     let id = grant(app, &bob, STREAM, json!({})).await;
@@ -454,6 +460,8 @@ async fn lock_logout_and_expiry_each_close_the_stream_within_a_second() {
     let after = closed_after(stream, Instant::now()).await;
     assert!(after < Duration::from_secs(1), "logout: {after:?}");
     assert_eq!(closing(app, &id).await["why"], "session_ended");
+    let again = app.get(&format!("/gate/{STREAM}/x"), Some(&bob)).await;
+    assert_error(again, StatusCode::UNAUTHORIZED, "session_revoked").await;
     // Expiry: a two-second grant.
     let erin = app.dev_login("erin@example.com", &["eng"]).await;
     let id = grant(app, &erin, STREAM, json!({"duration": "2s"})).await;
@@ -476,6 +484,8 @@ async fn lock_logout_and_expiry_each_close_the_stream_within_a_second() {
         "expiry: closed {late:?} after the grant's end"
     );
     assert_eq!(closing(app, &id).await["why"], "expired");
+    let again = app.get(&format!("/gate/{STREAM}/x"), Some(&erin)).await;
+    assert_error(again, StatusCode::FORBIDDEN, "grant_expired").await;
 }
 
 /// Two replicas sharing a database (and keys); a grant revoked on one closes the stream
