@@ -160,7 +160,8 @@ pub fn wants_livestream(r: &Resource) -> bool {
 
 /// What an admission is remembered under: SHA-256 of the resource and the credential
 /// (the credential itself is never kept).
-pub type CacheKey = [u8; 32];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheKey([u8; 32]);
 
 /// The cache key of `token` presented for `resource`.
 pub fn cache_key(token: &str, resource: &str) -> CacheKey {
@@ -170,30 +171,43 @@ pub fn cache_key(token: &str, resource: &str) -> CacheKey {
     d.update(token.as_bytes());
     let mut key = [0; 32];
     key.copy_from_slice(d.finish().as_ref());
-    key
+    CacheKey(key)
 }
 
-/// Hashes a [`CacheKey`] by its first eight bytes: it is a SHA-256 digest already, of a
-/// credential the broker signed, so no caller can choose keys that collide.
-#[derive(Default)]
-struct Digest(u64);
+impl std::hash::Hash for CacheKey {
+    /// Eight bytes of the digest are hash enough: it is SHA-256 of a credential the broker
+    /// signed, so no caller can choose keys that collide.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut first = [0; 8];
+        first.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_ne_bytes(first));
+    }
+}
 
-impl std::hash::Hasher for Digest {
+/// Passes a [`CacheKey`]'s own hash through (SipHash would hash a hash again).
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
     fn finish(&self) -> u64 {
         self.0
     }
 
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
     fn write(&mut self, bytes: &[u8]) {
-        // `[u8; 32]` hashes as its length, then its bytes: the bytes overwrite the length.
-        let mut first = [0; 8];
-        let n = bytes.len().min(8);
-        first[..n].copy_from_slice(&bytes[..n]);
-        self.0 = u64::from_ne_bytes(first);
+        // Only `CacheKey` is hashed here, and it writes one u64.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
     }
 }
 
 /// Admissions by cache key, with when they were checked.
-type Entries = HashMap<CacheKey, (Instant, Arc<Admission>), std::hash::BuildHasherDefault<Digest>>;
+type Entries =
+    HashMap<CacheKey, (Instant, Arc<Admission>), std::hash::BuildHasherDefault<Prehashed>>;
 
 /// Recent admissions by credential fingerprint and resource.
 #[derive(Default)]

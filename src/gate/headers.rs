@@ -135,9 +135,15 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 
 /// Turns the caller's headers into what the upstream receives: end-to-end headers minus
 /// the caller's credentials and any `X-Latchkey-*` it tried to set, plus the assertion,
-/// the upstream's `Host` and forwarding headers.
-pub fn upstream_headers(h: &mut HeaderMap, a: &Admission, forwarded_for: Option<&HeaderValue>) {
-    let upgrade = if is_upgrade(h) {
+/// the upstream's `Host` and forwarding headers; `Upgrade` is kept when the request asks
+/// to switch protocols ([`is_upgrade`]).
+pub fn upstream_headers(
+    h: &mut HeaderMap,
+    a: &Admission,
+    forwarded_for: Option<&HeaderValue>,
+    upgrade: bool,
+) {
+    let upgrade = if upgrade {
         h.get(header::UPGRADE).cloned()
     } else {
         None

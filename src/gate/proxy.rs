@@ -84,9 +84,11 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
         )
         .into_response();
     };
-    let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let upgrade = is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    upstream_headers(&mut parts.headers, &admission, peer.forwarded_for.as_ref());
+    let forwarded_for = peer.forwarded_for.as_ref();
+    upstream_headers(&mut parts.headers, &admission, forwarded_for, upgrade);
     let method = parts.method.clone();
     let mut up = hyper::Request::new(body);
     *up.method_mut() = parts.method;
