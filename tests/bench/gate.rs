@@ -300,14 +300,8 @@ async fn load(
     on_cpu: Option<u32>,
 ) -> (f64, f64) {
     if let Some(wrk) = which("wrk") {
-        let mut cmd = match on_cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpu.to_string()]).arg(wrk);
-                c
-            }
-            None => Command::new(wrk),
-        };
+        let cpu = on_cpu.map(|c| c.to_string());
+        let mut cmd = on_cpus(wrk, cpu.as_deref());
         cmd.args(["-t1", "-c32", &format!("-d{secs}s"), "--latency"]);
         if let Some(t) = token {
             cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
