@@ -269,6 +269,10 @@ async fn the_upstream_verifies_the_assertion_and_never_sees_the_callers_credenti
         .header("x-latchkey-user", "dev|root@example.com")
         .header("connection", "x-private")
         .header("x-private", "hop")
+        // Forwarding claims a caller makes up are replaced by the gate's own.
+        .header("x-forwarded-for", "203.0.113.66")
+        .header("x-forwarded-host", "admin.internal")
+        .header("forwarded", "for=203.0.113.66")
         .body("payload")
         .send()
         .await
@@ -313,6 +317,9 @@ async fn the_upstream_verifies_the_assertion_and_never_sees_the_callers_credenti
         headers["x-forwarded-host"].as_str(),
         Some(app.url.trim_start_matches("http://"))
     );
+    assert!(headers.get("forwarded").is_none(), "{headers}");
+    // The upstream is addressed as itself, not as the broker the caller named.
+    assert_eq!(headers["host"], g.up.addr.to_string());
     // A caller's own id reaches the upstream when it is a clean token, and is replaced
     // when it could forge log lines there.
     for (sent, kept) in [("trace-abc.1", true), ("a b\"c", false)] {
