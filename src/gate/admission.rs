@@ -5,8 +5,14 @@
 //! this replica commits forgets the admissions it touches at once, and the store poll
 //! (every 400 ms) reads back the grant, session and locks behind every remembered
 //! admission and forgets what ended elsewhere; if the poll fails, everything is forgotten.
+//!
+//! Checks are single-flight per credential and resource: when a busy credential's
+//! admission runs out, the requests that find it gone wait for one check instead of each
+//! verifying the credential and reading the store (a stampede of reads every
+//! [`CACHE_FOR`], and a burst of latency with it).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -209,10 +215,45 @@ impl std::hash::Hasher for Prehashed {
 type Entries =
     HashMap<CacheKey, (Instant, Arc<Admission>), std::hash::BuildHasherDefault<Prehashed>>;
 
+/// Checks in progress: one turn per cache key.
+type Flights =
+    HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>, std::hash::BuildHasherDefault<Prehashed>>;
+
 /// Recent admissions by credential fingerprint and resource.
 #[derive(Default)]
 pub struct AdmissionCache {
     entries: Mutex<Entries>,
+    flights: Mutex<Flights>,
+    checks: AtomicU64,
+}
+
+/// The right to check one credential for one resource in full; others presenting the
+/// same wait for it (see [`AdmissionCache::turn`]). Dropping it, done or cancelled, lets
+/// the next one go.
+pub struct Turn<'a> {
+    cache: &'a AdmissionCache,
+    key: CacheKey,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let Some(guard) = self.guard.take() else {
+            return;
+        };
+        let flight = Arc::clone(tokio::sync::OwnedMutexGuard::mutex(&guard));
+        drop(guard);
+        let mut flights = self.cache.flights();
+        // Only the map and this turn hold it: nobody is waiting, so the key is done.
+        // (Newcomers take their clone under this lock, so none can slip in between.)
+        if Arc::strong_count(&flight) == 2
+            && flights
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &flight))
+        {
+            flights.remove(&self.key);
+        }
+    }
 }
 
 impl AdmissionCache {
@@ -220,6 +261,39 @@ impl AdmissionCache {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn flights(&self) -> MutexGuard<'_, Flights> {
+        self.flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits for the turn to check `key` in full: at once when nobody else is checking
+    /// it, else after whoever is (who may have remembered an admission meanwhile, so look
+    /// again with [`AdmissionCache::get`] before checking).
+    pub async fn turn(&self, key: CacheKey) -> Turn<'_> {
+        let flight = self.flights().entry(key).or_default().clone();
+        Turn {
+            cache: self,
+            key,
+            guard: Some(flight.lock_owned().await),
+        }
+    }
+
+    /// Counts a full check (credential verified, grant read from the store).
+    pub fn count_check(&self) {
+        self.checks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Full checks since start; every other admission was answered from the cache.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
+    /// Checks waiting or running (for tests: none once every admission is done).
+    pub fn in_flight(&self) -> usize {
+        self.flights().len()
     }
 
     /// A fresh admission under `key`, if one is remembered.

@@ -68,7 +68,15 @@ impl Broker {
         }
         // Boxed: the store's futures are large, and every admission, cached or not, would
         // otherwise carry (and move) their space.
-        Box::pin(self.admit_uncached(key, token, resource, origin, now)).await
+        Box::pin(async {
+            let _turn = self.gate.admissions.turn(key).await;
+            // Whoever checked before this turn may have admitted the same credential.
+            if let Some(a) = self.gate.admissions.get(&key, now) {
+                return Ok(a);
+            }
+            self.admit_uncached(key, token, resource, origin, now).await
+        })
+        .await
     }
 
     /// [`Broker::admit`] past the cache: the credential and the grant checked, the
@@ -81,6 +89,7 @@ impl Broker {
         origin: &(dyn Fn() -> Origin + Sync),
         now: DateTime<Utc>,
     ) -> Result<Arc<Admission>, Refusal> {
+        self.gate.admissions.count_check();
         let (r, upstream) = gated(
             self.policy.current().catalogue.resources.get(resource),
             resource,

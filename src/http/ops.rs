@@ -43,10 +43,14 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let extra = format!(
         "# HELP latchkey_build_info Build of the running broker.\n# TYPE latchkey_build_info gauge\nlatchkey_build_info{{version=\"{}\",database=\"{}\"}} 1\n\
-         # HELP latchkey_signing_keys Signing keys published.\n# TYPE latchkey_signing_keys gauge\nlatchkey_signing_keys {}\n",
+         # HELP latchkey_signing_keys Signing keys published.\n# TYPE latchkey_signing_keys gauge\nlatchkey_signing_keys {}\n\
+         # HELP latchkey_gate_admission_checks_total Gate admissions checked in full (credential verified, grant read from the store); the others were answered from the admission cache.\n# TYPE latchkey_gate_admission_checks_total counter\nlatchkey_gate_admission_checks_total {}\n\
+         # HELP latchkey_gate_streams_open Gated streams open now (server-sent events, chunked answers, upgraded connections).\n# TYPE latchkey_gate_streams_open gauge\nlatchkey_gate_streams_open {}\n",
         env!("CARGO_PKG_VERSION"),
         state.broker.store.backend(),
         state.broker.keyring.len(),
+        state.broker.gate.admissions.checks(),
+        state.broker.gate.hub.open_streams(),
     );
     (
         [(

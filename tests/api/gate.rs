@@ -8,6 +8,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use chrono::Utc;
+use latchkey::audit::Origin;
+use latchkey::gate::admission::cache_key;
+
 use crate::cli_and_config::{free_port, wait_ready};
 use crate::gate_fixture::{policy_dir, upstream, Upstream};
 use crate::helpers::{assert_error, spawn_app, Options, TestApp};
@@ -394,6 +398,92 @@ async fn upstream_connections_are_reused_and_one_the_upstream_closed_is_replaced
     assert_eq!(r.json::<Value>().await.unwrap()["path"], "/after");
     assert_eq!(g.up.seen.connections.load(Ordering::SeqCst), 3);
     assert_eq!(app.broker.gate.pool.prune(), 0, "nothing idle is stale yet");
+}
+
+/// Polls `fut` once: whether it is still pending.
+async fn pending_after_one_poll<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
+    tokio::select! {
+        biased;
+        _ = fut => false,
+        _ = std::future::ready(()) => true,
+    }
+}
+
+/// One credential presented by many requests at once while its admission is not
+/// remembered: one of them checks it in full, the rest wait for that check.
+#[tokio::test]
+async fn concurrent_requests_with_one_credential_share_one_admission_check() {
+    let g = gated(Options::default()).await;
+    let app = &g.app;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    grant(app, &bob, STREAM, json!({})).await;
+    let mallory = app.dev_login("mallory@example.com", &["eng"]).await;
+    let cache = &app.broker.gate.admissions;
+    // Spawned together on this test's one thread, each runs until its check waits on the
+    // store, so all of them are in before the first check can finish.
+    let admit_all = |token: &str, n: usize| {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (broker, token) = (app.broker.clone(), token.to_string());
+            set.spawn(async move {
+                broker
+                    .admit(Some(&token), STREAM, &Origin::default, Utc::now())
+                    .await
+                    .map(|a| a.grant_id.clone())
+                    .map_err(|r| r.code)
+            });
+        }
+        set.join_all()
+    };
+    let before = cache.checks();
+    let admitted = admit_all(&bob, 32).await;
+    assert_eq!(cache.checks() - before, 1, "one check for 32 requests");
+    assert!(admitted.iter().all(|a| a.is_ok()), "{admitted:?}");
+    assert_eq!(cache.in_flight(), 0);
+    // A refusal is not remembered, so each refused request is checked on its own:
+    // waiting in turn, none is let through on another's check.
+    let before = cache.checks();
+    let refused = admit_all(&mallory, 8).await;
+    assert_eq!(cache.checks() - before, 8);
+    assert!(
+        refused.iter().all(|r| *r == Err("no_active_grant")),
+        "{refused:?}"
+    );
+    assert_eq!(cache.in_flight(), 0);
+
+    // A check abandoned halfway (its caller went away) hands the turn on: the test holds
+    // the turn for Carol's credential, as a check in progress would.
+    let carol = app.dev_login("carol@example.com", &["eng"]).await;
+    grant(app, &carol, STREAM, json!({})).await;
+    let origin = Origin::default;
+    let checking = cache.turn(cache_key(&carol, STREAM)).await;
+    let mut waiting = Box::pin(app.broker.admit(Some(&carol), STREAM, &origin, Utc::now()));
+    assert!(
+        pending_after_one_poll(&mut waiting).await,
+        "admitted while another check held the turn"
+    );
+    assert_eq!(cache.in_flight(), 1);
+    drop(checking);
+    let admitted = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the waiting check runs once the turn is given up");
+    assert_eq!(admitted.expect("admitted").user_id, "dev|carol@example.com");
+    assert_eq!(cache.in_flight(), 0);
+    // One that gives up waiting leaves nothing behind.
+    let checking = cache.turn(cache_key(&carol, "stream:other")).await;
+    let mut waiting = Box::pin(
+        app.broker
+            .admit(Some(&carol), "stream:other", &origin, Utc::now()),
+    );
+    assert!(pending_after_one_poll(&mut waiting).await);
+    drop(waiting);
+    drop(checking);
+    assert_eq!(cache.in_flight(), 0);
+    // /metrics counts the full checks.
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let line = format!("latchkey_gate_admission_checks_total {}", cache.checks());
+    assert!(text.contains(&line), "{text}");
+    assert!(text.contains("latchkey_gate_streams_open 0"), "{text}");
 }
 
 #[tokio::test]
