@@ -20,10 +20,12 @@
 //! APIs behind the gate do some work. CPU per request is split into user time (the
 //! process's own code) and kernel time (system calls and the loopback network stack).
 //!
-//! When nginx is installed (the test command installs it), the same runs go through nginx
-//! as a reference reverse proxy: a proxy, whatever its code, reads and writes every
-//! request and answer once more than the direct path does, and nginx shows what that
-//! costs on the machine at hand.
+//! The same runs go through two reference reverse proxies placed where the gate is:
+//! nginx, when installed (the test command installs it), and a bare hyper proxy in this
+//! binary (`LATCHKEY_BENCH_ROLE=bare-proxy`) that checks nothing, the floor of the gate's
+//! own stack. A proxy, whatever its code, reads and writes every request and answer once
+//! more than the direct path does; the references show what that costs on the machine at
+//! hand, and what the gate costs beyond it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -40,9 +42,11 @@ use axum::Router;
 use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 
 type Http = Client<HttpConnector, Empty<Bytes>>;
@@ -107,6 +111,114 @@ async fn serve_upstream() {
     axum::serve(l, app).await.expect("serve");
 }
 
+/// The floor of the stack: a bare hyper reverse proxy that checks nothing and passes
+/// headers as they come, with kept-alive upstream connections reused once an answer is
+/// read to its end (as the gate's are). What the gate costs beyond it is its own.
+fn bare_proxy(upstream: SocketAddr) {
+    type Idle = Arc<std::sync::Mutex<Vec<SendRequest<Incoming>>>>;
+
+    /// An upstream answer's body that puts its connection back once read to the end.
+    struct Back {
+        body: Incoming,
+        sender: Option<SendRequest<Incoming>>,
+        idle: Idle,
+    }
+
+    impl Back {
+        fn done(&mut self) {
+            if let Some(s) = self.sender.take() {
+                self.idle.lock().expect("idle").push(s);
+            }
+        }
+    }
+
+    impl http_body::Body for Back {
+        type Data = Bytes;
+        type Error = hyper::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+            let polled = Pin::new(&mut self.body).poll_frame(cx);
+            if matches!(polled, Poll::Ready(None)) || http_body::Body::is_end_stream(&self.body) {
+                self.done();
+            }
+            polled
+        }
+
+        fn is_end_stream(&self) -> bool {
+            http_body::Body::is_end_stream(&self.body)
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            http_body::Body::size_hint(&self.body)
+        }
+    }
+
+    async fn forward(
+        mut req: hyper::Request<Incoming>,
+        upstream: SocketAddr,
+        idle: Idle,
+    ) -> Result<hyper::Response<Back>, hyper::Error> {
+        let reused = idle.lock().expect("idle").pop();
+        let mut sender = match reused {
+            Some(s) => s,
+            None => {
+                let tcp = tokio::net::TcpStream::connect(upstream)
+                    .await
+                    .expect("upstream");
+                tcp.set_nodelay(true).expect("nodelay");
+                let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+                tokio::spawn(conn);
+                s
+            }
+        };
+        *req.uri_mut() = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .expect("path");
+        let (parts, body) = sender.send_request(req).await?.into_parts();
+        let body = Back {
+            body,
+            sender: Some(sender),
+            idle,
+        };
+        Ok(hyper::Response::from_parts(parts, body))
+    }
+
+    let one_core = std::thread::available_parallelism().map_or(1, |n| n.get()) == 1;
+    let rt = if one_core {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()
+    .expect("runtime");
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", l.local_addr().expect("addr"));
+        let idle: Idle = Idle::default();
+        loop {
+            let (tcp, _) = l.accept().await.expect("accept");
+            tcp.set_nodelay(true).expect("nodelay");
+            let idle = idle.clone();
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req| forward(req, upstream, idle.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+}
+
 /// A child process in a process group of its own (see [`on_cpus`]), stopped with the
 /// group when dropped: SIGTERM first, SIGKILL if it is still there a second later, so no
 /// worker (nginx's) outlives the run.
@@ -155,8 +267,18 @@ fn on_cpus(program: impl AsRef<std::ffi::OsStr>, cpus: Option<&str>) -> Command 
 }
 
 fn upstream(cpus: Option<&str>) -> (Proc, SocketAddr) {
-    let mut child = on_cpus(std::env::current_exe().expect("exe"), cpus)
-        .env("LATCHKEY_BENCH_ROLE", "upstream")
+    child_role("upstream", None, cpus)
+}
+
+/// This binary again in `role` (the upstream, or the bare proxy to `to`), and the
+/// address it listens on.
+fn child_role(role: &str, to: Option<SocketAddr>, cpus: Option<&str>) -> (Proc, SocketAddr) {
+    let mut cmd = on_cpus(std::env::current_exe().expect("exe"), cpus);
+    if let Some(to) = to {
+        cmd.env("LATCHKEY_BENCH_UPSTREAM", to.to_string());
+    }
+    let mut child = cmd
+        .env("LATCHKEY_BENCH_ROLE", role)
         .stdout(Stdio::piped())
         .spawn()
         .expect("upstream");
@@ -471,11 +593,19 @@ async fn request(api: &reqwest::Client, url: &str, token: &str) -> String {
 }
 
 fn main() {
-    if std::env::var("LATCHKEY_BENCH_ROLE").as_deref() == Ok("upstream") {
-        tokio::runtime::Runtime::new()
-            .expect("runtime")
-            .block_on(serve_upstream());
-        return;
+    match std::env::var("LATCHKEY_BENCH_ROLE").as_deref() {
+        Ok("upstream") => {
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(serve_upstream());
+            return;
+        }
+        Ok("bare-proxy") => {
+            let to = std::env::var("LATCHKEY_BENCH_UPSTREAM").expect("LATCHKEY_BENCH_UPSTREAM");
+            bare_proxy(to.parse().expect("upstream address"));
+            return;
+        }
+        _ => {}
     }
     // The load generator (when it is this process) takes one thread, like wrk.
     tokio::runtime::Builder::new_current_thread()
@@ -559,24 +689,32 @@ async fn bench() {
         };
         let gate = own.as_ref().unwrap_or(&shared);
         let ngx_dir = tempfile::tempdir().expect("tempdir");
-        let reference = nginx(
+        // The reference proxies, where the gate runs: nginx (when installed) and the bare
+        // hyper proxy (the floor of the gate's own stack).
+        let mut references: Vec<(&str, Proc, String)> = Vec::new();
+        if let Some((p, url)) = nginx(
             up_addr,
             ngx_dir.path(),
             gate_cpus,
             if pinned { 1 } else { cores },
-        );
+        ) {
+            references.push(("nginx", p, url));
+        }
+        let (bare, bare_addr) = child_role("bare-proxy", Some(up_addr), gate_cpus);
+        references.push(("bare hyper", bare, format!("http://{bare_addr}")));
         // Two upstreams: one that does nothing (the gate's own cost, in full) and an API
         // that does some work for each answer, as the dashboards and APIs behind the gate
         // do (20 events built and sent as JSON, about 6 KiB).
         for (what, path) in [("/hello", "/hello"), ("/recent", "/recent?n=20")] {
             let direct = format!("http://{up_addr}{path}");
             let gated = format!("{}/gate/stream:live-events{path}", gate.url);
-            // Rounds of direct, gated and nginx in turn, so that a machine whose speed
-            // drifts (a shared VM) weighs on all three alike; figures are over all rounds.
+            // Rounds of direct, gated and each reference in turn, so that a machine whose
+            // speed drifts (a shared VM) weighs on all alike; figures are over all rounds.
             let (rounds, secs) = (3, 3);
-            let (mut drps, mut grps, mut nrps) = (0.0, 0.0, 0.0);
+            let (mut drps, mut grps) = (0.0, 0.0);
+            let mut refs = vec![(0.0, Cpu::default()); references.len()];
             let (mut dp99, mut gp99) = (0.0f64, 0.0f64);
-            let (mut gate_cpu, mut up_cpu, mut ngx_cpu) = (Cpu::default(), 0.0, Cpu::default());
+            let (mut gate_cpu, mut up_cpu) = (Cpu::default(), 0.0);
             for _ in 0..rounds {
                 let (d, dp) = load(&http, &direct, None, secs, lg_cpu).await;
                 let (cpu_b, cpu_u) = (Cpu::of(gate.proc.pid()), Cpu::of(up_pid));
@@ -584,13 +722,13 @@ async fn bench() {
                 gate_cpu = gate_cpu.plus(Cpu::of(gate.proc.pid()).since(cpu_b));
                 let up = Cpu::of(up_pid).since(cpu_u);
                 up_cpu += up.user + up.kernel;
-                if let Some((p, url)) = &reference {
+                for ((_, p, url), (rps, cpu)) in references.iter().zip(refs.iter_mut()) {
                     let before = Cpu::of(p.pid());
-                    nrps += load(&http, &format!("{url}{path}"), None, secs, lg_cpu)
+                    *rps += load(&http, &format!("{url}{path}"), None, secs, lg_cpu)
                         .await
                         .0
                         / rounds as f64;
-                    ngx_cpu = ngx_cpu.plus(Cpu::of(p.pid()).since(before));
+                    *cpu = cpu.plus(Cpu::of(p.pid()).since(before));
                 }
                 drps += d / rounds as f64;
                 grps += g / rounds as f64;
@@ -599,19 +737,15 @@ async fn bench() {
             }
             let n = grps * (rounds * secs) as f64;
             let up_us = up_cpu / n * 1e6;
-            let (ngx, ngx_cpu) = match &reference {
-                Some(_) => (
-                    format!(
-                        " | nginx as the proxy {nrps:.0} req/s = {:.0} % (the gate does {:.0} % of nginx's)",
-                        100.0 * nrps / drps,
-                        100.0 * grps / nrps
-                    ),
-                    format!(", nginx {}", ngx_cpu.per(nrps * (rounds * secs) as f64)),
-                ),
-                None => (" | nginx not installed: no reference proxy".into(), String::new()),
-            };
-            println!("  {name:<9} {what:<8}       direct {drps:.0} req/s | gate {grps:.0} req/s = {:.0} % of direct (target >= 70 %){ngx}", 100.0 * grps / drps);
-            println!("  {name:<9} {what:<8}       p99 under load (worst round) direct {dp99:.2} ms gate {gp99:.2} ms | CPU per proxied request: gate {}{ngx_cpu}, upstream {up_us:.1} µs", gate_cpu.per(n));
+            let row = format!("  {name:<9} {what:<8}      ");
+            println!("{row} direct {drps:.0} req/s | gate {grps:.0} req/s = {:.0} % of direct (target >= 70 %)", 100.0 * grps / drps);
+            for ((who, _, _), (rps, cpu)) in references.iter().zip(&refs) {
+                println!("{row}   {who:<10} as the proxy {rps:.0} req/s = {:.0} % of direct; the gate does {:.0} % of its requests per second | CPU per request {}", 100.0 * rps / drps, 100.0 * grps / rps, cpu.per(rps * (rounds * secs) as f64));
+            }
+            if !references.iter().any(|(who, _, _)| *who == "nginx") {
+                println!("{row}   nginx not installed: no reference proxy");
+            }
+            println!("{row} p99 under load (worst round) direct {dp99:.2} ms gate {gp99:.2} ms | CPU per request: gate {}, upstream {up_us:.1} µs", gate_cpu.per(n));
         }
     }
 
