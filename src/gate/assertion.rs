@@ -14,6 +14,9 @@ use crate::providers::token::{OfflineVerifier, SignedClaims, VerifyError};
 
 /// The header upstreams read the assertion from.
 pub const HEADER: &str = "x-latchkey-assertion";
+/// [`HEADER`] as a header name, made once (a name made from a string at each use is
+/// parsed, and copied when inserted).
+pub const HEADER_NAME: axum::http::HeaderName = axum::http::HeaderName::from_static(HEADER);
 /// The JOSE `typ` of assertions.
 pub const TYP: &str = "latchkey-assertion+jwt";
 /// How long an assertion lives (at most; never past the grant).

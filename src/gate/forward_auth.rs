@@ -23,14 +23,8 @@ pub fn allowed(a: &Admission) -> Response {
             headers.insert(HeaderName::from_static(name), v);
         }
     }
-    headers.insert(
-        HeaderName::from_static("x-latchkey-grant"),
-        a.headers.grant.clone(),
-    );
-    headers.insert(
-        HeaderName::from_static(super::assertion::HEADER),
-        a.headers.assertion.clone(),
-    );
+    headers.insert(super::proxy::GRANT_HEADER, a.headers.grant.clone());
+    headers.insert(super::assertion::HEADER_NAME, a.headers.assertion.clone());
     (StatusCode::OK, headers).into_response()
 }
 

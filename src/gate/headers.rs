@@ -33,6 +33,9 @@ const CALLER_ONLY: &[&str] = &[
     "x-forwarded-proto",
 ];
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// The bearer credential of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -153,19 +156,16 @@ pub fn upstream_headers(
     strip(h, |n| {
         CALLER_ONLY.contains(&n) || n.starts_with("x-latchkey-")
     });
-    h.insert(
-        HeaderName::from_static(assertion::HEADER),
-        a.headers.assertion.clone(),
-    );
+    h.insert(assertion::HEADER_NAME, a.headers.assertion.clone());
     if let Some(v) = &a.headers.authorization {
         h.insert(header::AUTHORIZATION, v.clone());
     }
     h.insert(header::HOST, a.upstream.host().clone());
     if let Some(host) = caller_host {
-        h.insert("x-forwarded-host", host);
+        h.insert(X_FORWARDED_HOST, host);
     }
     if let Some(ip) = forwarded_for {
-        h.insert("x-forwarded-for", ip.clone());
+        h.insert(X_FORWARDED_FOR, ip.clone());
     }
     if let Some(u) = upgrade {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

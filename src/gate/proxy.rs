@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -28,7 +28,7 @@ use crate::http::AppState;
 /// How long the upstream may take to answer with its headers.
 const UPSTREAM_HEADERS: Duration = Duration::from_secs(30);
 /// Response header naming the grant a proxied answer was served under.
-pub const GRANT_HEADER: &str = "x-latchkey-grant";
+pub const GRANT_HEADER: HeaderName = HeaderName::from_static("x-latchkey-grant");
 
 /// The gate's routes inside the API: forward-auth with the original path appended and
 /// the original method (Envoy's ext_authz sends both). The proxy itself sits in front of
