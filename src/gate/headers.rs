@@ -199,6 +199,23 @@ mod tests {
     }
 
     #[test]
+    fn the_bearer_credential_is_read_from_either_spelling_and_nothing_else() {
+        let with = |v: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+            h
+        };
+        assert_eq!(bearer(&with(b"Bearer abc.def")), Some("abc.def"));
+        assert_eq!(bearer(&with(b"bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(&with(b"Basic YWxhZGRpbjpvcGVu")), None);
+        assert_eq!(bearer(&with(b"Bearer ")), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
+        // Credentials are visible ASCII: anything else is none.
+        assert_eq!(bearer(&with(b"Bearer \xff\xfe")), None);
+        assert_eq!(bearer(&with("Bearer tök".as_bytes())), None);
+    }
+
+    #[test]
     fn addresses_become_header_text() {
         for ip in [
             "0.0.0.0",

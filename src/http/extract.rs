@@ -79,7 +79,7 @@ impl Caller {
         Self {
             peer,
             user_agent: headers.get(USER_AGENT).cloned(),
-            request_id: headers.get("x-request-id").cloned(),
+            request_id: headers.get(super::REQUEST_ID).cloned(),
         }
     }
 

@@ -46,7 +46,7 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Registers every route and lists it in [`ROUTES`], so the OpenAPI document can be
 /// checked against what is really served.
