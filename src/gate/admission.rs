@@ -9,7 +9,10 @@
 //! Checks are single-flight per credential and resource: when a busy credential's
 //! admission runs out, the requests that find it gone wait for one check instead of each
 //! verifying the credential and reading the store (a stampede of reads every
-//! [`CACHE_FOR`], and a burst of latency with it).
+//! [`CACHE_FOR`], and a burst of latency with it). If that check admits nobody (a
+//! refusal, or the store failing), those that waited check on their own, side by side:
+//! queued one behind another, each would wait for every check before it (a store that
+//! times out would make the last of 32 wait 32 timeouts).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -234,6 +237,15 @@ pub struct Turn<'a> {
     cache: &'a AdmissionCache,
     key: CacheKey,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    waited: bool,
+}
+
+impl Turn<'_> {
+    /// Whether another check of the same key was running when this turn was asked for
+    /// (and this one waited for it to end).
+    pub fn waited(&self) -> bool {
+        self.waited
+    }
 }
 
 impl Drop for Turn<'_> {
@@ -274,10 +286,15 @@ impl AdmissionCache {
     /// again with [`AdmissionCache::get`] before checking).
     pub async fn turn(&self, key: CacheKey) -> Turn<'_> {
         let flight = self.flights().entry(key).or_default().clone();
+        let (guard, waited) = match flight.clone().try_lock_owned() {
+            Ok(guard) => (guard, false),
+            Err(_) => (flight.lock_owned().await, true),
+        };
         Turn {
             cache: self,
             key,
-            guard: Some(flight.lock_owned().await),
+            guard: Some(guard),
+            waited,
         }
     }
 
@@ -341,6 +358,32 @@ impl AdmissionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_turn_says_whether_it_waited_and_its_key_goes_once_nobody_holds_it() {
+        let cache = AdmissionCache::default();
+        let key = cache_key("token", "stream:a");
+        let first = cache.turn(key).await;
+        assert!(!first.waited());
+        let mut second = Box::pin(cache.turn(key));
+        let pending = tokio::select! {
+            biased;
+            _ = &mut second => false,
+            _ = std::future::ready(()) => true,
+        };
+        assert!(pending, "a second turn on the same key waits for the first");
+        // Another resource (or credential) is another key: no waiting.
+        let other = cache.turn(cache_key("token", "stream:b")).await;
+        assert!(!other.waited());
+        drop(other);
+        assert_eq!(cache.in_flight(), 1);
+        drop(first);
+        let second = second.await;
+        assert!(second.waited());
+        assert_eq!(cache.in_flight(), 1);
+        drop(second);
+        assert_eq!(cache.in_flight(), 0);
+    }
 
     #[test]
     fn prepared_headers_mark_the_upstream_token_sensitive_and_refuse_non_header_text() {

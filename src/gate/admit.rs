@@ -69,11 +69,14 @@ impl Broker {
         // Boxed: the store's futures are large, and every admission, cached or not, would
         // otherwise carry (and move) their space.
         Box::pin(async {
-            let _turn = self.gate.admissions.turn(key).await;
+            let turn = self.gate.admissions.turn(key).await;
             // Whoever checked before this turn may have admitted the same credential.
             if let Some(a) = self.gate.admissions.get(&key, now) {
                 return Ok(a);
             }
+            // If that check admitted nobody, the others that waited for it check too, side
+            // by side (see the admission module).
+            let _turn = (!turn.waited()).then_some(turn);
             self.admit_uncached(key, token, resource, origin, now).await
         })
         .await

@@ -440,8 +440,9 @@ async fn concurrent_requests_with_one_credential_share_one_admission_check() {
     assert_eq!(cache.checks() - before, 1, "one check for 32 requests");
     assert!(admitted.iter().all(|a| a.is_ok()), "{admitted:?}");
     assert_eq!(cache.in_flight(), 0);
-    // A refusal is not remembered, so each refused request is checked on its own:
-    // waiting in turn, none is let through on another's check.
+    // A refusal is not remembered, so each refused request is checked on its own (those
+    // that waited for a check that admitted nobody check side by side): none is let
+    // through on another's check.
     let before = cache.checks();
     let refused = admit_all(&mallory, 8).await;
     assert_eq!(cache.checks() - before, 8);
