@@ -359,6 +359,48 @@ impl AdmissionCache {
 mod tests {
     use super::*;
 
+    /// Many tasks on several threads taking turns on a few keys: never two holders of one
+    /// key at once (a key dropped from the map while someone still waited on it would
+    /// let a newcomer start a second, parallel check), and no key left behind.
+    #[test]
+    fn turns_on_one_key_never_overlap_across_threads_and_leave_nothing_behind() {
+        use std::sync::atomic::AtomicUsize;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .build()
+            .unwrap();
+        let cache = Arc::new(AdmissionCache::default());
+        let keys: Vec<CacheKey> = (0..3).map(|i| cache_key(&format!("t{i}"), "r")).collect();
+        let holding: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect());
+        let overlaps = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for n in 0..400usize {
+                let (cache, holding, overlaps, key) = (
+                    cache.clone(),
+                    holding.clone(),
+                    overlaps.clone(),
+                    keys[n % 3],
+                );
+                set.spawn(async move {
+                    let turn = cache.turn(key).await;
+                    if holding[n % 3].fetch_add(1, Ordering::SeqCst) != 0 {
+                        overlaps.fetch_add(1, Ordering::SeqCst);
+                    }
+                    for _ in 0..n % 4 {
+                        tokio::task::yield_now().await;
+                    }
+                    holding[n % 3].fetch_sub(1, Ordering::SeqCst);
+                    drop(turn);
+                });
+            }
+            set.join_all().await;
+        });
+        assert_eq!(overlaps.load(Ordering::SeqCst), 0);
+        assert_eq!(cache.in_flight(), 0);
+    }
+
     #[tokio::test]
     async fn a_turn_says_whether_it_waited_and_its_key_goes_once_nobody_holds_it() {
         let cache = AdmissionCache::default();
