@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
-use super::admission::{cache_key, gated, wants_livestream, Admission, Prepared, Refusal};
+use super::admission::{gated, wants_livestream, Admission, Prepared, Refusal};
 use super::assertion;
+use super::cache::{cache_key, CacheKey};
 use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, Origin};
 use crate::auth::session::{SessionTokenError, SESSION_AUDIENCE};
@@ -75,7 +76,7 @@ impl Broker {
                 return Ok(a);
             }
             // If that check admitted nobody, the others that waited for it check too, side
-            // by side (see the admission module).
+            // by side (see the cache module).
             let _turn = (!turn.waited()).then_some(turn);
             self.admit_uncached(key, token, resource, origin, now).await
         })
@@ -86,7 +87,7 @@ impl Broker {
     /// admission remembered, a refusal audited.
     async fn admit_uncached(
         &self,
-        key: super::admission::CacheKey,
+        key: CacheKey,
         token: &str,
         resource: &str,
         origin: &(dyn Fn() -> Origin + Sync),

@@ -1,7 +1,8 @@
 //! The gate: internal HTTP services reachable only inside an active grant, and only for
 //! as long as it lasts.
 //!
-//! - [`admission`]: admissions, refusals and their short-lived cache.
+//! - [`admission`]: admissions and refusals.
+//! - [`cache`]: admissions remembered for a while, and one check at a time per credential.
 //! - [`admit`]: the admission check (session or broker token, grant, lock).
 //! - [`assertion`]: the signed identity assertion passed upstream.
 //! - [`revocation`]: the hub that ends every stream of a grant, session or user.
@@ -17,6 +18,7 @@
 pub mod admission;
 pub mod admit;
 pub mod assertion;
+pub mod cache;
 pub mod devsource;
 pub mod forward_auth;
 pub mod headers;
@@ -29,7 +31,8 @@ pub mod revocation;
 
 use std::sync::Arc;
 
-pub use admission::{Admission, AdmissionCache, Refusal};
+pub use admission::{Admission, Refusal};
+pub use cache::AdmissionCache;
 pub use revocation::{End, Hub, Liveness};
 
 /// The body type sent upstream: the caller's, as it arrives.
