@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use chrono::Utc;
 use latchkey::audit::Origin;
-use latchkey::gate::admission::cache_key;
+use latchkey::gate::cache::cache_key;
 
 use crate::cli_and_config::{free_port, wait_ready};
 use crate::gate_fixture::{policy_dir, upstream, Upstream};
@@ -398,6 +398,60 @@ async fn upstream_connections_are_reused_and_one_the_upstream_closed_is_replaced
     assert_eq!(r.json::<Value>().await.unwrap()["path"], "/after");
     assert_eq!(g.up.seen.connections.load(Ordering::SeqCst), 3);
     assert_eq!(app.broker.gate.pool.prune(), 0, "nothing idle is stale yet");
+}
+
+/// The race that forgetting on revoke cannot see: a check reads the grant just before its
+/// revocation commits and remembers the admission just after (every request that waited
+/// for that check is then admitted by it). The store poll forgets it within its interval,
+/// and the credential is refused from then on, within the second.
+#[tokio::test]
+async fn an_admission_remembered_after_its_revocation_is_forgotten_by_the_poll() {
+    let g = gated(Options::default()).await;
+    let app = &g.app;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(app, &bob, STREAM, json!({})).await;
+    let checked_before = app
+        .broker
+        .admit(Some(&bob), STREAM, &Origin::default, Utc::now())
+        .await
+        .expect("admitted");
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    let key = cache_key(&bob, STREAM);
+    let cache = &app.broker.gate.admissions;
+    cache.put(key, checked_before);
+    assert!(
+        cache.get(&key, Utc::now()).is_some(),
+        "the stale admission is in"
+    );
+    let put = Instant::now();
+    loop {
+        let status = app
+            .get(&format!("/gate/{STREAM}/a"), Some(&bob))
+            .await
+            .status();
+        if status == StatusCode::FORBIDDEN {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            put.elapsed() < Duration::from_secs(1),
+            "a revoked grant still admitted a second later"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cache.get(&key, Utc::now()).is_none());
+    assert_error(
+        app.get(&format!("/gate/{STREAM}/a"), Some(&bob)).await,
+        StatusCode::FORBIDDEN,
+        "grant_revoked",
+    )
+    .await;
 }
 
 /// Polls `fut` once: whether it is still pending.
