@@ -21,11 +21,12 @@
 //! process's own code) and kernel time (system calls and the loopback network stack).
 //!
 //! The same runs go through two reference reverse proxies placed where the gate is:
-//! nginx, when installed (the test command installs it), and a bare hyper proxy in this
-//! binary (`LATCHKEY_BENCH_ROLE=bare-proxy`) that checks nothing, the floor of the gate's
-//! own stack. A proxy, whatever its code, reads and writes every request and answer once
-//! more than the direct path does; the references show what that costs on the machine at
-//! hand, and what the gate costs beyond it.
+//! nginx, when installed (the test command installs it), and a bare proxy in this binary
+//! (`LATCHKEY_BENCH_ROLE=bare-proxy`: hyper and the gate's upstream pool, nothing
+//! checked, headers passed as they come), the floor of the gate's own stack. A proxy,
+//! whatever its code, reads and writes every request and answer once more than the
+//! direct path does; the references show what that costs on the machine at hand, and
+//! what the gate costs beyond it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -37,16 +38,17 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::Query;
+use axum::http::uri::Authority;
 use axum::routing;
 use axum::Router;
 use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use latchkey::gate::pool::{Pool, Pooled, UpstreamError};
 use serde_json::{json, Value};
 
 type Http = Client<HttpConnector, Empty<Bytes>>;
@@ -111,82 +113,24 @@ async fn serve_upstream() {
     axum::serve(l, app).await.expect("serve");
 }
 
-/// The floor of the stack: a bare hyper reverse proxy that checks nothing and passes
-/// headers as they come, with kept-alive upstream connections reused once an answer is
-/// read to its end (as the gate's are). What the gate costs beyond it is its own.
+/// The floor of the stack: a bare reverse proxy on hyper and the gate's own upstream
+/// pool that checks nothing and passes headers as they come. What the gate costs beyond
+/// it is its admission, headers, request context and metrics.
 fn bare_proxy(upstream: SocketAddr) {
-    type Idle = Arc<std::sync::Mutex<Vec<SendRequest<Incoming>>>>;
-
-    /// An upstream answer's body that puts its connection back once read to the end.
-    struct Back {
-        body: Incoming,
-        sender: Option<SendRequest<Incoming>>,
-        idle: Idle,
-    }
-
-    impl Back {
-        fn done(&mut self) {
-            if let Some(s) = self.sender.take() {
-                self.idle.lock().expect("idle").push(s);
-            }
-        }
-    }
-
-    impl http_body::Body for Back {
-        type Data = Bytes;
-        type Error = hyper::Error;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-            let polled = Pin::new(&mut self.body).poll_frame(cx);
-            if matches!(polled, Poll::Ready(None)) || http_body::Body::is_end_stream(&self.body) {
-                self.done();
-            }
-            polled
-        }
-
-        fn is_end_stream(&self) -> bool {
-            http_body::Body::is_end_stream(&self.body)
-        }
-
-        fn size_hint(&self) -> http_body::SizeHint {
-            http_body::Body::size_hint(&self.body)
-        }
-    }
-
     async fn forward(
-        mut req: hyper::Request<Incoming>,
-        upstream: SocketAddr,
-        idle: Idle,
-    ) -> Result<hyper::Response<Back>, hyper::Error> {
-        let reused = idle.lock().expect("idle").pop();
-        let mut sender = match reused {
-            Some(s) => s,
-            None => {
-                let tcp = tokio::net::TcpStream::connect(upstream)
-                    .await
-                    .expect("upstream");
-                tcp.set_nodelay(true).expect("nodelay");
-                let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-                tokio::spawn(conn);
-                s
-            }
-        };
-        *req.uri_mut() = req
-            .uri()
+        req: hyper::Request<Incoming>,
+        upstream: Authority,
+        pool: Arc<Pool>,
+    ) -> Result<hyper::Response<Pooled>, UpstreamError> {
+        let (mut parts, body) = req.into_parts();
+        parts.uri = parts
+            .uri
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .parse()
             .expect("path");
-        let (parts, body) = sender.send_request(req).await?.into_parts();
-        let body = Back {
-            body,
-            sender: Some(sender),
-            idle,
-        };
-        Ok(hyper::Response::from_parts(parts, body))
+        let req = hyper::Request::from_parts(parts, Body::new(body));
+        pool.send(&upstream, req).await
     }
 
     let one_core = std::thread::available_parallelism().map_or(1, |n| n.get()) == 1;
@@ -203,14 +147,16 @@ fn bare_proxy(upstream: SocketAddr) {
             .await
             .expect("bind");
         println!("{}", l.local_addr().expect("addr"));
-        let idle: Idle = Idle::default();
+        let pool = Arc::new(Pool::default());
+        let upstream: Authority = upstream.to_string().parse().expect("authority");
         loop {
             let (tcp, _) = l.accept().await.expect("accept");
             tcp.set_nodelay(true).expect("nodelay");
-            let idle = idle.clone();
+            let (pool, upstream) = (pool.clone(), upstream.clone());
             tokio::spawn(async move {
-                let svc =
-                    hyper::service::service_fn(move |req| forward(req, upstream, idle.clone()));
+                let svc = hyper::service::service_fn(move |req| {
+                    forward(req, upstream.clone(), pool.clone())
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), svc)
                     .await;
@@ -701,7 +647,7 @@ async fn bench() {
             references.push(("nginx", p, url));
         }
         let (bare, bare_addr) = child_role("bare-proxy", Some(up_addr), gate_cpus);
-        references.push(("bare hyper", bare, format!("http://{bare_addr}")));
+        references.push(("bare proxy", bare, format!("http://{bare_addr}")));
         // Two upstreams: one that does nothing (the gate's own cost, in full) and an API
         // that does some work for each answer, as the dashboards and APIs behind the gate
         // do (20 events built and sent as JSON, about 6 KiB).
