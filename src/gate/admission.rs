@@ -34,6 +34,9 @@ pub struct Admission {
     pub upstream: Upstream,
     /// When the identity assertion (in [`Prepared`]) expires.
     pub assertion_expires: DateTime<Utc>,
+    /// When the credential it was made for ends: the broker token's `exp` (without the
+    /// verifier's leeway) or the session's expiry. A remembered admission ends then.
+    pub credential_ends: DateTime<Utc>,
     /// The header values every proxied request carries, made once per admission.
     pub headers: Prepared,
 }

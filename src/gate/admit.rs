@@ -26,6 +26,8 @@ struct Who {
     session_id: Option<String>,
     /// The grant a broker token names.
     grant_id: Option<String>,
+    /// When the credential ends (exactly: no leeway).
+    credential_ends: DateTime<Utc>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Refusal {
@@ -160,6 +162,7 @@ impl Broker {
                 groups: p.groups,
                 session_id: Some(p.session_id),
                 grant_id: None,
+                credential_ends: p.expires_at,
             });
         }
         let jwks = serde_json::from_value(self.keyring.jwks(now)).map_err(internal)?;
@@ -180,6 +183,15 @@ impl Broker {
                         "the credential is not a valid session or broker token",
                     ),
                 })?;
+        // The verifier allows downstream services some clock skew past `exp`; the broker
+        // signed the token by its own clock, so for the gate it ends at `exp` exactly.
+        let credential_ends = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
+        if credential_ends <= now {
+            return Err(unauthenticated(
+                "token_expired",
+                "the broker token has expired",
+            ));
+        }
         let mut tx = self.store.begin_read().await.map_err(internal)?;
         let profile = tx.user_profile(&claims.sub).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
@@ -191,6 +203,7 @@ impl Broker {
             groups: profile.groups,
             session_id: None,
             grant_id: Some(claims.grant),
+            credential_ends,
         })
     }
 
@@ -283,6 +296,7 @@ impl Broker {
             grant_ends,
             upstream,
             assertion_expires,
+            credential_ends: who.credential_ends,
             headers: Prepared::new(&assertion, bearer.as_deref(), &g.id).map_err(internal)?,
         })
     }

@@ -174,13 +174,15 @@ impl AdmissionCache {
         self.flights().len()
     }
 
-    /// A fresh admission under `key`, if one is remembered.
+    /// A fresh admission under `key`, if one is remembered: checked less than
+    /// [`CACHE_FOR`] ago, and neither its grant nor its credential ended by `now`.
     pub fn get(&self, key: &CacheKey, now: DateTime<Utc>) -> Option<Arc<Admission>> {
         let mut entries = self.lock();
         match entries.get(key) {
             Some((at, a))
                 if at.elapsed() < CACHE_FOR
                     && a.grant_ends > now
+                    && a.credential_ends > now
                     && a.assertion_expires - now > chrono::Duration::seconds(10) =>
             {
                 Some(a.clone())
