@@ -8,7 +8,10 @@
 //! - [`revocation`]: the hub that ends every stream of a grant, session or user.
 //! - [`poll`]: the store poll that catches ends committed by other replicas or clocks.
 //! - [`headers`]: which headers cross the gate, and the path split.
+//! - [`spoof`]: identity and forwarding headers a caller may not send upstream.
+//! - [`paths`]: paths refused because a decoding upstream would read a parent segment.
 //! - [`proxy`]: the streaming reverse proxy under `/gate/{resource}/…`.
+//! - [`inbound`]: the caller's body on its way upstream, watched for the caller's own faults.
 //! - [`pool`]: kept-alive HTTP/1.1 connections to the upstreams.
 //! - [`relay`]: the response body that counts, ends on revocation and audits its stream.
 //! - [`forward_auth`]: answers for nginx `auth_request`, Traefik ForwardAuth, Envoy ext_authz.
@@ -22,12 +25,15 @@ pub mod cache;
 pub mod devsource;
 pub mod forward_auth;
 pub mod headers;
+pub mod inbound;
 pub mod livestream;
+pub mod paths;
 pub mod poll;
 pub mod pool;
 pub mod proxy;
 pub mod relay;
 pub mod revocation;
+pub mod spoof;
 
 use std::sync::Arc;
 

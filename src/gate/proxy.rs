@@ -59,10 +59,14 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_path",
-            "the path must be /gate/{resource}/… without dot segments",
+            "the path must be /gate/{resource}/…",
         )
         .into_response();
     };
+    // Before the credential is looked at: a climbing path is refused whoever sends it.
+    if let Err(why) = super::paths::check(rest) {
+        return ApiError::new(StatusCode::BAD_REQUEST, "bad_path", why.message()).into_response();
+    }
     let broker = state.broker.clone();
     let admission = match broker
         .admit(
@@ -90,6 +94,7 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
     let forwarded_for = peer.forwarded_for.as_ref();
     upstream_headers(&mut parts.headers, &admission, forwarded_for, upgrade);
     let method = parts.method.clone();
+    let (body, body_failed) = super::inbound::watch(body);
     let mut up = hyper::Request::new(body);
     *up.method_mut() = parts.method;
     *up.uri_mut() = uri;
@@ -102,6 +107,14 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
     .await
     {
         Ok(Ok(r)) => r,
+        Ok(Err(_)) if body_failed.get() => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "the request body was malformed or cut short",
+            )
+            .into_response()
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, resource = %resource, "upstream unreachable");
             return bad_gateway(

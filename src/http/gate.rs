@@ -2,7 +2,7 @@
 //! service's authorization callback. The proxy itself is [`crate::gate::proxy`].
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
@@ -18,30 +18,51 @@ use crate::gate::livestream::IssuedLivestream;
 
 /// `GET /v1/gate/auth/{resource}`: may the bearer reach this resource now?
 pub async fn forward_auth(
-    State(state): State<AppState>,
+    state: State<AppState>,
     Path(resource): Path<String>,
     origin: Origin,
     headers: HeaderMap,
 ) -> Response {
-    match state
-        .broker
-        .admit(bearer(&headers), &resource, &|| origin.clone(), Utc::now())
-        .await
-    {
-        Ok(a) => forward_auth::allowed(&a),
-        Err(r) => forward_auth::refused(r),
-    }
+    check(state, &resource, None, origin, headers).await
 }
 
 /// `ANY /v1/gate/auth/{resource}/{*path}`: the same, for Envoy, which appends the original
 /// path and keeps the original method.
 pub async fn forward_auth_path(
     state: State<AppState>,
-    Path((resource, _)): Path<(String, String)>,
+    uri: Uri,
     origin: Origin,
     headers: HeaderMap,
 ) -> Response {
-    forward_auth(state, Path(resource), origin, headers).await
+    // Read from the raw path, not a `Path` extractor: the appended path is checked as
+    // sent, and one that does not decode is refused here like any other bad path.
+    let raw = uri.path().strip_prefix("/v1/gate").unwrap_or("");
+    let raw = format!("/gate{}", raw.strip_prefix("/auth").unwrap_or(""));
+    let Some((resource, appended)) = crate::gate::headers::split_path(&raw) else {
+        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+            .into_response();
+    };
+    check(state, &resource, Some(appended), origin, headers).await
+}
+
+async fn check(
+    State(state): State<AppState>,
+    resource: &str,
+    appended: Option<&str>,
+    origin: Origin,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = forward_auth::screen(&headers, appended) {
+        return forward_auth::refused(r);
+    }
+    match state
+        .broker
+        .admit(bearer(&headers), resource, &|| origin.clone(), Utc::now())
+        .await
+    {
+        Ok(a) => forward_auth::allowed(&a),
+        Err(r) => forward_auth::refused(r),
+    }
 }
 
 /// Body of `POST /v1/credentials/livestream`.
