@@ -170,9 +170,73 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Turns axum's JSON body rejections into the API's error shape.
+impl ApiError {
+    /// An answer made before a handler (an extractor's rejection, the body limit, an
+    /// unknown method, the timeout), from its status and text: the one place their
+    /// statuses and codes are chosen. A body that is not valid JSON, or not the right
+    /// JSON, is 400 `invalid_body` wherever it is sent; a 5xx never echoes the text.
+    pub fn rejected(status: StatusCode, text: &str) -> Self {
+        use StatusCode as S;
+        let json_body = text.starts_with("Failed to parse the request body as JSON")
+            || text.starts_with("Failed to deserialize the JSON body");
+        let text: String = text.chars().take(300).collect();
+        let (status, code, message) = match status {
+            S::PAYLOAD_TOO_LARGE => (
+                status,
+                "body_too_large",
+                "the request body is larger than 1 MiB".to_string(),
+            ),
+            S::UNSUPPORTED_MEDIA_TYPE => (status, "unsupported_media_type", text),
+            S::UNPROCESSABLE_ENTITY => (S::BAD_REQUEST, "invalid_body", text),
+            S::BAD_REQUEST if json_body => (status, "invalid_body", text),
+            S::METHOD_NOT_ALLOWED => (
+                status,
+                "method_not_allowed",
+                "this endpoint does not answer that method".to_string(),
+            ),
+            S::NOT_FOUND => (status, "not_found", "no such endpoint".to_string()),
+            S::REQUEST_TIMEOUT => (
+                status,
+                "request_timeout",
+                "the request took too long".to_string(),
+            ),
+            s if s.is_server_error() => {
+                tracing::error!(status = s.as_u16(), error = %text, "request rejected by the framework");
+                (
+                    s,
+                    "internal",
+                    "internal error; quote the request id to the operator".to_string(),
+                )
+            }
+            s => (s, "bad_request", text),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+/// Turns axum's JSON body rejections into the API's error shape (a body over the limit
+/// is 413 whether it came with a length or chunked; a wrong content type 415).
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(r: axum::extract::rejection::JsonRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_body", r.body_text())
+        use axum::extract::rejection::JsonRejection as J;
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Self::rejected(r.status(), &r.body_text())
+            }
+            s if s.is_server_error() => Self::rejected(s, &r.body_text()),
+            _ if matches!(r, J::BytesRejection(_)) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the request body could not be read",
+            ),
+            _ => Self::new(StatusCode::BAD_REQUEST, "invalid_body", r.body_text()),
+        }
+    }
+}
+
+/// Turns axum's query string rejections into the API's error shape.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        Self::rejected(r.status(), &r.body_text())
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`error`]: the one error type and its JSON body.
 //! - [`extract`]: the authenticated principal and client information.
+//! - [`rejection`]: framework answers (rejections, body limit, 405, timeout) in the error shape.
 //! - [`metrics`]: Prometheus counters and histograms.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json`.
 //! - [`login`]: `/v1/auth/*` and `/v1/session`.
@@ -23,6 +24,7 @@ pub mod gate;
 pub mod login;
 pub mod metrics;
 pub mod ops;
+pub mod rejection;
 pub mod slack;
 
 use std::sync::Arc;
@@ -125,6 +127,8 @@ pub fn service(state: AppState) -> front::MakeFront {
                     Duration::from_secs(30),
                 )),
         )
+        // Outside the limit and the timeout, so their answers are rewritten too.
+        .layer(middleware::from_fn(rejection::json_errors))
         .with_state(state.clone())
         .layer(middleware::from_fn(request_context));
     front::MakeFront::new(api, state)
