@@ -69,6 +69,7 @@ pub async fn upstream(audience: &str) -> Upstream {
         .route("/upgrade", get(upgrade))
         .route("/close", get(close))
         .route("/chunks", get(chunks))
+        .route("/body", axum::routing::post(read_body))
         .route("/{*path}", any(echo))
         .with_state(f);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -156,6 +157,18 @@ async fn chunks(State(f): State<Fixture>, req: Request) -> Response {
     });
     let stream = tokio_util::io::ReaderStream::new(rx);
     axum::body::Body::from_stream(stream).into_response()
+}
+
+/// Reads the whole request body before answering with its length (so that a body that
+/// fails on the way fails the exchange).
+async fn read_body(State(f): State<Fixture>, req: Request) -> Response {
+    if let Err(r) = check(&f, &req) {
+        return r;
+    }
+    match axum::body::to_bytes(req.into_body(), 1 << 20).await {
+        Ok(b) => axum::Json(json!({"read": b.len()})).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "body failed").into_response(),
+    }
 }
 
 /// `Upgrade: echo`: switches protocols and echoes every byte.

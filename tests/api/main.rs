@@ -9,9 +9,11 @@ mod audit_export;
 
 mod aws;
 mod cli_and_config;
+mod errors;
 mod gate;
 mod gate_auth;
 mod gate_cli;
+mod gate_edges;
 mod gate_fixture;
 mod health;
 mod id_tokens;
