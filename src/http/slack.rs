@@ -26,6 +26,16 @@ fn not_configured() -> ApiError {
 
 /// Refuses anything not signed by Slack within the last five minutes.
 fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    // Unsigned is unsigned whether or not Slack is configured here.
+    if !headers.contains_key("x-slack-signature")
+        || !headers.contains_key("x-slack-request-timestamp")
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_slack_signature",
+            "the request is not signed by Slack",
+        ));
+    }
     let config = state
         .broker
         .config
