@@ -60,6 +60,30 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             assert!(op["summary"].is_string(), "{method} {path} has no summary");
+            // The statuses any such operation can answer, whatever its handler does: the
+            // body limit and content type, the database failing, the audit log failing.
+            let mut must = vec![];
+            if let Some(body) = op.get("requestBody") {
+                must.extend(["400", "413"]);
+                if body["content"].get("application/json").is_some() {
+                    must.push("415");
+                }
+            }
+            if path.starts_with("/v1/") {
+                must.push("500");
+                if method == "post" || method == "delete" {
+                    must.push("503");
+                }
+            }
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                must.push("401");
+            }
+            for status in must {
+                assert_eq!(
+                    op["responses"][status]["$ref"], "#/components/responses/Error",
+                    "{method} {path} does not document {status}"
+                );
+            }
         }
     }
 }

@@ -1,15 +1,15 @@
 # Writes src/http/openapi.json. Edit here, run `python3 tests/openapi/generate.py`; tests/api/openapi.rs checks the result against the routes.
 import json
 err = {"$ref": "#/components/responses/Error"}
-def op(summary, tag, auth=True, body=None, ok="200", ok_schema=None, params=None, extra=None):
+def op(summary, tag, auth=True, body=None, ok="200", ok_schema=None, params=None, extra=None, ok_type="application/json", body_required=True):
     o = {"summary": summary, "tags": [tag], "responses": {ok: {"description": "OK"}}}
-    if ok_schema: o["responses"][ok]["content"] = {"application/json": {"schema": ok_schema}}
+    if ok_schema: o["responses"][ok]["content"] = {ok_type: {"schema": ok_schema}}
     if ok == "204": o["responses"][ok] = {"description": "No content"}
     for code in (["400","401","403","404","409"] if auth else ["400"]):
         o["responses"][code] = err
     if auth: o["security"] = [{"session": []}]
     else: o["security"] = []
-    if body: o["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if body: o["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
     if params: o["parameters"] = params
     if extra: o.update(extra)
     return o
@@ -19,15 +19,15 @@ obj = lambda props, req=(): {"type": "object", "additionalProperties": False, "p
 S = {"type": "string"}; B = {"type": "boolean"}; I = {"type": "integer"}
 dur = {"type": "string", "description": "duration such as 30m, 2h, 1h30m"}
 paths = {
- "/healthz": {"get": op("Liveness: the process answers", "operations", auth=False, ok_schema={"type":"string"})},
+ "/healthz": {"get": op("Liveness: the process answers", "operations", auth=False, ok_schema={"type":"string"}, ok_type="text/plain")},
  "/readyz": {"get": op("Readiness: database reachable and keys loaded (503 not_ready otherwise)", "operations", auth=False, ok_schema={"type":"object"})},
- "/metrics": {"get": op("Prometheus metrics, text format 0.0.4", "operations", auth=False, ok_schema={"type":"string"})},
+ "/metrics": {"get": op("Prometheus metrics, text format 0.0.4", "operations", auth=False, ok_schema={"type":"string"}, ok_type="text/plain")},
  "/openapi.json": {"get": op("This document", "operations", auth=False, ok_schema={"type":"object"})},
  "/.well-known/jwks.json": {"get": op("The broker's public signing keys (JWK set)", "keys", auth=False, ok_schema={"type":"object"})},
  "/v1/keys": {"get": op("Signing keys and their state", "keys", auth=False, ok_schema={"type":"array","items":ref("KeyInfo")})},
  "/v1/auth/config": {"get": op("The identity provider's issuer, client id and scopes; whether the development login is on", "auth", auth=False, ok_schema={"type":"object"})},
  "/v1/auth/browser": {"post": op("Start a browser (authorization code + PKCE) login: a single-use login id and nonce", "auth", auth=False, ok_schema={"type":"object"})},
- "/v1/auth/login": {"post": op("Exchange a provider's ID token for a session", "auth", auth=False, ok="201", body=obj({"id_token": S, "login_id": S}, ["id_token"]), ok_schema=ref("Session"), extra={"responses": {"201": {"description": "Session created", "content": {"application/json": {"schema": ref("Session")}}}, "400": err, "401": err, "403": err, "502": err}})},
+ "/v1/auth/login": {"post": op("Exchange a provider's ID token for a session", "auth", auth=False, ok="201", body=obj({"id_token": S, "login_id": S}, ["id_token"]), ok_schema=ref("Session"), extra={"responses": {"201": {"description": "Session created", "content": {"application/json": {"schema": ref("Session")}}}, "400": err, "401": err, "403": err, "404": err, "502": err}})},
  "/v1/auth/dev-login": {"post": op("Development login (servers started with --dev on loopback only)", "auth", auth=False, ok="201", body=obj({"email": S, "groups": {"type":"array","items":S}}, ["email"]), ok_schema=ref("Session"), extra={"responses": {"201": {"description": "Session created", "content": {"application/json": {"schema": ref("Session")}}}, "400": err, "403": err}})},
  "/v1/auth/logout": {"post": op("End the caller's session", "auth", ok="204")},
  "/v1/session": {"get": op("Who the caller is", "auth", ok_schema={"type":"object"})},
@@ -64,9 +64,35 @@ paths = {
  "/v1/audit/key": {"get": op("The audit public key (Ed25519 JWK) that signs checkpoints and evidence manifests; pin it out of band", "audit", auth=False, ok_schema=obj({"kty": S, "crv": S, "x": S, "kid": S}))},
  "/v1/audit/events": {"get": op("Audit events after a sequence number, or the last N; with wait, long-polls for new ones (needs audit_read on audit)", "audit", ok_schema={"type":"array","items":ref("AuditEvent")}, params=[{"name":"after","in":"query","schema":I},{"name":"limit","in":"query","schema":I},{"name":"wait","in":"query","schema":I,"description":"seconds, at most 25"},{"name":"last","in":"query","schema":I}])},
  "/v1/audit/checkpoints": {"post": op("Sign a checkpoint of the chain head now (administrators and auditors)", "audit", ok="201", ok_schema=ref("Checkpoint"))},
- "/v1/audit/verify": {"post": op("Verify the whole live log against its chain and every checkpoint (database, sink, and those given)", "audit", body=obj({"checkpoints": {"type":"array","items":ref("Checkpoint")}}), ok_schema=ref("VerifyReport"))},
+ "/v1/audit/verify": {"post": op("Verify the whole live log against its chain and every checkpoint (database, sink, and those given)", "audit", body=obj({"checkpoints": {"type":"array","items":ref("Checkpoint")}}), body_required=False, ok_schema=ref("VerifyReport"))},
  "/v1/audit/export": {"post": op("The evidence bundle of a period as a tar stream (events, CSVs, report.html, signed manifest.json); needs audit_read on audit", "audit", body=obj({"from": S, "to": S}, ["from","to"]), extra={"responses": {"200": {"description": "application/x-tar bundle", "content": {"application/x-tar": {"schema": {"type":"string","format":"binary"}}}}, "400": err, "401": err, "403": err, "500": err, "503": err}})},
 }
+
+def answered_by_every(paths):
+    """What the framework and the shared layers answer on any operation of a kind,
+    whatever its handler does: a body over the limit (413) or of the wrong type (415),
+    the database failing (500), the audit log failing on a write (503). Optional string
+    fields of a body are serde Options, which also take null."""
+    for path, ops in paths.items():
+        for method, o in ops.items():
+            rs = o["responses"]
+            body = o.get("requestBody")
+            if body:
+                rs.setdefault("413", err)
+                if "application/json" in body["content"]:
+                    rs.setdefault("415", err)
+                sch = body["content"].get("application/json", {}).get("schema", {})
+                for name, prop in list(sch.get("properties", {}).items()):
+                    if name not in sch.get("required", []) and prop.get("type") == "string":
+                        # A copy: the schema objects are shared between operations.
+                        sch["properties"][name] = {**prop, "type": ["string", "null"]}
+            if path.startswith("/v1/"):
+                rs.setdefault("500", err)
+                if method in ("post", "delete"):
+                    rs.setdefault("503", err)
+            o["responses"] = dict(sorted(rs.items()))
+answered_by_every(paths)
+
 doc = {
  "openapi": "3.1.0",
  "info": {"title": "latchkey", "version": "0.1.0", "description": "Zero-trust access broker. Every error is {\"error\": {\"code\", \"message\", \"request_id\"}} with a stable code; every response carries x-request-id."},
