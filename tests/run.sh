@@ -52,7 +52,7 @@ echo "   issuer $LATCHKEY_TEST_OIDC_ISSUER"
 
 echo "== AWS STS emulator (moto) and the AWS CLI"
 need python3 "install Python 3 (Debian: apt-get install python3 python3-venv)"
-pins="moto[server]==5.2.5 awscli==1.46.3"
+pins="moto[server]==5.2.5 awscli==1.46.3 schemathesis==4.32.5"
 venv="${LATCHKEY_TEST_VENV:-$HOME/.cache/latchkey-venv}"
 if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ]; then
   rm -rf "$venv"

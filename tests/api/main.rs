@@ -10,6 +10,7 @@ mod audit_export;
 mod aws;
 mod cli_and_config;
 mod errors;
+mod fuzz_api;
 mod gate;
 mod gate_auth;
 mod gate_cli;
