@@ -184,14 +184,9 @@ impl Broker {
                     ),
                 })?;
         // The verifier allows downstream services some clock skew past `exp`; the broker
-        // signed the token by its own clock, so for the gate it ends at `exp` exactly.
+        // signed the token by its own clock, so for the gate it ends at `exp` exactly
+        // (refused in `admit_who`, after the grant, whose end is the likelier reason).
         let credential_ends = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
-        if credential_ends <= now {
-            return Err(unauthenticated(
-                "token_expired",
-                "the broker token has expired",
-            ));
-        }
         let mut tx = self.store.begin_read().await.map_err(internal)?;
         let profile = tx.user_profile(&claims.sub).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
@@ -258,6 +253,17 @@ impl Broker {
         let Some(g) = live else {
             return Err(Refusal::no_grant(&r.name, latest.as_ref(), now));
         };
+        if who.credential_ends <= now {
+            let (code, what) = match who.session_id {
+                Some(_) => ("session_expired", "session"),
+                None => ("token_expired", "broker token"),
+            };
+            return Err(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                code,
+                format!("the {what} has expired"),
+            ));
+        }
         let grant_ends = g.expires_at.unwrap_or(now);
         let subject = assertion::Subject {
             user_id: &who.user_id,

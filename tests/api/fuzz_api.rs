@@ -58,6 +58,8 @@ async fn the_api_answers_schema_driven_fuzzing_with_only_documented_statuses_and
         .args(["--report", "ndjson", "--report-dir"])
         .arg(report.path())
         .env("NO_COLOR", "1")
+        // Its caches and reports stay out of the source tree.
+        .current_dir(report.path())
         .kill_on_drop(true);
     let out = tokio::time::timeout(HARD_STOP, cmd.output())
         .await
