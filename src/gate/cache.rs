@@ -290,6 +290,49 @@ mod tests {
         assert_eq!(cache.in_flight(), 0);
     }
 
+    fn admission(now: DateTime<Utc>, credential_ends: DateTime<Utc>) -> Arc<Admission> {
+        let hour = chrono::Duration::hours(1);
+        let upstream = crate::policy::upstream::validate(
+            "stream:a",
+            crate::policy::Kind::Http,
+            Some("http://127.0.0.1:1".into()),
+            crate::policy::UpstreamAuth::Assertion,
+            std::iter::empty(),
+        );
+        Arc::new(Admission {
+            user_id: "u".into(),
+            user_keys: vec!["u".into()],
+            email: None,
+            groups: vec![],
+            session_id: Some("s".into()),
+            grant_id: "g".into(),
+            role: "r".into(),
+            resource: "stream:a".into(),
+            grant_ends: now + hour,
+            upstream: upstream.unwrap().unwrap(),
+            assertion_expires: now + hour,
+            credential_ends,
+            headers: super::super::admission::Prepared::new("a.b.c", None, "g").unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_remembered_admission_ends_when_its_credential_does_though_its_grant_lives_on() {
+        let cache = AdmissionCache::default();
+        let now = Utc::now();
+        let key = cache_key("session", "stream:a");
+        cache.put(key, admission(now, now + chrono::Duration::seconds(2)));
+        assert!(cache.get(&key, now).is_some());
+        assert!(cache
+            .get(&key, now + chrono::Duration::milliseconds(1999))
+            .is_some());
+        assert!(cache
+            .get(&key, now + chrono::Duration::seconds(2))
+            .is_none());
+        // And it is gone, not merely hidden.
+        assert!(cache.get(&key, now).is_none());
+    }
+
     #[test]
     fn cache_keys_differ_by_resource_and_by_credential() {
         let k = cache_key("token", "stream:a");

@@ -256,7 +256,26 @@ async fn a_group_named_with_a_comma_stays_one_group_in_forward_auth_headers() {
 
 #[tokio::test]
 async fn a_broker_token_that_expires_while_its_admission_is_remembered_is_refused_right_after() {
-    let g = gated(Options::default()).await;
+    token_expiring_while_remembered(Options::default()).await;
+}
+
+#[tokio::test]
+async fn on_postgresql_a_broker_token_expiring_while_remembered_is_refused_right_after() {
+    let Some(db) = crate::helpers::fresh_postgres().await else {
+        return;
+    };
+    token_expiring_while_remembered(Options {
+        database_url: Some(db.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    db.drop_db().await;
+}
+
+/// A broker token for an active grant, admitted and remembered, then used again just
+/// after its `exp`: refused, though the grant is still active and the cache entry young.
+async fn token_expiring_while_remembered(options: Options) {
+    let g = gated(options).await;
     let app = &g.app;
     let bob = app.dev_login("bob@example.com", &["eng"]).await;
     let id = grant(app, &bob, STREAM, json!({})).await;
