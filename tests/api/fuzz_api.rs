@@ -31,9 +31,22 @@ async fn the_api_answers_schema_driven_fuzzing_with_only_documented_statuses_and
     let root = app
         .dev_login("root@example.com", &["admin", "security", "eng"])
         .await;
+    // Something to find under `{id}` and `{resource}`, so that the fuzzer gets past 404.
+    let pending = app
+        .post_ok(
+            "/v1/requests",
+            serde_json::json!({"resource": "aws:prod", "role": "admin", "reason": "fuzzing the API schema", "ticket": "CHG-1234"}),
+            &root,
+            reqwest::StatusCode::CREATED,
+        )
+        .await;
+    let id = pending["request"]["id"].as_str().unwrap();
     let report = tempfile::tempdir().unwrap();
     let config = report.path().join("schemathesis.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    let parameters = format!(
+        "\n[parameters]\n\"path.id\" = \"{id}\"\n\"path.resource\" = \"stream:live-events\"\n"
+    );
+    std::fs::write(&config, format!("{CONFIG}{parameters}")).unwrap();
     let mut cmd = tokio::process::Command::new(st);
     cmd.arg("--config-file")
         .arg(&config)
