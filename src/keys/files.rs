@@ -1,5 +1,6 @@
-//! Private files of the keys directory. The directory must be the broker's alone (no
-//! group or other permission bits); key files are created with `O_CREAT | O_EXCL |
+//! Private files of the keys directory. The directory must be the broker's alone: one
+//! that group or others may write to is refused, one they may only read is closed to
+//! 0700 (with a warning); key files are created with `O_CREAT | O_EXCL |
 //! O_NOFOLLOW` (never through a link planted where a key goes, never over an existing
 //! file) and mode 0600, and read with `O_NOFOLLOW`, refused unless they are regular files
 //! with mode 0600 or stricter.
@@ -11,7 +12,8 @@ use std::path::Path;
 
 use super::{io, KeyError};
 
-/// Creates `dir` (0700) if missing; refuses an existing one that group or others can use.
+/// Creates `dir` (0700) if missing. An existing one that group or others may write to is
+/// refused; one they may only list or enter is set to 0700, with a warning.
 pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), KeyError> {
     fs::DirBuilder::new()
         .recursive(true)
@@ -25,8 +27,15 @@ pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), KeyError> {
             message: "not a directory".into(),
         });
     }
-    if meta.permissions().mode() & 0o077 != 0 {
+    let mode = meta.permissions().mode();
+    // Writable by others: anything in it may have been planted or swapped. Refuse.
+    if mode & 0o022 != 0 {
         return Err(KeyError::DirPermissions(dir.to_path_buf()));
+    }
+    // Only listable by others (the key files themselves are checked one by one): close it.
+    if mode & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+        tracing::warn!(dir = %dir.display(), was = format!("{:o}", mode & 0o777), "the keys directory was open to group or others; set it to 0700");
     }
     Ok(())
 }
@@ -135,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn a_keys_directory_open_to_group_or_others_is_refused() {
+    fn a_keys_directory_writable_by_others_is_refused_and_one_readable_by_them_is_closed() {
         let parent = tempfile::tempdir().unwrap();
         let dir = parent.path().join("keys");
         ensure_private_dir(&dir).unwrap();
@@ -143,11 +152,21 @@ mod tests {
             fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
             0o700
         );
-        for mode in [0o750, 0o705, 0o777] {
+        for mode in [0o770, 0o702, 0o777, 0o720] {
             fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
             let err = ensure_private_dir(&dir).unwrap_err();
             assert!(matches!(err, KeyError::DirPermissions(_)), "{mode:o}");
             assert!(err.to_string().contains("chmod 700"), "{err}");
+        }
+        // Readable but not writable by others: closed, and start goes on.
+        for mode in [0o755, 0o750, 0o705] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+            ensure_private_dir(&dir).unwrap();
+            assert_eq!(
+                fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+                0o700,
+                "{mode:o}"
+            );
         }
     }
 }

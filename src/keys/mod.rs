@@ -40,8 +40,8 @@ pub enum KeyError {
     /// A key file is readable by others.
     #[error("key file {0} must not be readable by group or others (chmod 600)")]
     Permissions(PathBuf),
-    /// The keys directory is open to group or others.
-    #[error("keys directory {0} must not be accessible by group or others (chmod 700)")]
+    /// The keys directory is writable by group or others.
+    #[error("keys directory {0} is writable by group or others, so its keys cannot be trusted: check its files, then chmod 700")]
     DirPermissions(PathBuf),
 }
 
@@ -411,11 +411,11 @@ mod tests {
     }
 
     #[test]
-    fn a_keys_directory_readable_by_others_is_refused_at_load() {
+    fn a_keys_directory_writable_by_others_is_refused_at_load() {
         let dir = files::private_tempdir();
         let now = Utc::now();
         Keyring::load_or_create(dir.path(), now).unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
         assert!(matches!(
             Keyring::load_or_create(dir.path(), now),
             Err(KeyError::DirPermissions(_))
