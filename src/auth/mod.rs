@@ -2,9 +2,11 @@
 //!
 //! - [`jwks`]: discovery and the provider's JWKS, cached, refetched on an unknown `kid`,
 //!   with backoff on failure and a bounded wait.
-//! - [`oidc`]: ID token validation with an explicit algorithm allow-list, and its replay key.
+//! - [`oidc`]: ID token validation with an explicit algorithm allow-list.
+//! - `claims`: `azp`, `typ`, nonce checks and the replay key of an ID token.
 //! - [`session`]: the broker's Ed25519-signed session tokens.
 
+mod claims;
 pub mod jwks;
 pub mod oidc;
 pub mod session;

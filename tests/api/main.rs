@@ -23,6 +23,7 @@ mod nginx;
 mod oidc_flows;
 mod openapi;
 mod policy_runtime;
+mod request_numbers;
 mod sessions;
 mod slack;
 mod slack_fake;
