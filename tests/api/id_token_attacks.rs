@@ -225,6 +225,6 @@ async fn a_hanging_jwks_endpoint_does_not_hold_up_logins_with_a_cached_key() {
         "identity_provider_unavailable",
     )
     .await;
-    assert!(t.elapsed() < Duration::from_millis(500));
+    assert!(t.elapsed() < Duration::from_secs(1));
     assert_eq!(idp.jwks_hits(), hits);
 }

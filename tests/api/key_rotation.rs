@@ -62,7 +62,9 @@ async fn a_broker_token_signed_before_rotation_verifies_until_its_exp_with_a_sho
     }
 }
 
-#[tokio::test]
+// Several worker threads: on the single-threaded test runtime a rotation (synchronous
+// inside its handler) could never interleave with a signing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn signing_never_fails_while_keys_rotate() {
     let app = spawn_app(Options {
         dev: true,
@@ -70,27 +72,39 @@ async fn signing_never_fails_while_keys_rotate() {
     })
     .await;
     let admin = app.dev_login("root@example.com", &["admin"]).await;
-    let url = app.url.clone();
-    // Logins sign session tokens; they run while the keys are rotated again and again.
-    let signer = tokio::spawn(async move {
-        let http = reqwest::Client::new();
-        let mut statuses = Vec::new();
-        for i in 0..60 {
-            let resp = http
-                .post(format!("{url}/v1/auth/dev-login"))
-                .json(&json!({"email": format!("u{i}@example.com"), "groups": ["eng"]}))
-                .send()
-                .await
-                .unwrap();
-            statuses.push(resp.status());
-        }
-        statuses
-    });
-    for _ in 0..10 {
+    // Logins sign session tokens; three streams of them run while the keys are rotated
+    // again and again (60 logins stay under the per-address limit on anonymous calls).
+    let signers: Vec<_> = (0..3)
+        .map(|n| {
+            let url = app.url.clone();
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut statuses = Vec::new();
+                for i in 0..20 {
+                    let resp = http
+                        .post(format!("{url}/v1/auth/dev-login"))
+                        .json(&json!({"email": format!("u{n}-{i}@example.com"), "groups": ["eng"]}))
+                        .send()
+                        .await
+                        .unwrap();
+                    statuses.push(resp.status());
+                }
+                statuses
+            })
+        })
+        .collect();
+    // Rotations run back to back until every login is done.
+    let mut rotations = 0;
+    while !signers.iter().all(|s| s.is_finished()) {
         app.post_ok("/v1/admin/keys/rotate", json!({}), &admin, StatusCode::OK)
             .await;
+        rotations += 1;
     }
-    let statuses = signer.await.unwrap();
+    assert!(rotations > 0);
+    let mut statuses = Vec::new();
+    for s in signers {
+        statuses.extend(s.await.unwrap());
+    }
     assert!(
         statuses.iter().all(|s| *s == StatusCode::CREATED),
         "{statuses:?}"
