@@ -213,8 +213,12 @@ pub struct NewRequest {
     pub terms: Terms,
 }
 
+/// `t + d`, saturating: durations come from requests, and chrono's `+` panics on overflow.
 fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    t + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl AccessRequest {

@@ -9,8 +9,10 @@
 //! [`verify`] checks a live log or an exported bundle; [`export`] writes the evidence
 //! bundle; [`lines`] writes events as canonical JSON lines and reads them back; [`sink`]
 //! and [`feed`] hand checkpoints and events to the outside; [`canonical`] is the JCS the
-//! hashes and signatures are computed over.
+//! hashes and signatures are computed over; [`bounded`] cuts the text events take from
+//! requests to a small length.
 
+pub mod bounded;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
@@ -136,15 +138,15 @@ impl AuditEvent {
             id: uuid::Uuid::new_v4().to_string(),
             kind: kind.to_string(),
             at: now,
-            actor: actor.to_string(),
+            actor: bounded::clip(actor),
             subject: None,
             resource: None,
             role: None,
             outcome: "success".into(),
             reason: None,
             request_id: origin.request_id.clone(),
-            client_addr: origin.client.addr.clone(),
-            user_agent: origin.client.user_agent.clone(),
+            client_addr: origin.client.addr.as_deref().map(bounded::clip),
+            user_agent: origin.client.user_agent.as_deref().map(bounded::clip),
             details: serde_json::json!({}),
             prev_hash: String::new(),
             hash: String::new(),
@@ -162,15 +164,16 @@ impl AuditEvent {
     /// With an outcome and reason.
     pub fn outcome(mut self, outcome: &str, reason: Option<String>) -> Self {
         self.outcome = outcome.to_string();
-        self.reason = reason;
+        self.reason = reason.as_deref().map(bounded::clip);
         self
     }
 
-    /// With details. A number with a fraction is kept as its decimal string, so the
+    /// With details (long strings cut by [`bounded::clip_json`]). A number with a fraction is kept as its decimal string, so the
     /// canonical form (integers only) can always be computed and an append never fails
     /// on what a caller put here.
     pub fn details(mut self, mut details: serde_json::Value) -> Self {
         fractions_to_strings(&mut details);
+        bounded::clip_json(&mut details);
         self.details = details;
         self
     }

@@ -1,9 +1,13 @@
 //! Authentication: verifying the identity provider's ID tokens and the broker's own session tokens.
 //!
-//! - [`oidc`]: discovery, the provider's JWKS with caching and refresh on an unknown `kid`,
-//!   and ID token validation with an explicit algorithm allow-list.
+//! - [`jwks`]: discovery and the provider's JWKS, cached, refetched on an unknown `kid`,
+//!   with backoff on failure and a bounded wait.
+//! - [`oidc`]: ID token validation with an explicit algorithm allow-list.
+//! - `claims`: `azp`, `typ`, nonce checks and the replay key of an ID token.
 //! - [`session`]: the broker's Ed25519-signed session tokens.
 
+mod claims;
+pub mod jwks;
 pub mod oidc;
 pub mod session;
 

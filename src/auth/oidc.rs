@@ -1,23 +1,21 @@
 //! ID token verification against the OpenID Connect provider.
 //!
-//! The provider's discovery document and JWKS are fetched on first use and cached; an
-//! unknown `kid` triggers one refetch (at most once per `refresh_min_interval`, so
-//! made-up `kid`s cannot turn the broker into a load generator against the provider).
-
-use std::time::{Duration, Instant};
+//! The provider's keys come from [`super::jwks`]. Besides signature, issuer, audience and
+//! times, a token must be an ID token (`typ` absent or `JWT`, so a JWT access token is not
+//! taken for one) authorised for this client (`azp`, when present, is the client id).
+//! What makes a token single-use is [`VerifiedIdToken::replay_key`], derived from what the
+//! token says, never from its bytes: ECDSA signatures are malleable (`s` and `n − s` both
+//! verify), so two spellings of one token must count as one.
 
 use chrono::{DateTime, Utc};
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::jwk::AlgorithmParameters;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 use serde_json::{Map, Value};
-use tokio::sync::Mutex;
 
+use super::claims::{check_azp, check_nonce, check_typ, replay_key};
+use super::jwks::JwksCache;
 use crate::config::OidcConfig;
 use crate::domain::Identity;
-
-/// How long fetched provider keys are trusted before a refetch.
-const JWKS_TTL: Duration = Duration::from_secs(3600);
 
 /// Why an ID token was refused. Each variant has a stable code for API clients.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -43,6 +41,9 @@ pub enum IdTokenError {
     /// `aud` does not name this broker's client, or `azp` names another.
     #[error("the ID token is for another audience")]
     WrongAudience,
+    /// The header's `typ` says this is not an ID token (an access token, a logout token…).
+    #[error("the token is not an ID token (typ {0:?})")]
+    WrongType(String),
     /// Past `exp`.
     #[error("the ID token has expired")]
     Expired,
@@ -74,6 +75,7 @@ impl IdTokenError {
             Self::BadSignature => "id_token_bad_signature",
             Self::WrongIssuer => "id_token_wrong_issuer",
             Self::WrongAudience => "id_token_wrong_audience",
+            Self::WrongType(_) => "id_token_wrong_type",
             Self::Expired => "id_token_expired",
             Self::NotYetValid => "id_token_not_yet_valid",
             Self::IssuedInFuture => "id_token_issued_in_future",
@@ -84,41 +86,32 @@ impl IdTokenError {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
-}
-
-struct Cached {
-    jwks: JwkSet,
-    fetched: Instant,
-}
-
 /// Verifies ID tokens from one provider.
 pub struct IdTokenVerifier {
     config: OidcConfig,
-    http: reqwest::Client,
-    cache: Mutex<Option<Cached>>,
-    refresh_min_interval: Duration,
+    jwks: JwksCache,
 }
 
-/// What a verified ID token says, plus its expiry (to remember it as used until then).
+/// What a verified ID token says, and how to remember it as used.
 #[derive(Debug, Clone)]
 pub struct VerifiedIdToken {
     /// The human.
     pub identity: Identity,
     /// `exp` of the token.
     pub expires_at: DateTime<Utc>,
+    /// Until when the token must be remembered as used: `exp` plus the clock skew the
+    /// verifier tolerates, since it accepts the token until then.
+    pub remember_until: DateTime<Utc>,
+    /// The same for every spelling of one token: a hash of its issuer, subject, audience
+    /// and `jti`, or without `jti` its `iat`, `exp` and `nonce`.
+    pub replay_key: String,
 }
 
 impl IdTokenVerifier {
     /// A verifier for the configured provider.
     pub fn new(config: OidcConfig, http: reqwest::Client) -> Self {
         Self {
-            http,
-            cache: Mutex::new(None),
-            refresh_min_interval: config.jwks_min_refresh,
+            jwks: JwksCache::new(config.issuer.clone(), http, config.jwks_min_refresh),
             config,
         }
     }
@@ -126,67 +119,6 @@ impl IdTokenVerifier {
     /// The provider configuration.
     pub fn config(&self) -> &OidcConfig {
         &self.config
-    }
-
-    async fn fetch_jwks(&self) -> Result<JwkSet, IdTokenError> {
-        let unavailable =
-            |e: reqwest::Error| IdTokenError::ProviderUnavailable(e.without_url().to_string());
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.config.issuer.trim_end_matches('/')
-        );
-        let discovery: Discovery = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
-        if discovery.issuer != self.config.issuer {
-            return Err(IdTokenError::ProviderUnavailable(format!(
-                "discovery names issuer {:?}, configured is {:?}",
-                discovery.issuer, self.config.issuer
-            )));
-        }
-        self.http
-            .get(&discovery.jwks_uri)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)
-    }
-
-    /// The provider's key for `kid`, fetching or refetching the JWKS as needed.
-    async fn key_for(&self, kid: Option<&str>) -> Result<jsonwebtoken::jwk::Jwk, IdTokenError> {
-        let mut cache = self.cache.lock().await;
-        let find = |set: &JwkSet| match kid {
-            Some(kid) => set.find(kid).cloned(),
-            None if set.keys.len() == 1 => set.keys.first().cloned(),
-            None => None,
-        };
-        if let Some(c) = cache.as_ref() {
-            if c.fetched.elapsed() < JWKS_TTL {
-                if let Some(k) = find(&c.jwks) {
-                    return Ok(k);
-                }
-                if c.fetched.elapsed() < self.refresh_min_interval {
-                    return Err(IdTokenError::UnknownKey);
-                }
-            }
-        }
-        let jwks = self.fetch_jwks().await?;
-        let key = find(&jwks);
-        *cache = Some(Cached {
-            jwks,
-            fetched: Instant::now(),
-        });
-        key.ok_or(IdTokenError::UnknownKey)
     }
 
     /// Verifies `token`; `expected_nonce` is the nonce this login sent, when the flow has one.
@@ -198,10 +130,14 @@ impl IdTokenVerifier {
     ) -> Result<VerifiedIdToken, IdTokenError> {
         let alg_name = super::peek_alg(token).ok_or(IdTokenError::Malformed)?;
         if !self.config.algorithms.contains(&alg_name) {
-            return Err(IdTokenError::AlgorithmNotAllowed(alg_name));
+            // The caller chose this text: echo no more of it than a name needs.
+            return Err(IdTokenError::AlgorithmNotAllowed(
+                alg_name.chars().take(32).collect(),
+            ));
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;
-        let jwk = self.key_for(header.kid.as_deref()).await?;
+        check_typ(header.typ.as_deref())?;
+        let jwk = self.jwks.key_for(header.kid.as_deref()).await?;
         let key = decoding_key(&jwk, header.alg)?;
         let claims = self.validate(token, &key, header.alg, now)?;
         check_nonce(&claims, expected_nonce)?;
@@ -254,14 +190,7 @@ impl IdTokenVerifier {
         if iat > now.timestamp() + skew as i64 {
             return Err(IdTokenError::IssuedInFuture);
         }
-        // OIDC Core 3.1.3.7: with several audiences, `azp` must be this client.
-        if let Some(Value::Array(auds)) = claims.get("aud") {
-            if auds.len() > 1
-                && claims.get("azp").and_then(Value::as_str) != Some(&self.config.client_id)
-            {
-                return Err(IdTokenError::WrongAudience);
-            }
-        }
+        check_azp(&claims, &self.config.client_id)?;
         Ok(claims)
     }
 }
@@ -287,29 +216,6 @@ fn decoding_key(jwk: &jsonwebtoken::jwk::Jwk, alg: Algorithm) -> Result<Decoding
         return Err(IdTokenError::KeyMismatch);
     }
     DecodingKey::from_jwk(jwk).map_err(|_| IdTokenError::KeyMismatch)
-}
-
-fn check_nonce(claims: &Map<String, Value>, expected: Option<&str>) -> Result<(), IdTokenError> {
-    let claimed = claims.get("nonce");
-    let Some(expected) = expected else {
-        // A token minted for a browser login must come back through that login.
-        return match claimed {
-            None => Ok(()),
-            Some(_) => Err(IdTokenError::NonceMismatch),
-        };
-    };
-    let got = claimed
-        .and_then(Value::as_str)
-        .ok_or(IdTokenError::NonceMismatch)?;
-    if !constant_time_eq(got.as_bytes(), expected.as_bytes()) {
-        return Err(IdTokenError::NonceMismatch);
-    }
-    Ok(())
-}
-
-/// Compares without stopping at the first difference (the length is not secret).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn identity(
@@ -345,6 +251,7 @@ fn identity(
             .and_then(Value::as_i64)
             .and_then(|s| DateTime::from_timestamp(s, 0))
     };
+    let expires_at = ts("exp").ok_or(IdTokenError::MissingClaim("exp"))?;
     Ok(VerifiedIdToken {
         identity: Identity {
             issuer: config.issuer.clone(),
@@ -354,6 +261,12 @@ fn identity(
             groups,
             auth_time: ts("auth_time"),
         },
-        expires_at: ts("exp").ok_or(IdTokenError::MissingClaim("exp"))?,
+        expires_at,
+        // The verifier accepts the token until `exp + skew`: it stays used at least as long.
+        remember_until: chrono::Duration::from_std(config.clock_skew)
+            .ok()
+            .and_then(|skew| expires_at.checked_add_signed(skew))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        replay_key: replay_key(claims),
     })
 }

@@ -57,6 +57,9 @@ pub struct Layer {
     /// The gate in front of internal HTTP services.
     #[serde(default)]
     pub gate: GateLayer,
+    /// Limits on unauthenticated callers.
+    #[serde(default)]
+    pub limits: super::limits::LimitsLayer,
 }
 
 /// `[audit]` settings.
@@ -85,6 +88,9 @@ pub struct SlackLayer {
     pub default_channel: Option<String>,
     /// Channel (id) per resource, e.g. `"aws:prod" = "C0123PROD"`.
     pub channels: Option<BTreeMap<String, String>>,
+    /// The workspace (team id, `T…`) whose clicks count; default: the bot token's own,
+    /// as `auth.test` reports it.
+    pub team_id: Option<String>,
 }
 
 /// `[livestream]` settings.
@@ -239,6 +245,7 @@ impl Layer {
                 api_url: get("LATCHKEY_SLACK_API_URL"),
                 default_channel: get("LATCHKEY_SLACK_DEFAULT_CHANNEL"),
                 channels: None,
+                team_id: get("LATCHKEY_SLACK_TEAM_ID"),
             },
             livestream: LivestreamLayer {
                 secret: get("LATCHKEY_LIVESTREAM_SECRET").map(crate::secret::Secret::new),
@@ -250,6 +257,7 @@ impl Layer {
             gate: GateLayer {
                 dev_source: get("LATCHKEY_GATE_DEV_SOURCE"),
             },
+            limits: super::limits::LimitsLayer::from_env(get)?,
         })
     }
 
@@ -303,6 +311,7 @@ impl Layer {
                 api_url: self.slack.api_url.or(below.slack.api_url),
                 default_channel: self.slack.default_channel.or(below.slack.default_channel),
                 channels: self.slack.channels.or(below.slack.channels),
+                team_id: self.slack.team_id.or(below.slack.team_id),
             },
             livestream: LivestreamLayer {
                 secret: self.livestream.secret.or(below.livestream.secret),
@@ -317,6 +326,7 @@ impl Layer {
             gate: GateLayer {
                 dev_source: self.gate.dev_source.or(below.gate.dev_source),
             },
+            limits: self.limits.over(below.limits),
         }
     }
 }

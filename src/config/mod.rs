@@ -16,6 +16,8 @@ pub use layer::{
     SlackLayer, TlsLayer,
 };
 mod gate;
+pub mod limits;
+pub use limits::{LimitsConfig, LimitsLayer};
 
 /// A configuration that cannot be used, with what to set.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,9 @@ pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> Conf
 
 /// Algorithms an ID token may be signed with when the configuration does not say.
 pub const DEFAULT_ID_TOKEN_ALGORITHMS: &[&str] = &["RS256", "ES256", "EdDSA"];
+/// The smallest `oidc.jwks_min_refresh` accepted.
+pub const MIN_JWKS_REFRESH: Duration = Duration::from_secs(1);
+
 /// Asymmetric algorithms the broker can verify; symmetric ones are never accepted.
 const VERIFIABLE_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
@@ -101,6 +106,8 @@ pub struct Config {
     pub livestream: Option<crate::providers::livestream::LivestreamSettings>,
     /// Where the development server runs its live-events source.
     pub dev_source: Option<SocketAddr>,
+    /// Limits on unauthenticated callers.
+    pub limits: LimitsConfig,
 }
 
 /// Notification hooks.
@@ -272,6 +279,7 @@ impl Layer {
             },
             audit,
             slack: crate::slack::SlackConfig::validate(self.slack)?,
+            limits: self.limits.validate()?,
         })
     }
 }
@@ -350,6 +358,13 @@ fn validate_oidc(layer: OidcLayer, dev: bool) -> Result<Option<OidcConfig>, Conf
             )
         })?,
     };
+    // Zero would let made-up `kid`s turn every login into a fetch from the provider.
+    if jwks_min_refresh < MIN_JWKS_REFRESH {
+        return Err(invalid(
+            "oidc.jwks_min_refresh (LATCHKEY_OIDC_JWKS_MIN_REFRESH)",
+            "at least 1s (the default is 10s)",
+        ));
+    }
     Ok(Some(OidcConfig {
         jwks_min_refresh,
         issuer,

@@ -93,3 +93,19 @@ fn dev_defaults_to_sqlite_in_the_data_dir() {
     assert_eq!(c.keys_dir, PathBuf::from("/tmp/x/keys"));
     assert!(c.oidc.is_none());
 }
+
+#[test]
+fn a_zero_jwks_refresh_interval_is_refused() {
+    for (value, ok) in [("0s", false), ("0", false), ("1s", true), ("10s", true)] {
+        let layer = env(&[
+            ("LATCHKEY_OIDC_ISSUER", "https://idp"),
+            ("LATCHKEY_OIDC_CLIENT_ID", "c"),
+            ("LATCHKEY_OIDC_JWKS_MIN_REFRESH", value),
+        ]);
+        let result = layer.validate();
+        assert_eq!(result.is_ok(), ok, "{value}");
+        if let Err(e) = result {
+            assert!(e.to_string().contains("jwks_min_refresh"), "{e}");
+        }
+    }
+}

@@ -70,6 +70,8 @@ impl From<ServiceError> for ApiError {
             E::Unauthenticated(SessionTokenError::Expired) => (S::UNAUTHORIZED, "session_expired"),
             E::Unauthenticated(_) => (S::UNAUTHORIZED, "invalid_session_token"),
             E::SessionRevoked => (S::UNAUTHORIZED, "session_revoked"),
+            E::DevSessionRefused => (S::UNAUTHORIZED, "dev_session_refused"),
+            E::TooManyPendingLogins => (S::TOO_MANY_REQUESTS, "too_many_pending_logins"),
             E::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
             E::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
             E::NotFound(_) => (S::NOT_FOUND, "not_found"),

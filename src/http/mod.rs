@@ -6,6 +6,7 @@
 //! - [`metrics`]: Prometheus counters and histograms.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json`.
 //! - [`login`]: `/v1/auth/*` and `/v1/session`.
+//! - [`limit`]: per-address rate limits on the endpoints callable without a session.
 //! - [`access`]: resources, access requests, reviews, policy explanations.
 //! - [`credentials`]: credentials inside active grants.
 //! - [`admin`]: locks and key rotation under `/v1/admin`.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod extract;
 pub mod front;
 pub mod gate;
+pub mod limit;
 pub mod login;
 pub mod metrics;
 pub mod ops;
@@ -115,6 +117,10 @@ pub fn service(state: AppState) -> front::MakeFront {
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
+        .layer(middleware::from_fn_with_state(
+            Arc::new(limit::AnonymousLimiter::new(&state.broker.config.limits)),
+            limit::anonymous,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

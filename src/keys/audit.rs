@@ -3,8 +3,6 @@
 //! is never rotated with them: auditors pin its public half (`latchkey audit key`) and
 //! verify bundles offline with it.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,7 +10,7 @@ use base64::Engine;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
-use super::{io, material, write_private, KeyError};
+use super::{material, KeyError};
 
 /// The private audit key.
 pub struct AuditKey {
@@ -45,26 +43,19 @@ impl AuditKey {
     /// Loads `audit.key` from `dir`, creating it on first start.
     pub fn load_or_create(dir: &Path) -> Result<Self, KeyError> {
         let path = dir.join("audit.key");
-        let pkcs8 = match fs::read(&path) {
-            Ok(bytes) => {
-                let mode = fs::metadata(&path).map_err(io(&path))?.permissions().mode();
-                if mode & 0o077 != 0 {
-                    return Err(KeyError::Permissions(path));
-                }
-                bytes
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).map_err(io(dir))?;
+        super::files::ensure_private_dir(dir)?;
+        let pkcs8 = match super::files::read_private(&path)? {
+            Some(bytes) => bytes,
+            None => {
                 let bytes = material::generate(super::KeyAlg::Ed25519).map_err(|message| {
                     KeyError::Corrupt {
                         path: path.clone(),
                         message,
                     }
                 })?;
-                write_private(&path, &bytes)?;
+                super::files::write_new_private(&path, &bytes)?;
                 bytes
             }
-            Err(e) => return Err(io(&path)(e)),
         };
         let pair =
             Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8).map_err(|e| KeyError::Corrupt {
@@ -147,10 +138,12 @@ impl AuditPublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn the_audit_key_signs_and_its_public_jwk_verifies() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::keys::files::private_tempdir();
         let key = AuditKey::load_or_create(dir.path()).unwrap();
         let sig = key.sign(b"head");
         let jwk = serde_json::to_string(key.public()).unwrap();
@@ -171,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_jwk_whose_kid_lies_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::keys::files::private_tempdir();
         let key = AuditKey::load_or_create(dir.path()).unwrap();
         let mut jwk = key.public().clone();
         jwk.kid = "someone-else".into();

@@ -6,8 +6,6 @@
 //! but verifies, and stays in the JWKS, until every token it signed has expired.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -15,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
 pub mod audit;
+mod files;
 mod material;
 pub use material::KeyAlg;
 use serde::{Deserialize, Serialize};
@@ -41,6 +40,9 @@ pub enum KeyError {
     /// A key file is readable by others.
     #[error("key file {0} must not be readable by group or others (chmod 600)")]
     Permissions(PathBuf),
+    /// The keys directory is writable by group or others.
+    #[error("keys directory {0} is writable by group or others, so its keys cannot be trusted: check its files, then chmod 700")]
+    DirPermissions(PathBuf),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,19 +110,14 @@ impl Keyring {
     /// Loads the keys in `dir`, creating the directory and a first key if there is none,
     /// and dropping keys whose retirement time has passed.
     pub fn load_or_create(dir: &Path, now: DateTime<Utc>) -> Result<Self, KeyError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io(dir))?;
+        files::ensure_private_dir(dir)?;
         let manifest_path = dir.join("keyring.json");
-        let manifest: Manifest = match fs::read(&manifest_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| KeyError::Corrupt {
+        let manifest: Manifest = match files::read_private(&manifest_path)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| KeyError::Corrupt {
                 path: manifest_path.clone(),
                 message: e.to_string(),
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
-            Err(e) => return Err(io(&manifest_path)(e)),
+            None => Manifest::default(),
         };
         let mut keys = Vec::new();
         for entry in manifest.keys {
@@ -223,25 +220,39 @@ impl Keyring {
     }
 
     /// Makes new signing keys of every kind; the previous ones stay trusted for
-    /// `keep_old` more. Returns the new Ed25519 `kid`.
+    /// `keep_old` more. Returns the new Ed25519 `kid`. The new keys are made and stored
+    /// first, then swapped in under one lock, so signing always finds an active key.
     pub fn rotate(&self, now: DateTime<Utc>, keep_old: Duration) -> Result<String, KeyError> {
+        let fresh = KeyAlg::ALL
+            .into_iter()
+            .map(|alg| self.new_key(alg, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ed = fresh
+            .iter()
+            .find(|k| k.entry.alg == KeyAlg::Ed25519)
+            .map(|k| k.entry.kid.clone())
+            .unwrap_or_default();
         {
             let mut keys = self.write();
             for k in keys.iter_mut().filter(|k| k.entry.retire_at.is_none()) {
                 k.entry.retire_at = Some(now + keep_old);
             }
+            keys.extend(fresh);
         }
-        let mut ed = String::new();
-        for alg in KeyAlg::ALL {
-            let kid = self.add_key(alg, now)?;
-            if alg == KeyAlg::Ed25519 {
-                ed = kid;
-            }
-        }
+        self.save()?;
         Ok(ed)
     }
 
     fn add_key(&self, alg: KeyAlg, now: DateTime<Utc>) -> Result<String, KeyError> {
+        let key = self.new_key(alg, now)?;
+        let kid = key.entry.kid.clone();
+        self.write().push(key);
+        self.save()?;
+        Ok(kid)
+    }
+
+    /// A new key of `alg`, written to its file but not yet in the ring.
+    fn new_key(&self, alg: KeyAlg, now: DateTime<Utc>) -> Result<LoadedKey, KeyError> {
         let corrupt = |message: String| KeyError::Corrupt {
             path: self.dir.clone(),
             message,
@@ -249,22 +260,18 @@ impl Keyring {
         let pkcs8 = material::generate(alg).map_err(corrupt)?;
         let m = material::load(alg, &pkcs8).map_err(corrupt)?;
         let path = self.dir.join(format!("{}.key", m.kid));
-        write_private(&path, &pkcs8)?;
-        let kid = m.kid.clone();
-        let entry = ManifestEntry {
-            kid: m.kid,
-            alg,
-            created_at: now,
-            retire_at: None,
-        };
-        self.write().push(LoadedKey {
-            entry,
+        files::write_new_private(&path, &pkcs8)?;
+        Ok(LoadedKey {
+            entry: ManifestEntry {
+                kid: m.kid,
+                alg,
+                created_at: now,
+                retire_at: None,
+            },
             jwk: m.jwk,
             encoding: m.encoding,
             decoding: m.decoding,
-        });
-        self.save()?;
-        Ok(kid)
+        })
     }
 
     fn save(&self) -> Result<(), KeyError> {
@@ -275,32 +282,16 @@ impl Keyring {
             path: self.dir.clone(),
             message: e.to_string(),
         })?;
-        let tmp = self.dir.join("keyring.json.tmp");
-        write_private(&tmp, &bytes)?;
-        let target = self.dir.join("keyring.json");
-        fs::rename(&tmp, &target).map_err(io(&target))
+        files::replace_private(&self.dir.join("keyring.json"), &bytes)
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
 }
 
 fn load_key(dir: &Path, entry: ManifestEntry) -> Result<LoadedKey, KeyError> {
     let path = dir.join(format!("{}.key", entry.kid));
-    let meta = fs::metadata(&path).map_err(io(&path))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(KeyError::Permissions(path));
-    }
-    let bytes = fs::read(&path).map_err(io(&path))?;
+    let bytes = files::read_private(&path)?.ok_or_else(|| KeyError::Corrupt {
+        path: path.clone(),
+        message: "listed in keyring.json but missing".into(),
+    })?;
     let m = material::load(entry.alg, &bytes).map_err(|message| KeyError::Corrupt {
         path: path.clone(),
         message,
@@ -322,10 +313,11 @@ fn load_key(dir: &Path, entry: ManifestEntry) -> Result<LoadedKey, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn first_start_creates_one_private_key() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = files::private_tempdir();
         let now = Utc::now();
         let ring = Keyring::load_or_create(dir.path(), now).unwrap();
         let keys = ring.list(now);
@@ -347,7 +339,7 @@ mod tests {
 
     #[test]
     fn rotation_keeps_the_old_key_published_until_its_tokens_expire() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = files::private_tempdir();
         let now = Utc::now();
         let ring = Keyring::load_or_create(dir.path(), now).unwrap();
         let (old, _) = ring.active();
@@ -369,8 +361,74 @@ mod tests {
     }
 
     #[test]
+    fn signing_always_finds_an_active_key_while_keys_rotate() {
+        let dir = files::private_tempdir();
+        let now = Utc::now();
+        let ring = Keyring::load_or_create(dir.path(), now).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (ring, stop) = (ring.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let (mut reads, mut missing) = (0u32, 0u32);
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        for alg in KeyAlg::ALL {
+                            let (kid, _) = ring.active_for(alg);
+                            reads += 1;
+                            if kid.is_empty() || ring.decoding_key(&kid, now).is_none() {
+                                missing += 1;
+                            }
+                        }
+                    }
+                    (reads, missing)
+                })
+            })
+            .collect();
+        for _ in 0..20 {
+            ring.rotate(now, Duration::hours(2)).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for r in readers {
+            let (reads, missing) = r.join().unwrap();
+            assert!(reads > 0);
+            assert_eq!(missing, 0, "{missing} of {reads} reads found no active key");
+        }
+        assert_eq!(ring.list(now).iter().filter(|k| k.active).count(), 2);
+    }
+
+    #[test]
+    fn a_key_file_replaced_by_a_link_is_refused() {
+        let dir = files::private_tempdir();
+        let now = Utc::now();
+        let ring = Keyring::load_or_create(dir.path(), now).unwrap();
+        let (kid, _) = ring.active();
+        let path = dir.path().join(format!("{kid}.key"));
+        let elsewhere = dir.path().join("elsewhere");
+        fs::rename(&path, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        let err = Keyring::load_or_create(dir.path(), now).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn a_keys_directory_writable_by_others_is_refused_at_load() {
+        let dir = files::private_tempdir();
+        let now = Utc::now();
+        Keyring::load_or_create(dir.path(), now).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            Keyring::load_or_create(dir.path(), now),
+            Err(KeyError::DirPermissions(_))
+        ));
+        assert!(matches!(
+            audit::AuditKey::load_or_create(dir.path()),
+            Err(KeyError::DirPermissions(_))
+        ));
+    }
+
+    #[test]
     fn a_key_readable_by_others_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = files::private_tempdir();
         let now = Utc::now();
         let ring = Keyring::load_or_create(dir.path(), now).unwrap();
         let (kid, _) = ring.active();

@@ -208,10 +208,10 @@ impl OfflineVerifier {
         if aud != self.audience {
             return Err(VerifyError::Invalid("wrong audience".into()));
         }
-        if now > exp + LEEWAY_SECS {
+        if now > exp.saturating_add(LEEWAY_SECS) {
             return Err(VerifyError::Invalid("expired".into()));
         }
-        if nbf > now + LEEWAY_SECS {
+        if nbf > now.saturating_add(LEEWAY_SECS) {
             return Err(VerifyError::Invalid("not yet valid".into()));
         }
         Ok(claims)

@@ -7,6 +7,9 @@ use super::{Broker, ServiceError};
 use crate::audit::{AuditEvent, Origin};
 use crate::domain::{Lock, Principal};
 
+/// The leeway verifiers allow past `exp` (sessions, broker tokens, assertions), with margin.
+const VERIFIER_LEEWAY: Duration = Duration::minutes(2);
+
 /// Outcome of a lock.
 #[derive(Debug, Clone, Serialize)]
 pub struct LockOutcome {
@@ -88,6 +91,22 @@ impl Broker {
         Ok(())
     }
 
+    /// How long a retired key must stay published and trusted: the longest lifetime of
+    /// anything the broker signs with it (sessions, broker tokens, gate assertions), plus
+    /// the leeway verifiers allow on `exp`.
+    pub fn longest_signed_lifetime(&self) -> Duration {
+        let longest = [
+            self.config.session_lifetime,
+            crate::policy::Kind::Token.max_credential_ttl(),
+            crate::policy::Kind::Http.max_credential_ttl(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+        let longest = Duration::from_std(longest).unwrap_or(Duration::days(7));
+        longest.max(crate::gate::assertion::LIFETIME) + VERIFIER_LEEWAY
+    }
+
     /// Makes a new signing key; the old one stays published until every token it signed has expired.
     pub async fn rotate_keys(
         &self,
@@ -96,9 +115,7 @@ impl Broker {
         now: DateTime<Utc>,
     ) -> Result<String, ServiceError> {
         self.require_admin(admin, "rotate keys")?;
-        // Tokens signed by the old key live at most one session lifetime; a minute more covers skew.
-        let keep = Duration::from_std(self.config.session_lifetime).unwrap_or(Duration::hours(8))
-            + Duration::minutes(1);
+        let keep = self.longest_signed_lifetime();
         let kid = self.keyring.rotate(now, keep)?;
         let event = AuditEvent::new("key.rotated", &admin.user_id, origin, now)
             .details(serde_json::json!({ "new_kid": kid, "old_keys_trusted_until": now + keep }));

@@ -8,7 +8,7 @@ use crate::audit::{AuditEvent, Origin};
 use crate::auth::session::{self, SessionClaims, SESSION_AUDIENCE};
 use crate::domain::{Identity, Principal, Session, SessionState};
 use crate::providers::fingerprint;
-use crate::secret::{random_id, sha256_hex};
+use crate::secret::random_id;
 
 /// How long a browser login may take between start and the ID token arriving.
 const BROWSER_LOGIN_WINDOW: i64 = 600;
@@ -56,14 +56,24 @@ impl Broker {
         &self,
         now: DateTime<Utc>,
     ) -> Result<BrowserLogin, ServiceError> {
+        // Without a provider no browser login can finish: store nothing.
+        if self.verifier.is_none() {
+            return Err(ServiceError::NoProvider);
+        }
         let login = BrowserLogin {
             login_id: random_id(),
             nonce: random_id(),
             expires_at: now + Duration::seconds(BROWSER_LOGIN_WINDOW),
         };
         let mut tx = self.store.begin().await?;
-        tx.insert_login_attempt(&login.login_id, &login.nonce, login.expires_at)
-            .await?;
+        let max = i64::from(self.config.limits.pending_logins);
+        if !tx
+            .insert_login_attempt(&login.login_id, &login.nonce, login.expires_at, now, max)
+            .await?
+        {
+            tracing::warn!(max, "browser login refused: too many pending logins");
+            return Err(ServiceError::TooManyPendingLogins);
+        }
         tx.commit().await?;
         Ok(login)
     }
@@ -104,7 +114,7 @@ impl Broker {
         let verified = verifier.verify(id_token, nonce.as_deref(), now).await?;
         let mut tx = self.store.begin().await?;
         if !tx
-            .mark_id_token_used(&sha256_hex(id_token.as_bytes()), verified.expires_at, now)
+            .mark_id_token_used(&verified.replay_key, verified.remember_until, now)
             .await?
         {
             return Err(ServiceError::IdTokenReplayed);
@@ -187,7 +197,8 @@ impl Broker {
         let mut event = AuditEvent::new("session.refused", who, origin, now)
             .outcome("refused", Some(e.to_string()))
             .details(serde_json::json!({ "code": code }));
-        event.subject = Some(who.to_string());
+        // `who` is what the caller typed: bounded like every text from a request.
+        event.subject = Some(crate::audit::bounded::clip(who));
         let written = async {
             let mut tx = self.store.begin().await?;
             tx.append_audit(&event).await?;
@@ -266,6 +277,10 @@ impl Broker {
         now: DateTime<Utc>,
     ) -> Result<Principal, ServiceError> {
         let claims = session::verify(&self.keyring, &self.config.public_url, token, now)?;
+        // Development sessions count on a development broker only, whatever the database says.
+        if claims.dev && !self.config.dev {
+            return Err(ServiceError::DevSessionRefused);
+        }
         let mut tx = self.store.begin_read().await?;
         let record = tx
             .session(&claims.jti)
@@ -274,6 +289,9 @@ impl Broker {
         tx.commit().await?;
         if record.session.user_id != claims.sub {
             return Err(ServiceError::SessionRevoked);
+        }
+        if record.session.dev && !self.config.dev {
+            return Err(ServiceError::DevSessionRefused);
         }
         match record.session.state(now, record.locked) {
             SessionState::Active => {}

@@ -2,6 +2,7 @@
 //! handlers call these.
 //!
 //! - `login`: log in (OIDC, development), authenticate a session token, log out.
+//! - `devmode`: ending development sessions on a broker started without `--dev`.
 //! - [`admin`]: lock and unlock users, rotate keys.
 //! - `access`: create requests (decided by the policy), activate, extend, cancel, revoke, sweep.
 //! - `review`: approve and deny; one request with its reviews; the lists.
@@ -13,6 +14,7 @@ mod access;
 pub mod admin;
 pub mod audit;
 mod credentials;
+mod devmode;
 mod login;
 mod review;
 mod slack;
@@ -86,6 +88,12 @@ pub enum ServiceError {
     /// The session was ended (logout, lock).
     #[error("this session has ended; run `latchkey login`")]
     SessionRevoked,
+    /// A development session presented to a broker not in development mode.
+    #[error("this is a development session and this broker is not in development mode; run `latchkey login`")]
+    DevSessionRefused,
+    /// Too many browser logins are pending; they expire after ten minutes.
+    #[error("too many logins are in progress; try again in a few minutes")]
+    TooManyPendingLogins,
     /// The principal may not do this.
     #[error("{0}")]
     Forbidden(String),

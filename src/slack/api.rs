@@ -1,5 +1,5 @@
 //! The Slack Web API client: `chat.postMessage`, `chat.update`, `users.info`,
-//! `users.lookupByEmail`, and posts to an interaction's `response_url`. Slack answers
+//! `users.lookupByEmail`, `auth.test`, and posts to an interaction's `response_url`. Slack answers
 //! HTTP 200 with `{"ok": false, "error": "…"}` on failure and 429 with `Retry-After` when
 //! rate limited. The bot token travels only in the `Authorization` header and is never
 //! logged (errors are built without URLs or bodies).
@@ -65,6 +65,8 @@ pub struct SlackApi {
     base: String,
     token: Secret,
     loopback: bool,
+    /// The workspace whose clicks count: configured, or learnt once from `auth.test`.
+    team: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 /// Where `response_url`s may point: Slack's hooks host, or loopback when the Web API
@@ -95,6 +97,10 @@ impl SlackApi {
             base: config.api_url.clone(),
             token: config.bot_token.clone(),
             loopback,
+            team: std::sync::Arc::new(match &config.team_id {
+                Some(t) => tokio::sync::OnceCell::new_with(Some(t.clone())),
+                None => tokio::sync::OnceCell::new(),
+            }),
         })
     }
 
@@ -181,6 +187,24 @@ impl SlackApi {
         )
         .await
         .map(drop)
+    }
+
+    /// The workspace (team id) whose users count: `slack.team_id`, else the bot token's
+    /// own as `auth.test` reports it (asked once; a failure is retried at the next call).
+    pub async fn team_id(&self) -> Result<String, SlackError> {
+        self.team
+            .get_or_try_init(|| async {
+                let v = self.call_form("auth.test", &[]).await?;
+                v["team_id"]
+                    .as_str()
+                    .filter(|t| !t.is_empty())
+                    .map(String::from)
+                    .ok_or_else(|| {
+                        SlackError::Unavailable("auth.test answered without team_id".into())
+                    })
+            })
+            .await
+            .cloned()
     }
 
     /// A user's record.

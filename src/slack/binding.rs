@@ -1,9 +1,11 @@
 //! Who a Slack user is in latchkey. A Slack user counts only when bound to a principal:
 //! by a one-time code from `latchkey slack link` (typed as `/latchkey link CODE`), or by
 //! the email that `users.info` shows as confirmed matching exactly one latchkey user's
-//! verified email. Email matches are checked against Slack at every click, so a changed
-//! Slack email stops counting at once. Deleted users, bots and guests never count; a
-//! locked latchkey user is refused as everywhere else.
+//! verified email. Every click is checked against Slack again (`users.info`), whatever
+//! the binding: a changed Slack email stops counting at once, and deactivated users, bots
+//! and guests (restricted and ultra-restricted accounts) never count, even when linked by
+//! code. A click from another workspace than the configured one (`slack.team_id`, or the
+//! bot token's own) is refused. A locked latchkey user is refused as everywhere else.
 
 use chrono::{DateTime, Utc};
 
@@ -26,6 +28,12 @@ pub enum BindError {
     /// No binding and no usable email.
     #[error("your Slack account is not linked to a latchkey user ({0}); run `latchkey slack link` and type the code it prints as `/latchkey link CODE`")]
     Unbound(String),
+    /// Slack says the account is deactivated, a bot or a guest.
+    #[error("deactivated accounts, bots and guests never review")]
+    NotAMember,
+    /// The click came from another workspace.
+    #[error("this Slack workspace is not the one latchkey is configured for")]
+    WrongTeam,
     /// The bound latchkey user is locked.
     #[error("your latchkey user is locked by an administrator")]
     Locked,
@@ -35,6 +43,20 @@ pub enum BindError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl BindError {
+    /// Stable code for the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unbound(_) => "slack_unbound",
+            Self::NotAMember => "slack_not_a_member",
+            Self::WrongTeam => "slack_wrong_team",
+            Self::Locked => "user_locked",
+            Self::Slack(_) => "slack_unavailable",
+            Self::Store(_) => "internal",
+        }
+    }
 }
 
 /// A Slack user resolved to a latchkey principal.
@@ -89,13 +111,29 @@ pub fn code_hash(code: &str) -> String {
     sha256_hex(format!("latchkey-slack-link:{normal}").as_bytes())
 }
 
-/// The latchkey principal of a Slack user, now.
+/// Refuses an interaction from another workspace than latchkey's.
+pub async fn check_team(api: &SlackApi, team_id: Option<&str>) -> Result<(), BindError> {
+    let expected = api.team_id().await?;
+    match team_id {
+        Some(t) if t == expected => Ok(()),
+        _ => Err(BindError::WrongTeam),
+    }
+}
+
+/// The latchkey principal of a Slack user, now, clicking from workspace `team_id`.
 pub async fn resolve(
     broker: &Broker,
     api: &SlackApi,
+    team_id: Option<&str>,
     slack_user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Bound, BindError> {
+    check_team(api, team_id).await?;
+    // Asked at every click, before any binding counts.
+    let user = api.user_info(slack_user_id).await?;
+    if user.deleted || user.is_bot || user.is_restricted || user.is_ultra_restricted {
+        return Err(BindError::NotAMember);
+    }
     let mut tx = broker.store.begin_read().await?;
     let linked = match tx.slack_binding(slack_user_id).await? {
         Some((user_id, method)) if method == "code" => tx.user_by_id(&user_id).await?,
@@ -107,12 +145,6 @@ pub async fn resolve(
             principal: principal(u, slack_user_id, now)?,
             method: "code",
         });
-    }
-    let user = api.user_info(slack_user_id).await?;
-    if user.deleted || user.is_bot || user.is_restricted || user.is_ultra_restricted {
-        return Err(BindError::Unbound(
-            "deactivated accounts, bots and guests never review".into(),
-        ));
     }
     let email = match (user.is_email_confirmed, user.profile.email) {
         (true, Some(e)) if !e.is_empty() => e,

@@ -92,12 +92,15 @@ pub async fn handle_command(broker: SharedBroker, c: SlashCommand, origin: Origi
     let words: Vec<&str> = c.text.split_whitespace().collect();
     let now = Utc::now();
     let text = match words.split_first() {
-        Some((&"link", [code])) => match broker.slack_link(&c.user_id, code, &origin, now).await {
-            Ok(user) => format!("Linked: in latchkey your Slack account now acts as `{user}`."),
-            Err(e) => said(&e),
+        Some((&"link", [code])) => match binding::check_team(&api, Some(&c.team_id)).await {
+            Err(e) => e.to_string(),
+            Ok(()) => match broker.slack_link(&c.user_id, code, &origin, now).await {
+                Ok(user) => format!("Linked: in latchkey your Slack account now acts as `{user}`."),
+                Err(e) => said(&e),
+            },
         },
         Some((verb @ (&"request" | &"status"), args)) => {
-            match binding::resolve(&broker, &api, &c.user_id, now).await {
+            match binding::resolve(&broker, &api, Some(&c.team_id), &c.user_id, now).await {
                 Err(e) => e.to_string(),
                 Ok(bound) if *verb == "request" => match parse_ask(args) {
                     Err(usage) => usage,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::access::Verdict;
 use crate::audit::Origin;
 use crate::domain::Principal;
-use crate::secret::{random_id, sha256_hex};
+use crate::secret::random_id;
 use crate::service::{Broker, RequestView, ServiceError};
 use crate::store::Confirmation;
 
@@ -212,7 +212,7 @@ pub async fn finish(
     }
     let mut tx = broker.store.begin().await?;
     if !tx
-        .mark_id_token_used(&sha256_hex(id_token.as_bytes()), verified.expires_at, now)
+        .mark_id_token_used(&verified.replay_key, verified.remember_until, now)
         .await?
     {
         return Err(ServiceError::IdTokenReplayed);

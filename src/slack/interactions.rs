@@ -123,7 +123,7 @@ async fn audit_unbound(
         Utc::now(),
     )
     .outcome("refused", Some(why.to_string()))
-    .details(json!({ "via": "slack", "slack_user_id": slack_user, "code": "slack_unbound" }));
+    .details(json!({ "via": "slack", "slack_user_id": slack_user, "code": why.code() }));
     e.subject = Some(request_id.to_string());
     let written = async {
         let mut tx = broker.store.begin().await?;
@@ -163,7 +163,15 @@ pub async fn handle_actions(broker: SharedBroker, p: BlockActions, origin: Origi
             continue;
         }
         let now = Utc::now();
-        let text = match binding::resolve(&broker, &api, &p.user.id, now).await {
+        let text = match binding::resolve(
+            &broker,
+            &api,
+            p.team.as_ref().map(|t| t.id.as_str()),
+            &p.user.id,
+            now,
+        )
+        .await
+        {
             Err(e) => {
                 audit_unbound(&broker, &p.user.id, request_id, &e, &origin).await;
                 format!("Not counted: {e}")

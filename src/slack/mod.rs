@@ -41,6 +41,8 @@ pub struct SlackConfig {
     pub default_channel: Option<String>,
     /// Channel per resource.
     pub channels: BTreeMap<String, String>,
+    /// The workspace whose clicks count; `None`: the bot token's own (`auth.test`).
+    pub team_id: Option<String>,
 }
 
 impl SlackConfig {
@@ -90,6 +92,7 @@ impl SlackConfig {
             api_url,
             default_channel: layer.default_channel,
             channels,
+            team_id: layer.team_id.filter(|t| !t.trim().is_empty()),
         }))
     }
 
@@ -127,6 +130,7 @@ mod tests {
             api_url: Some(api_url.into()),
             default_channel: Some("C1".into()),
             channels: Some([("aws:prod".to_string(), "CPROD".to_string())].into()),
+            team_id: None,
         };
         let e = SlackConfig::validate(full("http://slack.example.com/api")).unwrap_err();
         assert!(e.to_string().contains("slack.api_url"));

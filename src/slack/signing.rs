@@ -61,7 +61,8 @@ pub fn verify(
         return Err(SigningError::Missing);
     };
     let ts: i64 = timestamp.trim().parse().map_err(|_| SigningError::Stale)?;
-    if (now - ts).abs() > MAX_AGE_SECS {
+    // `abs_diff` cannot overflow, whatever extreme number the header holds.
+    if now.abs_diff(ts) > MAX_AGE_SECS.unsigned_abs() {
         return Err(SigningError::Stale);
     }
     let tag = signature
@@ -133,6 +134,35 @@ mod tests {
             verify(SECRET, Some("soon"), Some(EXPECTED), BODY.as_bytes(), ts),
             Err(SigningError::Stale)
         );
+    }
+
+    #[test]
+    fn extreme_or_overflowing_timestamps_are_stale_not_a_panic() {
+        let min = i64::MIN.to_string();
+        let max = i64::MAX.to_string();
+        for ts in [
+            min.as_str(),
+            max.as_str(),
+            "-9223372036854775809",
+            "9223372036854775808",
+            "99999999999999999999999999",
+            "+1531420618000",
+        ] {
+            for now in [1_531_420_618, 0, -1_531_420_618] {
+                assert_eq!(
+                    verify(SECRET, Some(ts), Some(EXPECTED), BODY.as_bytes(), now),
+                    Err(SigningError::Stale),
+                    "{ts} at {now}"
+                );
+            }
+        }
+        // The widest difference there is, both ways.
+        for (ts, now) in [(&max, i64::MIN), (&min, i64::MAX)] {
+            assert_eq!(
+                verify(SECRET, Some(ts), Some(EXPECTED), BODY.as_bytes(), now),
+                Err(SigningError::Stale)
+            );
+        }
     }
 
     #[test]

@@ -153,6 +153,17 @@ impl Application {
             slack,
             gate: Default::default(),
         });
+        // A development broker's sessions do not survive a start without `--dev` on its data.
+        let ended = broker
+            .end_dev_sessions(Utc::now())
+            .await
+            .context("ending development sessions")?;
+        if ended > 0 {
+            tracing::warn!(
+                ended,
+                "ended the development sessions of an earlier development broker"
+            );
+        }
         // Crash safety: whatever ran out while the broker was down ends before anything is served.
         let expired = broker
             .sweep(Utc::now())

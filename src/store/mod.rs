@@ -302,6 +302,15 @@ impl Tx {
         dispatch!(self, revoke_session(id, reason, now))
     }
 
+    /// Ends every live development session; returns their ids and users.
+    pub async fn revoke_dev_sessions(
+        &mut self,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, revoke_dev_sessions(reason, now))
+    }
+
     /// Locks an identifier (email, subject or user id) and ends the sessions of the users it names.
     /// Returns how many sessions were ended.
     pub async fn lock(&mut self, lock: &Lock) -> Result<u64, StoreError> {
@@ -318,14 +327,20 @@ impl Tx {
         dispatch!(self, find_lock(identifiers))
     }
 
-    /// Remembers a browser login's nonce until `expires_at`.
+    /// Remembers a browser login's nonce until `expires_at`, after forgetting expired
+    /// ones; false (nothing stored) when `max_pending` attempts are already pending.
     pub async fn insert_login_attempt(
         &mut self,
         id: &str,
         nonce: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, insert_login_attempt(id, nonce, expires_at))
+        now: DateTime<Utc>,
+        max_pending: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(
+            self,
+            insert_login_attempt(id, nonce, expires_at, now, max_pending)
+        )
     }
 
     /// Consumes a login attempt, returning its nonce if it existed and had not expired.
@@ -337,7 +352,7 @@ impl Tx {
         dispatch!(self, take_login_attempt(id, now))
     }
 
-    /// Records an ID token as used; false if it already was (a replay).
+    /// Records an ID token as used (by its replay key, until `expires_at`); false if it already was (a replay).
     pub async fn mark_id_token_used(
         &mut self,
         hash: &str,

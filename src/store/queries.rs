@@ -75,6 +75,19 @@ macro_rules! shared_queries {
             Ok(done.rows_affected() == 1)
         }
 
+        /// See [`crate::store::Tx::revoke_dev_sessions`].
+        pub async fn revoke_dev_sessions(c: &mut $conn, reason: &str, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
+            let ended: Vec<(String, String)> = sqlx::query_as(
+                "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+                 WHERE dev AND revoked_at IS NULL AND expires_at > $1 RETURNING id, user_id",
+            )
+            .bind(to_ms(now))
+            .bind(reason)
+            .fetch_all(&mut *c)
+            .await?;
+            Ok(ended)
+        }
+
         /// See [`crate::store::Tx::lock`].
         pub async fn lock(c: &mut $conn, lock: &Lock) -> Result<u64, StoreError> {
             sqlx::query(
@@ -125,14 +138,24 @@ macro_rules! shared_queries {
         }
 
         /// See [`crate::store::Tx::insert_login_attempt`].
-        pub async fn insert_login_attempt(c: &mut $conn, id: &str, nonce: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        pub async fn insert_login_attempt(c: &mut $conn, id: &str, nonce: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>, max_pending: i64) -> Result<bool, StoreError> {
+            sqlx::query("DELETE FROM login_attempts WHERE expires_at <= $1")
+                .bind(to_ms(now))
+                .execute(&mut *c)
+                .await?;
+            let (pending,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM login_attempts")
+                .fetch_one(&mut *c)
+                .await?;
+            if pending >= max_pending {
+                return Ok(false);
+            }
             sqlx::query("INSERT INTO login_attempts (id, nonce, expires_at) VALUES ($1, $2, $3)")
                 .bind(id)
                 .bind(nonce)
                 .bind(to_ms(expires_at))
                 .execute(&mut *c)
                 .await?;
-            Ok(())
+            Ok(true)
         }
 
         /// See [`crate::store::Tx::take_login_attempt`].

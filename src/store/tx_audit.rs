@@ -79,7 +79,7 @@ impl Tx {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         dispatch!(
             self,
-            audit_events_page(subject, after_seq + 1, i64::MAX, limit)
+            audit_events_page(subject, after_seq.saturating_add(1), i64::MAX, limit)
         )
     }
 

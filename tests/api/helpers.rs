@@ -67,7 +67,7 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
         oidc: OidcLayer {
             issuer: options.oidc.as_ref().map(|o| o.0.clone()),
             client_id: options.oidc.as_ref().map(|o| o.1.clone()),
-            jwks_min_refresh: Some("0s".into()),
+            jwks_min_refresh: Some("1s".into()),
             ..OidcLayer::default()
         },
         policy_dir: Some(

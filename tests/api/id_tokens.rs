@@ -138,6 +138,8 @@ async fn a_rotated_provider_key_is_fetched_on_first_sight_of_its_kid() {
         StatusCode::CREATED
     );
     let new = idp.rotate("key-2");
+    // An unknown kid refetches at most once per jwks_min_refresh (1 s in tests).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(
         app.login(&new.sign(&idp.claims("bob")), None)
             .await

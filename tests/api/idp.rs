@@ -3,9 +3,11 @@
 //! themselves run against the real `oidc-provider` (see `oidc_flows`).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,8 +44,14 @@ impl TestKey {
     }
 
     pub fn sign(&self, claims: &Value) -> String {
+        self.sign_typ(claims, Some("JWT"))
+    }
+
+    /// Signs with this `typ` in the header (or none).
+    pub fn sign_typ(&self, claims: &Value, typ: Option<&str>) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
+        header.typ = typ.map(String::from);
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_der(&self.pkcs8)).unwrap()
     }
 }
@@ -53,6 +61,10 @@ struct State {
     issuer: String,
     keys: Arc<Mutex<Vec<TestKey>>>,
     jwks_delay: Arc<Mutex<Duration>>,
+    /// The JWKS endpoint answers 500.
+    jwks_fail: Arc<AtomicBool>,
+    /// Requests the JWKS endpoint received.
+    jwks_hits: Arc<AtomicU32>,
 }
 
 /// The provider: discovery and JWKS over HTTP on loopback.
@@ -71,6 +83,8 @@ impl TestIdp {
             issuer: issuer.clone(),
             keys: Arc::new(Mutex::new(vec![TestKey::generate("key-1")])),
             jwks_delay: Arc::new(Mutex::new(Duration::ZERO)),
+            jwks_fail: Arc::new(AtomicBool::new(false)),
+            jwks_hits: Arc::new(AtomicU32::new(0)),
         };
         let app = Router::new()
             .route(
@@ -90,8 +104,12 @@ impl TestIdp {
                 "/jwks",
                 get(
                     |axum::extract::State(s): axum::extract::State<State>| async move {
+                        s.jwks_hits.fetch_add(1, Ordering::SeqCst);
                         let delay = *s.jwks_delay.lock().unwrap();
                         tokio::time::sleep(delay).await;
+                        if s.jwks_fail.load(Ordering::SeqCst) {
+                            return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                        }
                         let keys: Vec<Value> = s
                             .keys
                             .lock()
@@ -99,7 +117,7 @@ impl TestIdp {
                             .iter()
                             .map(|k| k.jwk.clone())
                             .collect();
-                        Json(json!({ "keys": keys }))
+                        Json(json!({ "keys": keys })).into_response()
                     },
                 ),
             )
@@ -127,6 +145,16 @@ impl TestIdp {
     /// Makes the JWKS endpoint slow (to hold a login in flight).
     pub fn set_jwks_delay(&self, d: Duration) {
         *self.state.jwks_delay.lock().unwrap() = d;
+    }
+
+    /// Makes the JWKS endpoint answer 500 (or work again).
+    pub fn set_jwks_failing(&self, failing: bool) {
+        self.state.jwks_fail.store(failing, Ordering::SeqCst);
+    }
+
+    /// How many requests the JWKS endpoint has received.
+    pub fn jwks_hits(&self) -> u32 {
+        self.state.jwks_hits.load(Ordering::SeqCst)
     }
 
     /// Claims of a valid ID token for `sub`, valid for ten minutes.

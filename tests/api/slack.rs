@@ -23,10 +23,11 @@ pub fn slack_layer(api_url: &str) -> SlackLayer {
         api_url: Some(api_url.to_string()),
         default_channel: Some("C0DEFAULT".into()),
         channels: Some([("aws:prod".to_string(), "C0PROD".to_string())].into()),
+        team_id: None,
     }
 }
 
-async fn setup() -> (TestApp, FakeSlack) {
+pub(crate) async fn setup() -> (TestApp, FakeSlack) {
     setup_on(None).await
 }
 
@@ -43,7 +44,7 @@ async fn setup_on(database_url: Option<String>) -> (TestApp, FakeSlack) {
 }
 
 /// Waits up to 10 s for `check` to give `Some`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -62,7 +63,7 @@ fn now() -> String {
 }
 
 /// POSTs `body` to a Slack endpoint, signed (or not) as given.
-async fn slack_post(
+pub(crate) async fn slack_post(
     app: &TestApp,
     path: &str,
     body: &str,
@@ -79,7 +80,7 @@ async fn slack_post(
     req.send().await.unwrap()
 }
 
-fn signed(body: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn signed(body: &str) -> Vec<(&'static str, String)> {
     let ts = now();
     vec![
         ("x-slack-signature", sign(SECRET, &ts, body.as_bytes())),
@@ -88,7 +89,7 @@ fn signed(body: &str) -> Vec<(&'static str, String)> {
 }
 
 /// The form body of a click on `action_id` of `message` (as posted) by `user`.
-fn click(
+pub(crate) fn click(
     fake: &FakeSlack,
     message: &Value,
     action_id: &str,
@@ -123,7 +124,7 @@ fn click(
         .finish()
 }
 
-fn command(fake: &FakeSlack, user: &str, text: &str, trigger: &str) -> String {
+pub(crate) fn command(fake: &FakeSlack, user: &str, text: &str, trigger: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair("token", "legacy-verification-token")
         .append_pair("team_id", "T0FAKE")
@@ -140,7 +141,7 @@ fn command(fake: &FakeSlack, user: &str, text: &str, trigger: &str) -> String {
         .finish()
 }
 
-async fn pending_prod_request(app: &TestApp, bob: &str) -> String {
+pub(crate) async fn pending_prod_request(app: &TestApp, bob: &str) -> String {
     let v = app
         .post_ok(
             "/v1/requests",
@@ -153,7 +154,7 @@ async fn pending_prod_request(app: &TestApp, bob: &str) -> String {
     v["request"]["id"].as_str().unwrap().to_string()
 }
 
-async fn state_of(app: &TestApp, id: &str, token: &str) -> Value {
+pub(crate) async fn state_of(app: &TestApp, id: &str, token: &str) -> Value {
     app.get(&format!("/v1/requests/{id}"), Some(token))
         .await
         .json()
@@ -161,7 +162,7 @@ async fn state_of(app: &TestApp, id: &str, token: &str) -> Value {
         .unwrap()
 }
 
-async fn ephemeral_for(fake: &FakeSlack, action_ts: &str) -> String {
+pub(crate) async fn ephemeral_for(fake: &FakeSlack, action_ts: &str) -> String {
     eventually("the ephemeral answer", || async {
         fake.responses()
             .into_iter()

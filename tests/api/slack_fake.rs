@@ -1,5 +1,5 @@
 //! A local fake of Slack's Web API, speaking its JSON: `chat.postMessage`, `chat.update`,
-//! `users.info`, `users.lookupByEmail` (bearer token checked, `{"ok": false, "error"}` on
+//! `users.info`, `users.lookupByEmail`, `auth.test` (bearer token checked, `{"ok": false, "error"}` on
 //! failure, 429 with `Retry-After` when told to be down), and `response_url`s. It records
 //! every message posted, updated, and every ephemeral answer.
 
@@ -153,6 +153,16 @@ async fn lookup_by_email(
     }
 }
 
+async fn auth_test(State(state): State<Arc<Mutex<Recorded>>>, headers: HeaderMap) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    ok(json!({
+        "ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "latchkey",
+        "team_id": "T0FAKE", "user_id": "U0LATCHKEY", "bot_id": "B0FAKE", "is_enterprise_install": false
+    }))
+}
+
 async fn respond(
     State(state): State<Arc<Mutex<Recorded>>>,
     Path(n): Path<String>,
@@ -172,6 +182,7 @@ impl FakeSlack {
             .route("/api/chat.update", post(update))
             .route("/api/users.info", post(users_info))
             .route("/api/users.lookupByEmail", post(lookup_by_email))
+            .route("/api/auth.test", post(auth_test))
             .route("/response/{n}", post(respond))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -201,6 +212,13 @@ impl FakeSlack {
                 "profile": {"real_name": name, "display_name": name, "email": email, "team": "T0FAKE"}
             }),
         );
+    }
+
+    /// Sets a field of a member's `users.info` record (`deleted`, `is_restricted`, …).
+    pub fn set_user_field(&self, id: &str, field: &str, value: Value) {
+        let mut s = self.state.lock().unwrap();
+        let user = s.users.get_mut(id).expect("a known user");
+        user[field] = value;
     }
 
     /// The next `n` Web API calls answer 429 with `Retry-After: 1`.

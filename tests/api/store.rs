@@ -134,10 +134,10 @@ async fn a_lock_ends_the_users_sessions_only(store: Store) {
 async fn a_login_attempt_is_taken_once_and_not_after_expiry(store: Store) {
     let now = Utc::now();
     let mut tx = store.begin().await.unwrap();
-    tx.insert_login_attempt("l1", "n1", now + Duration::minutes(10))
+    tx.insert_login_attempt("l1", "n1", now + Duration::minutes(10), now, 100)
         .await
         .unwrap();
-    tx.insert_login_attempt("l2", "n2", now - Duration::seconds(1))
+    tx.insert_login_attempt("l2", "n2", now - Duration::seconds(1), now, 100)
         .await
         .unwrap();
     assert_eq!(
