@@ -16,7 +16,7 @@ use crate::domain::Principal;
 use crate::policy::Kind;
 use crate::providers::fingerprint;
 use crate::providers::livestream::{self, LivestreamClaims, MAX_TTL};
-use crate::service::{Broker, ServiceError};
+use crate::service::{Broker, Minted, ServiceError};
 use crate::store::{Issuance, StoreError};
 
 /// The issuance kind of livestream tokens.
@@ -51,7 +51,7 @@ impl Broker {
                     .into(),
             )
         })?;
-        let (_, grant) = self
+        let (r, grant) = self
             .live_grant(p, resource, Kind::Http, origin, now)
             .await?;
         let team_id = livestream::team_of_role(&grant.role).ok_or_else(|| {
@@ -62,43 +62,14 @@ impl Broker {
             .min(grant.expires_at.unwrap_or(now));
         let (token, claims) =
             livestream::mint(settings, team_id, p.email.as_deref(), now, expires_at)?;
-        self.record_livestream(&grant, &claims, &token, "api", origin, now)
-            .await?;
+        let minted = livestream_minted(&grant, &claims, &token, "api", origin, now);
+        self.hand_out_to(p, &r, &grant, minted, origin, now).await?;
         Ok(IssuedLivestream {
             token,
             expires_at,
             team_id,
             grant_id: grant.id,
         })
-    }
-
-    /// Records a livestream token (fingerprint, never the token) with its audit event.
-    pub(crate) async fn record_livestream(
-        &self,
-        grant: &AccessRequest,
-        claims: &LivestreamClaims,
-        token: &str,
-        via: &str,
-        origin: &Origin,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let print = fingerprint(token);
-        let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
-        let mut tx = self.store.begin().await?;
-        tx.insert_issuance(&Issuance {
-            id: claims.jti.clone(),
-            request_id: grant.id.clone(),
-            kind: KIND,
-            fingerprint: print.clone(),
-            issued_at: now,
-            expires_at,
-        })
-        .await?;
-        let event = AuditEvent::new("credential.issued", &grant.requester_id, origin, now)
-            .about(&grant.id, &grant.resource, &grant.role)
-            .details(serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "team_id": claims.team_id, "expires_at": expires_at, "via": via }));
-        tx.append_audit(&event).await?;
-        tx.commit().await
     }
 
     /// The live events service's authorization callback: `Ok` while the grant behind
@@ -147,5 +118,32 @@ impl Broker {
             return Err(Refusal::no_grant(&grant.resource, Some(&grant), now));
         }
         Ok(())
+    }
+}
+
+/// A livestream token's record (fingerprint, never the token) and its audit event.
+pub(crate) fn livestream_minted(
+    grant: &AccessRequest,
+    claims: &LivestreamClaims,
+    token: &str,
+    via: &str,
+    origin: &Origin,
+    now: DateTime<Utc>,
+) -> Minted {
+    let print = fingerprint(token);
+    let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+    Minted {
+        issuance: Issuance {
+            id: claims.jti.clone(),
+            request_id: grant.id.clone(),
+            kind: KIND,
+            fingerprint: print.clone(),
+            issued_at: now,
+            expires_at,
+        },
+        issued: AuditEvent::new("credential.issued", &grant.requester_id, origin, now)
+            .about(&grant.id, &grant.resource, &grant.role)
+            .details(serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "team_id": claims.team_id, "expires_at": expires_at, "via": via })),
+        identifiers: serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "via": via }),
     }
 }

@@ -152,6 +152,7 @@ impl Application {
             http: http_client()?,
             slack,
             gate: Default::default(),
+            in_flight: Default::default(),
         });
         // Crash safety: whatever ran out while the broker was down ends before anything is served.
         let expired = broker
