@@ -10,12 +10,16 @@ use chrono::{DateTime, Utc};
 use super::admission::{gated, wants_livestream, Admission, Prepared, Refusal};
 use super::assertion;
 use super::cache::{cache_key, CacheKey};
+use super::livestream::livestream_minted;
 use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, Origin};
 use crate::auth::session::{SessionTokenError, SESSION_AUDIENCE};
 use crate::providers::livestream;
 use crate::providers::token::{BrokerTokenClaims, OfflineVerifier, VerifyError};
-use crate::service::{Broker, ServiceError};
+use crate::service::{Broker, Ended, Holder, ServiceError};
+
+/// Checks of one admission before it gives up (see [`Broker::admit`]).
+const CHECKS: usize = 3;
 
 /// The human behind a credential, before the grant is looked at.
 struct Who {
@@ -93,32 +97,53 @@ impl Broker {
         origin: &(dyn Fn() -> Origin + Sync),
         now: DateTime<Utc>,
     ) -> Result<Arc<Admission>, Refusal> {
-        self.gate.admissions.count_check();
         let (r, upstream) = gated(
             self.policy.current().catalogue.resources.get(resource),
             resource,
         )?;
-        let who = self.identify(token, &r.audience).await?;
-        match self.admit_who(&who, &r, upstream, now).await {
-            Ok(a) => {
-                let a = Arc::new(a);
-                self.gate.admissions.put(key, a.clone());
-                Ok(a)
+        // An end this replica commits while the check runs may have overtaken its reads:
+        // such an admission is neither remembered nor used, and the check runs again
+        // (from reads that see the end). Two ends in a row are bad luck; more, fail closed.
+        for _ in 0..CHECKS {
+            self.gate.admissions.count_check();
+            let since = self.gate.admissions.since();
+            let who = self.identify(token, &r.audience).await?;
+            match self.admit_who(&who, &r, upstream.clone(), now).await {
+                Ok(a) => {
+                    self.in_flight.pass("admission").await;
+                    let a = Arc::new(a);
+                    if self.gate.admissions.put(key, a.clone(), since) {
+                        return Ok(a);
+                    }
+                }
+                Err(refusal) => return Err(self.refused(&who, resource, refusal, origin).await),
             }
-            Err(refusal) => {
-                let mut event = AuditEvent::new("gate.refused", &who.user_id, &origin(), now)
-                    .outcome("refused", Some(refusal.message.clone()))
-                    .details(serde_json::json!({ "code": refusal.code, "credential": if who.session_id.is_some() { "session" } else { "broker_token" } }));
-                event.resource = Some(resource.to_string());
-                event.subject = who.grant_id.clone();
-                let written = async {
-                    let mut tx = self.store.begin().await?;
-                    tx.append_audit(&event).await?;
-                    tx.commit().await
-                };
-                written.await.map_err(internal)?;
-                Err(refusal)
-            }
+        }
+        Err(internal("every check was overtaken by an end"))
+    }
+
+    /// Audits a refusal of a known human as `gate.refused`.
+    async fn refused(
+        &self,
+        who: &Who,
+        resource: &str,
+        refusal: Refusal,
+        origin: &(dyn Fn() -> Origin + Sync),
+    ) -> Refusal {
+        let now = Utc::now();
+        let mut event = AuditEvent::new("gate.refused", &who.user_id, &origin(), now)
+            .outcome("refused", Some(refusal.message.clone()))
+            .details(serde_json::json!({ "code": refusal.code, "credential": if who.session_id.is_some() { "session" } else { "broker_token" } }));
+        event.resource = Some(resource.to_string());
+        event.subject = who.grant_id.clone();
+        let written = async {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(&event).await?;
+            tx.commit().await
+        };
+        match written.await {
+            Ok(()) => refusal,
+            Err(e) => internal(e),
         }
     }
 
@@ -264,10 +289,12 @@ impl Broker {
         )
         .map_err(internal)?;
         let bearer = if wants_livestream(r) {
-            Some(
-                self.gate_livestream_token(who.email.as_deref(), g, now)
-                    .await?,
-            )
+            let holder = Holder {
+                user_id: who.user_id.clone(),
+                lock_keys: user_keys.clone(),
+                session_id: who.session_id.clone(),
+            };
+            Some(self.gate_livestream_token(&holder, who, g, now).await?)
         } else {
             None
         };
@@ -287,10 +314,12 @@ impl Broker {
         })
     }
 
-    /// A livestream token the gate sends upstream for `grant` (recorded like any issuance).
+    /// A livestream token the gate sends upstream for `grant` (recorded like any
+    /// issuance, and refused like an admission if the grant ended meanwhile).
     async fn gate_livestream_token(
         &self,
-        email: Option<&str>,
+        holder: &Holder,
+        who: &Who,
         grant: &AccessRequest,
         now: DateTime<Utc>,
     ) -> Result<String, Refusal> {
@@ -311,10 +340,38 @@ impl Broker {
         let expires_at = (now + chrono::Duration::from_std(settings.token_ttl).unwrap_or_default())
             .min(grant.expires_at.unwrap_or(now));
         let (token, claims) =
-            livestream::mint(settings, team, email, now, expires_at).map_err(internal)?;
-        self.record_livestream(grant, &claims, &token, "gate", &Origin::default(), now)
+            livestream::mint(settings, team, who.email.as_deref(), now, expires_at)
+                .map_err(internal)?;
+        let minted = livestream_minted(grant, &claims, &token, "gate", &Origin::default(), now);
+        match self
+            .hand_out(holder, &grant.id, minted, &Origin::default(), now)
             .await
-            .map_err(internal)?;
-        Ok(token)
+            .map_err(internal)?
+        {
+            Ok(()) => Ok(token),
+            Err(ended) => Err(ended_refusal(&grant.resource, ended)),
+        }
+    }
+}
+
+/// The refusal a new admission would get for what ended.
+fn ended_refusal(resource: &str, ended: Ended) -> Refusal {
+    let unauthenticated =
+        |code, m: &str| Refusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
+    match ended {
+        Ended::Grant(latest) => Refusal::no_grant(resource, latest.as_ref(), Utc::now()),
+        Ended::SessionRevoked => unauthenticated(
+            "session_revoked",
+            "this session has ended; run `latchkey login`",
+        ),
+        Ended::SessionExpired => unauthenticated(
+            "session_expired",
+            "the session has expired; run `latchkey login`",
+        ),
+        Ended::UserLocked => Refusal::new(
+            StatusCode::FORBIDDEN,
+            "user_locked",
+            "this user is locked by an administrator",
+        ),
     }
 }
