@@ -1,8 +1,10 @@
 //! Statements that hold what an issuance was decided on until its transaction ends
-//! (instantiated by [`hold_queries!`]). PostgreSQL locks the rows (`FOR SHARE`: issuances
-//! of one grant run side by side, a revocation's `UPDATE` waits for them) and takes an
-//! advisory lock that user locks take exclusively; a SQLite writer (`BEGIN IMMEDIATE`)
-//! already excludes every other writer, so there the statements only read.
+//! (instantiated by [`hold_queries!`]). PostgreSQL locks the rows against updates (`FOR
+//! NO KEY UPDATE`, not `FOR SHARE`: share locks let a stream of issuances keep a
+//! revocation's `UPDATE` waiting until the last of them, where this one queues it behind
+//! the one holding the row) and takes an advisory lock that user locks take exclusively;
+//! a SQLite writer (`BEGIN IMMEDIATE`) already excludes every other writer, so there the
+//! statements only read.
 
 macro_rules! hold_queries {
     ($conn:ty, $postgres:expr) => {
@@ -17,7 +19,7 @@ macro_rules! hold_queries {
 
             fn row_lock() -> &'static str {
                 if $postgres {
-                    " FOR SHARE"
+                    " FOR NO KEY UPDATE"
                 } else {
                     ""
                 }
