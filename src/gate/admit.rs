@@ -323,6 +323,7 @@ impl Broker {
         grant: &AccessRequest,
         now: DateTime<Utc>,
     ) -> Result<String, Refusal> {
+        let began = std::time::Instant::now();
         let settings = self.config.livestream.as_ref().ok_or_else(|| {
             Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -344,7 +345,7 @@ impl Broker {
                 .map_err(internal)?;
         let minted = livestream_minted(grant, &claims, &token, "gate", &Origin::default(), now);
         match self
-            .hand_out(holder, &grant.id, minted, &Origin::default(), now)
+            .hand_out(holder, &grant.id, minted, &Origin::default(), (now, began))
             .await
             .map_err(internal)?
         {
@@ -359,7 +360,7 @@ fn ended_refusal(resource: &str, ended: Ended) -> Refusal {
     let unauthenticated =
         |code, m: &str| Refusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
     match ended {
-        Ended::Grant(latest) => Refusal::no_grant(resource, latest.as_ref(), Utc::now()),
+        Ended::Grant(latest) => Refusal::no_grant(resource, latest.as_deref(), Utc::now()),
         Ended::SessionRevoked => unauthenticated(
             "session_revoked",
             "this session has ended; run `latchkey login`",

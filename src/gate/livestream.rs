@@ -45,6 +45,7 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedLivestream, ServiceError> {
+        let began = std::time::Instant::now();
         let settings = self.config.livestream.as_ref().ok_or_else(|| {
             ServiceError::NotFound(
                 "this broker issues no livestream tokens: set [livestream] secret and api_token"
@@ -63,7 +64,8 @@ impl Broker {
         let (token, claims) =
             livestream::mint(settings, team_id, p.email.as_deref(), now, expires_at)?;
         let minted = livestream_minted(&grant, &claims, &token, "api", origin, now);
-        self.hand_out_to(p, &r, &grant, minted, origin, now).await?;
+        self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
+            .await?;
         Ok(IssuedLivestream {
             token,
             expires_at,

@@ -3,7 +3,7 @@
 //! (fingerprint and expiry, never the secret) with its audit event in one transaction,
 //! the one that checks the grant again before anything is handed out (`issuance`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -88,10 +88,10 @@ impl Broker {
         grant: &AccessRequest,
         minted: Minted,
         origin: &Origin,
-        now: DateTime<Utc>,
+        clock: (DateTime<Utc>, Instant),
     ) -> Result<(), ServiceError> {
         match self
-            .hand_out(&Holder::of(p), &grant.id, minted, origin, now)
+            .hand_out(&Holder::of(p), &grant.id, minted, origin, clock)
             .await?
         {
             Ok(()) => Ok(()),
@@ -111,6 +111,7 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, ServiceError> {
+        let began = Instant::now();
         // Broker tokens serve token resources, and http resources behind the gate.
         let kind = match self.policy.current().catalogue.resources.get(resource) {
             Some(r) if r.kind == Kind::Http => Kind::Http,
@@ -149,7 +150,8 @@ impl Broker {
                 .details(serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti, "expires_at": expires_at, "audience": claims.aud })),
             identifiers: serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti }),
         };
-        self.hand_out_to(p, &r, &grant, minted, origin, now).await?;
+        self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
+            .await?;
         Ok(IssuedToken {
             token: jwt,
             expires_at,
@@ -170,6 +172,7 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<AwsCredentials, ServiceError> {
+        let began = Instant::now();
         let (r, grant) = self.live_grant(p, resource, Kind::Aws, origin, now).await?;
         let role = r
             .roles
@@ -243,7 +246,8 @@ impl Broker {
             // denies the grant's sessions at AWS.
             identifiers: serde_json::json!({ "kind": "aws", "fingerprint": print, "access_key_id": creds.access_key_id, "role_arn": call.role_arn }),
         };
-        self.hand_out_to(p, &r, &grant, minted, origin, now).await?;
+        self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
+            .await?;
         Ok(creds)
     }
 }

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
@@ -57,7 +58,7 @@ pub(crate) struct Minted {
 #[derive(Debug, Clone)]
 pub(crate) enum Ended {
     /// The grant is no longer active; as it now stands, if it still exists.
-    Grant(Option<AccessRequest>),
+    Grant(Option<Box<AccessRequest>>),
     /// The caller's session was ended (logout, lock) or is gone.
     SessionRevoked,
     /// The caller's session ran out.
@@ -124,18 +125,20 @@ impl Broker {
     /// Records a minted credential and hands it out, if the grant, the session and the
     /// user are still what the first check found; else records `credential.discarded`
     /// and says what ended. Either way in one transaction that holds them.
+    /// `now` is the caller's clock when it began, at `began`.
     pub(crate) async fn hand_out(
         &self,
         holder: &Holder,
         grant_id: &str,
         minted: Minted,
         origin: &Origin,
-        now: DateTime<Utc>,
+        (now, began): (DateTime<Utc>, Instant),
     ) -> Result<Result<(), Ended>, StoreError> {
         self.in_flight.pass(minted.issuance.kind).await;
         let mut tx = self.store.begin().await?;
-        // The moment that counts is now, with the holds taken, not when the call began.
-        let at = Utc::now().max(now);
+        // The moment that counts is now, with the holds taken, not when the call began
+        // (told on the caller's clock, which tests drive by hand).
+        let at = now + chrono::Duration::from_std(began.elapsed()).unwrap_or_default();
         match recheck(&mut tx, holder, grant_id, at).await? {
             None => {
                 tx.insert_issuance(&minted.issuance).await?;
@@ -204,5 +207,5 @@ async fn recheck(
             && g.state == State::Active
             && g.expires_at.is_some_and(|e| e > at)
     });
-    Ok((!live).then_some(Ended::Grant(grant)))
+    Ok((!live).then(|| Ended::Grant(grant.map(Box::new))))
 }
