@@ -15,6 +15,7 @@ mod gate_cli;
 mod gate_fixture;
 mod health;
 mod id_tokens;
+mod issuance_races;
 mod nginx;
 mod oidc_flows;
 mod openapi;
