@@ -10,13 +10,11 @@ use chrono::{DateTime, Utc};
 use super::admission::{gated, wants_livestream, Admission, Prepared, Refusal};
 use super::assertion;
 use super::cache::{cache_key, CacheKey};
-use super::livestream::livestream_minted;
 use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, Origin};
 use crate::auth::session::{SessionTokenError, SESSION_AUDIENCE};
-use crate::providers::livestream;
 use crate::providers::token::{BrokerTokenClaims, OfflineVerifier, VerifyError};
-use crate::service::{Broker, Ended, Holder, ServiceError};
+use crate::service::{Broker, Holder, ServiceError};
 
 /// Checks of one admission before it gives up (see [`Broker::admit`]).
 const CHECKS: usize = 3;
@@ -32,7 +30,8 @@ struct Who {
     grant_id: Option<String>,
 }
 
-fn internal(e: impl std::fmt::Display) -> Refusal {
+/// A failure of the broker itself while admitting: 503, logged, never echoed.
+pub(super) fn internal(e: impl std::fmt::Display) -> Refusal {
     tracing::error!(error = %e, "gate admission failed");
     Refusal::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -294,7 +293,10 @@ impl Broker {
                 lock_keys: user_keys.clone(),
                 session_id: who.session_id.clone(),
             };
-            Some(self.gate_livestream_token(&holder, who, g, now).await?)
+            Some(
+                self.gate_livestream_token(&holder, who.email.as_deref(), g, now)
+                    .await?,
+            )
         } else {
             None
         };
@@ -312,67 +314,5 @@ impl Broker {
             assertion_expires,
             headers: Prepared::new(&assertion, bearer.as_deref(), &g.id).map_err(internal)?,
         })
-    }
-
-    /// A livestream token the gate sends upstream for `grant` (recorded like any
-    /// issuance, and refused like an admission if the grant ended meanwhile).
-    async fn gate_livestream_token(
-        &self,
-        holder: &Holder,
-        who: &Who,
-        grant: &AccessRequest,
-        now: DateTime<Utc>,
-    ) -> Result<String, Refusal> {
-        let began = std::time::Instant::now();
-        let settings = self.config.livestream.as_ref().ok_or_else(|| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "livestream_not_configured",
-                "this resource needs [livestream] in the broker's configuration",
-            )
-        })?;
-        let team = livestream::team_of_role(&grant.role).ok_or_else(|| {
-            Refusal::new(
-                StatusCode::FORBIDDEN,
-                "no_team",
-                "the granted role names no team",
-            )
-        })?;
-        let expires_at = (now + chrono::Duration::from_std(settings.token_ttl).unwrap_or_default())
-            .min(grant.expires_at.unwrap_or(now));
-        let (token, claims) =
-            livestream::mint(settings, team, who.email.as_deref(), now, expires_at)
-                .map_err(internal)?;
-        let minted = livestream_minted(grant, &claims, &token, "gate", &Origin::default(), now);
-        match self
-            .hand_out(holder, &grant.id, minted, &Origin::default(), (now, began))
-            .await
-            .map_err(internal)?
-        {
-            Ok(()) => Ok(token),
-            Err(ended) => Err(ended_refusal(&grant.resource, ended)),
-        }
-    }
-}
-
-/// The refusal a new admission would get for what ended.
-fn ended_refusal(resource: &str, ended: Ended) -> Refusal {
-    let unauthenticated =
-        |code, m: &str| Refusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
-    match ended {
-        Ended::Grant(latest) => Refusal::no_grant(resource, latest.as_deref(), Utc::now()),
-        Ended::SessionRevoked => unauthenticated(
-            "session_revoked",
-            "this session has ended; run `latchkey login`",
-        ),
-        Ended::SessionExpired => unauthenticated(
-            "session_expired",
-            "the session has expired; run `latchkey login`",
-        ),
-        Ended::UserLocked => Refusal::new(
-            StatusCode::FORBIDDEN,
-            "user_locked",
-            "this user is locked by an administrator",
-        ),
     }
 }

@@ -10,13 +10,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::admission::Refusal;
+use super::admit::internal;
 use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, Origin};
 use crate::domain::Principal;
 use crate::policy::Kind;
 use crate::providers::fingerprint;
 use crate::providers::livestream::{self, LivestreamClaims, MAX_TTL};
-use crate::service::{Broker, Minted, ServiceError};
+use crate::service::{Broker, Ended, Holder, Minted, ServiceError};
 use crate::store::{Issuance, StoreError};
 
 /// The issuance kind of livestream tokens.
@@ -72,6 +73,45 @@ impl Broker {
             team_id,
             grant_id: grant.id,
         })
+    }
+
+    /// A livestream token the gate sends upstream for `grant` (recorded like any
+    /// issuance, and refused like an admission if the grant ended meanwhile).
+    pub(crate) async fn gate_livestream_token(
+        &self,
+        holder: &Holder,
+        email: Option<&str>,
+        grant: &AccessRequest,
+        now: DateTime<Utc>,
+    ) -> Result<String, Refusal> {
+        let began = std::time::Instant::now();
+        let settings = self.config.livestream.as_ref().ok_or_else(|| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "livestream_not_configured",
+                "this resource needs [livestream] in the broker's configuration",
+            )
+        })?;
+        let team = livestream::team_of_role(&grant.role).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::FORBIDDEN,
+                "no_team",
+                "the granted role names no team",
+            )
+        })?;
+        let expires_at = (now + chrono::Duration::from_std(settings.token_ttl).unwrap_or_default())
+            .min(grant.expires_at.unwrap_or(now));
+        let (token, claims) =
+            livestream::mint(settings, team, email, now, expires_at).map_err(internal)?;
+        let minted = livestream_minted(grant, &claims, &token, "gate", &Origin::default(), now);
+        match self
+            .hand_out(holder, &grant.id, minted, &Origin::default(), (now, began))
+            .await
+            .map_err(internal)?
+        {
+            Ok(()) => Ok(token),
+            Err(ended) => Err(ended_refusal(&grant.resource, ended)),
+        }
     }
 
     /// The live events service's authorization callback: `Ok` while the grant behind
@@ -147,5 +187,27 @@ pub(crate) fn livestream_minted(
             .about(&grant.id, &grant.resource, &grant.role)
             .details(serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "team_id": claims.team_id, "expires_at": expires_at, "via": via })),
         identifiers: serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "via": via }),
+    }
+}
+
+/// The refusal a new admission would get for what ended.
+fn ended_refusal(resource: &str, ended: Ended) -> Refusal {
+    let unauthenticated =
+        |code, m: &str| Refusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
+    match ended {
+        Ended::Grant(latest) => Refusal::no_grant(resource, latest.as_deref(), Utc::now()),
+        Ended::SessionRevoked => unauthenticated(
+            "session_revoked",
+            "this session has ended; run `latchkey login`",
+        ),
+        Ended::SessionExpired => unauthenticated(
+            "session_expired",
+            "the session has expired; run `latchkey login`",
+        ),
+        Ended::UserLocked => Refusal::new(
+            StatusCode::FORBIDDEN,
+            "user_locked",
+            "this user is locked by an administrator",
+        ),
     }
 }
