@@ -13,9 +13,11 @@ use super::cache::{cache_key, CacheKey};
 use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, Origin};
 use crate::auth::session::{SessionTokenError, SESSION_AUDIENCE};
-use crate::providers::livestream;
 use crate::providers::token::{BrokerTokenClaims, OfflineVerifier, VerifyError};
-use crate::service::{Broker, ServiceError};
+use crate::service::{Broker, Holder, ServiceError};
+
+/// Checks of one admission before it gives up (see [`Broker::admit`]).
+const CHECKS: usize = 3;
 
 /// The human behind a credential, before the grant is looked at.
 struct Who {
@@ -30,7 +32,8 @@ struct Who {
     credential_ends: DateTime<Utc>,
 }
 
-fn internal(e: impl std::fmt::Display) -> Refusal {
+/// A failure of the broker itself while admitting: 503, logged, never echoed.
+pub(super) fn internal(e: impl std::fmt::Display) -> Refusal {
     tracing::error!(error = %e, "gate admission failed");
     Refusal::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -95,32 +98,53 @@ impl Broker {
         origin: &(dyn Fn() -> Origin + Sync),
         now: DateTime<Utc>,
     ) -> Result<Arc<Admission>, Refusal> {
-        self.gate.admissions.count_check();
         let (r, upstream) = gated(
             self.policy.current().catalogue.resources.get(resource),
             resource,
         )?;
-        let who = self.identify(token, &r.audience).await?;
-        match self.admit_who(&who, &r, upstream, now).await {
-            Ok(a) => {
-                let a = Arc::new(a);
-                self.gate.admissions.put(key, a.clone());
-                Ok(a)
+        // An end this replica commits while the check runs may have overtaken its reads:
+        // such an admission is neither remembered nor used, and the check runs again
+        // (from reads that see the end). Two ends in a row are bad luck; more, fail closed.
+        for _ in 0..CHECKS {
+            self.gate.admissions.count_check();
+            let since = self.gate.admissions.since();
+            let who = self.identify(token, &r.audience).await?;
+            match self.admit_who(&who, &r, upstream.clone(), now).await {
+                Ok(a) => {
+                    self.in_flight.pass("admission").await;
+                    let a = Arc::new(a);
+                    if self.gate.admissions.put(key, a.clone(), since) {
+                        return Ok(a);
+                    }
+                }
+                Err(refusal) => return Err(self.refused(&who, resource, refusal, origin).await),
             }
-            Err(refusal) => {
-                let mut event = AuditEvent::new("gate.refused", &who.user_id, &origin(), now)
-                    .outcome("refused", Some(refusal.message.clone()))
-                    .details(serde_json::json!({ "code": refusal.code, "credential": if who.session_id.is_some() { "session" } else { "broker_token" } }));
-                event.resource = Some(resource.to_string());
-                event.subject = who.grant_id.clone();
-                let written = async {
-                    let mut tx = self.store.begin().await?;
-                    tx.append_audit(&event).await?;
-                    tx.commit().await
-                };
-                written.await.map_err(internal)?;
-                Err(refusal)
-            }
+        }
+        Err(internal("every check was overtaken by an end"))
+    }
+
+    /// Audits a refusal of a known human as `gate.refused`.
+    async fn refused(
+        &self,
+        who: &Who,
+        resource: &str,
+        refusal: Refusal,
+        origin: &(dyn Fn() -> Origin + Sync),
+    ) -> Refusal {
+        let now = Utc::now();
+        let mut event = AuditEvent::new("gate.refused", &who.user_id, &origin(), now)
+            .outcome("refused", Some(refusal.message.clone()))
+            .details(serde_json::json!({ "code": refusal.code, "credential": if who.session_id.is_some() { "session" } else { "broker_token" } }));
+        event.resource = Some(resource.to_string());
+        event.subject = who.grant_id.clone();
+        let written = async {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(&event).await?;
+            tx.commit().await
+        };
+        match written.await {
+            Ok(()) => refusal,
+            Err(e) => internal(e),
         }
     }
 
@@ -283,8 +307,13 @@ impl Broker {
         )
         .map_err(internal)?;
         let bearer = if wants_livestream(r) {
+            let holder = Holder {
+                user_id: who.user_id.clone(),
+                lock_keys: user_keys.clone(),
+                session_id: who.session_id.clone(),
+            };
             Some(
-                self.gate_livestream_token(who.email.as_deref(), g, now)
+                self.gate_livestream_token(&holder, who.email.as_deref(), g, now)
                     .await?,
             )
         } else {
@@ -305,36 +334,5 @@ impl Broker {
             credential_ends: who.credential_ends,
             headers: Prepared::new(&assertion, bearer.as_deref(), &g.id).map_err(internal)?,
         })
-    }
-
-    /// A livestream token the gate sends upstream for `grant` (recorded like any issuance).
-    async fn gate_livestream_token(
-        &self,
-        email: Option<&str>,
-        grant: &AccessRequest,
-        now: DateTime<Utc>,
-    ) -> Result<String, Refusal> {
-        let settings = self.config.livestream.as_ref().ok_or_else(|| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "livestream_not_configured",
-                "this resource needs [livestream] in the broker's configuration",
-            )
-        })?;
-        let team = livestream::team_of_role(&grant.role).ok_or_else(|| {
-            Refusal::new(
-                StatusCode::FORBIDDEN,
-                "no_team",
-                "the granted role names no team",
-            )
-        })?;
-        let expires_at = (now + chrono::Duration::from_std(settings.token_ttl).unwrap_or_default())
-            .min(grant.expires_at.unwrap_or(now));
-        let (token, claims) =
-            livestream::mint(settings, team, email, now, expires_at).map_err(internal)?;
-        self.record_livestream(grant, &claims, &token, "gate", &Origin::default(), now)
-            .await
-            .map_err(internal)?;
-        Ok(token)
     }
 }

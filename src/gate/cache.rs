@@ -5,6 +5,10 @@
 //! back the grant, session and locks behind every remembered admission and forgets what
 //! ended elsewhere; if the poll fails, everything is forgotten.
 //!
+//! Nor does a check that an end overtook get remembered: every end is also kept, for a
+//! while, in a numbered list, and an admission is put in only if no end since the check
+//! began (its [`AdmissionCache::since`]) touches it; else the check runs again.
+//!
 //! Checks are single-flight per credential and resource: when a busy credential's
 //! admission runs out, the requests that find it gone wait for one check instead of each
 //! verifying the credential and reading the store (a stampede of reads every
@@ -27,6 +31,8 @@ use super::admission::Admission;
 pub const CACHE_FOR: Duration = Duration::from_secs(30);
 /// Admissions kept at most (a flood of distinct tokens cannot grow memory without bound).
 const CACHE_MAX: usize = 50_000;
+/// Ends kept for checks in flight; a check older than the oldest kept counts as overtaken.
+const ENDS_KEPT: usize = 4096;
 
 /// What an admission is remembered under: SHA-256 of the resource and the credential
 /// (the credential itself is never kept).
@@ -76,8 +82,21 @@ impl std::hash::Hasher for Prehashed {
 }
 
 /// Admissions by cache key, with when they were checked.
-type Entries =
-    HashMap<CacheKey, (Instant, Arc<Admission>), std::hash::BuildHasherDefault<Prehashed>>;
+type Map = HashMap<CacheKey, (Instant, Arc<Admission>), std::hash::BuildHasherDefault<Prehashed>>;
+
+/// Which admissions an end touches.
+type Touches = Box<dyn Fn(&Admission) -> bool + Send + Sync>;
+
+/// The remembered admissions and the recent ends, under one lock so that an admission
+/// is never put in between an end's being numbered and its forgetting.
+#[derive(Default)]
+struct Entries {
+    map: Map,
+    /// The number of the last end.
+    generation: u64,
+    /// The latest ends (at most [`ENDS_KEPT`]), numbered, oldest first.
+    ends: std::collections::VecDeque<(u64, Touches)>,
+}
 
 /// Checks in progress: one turn per cache key.
 type Flights =
@@ -178,7 +197,7 @@ impl AdmissionCache {
     /// [`CACHE_FOR`] ago, and neither its grant nor its credential ended by `now`.
     pub fn get(&self, key: &CacheKey, now: DateTime<Utc>) -> Option<Arc<Admission>> {
         let mut entries = self.lock();
-        match entries.get(key) {
+        match entries.map.get(key) {
             Some((at, a))
                 if at.elapsed() < CACHE_FOR
                     && a.grant_ends > now
@@ -188,33 +207,61 @@ impl AdmissionCache {
                 Some(a.clone())
             }
             Some(_) => {
-                entries.remove(key);
+                entries.map.remove(key);
                 None
             }
             None => None,
         }
     }
 
-    /// Remembers an admission under `key`.
-    pub fn put(&self, key: CacheKey, a: Arc<Admission>) {
-        let mut entries = self.lock();
-        if entries.len() >= CACHE_MAX {
-            entries.retain(|_, (at, _)| at.elapsed() < CACHE_FOR);
-            if entries.len() >= CACHE_MAX {
-                entries.clear();
-            }
-        }
-        entries.insert(key, (Instant::now(), a));
+    /// Where a check begins: pass it to [`AdmissionCache::put`].
+    pub fn since(&self) -> u64 {
+        self.lock().generation
     }
 
-    /// Forgets every admission matching `which`.
-    pub fn forget(&self, which: impl Fn(&Admission) -> bool) {
-        self.lock().retain(|_, (_, a)| !which(a));
+    /// Remembers an admission under `key`, checked from reads made after `since`,
+    /// unless an end since then touches it (then it may rest on a read the end
+    /// overtook: false, and it must not be used).
+    pub fn put(&self, key: CacheKey, a: Arc<Admission>, since: u64) -> bool {
+        let mut entries = self.lock();
+        let oldest = entries
+            .ends
+            .front()
+            .map_or(entries.generation, |(n, _)| n - 1);
+        if since < oldest
+            || entries
+                .ends
+                .iter()
+                .any(|(n, touches)| *n > since && touches(&a))
+        {
+            return false;
+        }
+        if entries.map.len() >= CACHE_MAX {
+            entries.map.retain(|_, (at, _)| at.elapsed() < CACHE_FOR);
+            if entries.map.len() >= CACHE_MAX {
+                entries.map.clear();
+            }
+        }
+        entries.map.insert(key, (Instant::now(), a));
+        true
+    }
+
+    /// An end: forgets every admission matching `which`, and keeps it for the checks in
+    /// flight.
+    pub fn forget(&self, which: impl Fn(&Admission) -> bool + Send + Sync + 'static) {
+        let mut entries = self.lock();
+        entries.map.retain(|_, (_, a)| !which(a));
+        entries.generation += 1;
+        let n = entries.generation;
+        entries.ends.push_back((n, Box::new(which)));
+        if entries.ends.len() > ENDS_KEPT {
+            entries.ends.pop_front();
+        }
     }
 
     /// Grants, sessions and users behind the remembered admissions (for the poll).
     pub fn live(&self) -> Vec<Arc<Admission>> {
-        self.lock().values().map(|(_, a)| a.clone()).collect()
+        self.lock().map.values().map(|(_, a)| a.clone()).collect()
     }
 }
 

@@ -10,13 +10,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::admission::Refusal;
+use super::admit::internal;
 use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, Origin};
 use crate::domain::Principal;
 use crate::policy::Kind;
 use crate::providers::fingerprint;
 use crate::providers::livestream::{self, LivestreamClaims, MAX_TTL};
-use crate::service::{Broker, ServiceError};
+use crate::service::{Broker, Ended, Holder, Minted, ServiceError};
 use crate::store::{Issuance, StoreError};
 
 /// The issuance kind of livestream tokens.
@@ -45,13 +46,14 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedLivestream, ServiceError> {
+        let began = std::time::Instant::now();
         let settings = self.config.livestream.as_ref().ok_or_else(|| {
             ServiceError::NotFound(
                 "this broker issues no livestream tokens: set [livestream] secret and api_token"
                     .into(),
             )
         })?;
-        let (_, grant) = self
+        let (r, grant) = self
             .live_grant(p, resource, Kind::Http, origin, now)
             .await?;
         let team_id = livestream::team_of_role(&grant.role).ok_or_else(|| {
@@ -62,7 +64,8 @@ impl Broker {
             .min(grant.expires_at.unwrap_or(now));
         let (token, claims) =
             livestream::mint(settings, team_id, p.email.as_deref(), now, expires_at)?;
-        self.record_livestream(&grant, &claims, &token, "api", origin, now)
+        let minted = livestream_minted(&grant, &claims, &token, "api", origin, now);
+        self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
             .await?;
         Ok(IssuedLivestream {
             token,
@@ -72,33 +75,43 @@ impl Broker {
         })
     }
 
-    /// Records a livestream token (fingerprint, never the token) with its audit event.
-    pub(crate) async fn record_livestream(
+    /// A livestream token the gate sends upstream for `grant` (recorded like any
+    /// issuance, and refused like an admission if the grant ended meanwhile).
+    pub(crate) async fn gate_livestream_token(
         &self,
+        holder: &Holder,
+        email: Option<&str>,
         grant: &AccessRequest,
-        claims: &LivestreamClaims,
-        token: &str,
-        via: &str,
-        origin: &Origin,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let print = fingerprint(token);
-        let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
-        let mut tx = self.store.begin().await?;
-        tx.insert_issuance(&Issuance {
-            id: claims.jti.clone(),
-            request_id: grant.id.clone(),
-            kind: KIND,
-            fingerprint: print.clone(),
-            issued_at: now,
-            expires_at,
-        })
-        .await?;
-        let event = AuditEvent::new("credential.issued", &grant.requester_id, origin, now)
-            .about(&grant.id, &grant.resource, &grant.role)
-            .details(serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "team_id": claims.team_id, "expires_at": expires_at, "via": via }));
-        tx.append_audit(&event).await?;
-        tx.commit().await
+    ) -> Result<String, Refusal> {
+        let began = std::time::Instant::now();
+        let settings = self.config.livestream.as_ref().ok_or_else(|| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "livestream_not_configured",
+                "this resource needs [livestream] in the broker's configuration",
+            )
+        })?;
+        let team = livestream::team_of_role(&grant.role).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::FORBIDDEN,
+                "no_team",
+                "the granted role names no team",
+            )
+        })?;
+        let expires_at = (now + chrono::Duration::from_std(settings.token_ttl).unwrap_or_default())
+            .min(grant.expires_at.unwrap_or(now));
+        let (token, claims) =
+            livestream::mint(settings, team, email, now, expires_at).map_err(internal)?;
+        let minted = livestream_minted(grant, &claims, &token, "gate", &Origin::default(), now);
+        match self
+            .hand_out(holder, &grant.id, minted, &Origin::default(), (now, began))
+            .await
+            .map_err(internal)?
+        {
+            Ok(()) => Ok(token),
+            Err(ended) => Err(ended_refusal(&grant.resource, ended)),
+        }
     }
 
     /// The live events service's authorization callback: `Ok` while the grant behind
@@ -147,5 +160,54 @@ impl Broker {
             return Err(Refusal::no_grant(&grant.resource, Some(&grant), now));
         }
         Ok(())
+    }
+}
+
+/// A livestream token's record (fingerprint, never the token) and its audit event.
+pub(crate) fn livestream_minted(
+    grant: &AccessRequest,
+    claims: &LivestreamClaims,
+    token: &str,
+    via: &str,
+    origin: &Origin,
+    now: DateTime<Utc>,
+) -> Minted {
+    let print = fingerprint(token);
+    let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+    Minted {
+        issuance: Issuance {
+            id: claims.jti.clone(),
+            request_id: grant.id.clone(),
+            kind: KIND,
+            fingerprint: print.clone(),
+            issued_at: now,
+            expires_at,
+        },
+        issued: AuditEvent::new("credential.issued", &grant.requester_id, origin, now)
+            .about(&grant.id, &grant.resource, &grant.role)
+            .details(serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "team_id": claims.team_id, "expires_at": expires_at, "via": via })),
+        identifiers: serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "via": via }),
+    }
+}
+
+/// The refusal a new admission would get for what ended.
+fn ended_refusal(resource: &str, ended: Ended) -> Refusal {
+    let unauthenticated =
+        |code, m: &str| Refusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
+    match ended {
+        Ended::Grant(latest) => Refusal::no_grant(resource, latest.as_deref(), Utc::now()),
+        Ended::SessionRevoked => unauthenticated(
+            "session_revoked",
+            "this session has ended; run `latchkey login`",
+        ),
+        Ended::SessionExpired => unauthenticated(
+            "session_expired",
+            "the session has expired; run `latchkey login`",
+        ),
+        Ended::UserLocked => Refusal::new(
+            StatusCode::FORBIDDEN,
+            "user_locked",
+            "this user is locked by an administrator",
+        ),
     }
 }

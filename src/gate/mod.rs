@@ -58,7 +58,8 @@ pub struct Gate {
 impl Gate {
     /// A grant ended (committed): its streams close and its admissions are forgotten.
     pub fn end_grant(&self, grant_id: &str, why: End) {
-        self.admissions.forget(|a| a.grant_id == grant_id);
+        let id = grant_id.to_string();
+        self.admissions.forget(move |a| a.grant_id == id);
         let n = self.hub.end_grant(grant_id, why);
         if n > 0 {
             tracing::info!(grant = %grant_id, streams = n, why = why.as_str(), "gated streams closed");
@@ -69,7 +70,7 @@ impl Gate {
     pub fn end_user(&self, identifier: &str) {
         let id = identifier.to_lowercase();
         self.admissions
-            .forget(|a| a.user_keys.iter().any(|k| k.to_lowercase() == id));
+            .forget(move |a| a.user_keys.iter().any(|k| k.to_lowercase() == id));
         let n = self.hub.end_user(identifier);
         if n > 0 {
             tracing::info!(streams = n, "gated streams of a locked user closed");
@@ -78,8 +79,9 @@ impl Gate {
 
     /// A session ended (logout).
     pub fn end_session(&self, session_id: &str) {
+        let id = session_id.to_string();
         self.admissions
-            .forget(|a| a.session_id.as_deref() == Some(session_id));
+            .forget(move |a| a.session_id.as_deref() == Some(id.as_str()));
         self.hub.end_session(session_id);
     }
 }

@@ -78,7 +78,15 @@ pub async fn poll_once(broker: &Broker) -> Result<(), StoreError> {
     {
         gate.end_session(id);
     }
-    for identifier in &locks {
+    // Only the locks that name someone open here: each end is also kept for the checks
+    // in flight (see the cache), and most locks name nobody with an open stream.
+    let open: HashSet<String> = streams
+        .iter()
+        .flat_map(|s| s.user_keys.iter())
+        .chain(admitted.iter().flat_map(|a| a.user_keys.iter()))
+        .map(|k| k.to_lowercase())
+        .collect();
+    for identifier in locks.iter().filter(|l| open.contains(&l.to_lowercase())) {
         gate.end_user(identifier);
     }
     Ok(())

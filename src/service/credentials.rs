@@ -1,15 +1,18 @@
 //! Credentials inside grants: issued only inside an active grant, living at most
 //! min(asked, the grant's remaining time, the provider's limit), each issuance recorded
-//! (fingerprint and expiry, never the secret) with its audit event in one transaction.
+//! (fingerprint and expiry, never the secret) with its audit event in one transaction,
+//! the one that checks the grant again before anything is handed out (`issuance`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::issuance::{Ended, Holder, Minted};
 use super::{Broker, ServiceError};
 use crate::access::AccessRequest;
 use crate::audit::{AuditEvent, Origin};
+use crate::auth::session::SessionTokenError;
 use crate::domain::Principal;
 use crate::policy::{Kind, Resource};
 use crate::providers::aws::{self, AssumeRole, AwsCredentials};
@@ -65,27 +68,37 @@ impl Broker {
         match grant {
             Some(g) => Ok((r, g)),
             None => {
-                let role = if r.roles.len() == 1 {
-                    r.roles
-                        .keys()
-                        .next()
-                        .map(|k| format!(" --role {k}"))
-                        .unwrap_or_default()
-                } else {
-                    " --role ROLE".into()
-                };
-                let command = format!("latchkey request {resource}{role} --reason \"…\"");
                 let mut event = AuditEvent::new("credential.failed", &p.user_id, origin, now)
                     .outcome("refused", Some("no active grant".into()));
                 event.resource = Some(resource.to_string());
                 let mut tx = self.store.begin().await?;
                 tx.append_audit(&event).await?;
                 tx.commit().await?;
-                Err(ServiceError::NoActiveGrant {
-                    resource: resource.to_string(),
-                    command,
-                })
+                Err(no_active_grant(&r))
             }
+        }
+    }
+
+    /// Hands out a minted credential if the grant, session and user still stand (see
+    /// `issuance`); else the refusal a new request would get now.
+    pub(crate) async fn hand_out_to(
+        &self,
+        p: &Principal,
+        r: &Resource,
+        grant: &AccessRequest,
+        minted: Minted,
+        origin: &Origin,
+        clock: (DateTime<Utc>, Instant),
+    ) -> Result<(), ServiceError> {
+        match self
+            .hand_out(&Holder::of(p), &grant.id, minted, origin, clock)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(Ended::Grant(_)) => Err(no_active_grant(r)),
+            Err(Ended::SessionRevoked) => Err(ServiceError::SessionRevoked),
+            Err(Ended::SessionExpired) => Err(SessionTokenError::Expired.into()),
+            Err(Ended::UserLocked) => Err(ServiceError::UserLocked),
         }
     }
 
@@ -98,6 +111,7 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, ServiceError> {
+        let began = Instant::now();
         // Broker tokens serve token resources, and http resources behind the gate.
         let kind = match self.policy.current().catalogue.resources.get(resource) {
             Some(r) if r.kind == Kind::Http => Kind::Http,
@@ -122,21 +136,22 @@ impl Broker {
             expires_at,
         )?;
         let print = fingerprint(&jwt);
-        let mut tx = self.store.begin().await?;
-        tx.insert_issuance(&Issuance {
-            id: claims.jti.clone(),
-            request_id: grant.id.clone(),
-            kind: "token",
-            fingerprint: print.clone(),
-            issued_at: now,
-            expires_at,
-        })
-        .await?;
-        let event = AuditEvent::new("credential.issued", &p.user_id, origin, now)
-            .about(&grant.id, &r.name, &grant.role)
-            .details(serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti, "expires_at": expires_at, "audience": claims.aud }));
-        tx.append_audit(&event).await?;
-        tx.commit().await?;
+        let minted = Minted {
+            issuance: Issuance {
+                id: claims.jti.clone(),
+                request_id: grant.id.clone(),
+                kind: "token",
+                fingerprint: print.clone(),
+                issued_at: now,
+                expires_at,
+            },
+            issued: AuditEvent::new("credential.issued", &p.user_id, origin, now)
+                .about(&grant.id, &r.name, &grant.role)
+                .details(serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti, "expires_at": expires_at, "audience": claims.aud })),
+            identifiers: serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti }),
+        };
+        self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
+            .await?;
         Ok(IssuedToken {
             token: jwt,
             expires_at,
@@ -157,6 +172,7 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<AwsCredentials, ServiceError> {
+        let began = Instant::now();
         let (r, grant) = self.live_grant(p, resource, Kind::Aws, origin, now).await?;
         let role = r
             .roles
@@ -211,23 +227,46 @@ impl Broker {
         // Never outlives the grant, even if STS rounded up.
         let expires_at = creds.expiration.min(grant.expires_at.unwrap_or(now));
         let print = fingerprint(&creds.session_token);
-        let mut tx = self.store.begin().await?;
-        tx.insert_issuance(&Issuance {
-            id: uuid::Uuid::new_v4().to_string(),
-            request_id: grant.id.clone(),
-            kind: "aws",
-            fingerprint: print.clone(),
-            issued_at: now,
-            expires_at,
-        })
-        .await?;
         let issued = event("credential.issued").details(serde_json::json!({
             "kind": "aws", "fingerprint": print, "access_key_id": creds.access_key_id, "role_arn": call.role_arn,
             "assumed_role_arn": creds.assumed_role_arn, "session_name": call.session_name,
             "duration_secs": duration.as_secs(), "expires_at": expires_at,
         }));
-        tx.append_audit(&issued).await?;
-        tx.commit().await?;
+        let minted = Minted {
+            issuance: Issuance {
+                id: uuid::Uuid::new_v4().to_string(),
+                request_id: grant.id.clone(),
+                kind: "aws",
+                fingerprint: print.clone(),
+                issued_at: now,
+                expires_at,
+            },
+            issued,
+            // The session cannot be recalled: its tag names the grant, whose revocation
+            // denies the grant's sessions at AWS.
+            identifiers: serde_json::json!({ "kind": "aws", "fingerprint": print, "access_key_id": creds.access_key_id, "role_arn": call.role_arn }),
+        };
+        self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
+            .await?;
         Ok(creds)
+    }
+}
+
+/// The refusal for a caller without a live grant on `r`, naming the command that would
+/// request one: what a new request gets, and what a credential in flight gets when its
+/// grant ended before it was handed out.
+fn no_active_grant(r: &Resource) -> ServiceError {
+    let role = if r.roles.len() == 1 {
+        r.roles
+            .keys()
+            .next()
+            .map(|k| format!(" --role {k}"))
+            .unwrap_or_default()
+    } else {
+        " --role ROLE".into()
+    };
+    ServiceError::NoActiveGrant {
+        resource: r.name.clone(),
+        command: format!("latchkey request {}{role} --reason \"…\"", r.name),
     }
 }

@@ -217,6 +217,9 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedSession, ServiceError> {
+        // Held until the session is committed: a lock committed before is seen here, one
+        // being committed waits and then ends this session too.
+        tx.hold_against_locks().await?;
         if tx.find_lock(&identity.lock_identifiers()).await?.is_some() {
             tracing::warn!(user = %identity.user_id(), "login refused: user locked");
             return Err(ServiceError::UserLocked);

@@ -7,6 +7,7 @@
 //! - `access`: create requests (decided by the policy), activate, extend, cancel, revoke, sweep.
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
+//! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - [`audit`]: checkpoints, verification, following and exporting the audit log.
 //! - `slack`: one-time codes that link a Slack user to the caller.
 
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod audit;
 mod credentials;
 mod devmode;
+mod issuance;
 mod login;
 mod review;
 mod slack;
@@ -31,6 +33,8 @@ use crate::store::{Store, StoreError};
 
 pub use access::RequestView;
 pub use credentials::IssuedToken;
+pub(crate) use issuance::{Ended, Holder, Minted};
+pub use issuance::{InFlight, Pause};
 pub use login::{BrowserLogin, ClientInfo, IssuedSession, DEV_ISSUER};
 pub use slack::LinkCode;
 
@@ -56,6 +60,8 @@ pub struct Broker {
     pub slack: Option<crate::slack::api::SlackApi>,
     /// The gate: open streams and recent admissions.
     pub gate: crate::gate::Gate,
+    /// A test seam: pauses where something is granted on an earlier read (unset here).
+    pub in_flight: InFlight,
 }
 
 /// A shared handle to the broker.

@@ -152,6 +152,7 @@ impl Application {
             http: http_client()?,
             slack,
             gate: Default::default(),
+            in_flight: Default::default(),
         });
         // A development broker's sessions do not survive a start without `--dev` on its data.
         let ended = broker

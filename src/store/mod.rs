@@ -19,6 +19,7 @@ macro_rules! dispatch {
 mod access_queries;
 mod audit_queries;
 mod gate_queries;
+mod hold_queries;
 mod queries;
 mod rows;
 mod slack_queries;
@@ -26,6 +27,7 @@ pub mod sqlite;
 mod tx_access;
 mod tx_audit;
 mod tx_gate;
+mod tx_hold;
 mod tx_slack;
 
 pub use tx_access::Issuance;

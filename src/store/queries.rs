@@ -90,6 +90,9 @@ macro_rules! shared_queries {
 
         /// See [`crate::store::Tx::lock`].
         pub async fn lock(c: &mut $conn, lock: &Lock) -> Result<u64, StoreError> {
+            // Waits for issuances and logins that checked the locks to commit, and keeps
+            // new ones from checking until this lock has committed (PostgreSQL).
+            exclude_holders(&mut *c).await?;
             sqlx::query(
                 "INSERT INTO user_locks (identifier, reason, locked_by, locked_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (identifier) DO UPDATE SET reason = $2, locked_by = $3, locked_at = $4",

@@ -57,6 +57,36 @@ fn ask(
 }
 
 /// Makes a request at `when` (RFC 3339) as `who`; returns its id.
+/// The session a seeded principal names, as a login would have recorded it (no events).
+async fn seed_session(b: &Broker, who: &Principal) {
+    let identity = latchkey::domain::Identity {
+        issuer: "dev".into(),
+        subject: who.subject.clone(),
+        email: who.email.clone(),
+        name: None,
+        groups: who.groups.clone(),
+        auth_time: who.auth_time,
+    };
+    let since = who.auth_time.unwrap_or(who.expires_at);
+    let mut tx = b.store.begin().await.unwrap();
+    tx.upsert_user(&identity, since).await.unwrap();
+    tx.insert_session(&latchkey::domain::Session {
+        id: who.session_id.clone(),
+        user_id: who.user_id.clone(),
+        kid: "seeded".into(),
+        dev: true,
+        created_at: since,
+        expires_at: who.expires_at,
+        auth_time: who.auth_time,
+        revoked_at: None,
+        client_addr: None,
+        user_agent: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 async fn create(b: &Broker, who: &Principal, a: Ask, when: &str) -> String {
     let (r, _) = b
         .create_request(who, a, None, &Origin::default(), t(when))
@@ -179,6 +209,8 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
         )
         .await,
     );
+    // A credential is handed out only to a live session (checked again at issuance).
+    seed_session(b, &dave).await;
     b.issue_token(
         &dave,
         "token:metrics-api",

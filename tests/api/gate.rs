@@ -401,15 +401,18 @@ async fn upstream_connections_are_reused_and_one_the_upstream_closed_is_replaced
 }
 
 /// The race that forgetting on revoke cannot see: a check reads the grant just before its
-/// revocation commits and remembers the admission just after (every request that waited
-/// for that check is then admitted by it). The store poll forgets it within its interval,
-/// and the credential is refused from then on, within the second.
+/// revocation commits and remembers the admission just after. On this replica the end is
+/// numbered, and such an admission is not remembered; one an end on another replica
+/// overtook (unknown here) is forgotten by the store poll within its interval, and the
+/// credential is refused from then on, within the second.
 #[tokio::test]
 async fn an_admission_remembered_after_its_revocation_is_forgotten_by_the_poll() {
     let g = gated(Options::default()).await;
     let app = &g.app;
     let bob = app.dev_login("bob@example.com", &["eng"]).await;
     let id = grant(app, &bob, STREAM, json!({})).await;
+    let cache = &app.broker.gate.admissions;
+    let since = cache.since();
     let checked_before = app
         .broker
         .admit(Some(&bob), STREAM, &Origin::default, Utc::now())
@@ -423,8 +426,12 @@ async fn an_admission_remembered_after_its_revocation_is_forgotten_by_the_poll()
     )
     .await;
     let key = cache_key(&bob, STREAM);
-    let cache = &app.broker.gate.admissions;
-    cache.put(key, checked_before);
+    assert!(
+        !cache.put(key, checked_before.clone(), since),
+        "a check this replica's revocation overtook is not remembered"
+    );
+    // As if revoked on another replica: this one's ends do not know of it.
+    assert!(cache.put(key, checked_before, cache.since()));
     assert!(
         cache.get(&key, Utc::now()).is_some(),
         "the stale admission is in"

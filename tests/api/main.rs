@@ -21,6 +21,7 @@ mod gate_fixture;
 mod health;
 mod id_token_attacks;
 mod id_tokens;
+mod issuance_races;
 mod key_rotation;
 mod nginx;
 mod oidc_flows;
