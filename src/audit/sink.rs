@@ -52,7 +52,15 @@ pub async fn deliver(
 
 fn write_checkpoint_file(dir: &Path, cp: &Checkpoint) -> Result<(), String> {
     let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", dir.display());
-    std::fs::create_dir_all(dir).map_err(|e| fail("creating", e))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // Only the broker's user reads its checkpoints here; the copy elsewhere is the one that counts.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| fail("creating", e))?;
+    }
     let path = dir.join(checkpoint_file(cp.number));
     let json = cp.to_json();
     match std::fs::read_to_string(&path) {
@@ -72,7 +80,7 @@ fn write_checkpoint_file(dir: &Path, cp: &Checkpoint) -> Result<(), String> {
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o644)
+        .mode(0o600)
         .open(&tmp)
         .map_err(|e| fail("writing", e))?;
     f.write_all(json.as_bytes())
@@ -105,6 +113,76 @@ pub fn read_checkpoint_dir(dir: &Path) -> Result<Vec<Checkpoint>, String> {
     }
     out.sort_by_key(|c: &Checkpoint| c.number);
     Ok(out)
+}
+
+/// The newest checkpoint file in a sink directory (by number), `None` if it holds none.
+pub fn newest_in_dir(dir: &Path) -> Result<Option<Checkpoint>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let mut newest: Option<(i64, PathBuf)> = None;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let number = name
+            .strip_prefix("checkpoint-")
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|n| n.parse::<i64>().ok());
+        if let Some(n) = number {
+            if newest.as_ref().is_none_or(|(m, _)| *m < n) {
+                newest = Some((n, path));
+            }
+        }
+    }
+    let Some((_, path)) = newest else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{} is not a checkpoint: {e}", path.display()))
+}
+
+/// Where the newest checkpoint an `https` sink acknowledged is remembered, in the data
+/// directory: outside the database, so that removing checkpoints there is noticed even
+/// when the sink cannot be read back.
+pub fn acknowledged_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit-checkpoint-acknowledged.json")
+}
+
+/// Remembers `cp` as the newest checkpoint the sink acknowledged (an older one is kept).
+pub fn remember_acknowledged(data_dir: &Path, cp: &Checkpoint) -> Result<(), String> {
+    if acknowledged(data_dir)?.is_some_and(|known| known.number >= cp.number) {
+        return Ok(());
+    }
+    let path = acknowledged_file(data_dir);
+    let tmp = data_dir.join(".audit-checkpoint-acknowledged.json.tmp");
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(fail)?;
+    f.write_all(cp.to_json().as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(fail)?;
+    std::fs::rename(&tmp, &path).map_err(fail)
+}
+
+/// The newest checkpoint the `https` sink acknowledged, as remembered in the data directory.
+pub fn acknowledged(data_dir: &Path) -> Result<Option<Checkpoint>, String> {
+    let path = acknowledged_file(data_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is not a checkpoint: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// An open JSON-lines event feed.

@@ -7,11 +7,13 @@
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
 //! - [`audit`]: checkpoints, verification, following and exporting the audit log.
+//! - `audit_check`: the log since the newest checkpoint still holds, before signing and at start.
 //! - `slack`: one-time codes that link a Slack user to the caller.
 
 mod access;
 pub mod admin;
 pub mod audit;
+mod audit_check;
 mod credentials;
 mod login;
 mod review;

@@ -6,6 +6,7 @@ mod idp;
 mod access;
 mod audit;
 mod audit_export;
+mod audit_tamper;
 
 mod aws;
 mod cli_and_config;
