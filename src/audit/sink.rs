@@ -75,23 +75,47 @@ fn write_checkpoint_file(dir: &Path, cp: &Checkpoint) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail("reading", e)),
     }
-    let tmp = dir.join(format!(".{}.tmp", checkpoint_file(cp.number)));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| fail("writing", e))?;
-    f.write_all(json.as_bytes())
-        .and_then(|()| f.write_all(b"\n"))
-        .and_then(|()| f.sync_all())
-        .map_err(|e| fail("writing", e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| fail("writing", e))?;
-    // The rename is durable once the directory is.
+    // A temporary name of its own: two deliveries of one checkpoint may run at once.
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        checkpoint_file(cp.number),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let written = write_new(&tmp, &json).and_then(|()| {
+        // A hard link never replaces an existing file: the file is written once.
+        match std::fs::hard_link(&tmp, &path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            other => other,
+        }
+    });
+    let _ = std::fs::remove_file(&tmp);
+    written.map_err(|e| fail("writing", e))?;
+    if std::fs::read_to_string(&path)
+        .map_err(|e| fail("reading", e))?
+        .trim_end()
+        != json
+    {
+        return Err(format!(
+            "{} already holds a different checkpoint {}: refusing to overwrite it",
+            path.display(),
+            cp.number
+        ));
+    }
+    // The link is durable once the directory is.
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| fail("syncing", e))
+}
+
+fn write_new(path: &Path, json: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(json.as_bytes())
+        .and_then(|()| f.write_all(b"\n"))
+        .and_then(|()| f.sync_all())
 }
 
 /// Every checkpoint file in a sink directory, in number order.
@@ -158,7 +182,10 @@ pub fn remember_acknowledged(data_dir: &Path, cp: &Checkpoint) -> Result<(), Str
         return Ok(());
     }
     let path = acknowledged_file(data_dir);
-    let tmp = data_dir.join(".audit-checkpoint-acknowledged.json.tmp");
+    let tmp = data_dir.join(format!(
+        ".audit-checkpoint-acknowledged.{}.tmp",
+        uuid::Uuid::new_v4().simple()
+    ));
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -167,10 +194,14 @@ pub fn remember_acknowledged(data_dir: &Path, cp: &Checkpoint) -> Result<(), Str
         .mode(0o600)
         .open(&tmp)
         .map_err(fail)?;
-    f.write_all(cp.to_json().as_bytes())
+    let written = f
+        .write_all(cp.to_json().as_bytes())
         .and_then(|()| f.sync_all())
-        .map_err(fail)?;
-    std::fs::rename(&tmp, &path).map_err(fail)
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(fail)
 }
 
 /// The newest checkpoint the `https` sink acknowledged, as remembered in the data directory.

@@ -107,32 +107,6 @@ impl Broker {
         Ok(Some(cp))
     }
 
-    /// At start: the log must agree with the newest checkpoint in the database and in the
-    /// sink. Returns what is wrong, as a full verification report, when it does not.
-    pub async fn check_audit_at_start(&self) -> Result<Option<Report>, ServiceError> {
-        let mut tx = self.store.begin().await?;
-        let (events, head) = tx.lock_audit_head().await?;
-        let problem = match self
-            .check_since_checkpoint(&mut tx, (events, &head))
-            .await?
-        {
-            Ok(_) => {
-                if events > 0 {
-                    self.store.audit_guard().record_head(events, &head);
-                }
-                return Ok(None);
-            }
-            Err(p) => p,
-        };
-        drop(tx);
-        let mut copies = self.sink_checkpoints();
-        copies.extend(self.sink_newest().await.map(|(_, c)| c));
-        let report = verify::verify_store(&self.store, self.audit_key.public(), copies, None);
-        let mut report = report.await?;
-        report.problems.push(problem);
-        Ok(Some(report.conclude()))
-    }
-
     /// Sends undelivered checkpoints to the sink, oldest first; a failure is logged and
     /// retried on the next round.
     pub async fn deliver_checkpoints(&self) {
@@ -188,7 +162,7 @@ impl Broker {
     }
 
     /// The checkpoints held outside: the sink directory's files, when the sink is one.
-    fn sink_checkpoints(&self) -> Vec<Checkpoint> {
+    pub(super) fn sink_checkpoints(&self) -> Vec<Checkpoint> {
         match &self.config.audit.checkpoint_sink {
             Some(crate::config::CheckpointSink::Dir(dir)) if dir.exists() => {
                 sink::read_checkpoint_dir(dir).unwrap_or_else(|e| {

@@ -7,15 +7,42 @@
 use crate::audit::chain::{ChainVerifier, Problem};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::sink;
+use crate::audit::verify::{self, Report};
 use crate::config::CheckpointSink;
 use crate::store::{StoreError, Tx};
 
-use super::Broker;
+use super::{Broker, ServiceError};
 
 /// Events read at once while checking the segment since the newest checkpoint.
 const PAGE: i64 = 5_000;
 
 impl Broker {
+    /// At start: the log must agree with the newest checkpoint in the database and in the
+    /// sink. Returns what is wrong, as a full verification report, when it does not.
+    pub async fn check_audit_at_start(&self) -> Result<Option<Report>, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        let (events, head) = tx.lock_audit_head().await?;
+        let problem = match self
+            .check_since_checkpoint(&mut tx, (events, &head))
+            .await?
+        {
+            Ok(_) => {
+                if events > 0 {
+                    self.store.audit_guard().record_head(events, &head);
+                }
+                return Ok(None);
+            }
+            Err(p) => p,
+        };
+        drop(tx);
+        let mut copies = self.sink_checkpoints();
+        copies.extend(self.sink_newest().await.map(|(_, c)| c));
+        let report = verify::verify_store(&self.store, self.audit_key.public(), copies, None);
+        let mut report = report.await?;
+        report.problems.push(problem);
+        Ok(Some(report.conclude()))
+    }
+
     /// The newest checkpoint held outside the database: the sink directory's newest file,
     /// or the one an `https` sink last acknowledged (remembered in the data directory).
     /// A sink that cannot be read is logged and counts as holding nothing.
