@@ -93,3 +93,28 @@ fn dev_defaults_to_sqlite_in_the_data_dir() {
     assert_eq!(c.keys_dir, PathBuf::from("/tmp/x/keys"));
     assert!(c.oidc.is_none());
 }
+
+#[test]
+fn checkpoint_every_events_defaults_small_and_refuses_nonsense() {
+    let dev = |layer: Layer| {
+        layer
+            .over(Layer {
+                dev: Some(true),
+                ..Layer::default()
+            })
+            .validate()
+    };
+    let every = |layer: Layer| dev(layer).map(|c| c.audit.checkpoint_every_events);
+    assert_eq!(every(Layer::default()).unwrap(), 100);
+    let file: Layer = toml::from_str("[audit]\ncheckpoint_every_events = 25").unwrap();
+    assert_eq!(every(file).unwrap(), 25);
+    let from_env = env(&[("LATCHKEY_AUDIT_CHECKPOINT_EVERY_EVENTS", "7")]);
+    assert_eq!(every(from_env).unwrap(), 7);
+    for bad in ["0", "-3", "many", "2000000"] {
+        let e = dev(env(&[("LATCHKEY_AUDIT_CHECKPOINT_EVERY_EVENTS", bad)])).unwrap_err();
+        assert!(
+            e.to_string().contains("audit.checkpoint_every_events"),
+            "{bad}: {e}"
+        );
+    }
+}
