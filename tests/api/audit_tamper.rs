@@ -567,3 +567,34 @@ async fn the_database_and_checkpoints_are_readable_by_the_broker_s_user_only() {
     let _ = audit_key(&app).await;
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_gate_admits_nobody_once_the_log_is_found_cut_short_remembered_admissions_included() {
+    use crate::gate::{grant, STREAM};
+    use crate::gate_fixture::{policy_dir, upstream};
+    let up = upstream(STREAM).await;
+    let policy = policy_dir(up.addr, "");
+    let site = Site::new(None);
+    let mut options = site.options();
+    options.policy_dir = Some(policy.path().to_path_buf());
+    let app = spawn_app(options).await;
+    let audra = auditor(&app).await;
+    let bob = app.dev_login("bob@example.com", &["eng", "oncall"]).await;
+    grant(&app, &bob, STREAM, json!({})).await;
+    let path = format!("/v1/gate/auth/{STREAM}");
+    assert_eq!(
+        app.get(&path, Some(&bob)).await.status(),
+        StatusCode::OK,
+        "admitted and remembered"
+    );
+    let last = last_seq(&app.broker.store).await;
+    delete_tail_and_set_head_back(&app.broker.store, last - 2).await;
+    let r = app
+        .post("/v1/audit/checkpoints", json!({}), Some(&audra))
+        .await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "audit_chain_broken").await;
+    let resp = app.get(&path, Some(&bob)).await;
+    assert_eq!(resp.headers()["x-latchkey-error"], "audit_chain_broken");
+    assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "audit_chain_broken").await;
+    app.stop().await.unwrap();
+}
