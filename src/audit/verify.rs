@@ -67,7 +67,12 @@ pub async fn verify_store(
 ) -> Result<Report, StoreError> {
     const PAGE: i64 = 20_000;
     let mut tx = store.begin_read().await?;
+    // Checkpoints (and, from the caller, the sink's and the broker's memory), then the
+    // head, then events up to it only: on PostgreSQL each statement sees what committed
+    // meanwhile, and in this order an honest append or checkpoint made while this runs is
+    // never taken for a cut tail.
     let stored = tx.checkpoints_between(1, i64::MAX).await?;
+    let (head_seq, head_hash) = tx.audit_head().await?.unwrap_or((0, GENESIS.to_string()));
     let (checkpoints, mut problems) = checkpoint::merge(vec![stored, outside], key);
     if let Err(p) = checkpoint::check_series(&checkpoints, key) {
         problems.push(p);
@@ -78,7 +83,7 @@ pub async fn verify_store(
     let mut verifier = ChainVerifier::new(1, GENESIS, anchors);
     loop {
         let page = tx
-            .audit_events_between(None, verifier.next_seq(), i64::MAX, PAGE)
+            .audit_events_between(None, verifier.next_seq(), head_seq, PAGE)
             .await?;
         if page.is_empty() {
             break;
@@ -93,7 +98,6 @@ pub async fn verify_store(
         problems.push(p);
     }
     // The head row is written with every append: a log shorter than its head lost its tail.
-    let (head_seq, head_hash) = tx.audit_head().await?.unwrap_or((0, GENESIS.to_string()));
     let last = verifier.next_seq() - 1;
     if head_seq > last {
         problems.push(
@@ -117,6 +121,26 @@ pub async fn verify_store(
             )
             .through(last),
         );
+    }
+    // Rows beyond the head: an honest append moves the head in the same commit, so a head
+    // read after them is at least as far.
+    let beyond = tx.audit_last_seq().await?;
+    if beyond > head_seq {
+        let now = tx.audit_head().await?.map_or(0, |h| h.0);
+        if beyond > now {
+            problems.push(
+                Problem::new(
+                    now + 1,
+                    "inserted",
+                    format!(
+                        "events {}-{beyond} lie beyond the chain head (event {now})",
+                        now + 1
+                    ),
+                )
+                .through(beyond)
+                .exact(),
+            );
+        }
     }
     Ok(Report {
         events: verifier.checked(),
