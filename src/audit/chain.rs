@@ -7,6 +7,7 @@
 //! [`GENESIS`]. The README gives the same rule for writers of other verifiers.
 
 use super::canonical::{write_int, write_str, write_value, NotCanonical};
+pub use super::problem::Problem;
 use super::AuditEvent;
 
 /// The `prev_hash` of the first event: 64 zeros.
@@ -91,28 +92,6 @@ pub fn link(e: &mut AuditEvent, prev_seq: i64, prev_hash: &str) -> Result<(), No
     Ok(())
 }
 
-/// The first thing found wrong, and at which sequence number.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Problem {
-    /// The first sequence number that cannot be trusted.
-    pub seq: i64,
-    /// A stable code: `edited`, `missing`, `broken_link`, `truncated`, `checkpoint_mismatch`.
-    pub code: String,
-    /// What was found, in words.
-    pub message: String,
-}
-
-impl Problem {
-    /// A problem at `seq`.
-    pub fn new(seq: i64, code: &str, message: String) -> Self {
-        Problem {
-            seq,
-            code: code.to_string(),
-            message,
-        }
-    }
-}
-
 /// What the chain check needs of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -138,6 +117,8 @@ pub struct ChainVerifier {
     /// The count of the last checkpoint found to match.
     last_good_anchor: i64,
     checked: u64,
+    /// In [`ChainVerifier::push_all`]: whether the event just checked was in doubt.
+    prev_bad: bool,
 }
 
 impl ChainVerifier {
@@ -154,6 +135,7 @@ impl ChainVerifier {
             next_anchor: 0,
             last_good_anchor: start_seq - 1,
             checked: 0,
+            prev_bad: false,
         };
         // A checkpoint exactly at the starting point is checked against `prev_hash`.
         while v.next_anchor < v.anchors.len() && v.anchors[v.next_anchor].0 == start_seq - 1 {
@@ -196,73 +178,148 @@ impl ChainVerifier {
 
     fn step(&mut self, seq: i64, intact: bool, prev_hash: &str, hash: &str) -> Result<(), Problem> {
         if seq != self.expected {
-            return Err(Problem::new(
+            let p = Problem::new(
                 self.expected,
                 "missing",
                 format!(
                     "expected event {} but found event {seq}: an event was deleted, inserted or moved",
                     self.expected
                 ),
-            ));
+            );
+            return Err(if seq > self.expected {
+                p.through(seq - 1).exact()
+            } else {
+                p
+            });
         }
         if !intact {
             return Err(Problem::new(
                 seq,
                 "edited",
                 format!("event {seq} does not match its hash: it was changed"),
-            ));
+            )
+            .through(seq)
+            .exact());
         }
         if prev_hash != self.prev_hash {
+            // Either this event or the one before was rewritten: both are in doubt.
             return Err(Problem::new(
-                seq,
+                (seq - 1).max(1),
                 "broken_link",
                 format!(
                     "event {seq} does not follow event {}: an event was inserted, removed or reordered",
                     seq - 1
                 ),
-            ));
+            )
+            .through(seq));
         }
+        self.advance(seq, hash)
+    }
+
+    /// Takes `hash` as event `seq`'s and checks the checkpoints that end there.
+    fn advance(&mut self, seq: i64, hash: &str) -> Result<(), Problem> {
         self.prev_hash.clear();
         self.prev_hash.push_str(hash);
-        self.expected += 1;
+        self.expected = self.expected.max(seq + 1);
         self.checked += 1;
         while let Some((count, head, number)) = self.anchors.get(self.next_anchor) {
-            if *count != seq {
+            if *count > seq {
                 break;
             }
+            self.next_anchor += 1;
+            // Skipped over by a gap: it covers removed events, already reported.
+            if *count < seq {
+                continue;
+            }
             if head != hash {
-                return Err(self.mismatch(*number, *count));
+                let (number, count) = (*number, *count);
+                let problem = self.mismatch(number, count);
+                // A later mismatch is in doubt only from here on.
+                self.last_good_anchor = count;
+                return Err(problem);
             }
             self.last_good_anchor = *count;
-            self.next_anchor += 1;
         }
         Ok(())
     }
 
+    /// Like [`Self::push`], but goes on past each problem to find the next one, so every
+    /// range in doubt is reported (at most `max` problems). Past a gap the next event is
+    /// checked on its own; past an edited or misplaced event the chain resumes from its
+    /// stated hash, and a link to an event already in doubt adds nothing.
+    pub fn push_all(&mut self, events: &[AuditEvent], problems: &mut Vec<Problem>, max: usize) {
+        for (e, intact) in events.iter().zip(intact_flags(events)) {
+            if problems.len() >= max {
+                return;
+            }
+            let mut result = self.step(e.seq, intact, &e.prev_hash, &e.hash);
+            if let Err(p) = &result {
+                if p.code == "missing" && e.seq > self.expected {
+                    problems.push(p.clone());
+                    self.expected = e.seq;
+                    self.prev_hash.clone_from(&e.prev_hash);
+                    result = self.step(e.seq, intact, &e.prev_hash, &e.hash);
+                }
+            }
+            match result {
+                Ok(()) => self.prev_bad = false,
+                Err(p) => {
+                    let absorbed = p.code == "broken_link" && self.prev_bad;
+                    let tail_ok = p.code == "checkpoint_mismatch";
+                    if !absorbed {
+                        problems.push(p);
+                    }
+                    if !tail_ok {
+                        let _ = self.advance(e.seq, &e.hash);
+                        self.prev_bad = !absorbed;
+                    }
+                }
+            }
+        }
+    }
+
     fn mismatch(&self, number: i64, count: i64) -> Problem {
+        let from = self.last_good_anchor + 1;
         Problem::new(
-            self.last_good_anchor + 1,
+            from,
             "checkpoint_mismatch",
             format!(
-                "checkpoint {number} signed a different history for events {}..={count}: they were rewritten",
-                self.last_good_anchor + 1
+                "events {from}-{count} were rewritten: {} event {count} with another hash than the stored one",
+                anchor_name(number)
             ),
         )
+        .through(count)
     }
 
     /// Ends the check: a checkpoint beyond the last event means the log lost its tail.
     pub fn finish(&self) -> Result<(), Problem> {
-        if let Some((count, _, number)) = self.anchors.get(self.next_anchor) {
+        // The furthest checkpoint beyond the end bounds what was removed.
+        let beyond = self.anchors.get(self.next_anchor..).unwrap_or_default();
+        if let Some((count, head, number)) = beyond.iter().max_by_key(|a| a.0) {
+            let (count, number) = (*count, *number);
             return Err(Problem::new(
                 self.expected,
                 "truncated",
                 format!(
-                    "checkpoint {number} covers {count} events but the log ends at event {}: the tail was removed",
+                    "events {}-{count} were removed: {} event {count} with hash {head}, but the log ends at event {}",
+                    self.expected,
+                    anchor_name(number),
                     self.expected - 1
                 ),
-            ));
+            )
+            .through(count)
+            .exact());
         }
         Ok(())
+    }
+}
+
+/// Number 0 names the running broker's own record of the last event it appended.
+fn anchor_name(number: i64) -> String {
+    if number == 0 {
+        "the running broker appended".to_string()
+    } else {
+        format!("checkpoint {number} covers")
     }
 }
 

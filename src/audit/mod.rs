@@ -6,7 +6,7 @@
 //! Appends are chained ([`chain`]): the store gives each event its sequence number and the
 //! hash of the one before when the transaction commits, under a lock that serializes
 //! every appender, so the chain never forks. [`checkpoint`] signs the head at intervals;
-//! [`verify`] checks a live log or an exported bundle; [`export`] writes the evidence
+//! [`verify`] checks a live log or an exported bundle ([`problem`]: what it reports); [`export`] writes the evidence
 //! bundle; [`lines`] writes events as canonical JSON lines and reads them back; [`sink`]
 //! and [`feed`] hand checkpoints and events to the outside; [`canonical`] is the JCS the
 //! hashes and signatures are computed over; [`bounded`] cuts the text events take from
@@ -20,6 +20,7 @@ pub mod export;
 pub mod feed;
 pub mod lines;
 mod par;
+pub mod problem;
 pub mod sink;
 pub mod verify;
 

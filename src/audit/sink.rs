@@ -52,7 +52,15 @@ pub async fn deliver(
 
 fn write_checkpoint_file(dir: &Path, cp: &Checkpoint) -> Result<(), String> {
     let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", dir.display());
-    std::fs::create_dir_all(dir).map_err(|e| fail("creating", e))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // Only the broker's user reads its checkpoints here; the copy elsewhere is the one that counts.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| fail("creating", e))?;
+    }
     let path = dir.join(checkpoint_file(cp.number));
     let json = cp.to_json();
     match std::fs::read_to_string(&path) {
@@ -67,23 +75,47 @@ fn write_checkpoint_file(dir: &Path, cp: &Checkpoint) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail("reading", e)),
     }
-    let tmp = dir.join(format!(".{}.tmp", checkpoint_file(cp.number)));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .map_err(|e| fail("writing", e))?;
-    f.write_all(json.as_bytes())
-        .and_then(|()| f.write_all(b"\n"))
-        .and_then(|()| f.sync_all())
-        .map_err(|e| fail("writing", e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| fail("writing", e))?;
-    // The rename is durable once the directory is.
+    // A temporary name of its own: two deliveries of one checkpoint may run at once.
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        checkpoint_file(cp.number),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let written = write_new(&tmp, &json).and_then(|()| {
+        // A hard link never replaces an existing file: the file is written once.
+        match std::fs::hard_link(&tmp, &path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            other => other,
+        }
+    });
+    let _ = std::fs::remove_file(&tmp);
+    written.map_err(|e| fail("writing", e))?;
+    if std::fs::read_to_string(&path)
+        .map_err(|e| fail("reading", e))?
+        .trim_end()
+        != json
+    {
+        return Err(format!(
+            "{} already holds a different checkpoint {}: refusing to overwrite it",
+            path.display(),
+            cp.number
+        ));
+    }
+    // The link is durable once the directory is.
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| fail("syncing", e))
+}
+
+fn write_new(path: &Path, json: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(json.as_bytes())
+        .and_then(|()| f.write_all(b"\n"))
+        .and_then(|()| f.sync_all())
 }
 
 /// Every checkpoint file in a sink directory, in number order.
@@ -105,6 +137,83 @@ pub fn read_checkpoint_dir(dir: &Path) -> Result<Vec<Checkpoint>, String> {
     }
     out.sort_by_key(|c: &Checkpoint| c.number);
     Ok(out)
+}
+
+/// The newest checkpoint file in a sink directory (by number), `None` if it holds none.
+pub fn newest_in_dir(dir: &Path) -> Result<Option<Checkpoint>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let mut newest: Option<(i64, PathBuf)> = None;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let number = name
+            .strip_prefix("checkpoint-")
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|n| n.parse::<i64>().ok());
+        if let Some(n) = number {
+            if newest.as_ref().is_none_or(|(m, _)| *m < n) {
+                newest = Some((n, path));
+            }
+        }
+    }
+    let Some((_, path)) = newest else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{} is not a checkpoint: {e}", path.display()))
+}
+
+/// Where the newest checkpoint an `https` sink acknowledged is remembered, in the data
+/// directory: outside the database, so that removing checkpoints there is noticed even
+/// when the sink cannot be read back.
+pub fn acknowledged_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit-checkpoint-acknowledged.json")
+}
+
+/// Remembers `cp` as the newest checkpoint the sink acknowledged (an older one is kept).
+pub fn remember_acknowledged(data_dir: &Path, cp: &Checkpoint) -> Result<(), String> {
+    if acknowledged(data_dir)?.is_some_and(|known| known.number >= cp.number) {
+        return Ok(());
+    }
+    let path = acknowledged_file(data_dir);
+    let tmp = data_dir.join(format!(
+        ".audit-checkpoint-acknowledged.{}.tmp",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(fail)?;
+    let written = f
+        .write_all(cp.to_json().as_bytes())
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(fail)
+}
+
+/// The newest checkpoint the `https` sink acknowledged, as remembered in the data directory.
+pub fn acknowledged(data_dir: &Path) -> Result<Option<Checkpoint>, String> {
+    let path = acknowledged_file(data_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is not a checkpoint: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// An open JSON-lines event feed.

@@ -87,10 +87,15 @@ fn report(output: Output, what: &str, r: &Report) -> Result<(), CliError> {
         Output::Text => {
             println!("{what}: FAILED.");
             if let Some(seq) = r.first_bad_seq {
-                println!("First bad sequence number: {seq}");
+                let how = if r.first_bad_exact {
+                    "exactly"
+                } else {
+                    "the first the evidence cannot vouch for"
+                };
+                println!("First bad sequence number: {seq} ({how})");
             }
             for p in &r.problems {
-                println!("  event {}: {} ({})", p.seq, p.message, p.code);
+                println!("  {}: {} ({})", p.range(), p.message, p.code);
             }
             for e in &r.errors {
                 println!("  {e}");

@@ -11,6 +11,8 @@ use crate::duration;
 pub struct AuditConfig {
     /// How often the chain head is signed, even when nothing happened.
     pub checkpoint_interval: Duration,
+    /// A checkpoint is also signed once this many events were appended since the last.
+    pub checkpoint_every_events: i64,
     /// Where checkpoints are written besides the database.
     pub checkpoint_sink: Option<CheckpointSink>,
     /// Where every event is written as a JSON line, for a SIEM.
@@ -35,6 +37,9 @@ pub enum EventSink {
     File(PathBuf),
 }
 
+/// `audit.checkpoint_every_events` when unset.
+pub const DEFAULT_EVERY_EVENTS: i64 = 100;
+
 pub(super) fn validate(
     layer: AuditLayer,
     dev: bool,
@@ -51,6 +56,18 @@ pub(super) fn validate(
     {
         return Err(invalid(INTERVAL, "must be between 1s and 24h"));
     }
+    const EVERY: &str = "audit.checkpoint_every_events (LATCHKEY_AUDIT_CHECKPOINT_EVERY_EVENTS)";
+    let checkpoint_every_events = match layer.checkpoint_every_events.as_deref() {
+        // Small: the events after the last checkpoint are the ones that can be removed
+        // unnoticed, and a checkpoint costs one signature and a check of that many events.
+        None => DEFAULT_EVERY_EVENTS,
+        Some(s) => s
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| invalid(EVERY, "must be a whole number from 1 to 1000000"))?,
+    };
     let checkpoint_sink = match layer.checkpoint_sink {
         // The development server keeps its checkpoints beside its data, for the walkthrough.
         None if dev => Some(CheckpointSink::Dir(data_dir.join("checkpoints"))),
@@ -86,6 +103,7 @@ pub(super) fn validate(
     };
     Ok(AuditConfig {
         checkpoint_interval,
+        checkpoint_every_events,
         checkpoint_sink,
         event_sink,
     })

@@ -68,10 +68,28 @@ pub struct Layer {
 pub struct AuditLayer {
     /// How often the chain head is signed, e.g. `10m`.
     pub checkpoint_interval: Option<String>,
+    /// Also sign once this many events were appended since the last checkpoint, e.g. `100`.
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub checkpoint_every_events: Option<String>,
     /// Where checkpoints go: a directory, or an `https://` URL that receives a JSON POST.
     pub checkpoint_sink: Option<String>,
     /// Where every event goes as a JSON line: `stdout` or `file:PATH`.
     pub event_sink: Option<String>,
+}
+
+/// A TOML integer or string, kept as text for [`super::audit`] to validate with the
+/// environment's value.
+fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrText {
+        Number(i64),
+        Text(String),
+    }
+    Ok(Some(match NumberOrText::deserialize(d)? {
+        NumberOrText::Number(n) => n.to_string(),
+        NumberOrText::Text(s) => s,
+    }))
 }
 
 /// `[slack]` settings.
@@ -235,6 +253,7 @@ impl Layer {
             },
             audit: AuditLayer {
                 checkpoint_interval: get("LATCHKEY_AUDIT_CHECKPOINT_INTERVAL"),
+                checkpoint_every_events: get("LATCHKEY_AUDIT_CHECKPOINT_EVERY_EVENTS"),
                 checkpoint_sink: get("LATCHKEY_AUDIT_CHECKPOINT_SINK"),
                 event_sink: get("LATCHKEY_AUDIT_EVENT_SINK"),
             },
@@ -302,6 +321,10 @@ impl Layer {
                     .audit
                     .checkpoint_interval
                     .or(below.audit.checkpoint_interval),
+                checkpoint_every_events: self
+                    .audit
+                    .checkpoint_every_events
+                    .or(below.audit.checkpoint_every_events),
                 checkpoint_sink: self.audit.checkpoint_sink.or(below.audit.checkpoint_sink),
                 event_sink: self.audit.event_sink.or(below.audit.event_sink),
             },

@@ -109,3 +109,28 @@ fn a_zero_jwks_refresh_interval_is_refused() {
         }
     }
 }
+
+#[test]
+fn checkpoint_every_events_defaults_small_and_refuses_nonsense() {
+    let dev = |layer: Layer| {
+        layer
+            .over(Layer {
+                dev: Some(true),
+                ..Layer::default()
+            })
+            .validate()
+    };
+    let every = |layer: Layer| dev(layer).map(|c| c.audit.checkpoint_every_events);
+    assert_eq!(every(Layer::default()).unwrap(), 100);
+    let file: Layer = toml::from_str("[audit]\ncheckpoint_every_events = 25").unwrap();
+    assert_eq!(every(file).unwrap(), 25);
+    let from_env = env(&[("LATCHKEY_AUDIT_CHECKPOINT_EVERY_EVENTS", "7")]);
+    assert_eq!(every(from_env).unwrap(), 7);
+    for bad in ["0", "-3", "many", "2000000"] {
+        let e = dev(env(&[("LATCHKEY_AUDIT_CHECKPOINT_EVERY_EVENTS", bad)])).unwrap_err();
+        assert!(
+            e.to_string().contains("audit.checkpoint_every_events"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -68,6 +68,14 @@ impl Broker {
                 "no credential: send Authorization: Bearer <session or broker token>",
             )
         })?;
+        // A log found cut short or rewritten admits nobody, remembered admissions included.
+        if self.store.audit_guard().is_broken() {
+            return Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_chain_broken",
+                "the broker found its audit log cut short or rewritten and admits nobody until an operator has checked it",
+            ));
+        }
         let key = cache_key(token, resource);
         if let Some(a) = self.gate.admissions.get(&key, now) {
             return Ok(a);

@@ -202,6 +202,14 @@ fn stream_kind(method: &Method, parts: &axum::http::response::Parts) -> Option<&
 
 fn audit_failed(e: crate::store::StoreError) -> Response {
     tracing::error!(error = %e, "could not audit a stream's opening; refused");
+    if e.audit_broken() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_chain_broken",
+            crate::http::error::AUDIT_BROKEN,
+        )
+        .into_response();
+    }
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "audit_unavailable",

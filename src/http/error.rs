@@ -20,6 +20,9 @@ pub fn current_request_id() -> String {
         .unwrap_or_else(|_| "-".into())
 }
 
+/// What a refused write says while the audit log is found cut short or rewritten.
+pub const AUDIT_BROKEN: &str = "the audit log was found cut short or rewritten, so the broker refuses every change and issuance until an operator has checked it (`latchkey audit verify`); quote the request id to the operator";
+
 /// An error answer of the API.
 #[derive(Debug)]
 pub struct ApiError {
@@ -75,6 +78,7 @@ impl From<ServiceError> for ApiError {
             E::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
             E::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
             E::NotFound(_) => (S::NOT_FOUND, "not_found"),
+            E::Store(s) if s.audit_broken() => (S::SERVICE_UNAVAILABLE, "audit_chain_broken"),
             E::Store(crate::store::StoreError::AuditLog(_)) => {
                 (S::SERVICE_UNAVAILABLE, "audit_unavailable")
             }
@@ -122,7 +126,9 @@ impl From<ServiceError> for ApiError {
         if matches!(e, E::Store(_) | E::Key(_) | E::Sign(_) | E::Export(_)) {
             // Logged once, here, inside the request span, with its whole chain.
             tracing::error!(error = %error_chain(&e), "request failed");
-            let message = if code == "audit_unavailable" {
+            let message = if code == "audit_chain_broken" {
+                AUDIT_BROKEN
+            } else if code == "audit_unavailable" {
                 "the audit log could not be written, so nothing was done; quote the request id to the operator"
             } else {
                 "internal error; quote the request id to the operator"

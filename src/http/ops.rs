@@ -13,7 +13,8 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: the database answers and signing keys are loaded.
+/// `GET /readyz`: the database answers, the audit log was not found broken, and signing
+/// keys are loaded.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let broker = &state.broker;
     if let Err(e) = broker.store.ping().await {
@@ -22,6 +23,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             "the database does not answer",
+        ));
+    }
+    if let Some(why) = broker.store.audit_guard().broken() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_chain_broken",
+            format!("the audit log was found cut short or rewritten ({why}); the broker refuses every change and issuance: {}", crate::store::audit_guard::WHAT_TO_DO),
         ));
     }
     if broker.keyring.is_empty() {

@@ -19,6 +19,11 @@ use crate::policy::Action;
 pub enum CheckpointTrigger {
     /// The interval timer: skipped if another replica made one less than half an interval ago.
     Interval,
+    /// Events were appended: signed once `audit.checkpoint_every_events` have been since the last.
+    Events,
+    /// Graceful shutdown: signed if anything happened since the last, so a stopped broker
+    /// leaves no unprotected tail.
+    Shutdown,
     /// Someone asked (the API, an export).
     OnDemand,
 }
@@ -43,27 +48,61 @@ impl Broker {
     }
 
     /// Signs the chain head as a new checkpoint, stores it, and sends every checkpoint
-    /// the sink lacks. Returns the new checkpoint, or `None` when the interval timer found
-    /// a fresh one (made by another replica).
+    /// the sink lacks. Returns the new checkpoint, or `None` when the trigger found no
+    /// need (a fresh one made by another replica, too few events since the last).
+    ///
+    /// First the log since the newest checkpoint is checked ([`Broker::check_since_checkpoint`]):
+    /// if it does not hold, nothing is signed and the broker refuses to act from then on.
     pub async fn checkpoint(
         &self,
         trigger: CheckpointTrigger,
         now: DateTime<Utc>,
     ) -> Result<Option<Checkpoint>, ServiceError> {
+        let guard = self.store.audit_guard().clone();
+        guard.check()?;
         let mut tx = self.store.begin().await?;
         let (events, head) = tx.lock_audit_head().await?;
         let last = tx.last_checkpoint().await?;
         let half = chrono::Duration::from_std(self.config.audit.checkpoint_interval / 2)
             .unwrap_or_default();
-        if trigger == CheckpointTrigger::Interval
-            && last.as_ref().is_some_and(|l| now - l.at < half)
-        {
+        let since = events - last.as_ref().map_or(0, |l| l.events);
+        let skip = match trigger {
+            CheckpointTrigger::Interval => last.as_ref().is_some_and(|l| now - l.at < half),
+            CheckpointTrigger::Events => since < self.config.audit.checkpoint_every_events,
+            CheckpointTrigger::Shutdown => last.is_some() && since == 0,
+            CheckpointTrigger::OnDemand => false,
+        };
+        if skip {
+            // Another replica's checkpoint, if genuine, is as good as one of ours.
+            if let Some(l) = last
+                .as_ref()
+                .filter(|l| l.signature_valid(self.audit_key.public()))
+            {
+                guard.record_checkpoint(l);
+            }
             return Ok(None);
         }
-        let cp = Checkpoint::sign(&self.audit_key, last.as_ref(), events, &head, now);
+        let prev = match self
+            .check_since_checkpoint(&mut tx, (events, &head))
+            .await?
+        {
+            Ok(prev) => prev,
+            Err(problem) => {
+                let why = format!("{}: {}", problem.range(), problem.message);
+                guard.trip(&why);
+                return Err(crate::store::StoreError::AuditBroken(why).into());
+            }
+        };
+        let cp = Checkpoint::sign(&self.audit_key, prev.as_ref(), events, &head, now);
         tx.insert_checkpoint(&cp).await?;
         tx.commit().await?;
-        tracing::debug!(number = cp.number, events, "audit checkpoint signed");
+        guard.record_checkpoint(&cp);
+        tracing::debug!(
+            number = cp.number,
+            events,
+            ?trigger,
+            "audit checkpoint signed"
+        );
         self.deliver_checkpoints().await;
         Ok(Some(cp))
     }
@@ -79,7 +118,15 @@ impl Broker {
             Err(e) => return tracing::error!(error = %e, "reading undelivered checkpoints"),
         };
         for cp in pending {
-            let outcome = sink::deliver(sink_config, &self.http, &cp).await;
+            let mut outcome = sink::deliver(sink_config, &self.http, &cp).await;
+            if outcome.is_ok() && matches!(sink_config, crate::config::CheckpointSink::Http(_)) {
+                let (dir, acked) = (self.config.data_dir.clone(), cp.clone());
+                outcome =
+                    tokio::task::spawn_blocking(move || sink::remember_acknowledged(&dir, &acked))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r);
+            }
             if let Err(e) = &outcome {
                 tracing::error!(number = cp.number, error = %e, "audit checkpoint not delivered to its sink; retrying later");
             }
@@ -115,7 +162,7 @@ impl Broker {
     }
 
     /// The checkpoints held outside: the sink directory's files, when the sink is one.
-    fn sink_checkpoints(&self) -> Vec<Checkpoint> {
+    pub(super) fn sink_checkpoints(&self) -> Vec<Checkpoint> {
         match &self.config.audit.checkpoint_sink {
             Some(crate::config::CheckpointSink::Dir(dir)) if dir.exists() => {
                 sink::read_checkpoint_dir(dir).unwrap_or_else(|e| {
@@ -135,9 +182,28 @@ impl Broker {
         outside: Vec<Checkpoint>,
     ) -> Result<Report, ServiceError> {
         self.require_audit_read(p)?;
+        let guard = self.store.audit_guard();
         let mut copies = self.sink_checkpoints();
+        copies.extend(self.sink_newest().await.map(|(_, c)| c));
+        copies.extend(guard.known_checkpoint());
+        let from_caller = !outside.is_empty();
         copies.extend(outside);
-        Ok(verify::verify_store(&self.store, self.audit_key.public(), copies).await?)
+        let report = verify::verify_store(
+            &self.store,
+            self.audit_key.public(),
+            copies,
+            guard.known_head(),
+        )
+        .await?;
+        // What the log itself shows stops the broker; a caller's badly signed copy does not.
+        if let Some(p) = report
+            .problems
+            .iter()
+            .find(|p| !(from_caller && p.code == "checkpoint_signature"))
+        {
+            guard.trip(&format!("{}: {}", p.range(), p.message));
+        }
+        Ok(report)
     }
 
     /// The last event's sequence number.
@@ -187,8 +253,12 @@ impl Broker {
                 "the period's end must come after its start".into(),
             ));
         }
-        self.checkpoint(CheckpointTrigger::OnDemand, Utc::now())
-            .await?;
+        // A broken log is still exported (reads answer), without a checkpoint over it.
+        let broken = self.store.audit_guard().is_broken();
+        if !broken {
+            self.checkpoint(CheckpointTrigger::OnDemand, Utc::now())
+                .await?;
+        }
         let (manifest, problem) = export::write_bundle(
             &self.store,
             &self.audit_key,
@@ -224,6 +294,10 @@ impl Broker {
                 "manifest_sha256": manifest_hash,
             }));
         event.subject = Some("audit".into());
+        if broken {
+            tracing::warn!("evidence exported from a broken audit log; the export is not audited");
+            return Ok(manifest);
+        }
         let mut tx = self.store.begin().await?;
         tx.append_audit(&event).await?;
         tx.commit().await?;

@@ -9,11 +9,13 @@
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - [`audit`]: checkpoints, verification, following and exporting the audit log.
+//! - `audit_check`: the log since the newest checkpoint still holds, before signing and at start.
 //! - `slack`: one-time codes that link a Slack user to the caller.
 
 mod access;
 pub mod admin;
 pub mod audit;
+mod audit_check;
 mod credentials;
 mod devmode;
 mod issuance;

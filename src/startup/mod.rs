@@ -59,14 +59,25 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Creates the state directory readable by the broker's user only.
+/// Creates the state directory readable by the broker's user only, or closes an existing
+/// one down to that (it holds the database, the keys and the checkpoints).
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("creating the data directory {}", dir.display()))
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading the data directory {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory was readable by others; now 0700");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making the data directory {} private", dir.display()))?;
+    }
+    Ok(())
 }
 
 impl Application {
@@ -154,6 +165,14 @@ impl Application {
             gate: Default::default(),
             in_flight: Default::default(),
         });
+        // A log shorter than, or at odds with, a signed checkpoint is not served from.
+        if let Some(report) = broker
+            .check_audit_at_start()
+            .await
+            .context("checking the audit log against its newest checkpoints")?
+        {
+            anyhow::bail!(tasks::refusal(&report));
+        }
         // A development broker's sessions do not survive a start without `--dev` on its data.
         let ended = broker
             .end_dev_sessions(Utc::now())
@@ -305,6 +324,8 @@ impl Application {
         reloader.abort();
         sweeper.abort();
         checkpointer.abort();
+        // The tail since the last checkpoint is signed too: a stopped broker leaves none.
+        tasks::checkpoint_at_shutdown(&self.broker).await;
         if let Some(feed) = feed {
             feed.abort();
         }

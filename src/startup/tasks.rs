@@ -86,21 +86,66 @@ pub(super) async fn chain_legacy_events(store: &Store) -> anyhow::Result<usize> 
     Ok(n)
 }
 
-/// Signs a checkpoint every interval, also when nothing happened, and retries sending
-/// the ones the sink has not taken.
+/// Signs a checkpoint every interval, also when nothing happened, and once
+/// `audit.checkpoint_every_events` events were appended since the last one; retries
+/// sending the ones the sink has not taken. Stops signing once the log is found broken.
 pub(super) async fn checkpoint_forever(broker: SharedBroker) {
     use crate::service::audit::CheckpointTrigger;
     let mut tick = tokio::time::interval(broker.config.audit.checkpoint_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let guard = broker.store.audit_guard().clone();
+    let every = broker.config.audit.checkpoint_every_events;
     loop {
-        tick.tick().await;
-        if let Err(e) = broker
-            .checkpoint(CheckpointTrigger::Interval, Utc::now())
-            .await
-        {
-            tracing::error!(error = %e, "audit checkpoint failed; retrying at the next interval");
+        let trigger = tokio::select! {
+            _ = tick.tick() => CheckpointTrigger::Interval,
+            () = guard.appended() => {
+                let head = guard.known_head().map_or(0, |h| h.0);
+                let signed = guard.known_checkpoint().map_or(0, |c| c.events);
+                if head - signed < every {
+                    continue;
+                }
+                CheckpointTrigger::Events
+            }
+        };
+        if guard.is_broken() {
+            continue;
+        }
+        if let Err(e) = broker.checkpoint(trigger, Utc::now()).await {
+            tracing::error!(error = %e, ?trigger, "audit checkpoint failed; retrying later");
         }
     }
+}
+
+/// Signs the events since the last checkpoint before the broker stops.
+pub(super) async fn checkpoint_at_shutdown(broker: &Broker) {
+    use crate::service::audit::CheckpointTrigger;
+    if broker.store.audit_guard().is_broken() {
+        return;
+    }
+    match broker
+        .checkpoint(CheckpointTrigger::Shutdown, Utc::now())
+        .await
+    {
+        Ok(Some(cp)) => tracing::info!(
+            number = cp.number,
+            events = cp.events,
+            "audit checkpoint signed at shutdown"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown failed"),
+    }
+}
+
+/// Why the broker refuses to start on this log, with each range in doubt and what to do.
+pub(super) fn refusal(report: &crate::audit::verify::Report) -> String {
+    let mut out = String::from(
+        "the audit log is shorter than, or disagrees with, a signed checkpoint: refusing to start",
+    );
+    for p in &report.problems {
+        out.push_str(&format!("\n  {}: {} ({})", p.range(), p.message, p.code));
+    }
+    out.push_str(&format!("\n{}", crate::store::audit_guard::WHAT_TO_DO));
+    out
 }
 
 /// Expires overdue requests and grants every second, and closes the gate's idle upstream
@@ -111,6 +156,10 @@ pub(super) async fn sweep_forever(broker: SharedBroker) {
     loop {
         tick.tick().await;
         broker.gate.pool.prune();
+        // A broken log refuses every change: nothing to expire until an operator acts.
+        if broker.store.audit_guard().is_broken() {
+            continue;
+        }
         match broker.sweep(Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired overdue requests and grants"),

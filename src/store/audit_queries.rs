@@ -140,6 +140,25 @@ macro_rules! audit_queries {
                 Ok(())
             }
 
+            /// The stored events at sequence numbers `a` and `b` as (seq, hash, at), and the
+            /// last sequence number in the log: what an append compares the head with.
+            pub async fn audit_events_at(
+                c: &mut $conn,
+                a: i64,
+                b: i64,
+            ) -> Result<(Vec<(i64, Option<String>, i64)>, Option<i64>), StoreError> {
+                let rows: Vec<(i64, Option<String>, i64)> =
+                    sqlx::query_as("SELECT seq, hash, at FROM audit_events WHERE seq = $1 OR seq = $2")
+                        .bind(a)
+                        .bind(b)
+                        .fetch_all(&mut *c)
+                        .await?;
+                let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM audit_events")
+                    .fetch_one(&mut *c)
+                    .await?;
+                Ok((rows, last))
+            }
+
             /// The chain head without locking it, if any event was ever chained.
             pub async fn audit_head(c: &mut $conn) -> Result<Option<(i64, String)>, StoreError> {
                 Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")

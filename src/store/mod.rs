@@ -17,6 +17,7 @@ macro_rules! dispatch {
 }
 
 mod access_queries;
+pub mod audit_guard;
 mod audit_queries;
 mod gate_queries;
 mod hold_queries;
@@ -30,6 +31,7 @@ mod tx_gate;
 mod tx_hold;
 mod tx_slack;
 
+pub use audit_guard::AuditGuard;
 pub use tx_access::Issuance;
 pub use tx_audit::ExportedAccess;
 pub use tx_gate::UserProfile;
@@ -54,6 +56,21 @@ pub enum StoreError {
     /// The audit events of a change could not be written, so the change was not either.
     #[error("the audit log could not be written: {0}")]
     AuditLog(Box<StoreError>),
+    /// The audit log was found cut short or rewritten: nothing that writes an audit
+    /// event commits until an operator has dealt with it.
+    #[error("the audit log was found cut short or rewritten ({0}); refusing to act")]
+    AuditBroken(String),
+}
+
+impl StoreError {
+    /// Whether this is the refusal of a log found cut short or rewritten.
+    pub fn audit_broken(&self) -> bool {
+        match self {
+            StoreError::AuditBroken(_) => true,
+            StoreError::AuditLog(inner) => inner.audit_broken(),
+            _ => false,
+        }
+    }
 }
 
 /// A connection pool to one of the two backends.
@@ -62,7 +79,15 @@ pub enum Store {
     /// Embedded SQLite.
     Sqlite(SqliteStore),
     /// PostgreSQL.
-    Postgres(sqlx::PgPool),
+    Postgres(PgStore),
+}
+
+/// PostgreSQL's pool, and what this process knows of the audit log's health.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    /// The connections.
+    pub pool: sqlx::PgPool,
+    guard: std::sync::Arc<AuditGuard>,
 }
 
 /// An open transaction on either backend, with the audit events it will append when it
@@ -74,6 +99,10 @@ pub struct Tx {
     writer: bool,
     /// SQLite: this process's writers' turn, held until the transaction ends.
     turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The store's audit health: consulted before appending, told of each append.
+    guard: std::sync::Arc<AuditGuard>,
+    /// The chain head this transaction's appends moved to, once written.
+    flushed: Option<(i64, String)>,
 }
 
 /// The backend's transaction.
@@ -85,12 +114,14 @@ enum Conn {
 }
 
 impl Tx {
-    fn new(conn: Conn, writer: bool) -> Self {
+    fn new(conn: Conn, writer: bool, guard: std::sync::Arc<AuditGuard>) -> Self {
         Tx {
             conn,
             audit: Vec::new(),
             writer,
             turn: None,
+            guard,
+            flushed: None,
         }
     }
 }
@@ -103,6 +134,7 @@ pub struct SqliteStore {
     /// The connections.
     pub pool: sqlx::SqlitePool,
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    guard: std::sync::Arc<AuditGuard>,
 }
 
 impl Store {
@@ -112,9 +144,13 @@ impl Store {
             Ok(Store::Sqlite(SqliteStore {
                 pool: sqlite::connect(url).await?,
                 writer: Default::default(),
+                guard: Default::default(),
             }))
         } else {
-            Ok(Store::Postgres(postgres::connect(url).await?))
+            Ok(Store::Postgres(PgStore {
+                pool: postgres::connect(url).await?,
+                guard: Default::default(),
+            }))
         }
     }
 
@@ -122,7 +158,7 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => sqlite::migrate(&s.pool).await,
-            Store::Postgres(p) => postgres::migrate(p).await,
+            Store::Postgres(p) => postgres::migrate(&p.pool).await,
         }
     }
 
@@ -130,7 +166,7 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => sqlx::query("SELECT 1").execute(&s.pool).await.map(drop)?,
-            Store::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+            Store::Postgres(p) => sqlx::query("SELECT 1").execute(&p.pool).await.map(drop)?,
         }
         Ok(())
     }
@@ -143,30 +179,42 @@ impl Store {
         }
     }
 
+    /// What this process knows of the audit log's health (shared by every clone).
+    pub fn audit_guard(&self) -> &std::sync::Arc<AuditGuard> {
+        match self {
+            Store::Sqlite(s) => &s.guard,
+            Store::Postgres(p) => &p.guard,
+        }
+    }
+
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let guard = self.audit_guard().clone();
         Ok(match self {
             Store::Sqlite(s) => {
                 let turn = s.writer.clone().lock_owned().await;
                 let mut tx = Tx::new(
                     Conn::Sqlite(s.pool.begin_with("BEGIN IMMEDIATE").await?),
                     true,
+                    guard,
                 );
                 tx.turn = Some(turn);
                 tx
             }
-            Store::Postgres(p) => Tx::new(Conn::Postgres(p.begin().await?), true),
+            Store::Postgres(p) => Tx::new(Conn::Postgres(p.pool.begin().await?), true, guard),
         })
     }
 
     /// Starts a transaction that only reads.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
+        let guard = self.audit_guard().clone();
         Ok(Tx::new(
             match self {
                 Store::Sqlite(s) => Conn::Sqlite(s.pool.begin().await?),
-                Store::Postgres(p) => Conn::Postgres(p.begin().await?),
+                Store::Postgres(p) => Conn::Postgres(p.pool.begin().await?),
             },
             false,
+            guard,
         ))
     }
 
@@ -174,7 +222,7 @@ impl Store {
     pub async fn close(&self) {
         match self {
             Store::Sqlite(s) => s.pool.close().await,
-            Store::Postgres(p) => p.close().await,
+            Store::Postgres(p) => p.pool.close().await,
         }
     }
 }
@@ -271,6 +319,11 @@ impl Tx {
         match self.conn {
             Conn::Sqlite(t) => t.commit().await?,
             Conn::Postgres(t) => t.commit().await?,
+        }
+        // Only a committed head is known: a rolled-back append never happened.
+        if let Some((seq, hash)) = self.flushed.take() {
+            self.guard.record_head(seq, &hash);
+            self.guard.notify_appended();
         }
         Ok(())
     }

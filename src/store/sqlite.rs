@@ -21,16 +21,51 @@ pub async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
-    if let Some(parent) = options.get_filename().parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-        }
+    if !url.contains("memory") {
+        private_files(options.get_filename())
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
     }
     Ok(SqlitePoolOptions::new()
         .max_connections(8)
         .connect_with(options)
         .await?)
+}
+
+/// Creates the database's directory (0700) and the database file (0600) before SQLite
+/// does: SQLite gives its `-wal` and `-shm` files the database file's mode, so the whole
+/// database is readable by the broker's user only. Files left more open by an earlier
+/// version are closed down to 0600.
+fn private_files(db: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = db.as_os_str().to_owned();
+                path.push(suffix);
+                let path = std::path::PathBuf::from(path);
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Applies `migrations/sqlite`.

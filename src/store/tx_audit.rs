@@ -18,6 +18,52 @@ pub struct ExportedAccess {
     pub issuances: std::collections::HashMap<String, i64>,
 }
 
+/// Whether the locked head `(seq, hash)` agrees with the stored log (`stored`: the rows at
+/// the head and at the `known` head's seq as (seq, hash, at); `last`: the highest seq) and
+/// with the head this process last knew. Returns the head event's `at` in milliseconds
+/// (`i64::MIN` for an empty log), or what is wrong, naming the sequence numbers.
+fn head_agrees(
+    (seq, hash): (i64, &str),
+    stored: &[(i64, Option<String>, i64)],
+    last: Option<i64>,
+    known: Option<&(i64, String)>,
+) -> Result<i64, String> {
+    let at_seq = |s: i64| stored.iter().find(|r| r.0 == s);
+    let last = last.unwrap_or(0);
+    if last > seq {
+        return Err(format!(
+            "events {}-{last} lie beyond the chain head (event {seq}): they were inserted, or the head was set back",
+            seq + 1
+        ));
+    }
+    if let Some((k, khash)) = known {
+        if *k > seq {
+            return Err(format!(
+                "events {}-{k} were removed: this broker appended event {k} (hash {khash}), but the chain head says {seq} events",
+                seq + 1
+            ));
+        }
+        if at_seq(*k).is_some_and(|r| r.1.as_deref() != Some(khash.as_str())) {
+            return Err(format!(
+                "event {k} was rewritten: this broker appended it with hash {khash}, the stored one differs"
+            ));
+        }
+    }
+    if seq == 0 {
+        return Ok(i64::MIN);
+    }
+    match at_seq(seq) {
+        None => Err(format!(
+            "events {}-{seq} were removed: the chain head names event {seq} but the log ends at event {last}",
+            last + 1
+        )),
+        Some((_, h, _)) if h.as_deref() != Some(hash) => Err(format!(
+            "event {seq} was rewritten: the chain head names hash {hash}, the stored event has another"
+        )),
+        Some((_, _, at)) => Ok(*at),
+    }
+}
+
 impl Tx {
     /// Queues an audit event. At commit, under the chain's lock, it gets the next
     /// sequence number and the previous event's hash, and is written with the change it
@@ -37,19 +83,43 @@ impl Tx {
     /// Chains and writes the queued events. The head is locked last in every
     /// transaction, and held only while the events are written and the transaction
     /// commits.
+    ///
+    /// Refused once the log was found broken. Under the lock the head is compared with
+    /// the stored log (the event it names must be there with its hash, and nothing after
+    /// it) and with the last head this process knew; a mismatch marks the log broken.
+    /// Each event's `at` is settled here, never earlier than the event before it, so
+    /// `seq` and `at` grow together even if the clock steps back.
     pub(super) async fn flush_audit(&mut self) -> Result<(), StoreError> {
         if self.audit.is_empty() {
             return Ok(());
         }
+        self.guard.check()?;
         let mut events = std::mem::take(&mut self.audit);
         let (mut seq, mut hash) = dispatch!(self, lock_audit_head())?;
+        let known = self.guard.known_head();
+        let probe = known.as_ref().map_or(seq, |k| k.0);
+        let (stored, last) = dispatch!(self, audit_events_at(seq, probe))?;
+        let mut prev_at = match head_agrees((seq, &hash), &stored, last, known.as_ref()) {
+            Ok(at) => at,
+            Err(why) => {
+                self.guard.trip(&why);
+                return Err(StoreError::AuditBroken(why));
+            }
+        };
         for e in &mut events {
+            // The caller's clock (time is passed in, so tests drive it), but never earlier
+            // than the event before: an event made before a slow call, or under a clock
+            // that stepped back, takes its place's time rather than contradicting it.
+            prev_at = prev_at.max(crate::domain::to_ms(e.at));
+            e.at = crate::domain::from_ms(prev_at);
             chain::link(e, seq, &hash).map_err(|err| StoreError::Corrupt(err.to_string()))?;
             seq = e.seq;
             hash.clone_from(&e.hash);
         }
         dispatch!(self, insert_audit_events(&events))?;
-        dispatch!(self, set_audit_head(seq, &hash))
+        dispatch!(self, set_audit_head(seq, &hash))?;
+        self.flushed = Some((seq, hash));
+        Ok(())
     }
 
     /// Locks the chain head and returns it (`(0, GENESIS)` for an empty log); held until
@@ -122,6 +192,7 @@ impl Tx {
             hash = e.hash;
         }
         dispatch!(self, set_audit_head(seq, &hash))?;
+        self.flushed = Some((seq, hash));
         Ok(usize::try_from(seq).unwrap_or(0))
     }
 
@@ -186,5 +257,37 @@ impl Tx {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         dispatch!(self, mark_checkpoint_delivery(number, delivered_at, error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_agrees;
+
+    fn rows(r: &[(i64, &str)]) -> Vec<(i64, Option<String>, i64)> {
+        r.iter()
+            .map(|(s, h)| (*s, Some(h.to_string()), *s * 10))
+            .collect()
+    }
+
+    #[test]
+    fn an_append_refuses_a_head_at_odds_with_the_log_or_with_what_it_appended() {
+        let fine = rows(&[(7, "h7")]);
+        assert_eq!(head_agrees((7, "h7"), &fine, Some(7), None), Ok(70));
+        assert_eq!(head_agrees((0, "g"), &[], None, None), Ok(i64::MIN));
+        // Rows beyond the head.
+        let e = head_agrees((7, "h7"), &fine, Some(9), None).unwrap_err();
+        assert!(e.starts_with("events 8-9 lie beyond"), "{e}");
+        // The head's event gone, or another.
+        let e = head_agrees((7, "h7"), &[], Some(5), None).unwrap_err();
+        assert!(e.starts_with("events 6-7 were removed"), "{e}");
+        let e = head_agrees((7, "h7"), &rows(&[(7, "x")]), Some(7), None).unwrap_err();
+        assert!(e.starts_with("event 7 was rewritten"), "{e}");
+        // Set back below what this broker appended, or its event rewritten.
+        let e = head_agrees((7, "h7"), &fine, Some(7), Some(&(12, "h12".into()))).unwrap_err();
+        assert!(e.starts_with("events 8-12 were removed"), "{e}");
+        let both = rows(&[(7, "h7"), (5, "other")]);
+        let e = head_agrees((7, "h7"), &both, Some(7), Some(&(5, "h5".into()))).unwrap_err();
+        assert!(e.starts_with("event 5 was rewritten"), "{e}");
     }
 }

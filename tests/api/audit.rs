@@ -21,7 +21,7 @@ use crate::helpers::{assert_error, spawn_app, Options, TestApp};
 pub async fn sql(store: &Store, statement: &str) {
     match store {
         Store::Sqlite(s) => sqlx::query(statement).execute(&s.pool).await.map(drop),
-        Store::Postgres(p) => sqlx::query(statement).execute(p).await.map(drop),
+        Store::Postgres(p) => sqlx::query(statement).execute(&p.pool).await.map(drop),
     }
     .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
@@ -243,7 +243,7 @@ async fn count(store: &Store, table: &str) -> i64 {
     let q = format!("SELECT COUNT(*) FROM {table}");
     match store {
         Store::Sqlite(s) => sqlx::query_scalar(&q).fetch_one(&s.pool).await.unwrap(),
-        Store::Postgres(p) => sqlx::query_scalar(&q).fetch_one(p).await.unwrap(),
+        Store::Postgres(p) => sqlx::query_scalar(&q).fetch_one(&p.pool).await.unwrap(),
     }
 }
 
@@ -364,7 +364,7 @@ async fn checkpoints_are_signed_every_interval_even_when_nothing_happens_and_pos
         audit: latchkey::config::AuditLayer {
             checkpoint_interval: Some("1s".into()),
             checkpoint_sink: Some(url),
-            event_sink: None,
+            ..Default::default()
         },
         ..Options::default()
     })

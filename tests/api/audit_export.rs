@@ -96,10 +96,12 @@ async fn create(b: &Broker, who: &Principal, a: Ask, when: &str) -> String {
 }
 
 /// A quarter of activity, with the broker's clocks driven by hand. Returns request ids.
+/// It lies ahead of the real clock: audit times never go back in sequence order, so a
+/// quarter seeded after the broker's own start-up events must come after them.
 async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
     let o = Origin::default();
-    let alice = person("alice@example.com", &["eng"], t("2026-07-01T00:00:00Z"));
-    let dave = person("dave@example.com", &["eng"], t("2026-07-01T00:00:00Z"));
+    let alice = person("alice@example.com", &["eng"], t("2030-07-01T00:00:00Z"));
+    let dave = person("dave@example.com", &["eng"], t("2030-07-01T00:00:00Z"));
     let mut ids = HashMap::new();
 
     ids.insert(
@@ -108,11 +110,11 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
             b,
             &alice,
             ask("aws:staging", "admin", "2h", None, None, false),
-            "2026-07-02T09:00:00Z",
+            "2030-07-02T09:00:00Z",
         )
         .await,
     );
-    b.sweep(t("2026-07-02T11:01:00Z")).await.unwrap();
+    b.sweep(t("2030-07-02T11:01:00Z")).await.unwrap();
 
     let r2 = create(
         b,
@@ -125,34 +127,34 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
             Some("INC-123"),
             false,
         ),
-        "2026-07-10T14:00:00Z",
+        "2030-07-10T14:00:00Z",
     )
     .await;
-    let bob = person("bob@example.com", &["sre"], t("2026-07-10T14:12:00Z"));
+    let bob = person("bob@example.com", &["sre"], t("2030-07-10T14:12:00Z"));
     b.review(
         &bob,
         &r2,
         Verdict::Approve,
         None,
         &o,
-        t("2026-07-10T14:12:00Z"),
+        t("2030-07-10T14:12:00Z"),
     )
     .await
     .unwrap();
-    b.activate(&alice, &r2, &o, t("2026-07-10T14:15:00Z"))
+    b.activate(&alice, &r2, &o, t("2030-07-10T14:15:00Z"))
         .await
         .unwrap();
     let carol = person(
         "carol@example.com",
         &["security"],
-        t("2026-07-10T14:30:00Z"),
+        t("2030-07-10T14:30:00Z"),
     );
-    b.revoke(&carol, &r2, &o, t("2026-07-10T14:30:00Z"))
+    b.revoke(&carol, &r2, &o, t("2030-07-10T14:30:00Z"))
         .await
         .unwrap();
     ids.insert("r2", r2);
 
-    let policy = AuditEvent::new("policy.reloaded", SYSTEM, &o, t("2026-08-01T08:00:00Z")).details(json!({
+    let policy = AuditEvent::new("policy.reloaded", SYSTEM, &o, t("2030-08-01T08:00:00Z")).details(json!({
         "hash": "9f2c".repeat(16), "previous_hash": "11aa".repeat(16), "changed_by": "deploy", "trigger": "SIGHUP", "files": "policy.csv (owner deploy)"
     }));
     let mut tx = b.store.begin().await.unwrap();
@@ -163,23 +165,23 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
         b,
         &dave,
         ask("db:events", "write", "30m", Some("backfill"), None, false),
-        "2026-08-03T08:00:00Z",
+        "2030-08-03T08:00:00Z",
     )
     .await;
-    let erin = person("erin@example.com", &["sre"], t("2026-08-03T08:20:00Z"));
+    let erin = person("erin@example.com", &["sre"], t("2030-08-03T08:20:00Z"));
     b.review(
         &erin,
         &r3,
         Verdict::Deny,
         Some("use the replica".into()),
         &o,
-        t("2026-08-03T08:20:00Z"),
+        t("2030-08-03T08:20:00Z"),
     )
     .await
     .unwrap();
     ids.insert("r3", r3);
 
-    let bob = person("bob@example.com", &["sre"], t("2026-08-20T03:00:00Z"));
+    let bob = person("bob@example.com", &["sre"], t("2030-08-20T03:00:00Z"));
     ids.insert(
         "r4",
         create(
@@ -193,11 +195,11 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
                 Some("INC-9"),
                 true,
             ),
-            "2026-08-20T03:00:00Z",
+            "2030-08-20T03:00:00Z",
         )
         .await,
     );
-    b.sweep(t("2026-08-20T03:31:00Z")).await.unwrap();
+    b.sweep(t("2030-08-20T03:31:00Z")).await.unwrap();
 
     ids.insert(
         "r5",
@@ -205,7 +207,7 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
             b,
             &dave,
             ask("token:metrics-api", "read", "8h", None, None, false),
-            "2026-09-29T12:00:00Z",
+            "2030-09-29T12:00:00Z",
         )
         .await,
     );
@@ -216,11 +218,11 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
         "token:metrics-api",
         None,
         &o,
-        t("2026-09-29T12:05:00Z"),
+        t("2030-09-29T12:05:00Z"),
     )
     .await
     .unwrap();
-    b.sweep(t("2026-09-29T20:01:00Z")).await.unwrap();
+    b.sweep(t("2030-09-29T20:01:00Z")).await.unwrap();
 
     ids.insert(
         "r6",
@@ -228,7 +230,7 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
             b,
             &alice,
             ask("stream:live-events", "team:2", "8h", None, None, false),
-            "2026-09-30T20:00:00Z",
+            "2030-09-30T20:00:00Z",
         )
         .await,
     );
@@ -278,7 +280,7 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
     let b = app.broker();
     let ids = seed_quarter(&b).await;
     // What the broker itself never allows, forged in the database for the report to flag.
-    sql(&b.store, &format!("INSERT INTO reviews (request_id, reviewer_id, reviewer_name, verdict, comment, at) VALUES ('{}', 'dev|alice@example.com', 'alice@example.com', 'approve', NULL, {})", ids["r2"], t("2026-07-10T14:13:00Z").timestamp_millis())).await;
+    sql(&b.store, &format!("INSERT INTO reviews (request_id, reviewer_id, reviewer_name, verdict, comment, at) VALUES ('{}', 'dev|alice@example.com', 'alice@example.com', 'approve', NULL, {})", ids["r2"], t("2030-07-10T14:13:00Z").timestamp_millis())).await;
     sql(
         &b.store,
         &format!(
@@ -299,8 +301,8 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
     let out = tempfile::tempdir().unwrap();
     let audra = person("audra@example.com", &["auditor"], Utc::now());
     let period = Period {
-        from: t("2026-07-01T00:00:00Z"),
-        to: t("2026-10-01T00:00:00Z"),
+        from: t("2030-07-01T00:00:00Z"),
+        to: t("2030-10-01T00:00:00Z"),
     };
     let manifest = b
         .export_audit(&audra, period, out.path(), &Origin::default(), &|_, _| {})
@@ -312,7 +314,9 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
     assert!(report.ok, "{report:?}");
     let in_period: i64 = match &b.store {
         latchkey::store::Store::Sqlite(s) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE at >= ? AND at < ?")
+            // The export's own event comes after the bundle; with the quarter seeded ahead
+            // of the real clock, audit times (never going back) put it in the quarter too.
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE at >= ? AND at < ? AND type <> 'audit.exported'")
                 .bind(period.from.timestamp_millis())
                 .bind(period.to.timestamp_millis())
                 .fetch_one(&s.pool)
@@ -329,7 +333,7 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
     );
     assert!(lines.lines().all(|l| {
         let e: Value = serde_json::from_str(l).unwrap();
-        e["at"].as_str().unwrap().starts_with("2026-0")
+        e["at"].as_str().unwrap().starts_with("2030-0")
     }));
     assert_eq!(manifest.requested_by, "audra@example.com");
     let names: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
@@ -338,7 +342,7 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
         "chain_before.jsonl",
         "chain_after.jsonl",
         "access_grants.csv",
-        "access_list_2026-09-30.csv",
+        "access_list_2030-09-30.csv",
         "policy_changes.csv",
         "report.html",
     ] {
@@ -357,10 +361,10 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
         ("role", "admin"),
         ("reason", "rotate the prod database password"),
         ("ticket", "INC-123"),
-        ("requested_at", "2026-07-10T14:00:00.000Z"),
-        ("decided_at", "2026-07-10T14:12:00.000Z"),
-        ("activated_at", "2026-07-10T14:15:00.000Z"),
-        ("ended_at", "2026-07-10T14:30:00.000Z"),
+        ("requested_at", "2030-07-10T14:00:00.000Z"),
+        ("decided_at", "2030-07-10T14:12:00.000Z"),
+        ("activated_at", "2030-07-10T14:15:00.000Z"),
+        ("ended_at", "2030-07-10T14:30:00.000Z"),
         ("ended_how", "revoked: revoked by carol@example.com"),
         ("approvers", "bob@example.com;alice@example.com"),
         ("deniers", ""),
@@ -400,7 +404,7 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
         ("true", "", "active")
     );
 
-    let held = read_csv(&dir.join("access_list_2026-09-30.csv"));
+    let held = read_csv(&dir.join("access_list_2030-09-30.csv"));
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(
         (

@@ -7,6 +7,7 @@ mod access;
 mod anonymous_limits;
 mod audit;
 mod audit_export;
+mod audit_tamper;
 
 mod aws;
 mod cli_and_config;

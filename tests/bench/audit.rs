@@ -150,7 +150,7 @@ fn main() {
             report.events as f64 / took.as_secs_f64()
         );
         let start = Instant::now();
-        let live = latchkey::audit::verify::verify_store(&store, key.public(), Vec::new()).await.expect("live");
+        let live = latchkey::audit::verify::verify_store(&store, key.public(), Vec::new(), None).await.expect("live");
         assert!(live.ok, "{live:?}");
         println!(
             "Live verification from SQLite: {} events in {:.1} s, {:.0} events/s",

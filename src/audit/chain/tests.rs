@@ -68,3 +68,72 @@ fn each_kind_of_tampering_names_its_sequence_number() {
     let p = first_problem(&events[..12], anchors).unwrap();
     assert_eq!((p.seq, p.code.as_str()), (13, "truncated"));
 }
+
+fn all_problems(events: &[AuditEvent], anchors: Vec<(i64, String, i64)>) -> Vec<Problem> {
+    let mut v = ChainVerifier::new(1, GENESIS, anchors);
+    let mut problems = Vec::new();
+    v.push_all(events, &mut problems, 100);
+    problems.extend(v.finish().err());
+    problems
+}
+
+fn ranges(problems: &[Problem]) -> Vec<(i64, Option<i64>, bool, &str)> {
+    problems
+        .iter()
+        .map(|p| (p.seq, p.through, p.exact, p.code.as_str()))
+        .collect()
+}
+
+#[test]
+fn going_on_past_each_problem_reports_every_range_in_doubt_and_no_more() {
+    let events = log(30);
+    // An edit, and two deletions further on: three ranges, each exact.
+    let mut tampered = events.clone();
+    tampered[4].actor = "mallory".into();
+    tampered.drain(19..22);
+    assert_eq!(
+        ranges(&all_problems(&tampered, Vec::new())),
+        vec![
+            (5, Some(5), true, "edited"),
+            (20, Some(22), true, "missing")
+        ]
+    );
+    // A swap: exactly the two events, not the one after them.
+    let mut swapped = events.clone();
+    swapped.swap(9, 10);
+    for (i, e) in swapped.iter_mut().enumerate() {
+        e.seq = i as i64 + 1;
+    }
+    assert_eq!(
+        ranges(&all_problems(&swapped, Vec::new())),
+        vec![
+            (10, Some(10), true, "edited"),
+            (11, Some(11), true, "edited")
+        ]
+    );
+    // A rewrite with fresh hashes: bounded by the checkpoints around it, not pinned.
+    let mut rewritten = events.clone();
+    rewritten[12].actor = "mallory".into();
+    let (mut seq, mut prev) = (12, rewritten[11].hash.clone());
+    for e in &mut rewritten[12..] {
+        link(e, seq, &prev).unwrap();
+        (seq, prev) = (e.seq, e.hash.clone());
+    }
+    let anchors = vec![
+        (10, events[9].hash.clone(), 1),
+        (20, events[19].hash.clone(), 2),
+        (30, events[29].hash.clone(), 3),
+    ];
+    assert_eq!(
+        ranges(&all_problems(&rewritten, anchors.clone())),
+        vec![
+            (11, Some(20), false, "checkpoint_mismatch"),
+            (21, Some(30), false, "checkpoint_mismatch")
+        ]
+    );
+    // A tail cut past two checkpoints: from the first missing event to the furthest one.
+    assert_eq!(
+        ranges(&all_problems(&events[..15], anchors)),
+        vec![(16, Some(30), true, "truncated")]
+    );
+}
