@@ -284,7 +284,7 @@ async fn issuances(store: &Store, grant: &str) -> i64 {
             .unwrap(),
         Store::Postgres(p) => sqlx::query_scalar(q)
             .bind(grant)
-            .fetch_one(p)
+            .fetch_one(&p.pool)
             .await
             .unwrap(),
     }
