@@ -2,6 +2,7 @@
 //! of the HTTP API and nothing else.
 //!
 //! - [`audit`]: `audit verify | export | tail | checkpoint | key`.
+//! - [`aws_cache`]: cached AWS sessions, served only while their grant lasts, dropped when it ends here.
 //! - [`client`]: the API client and its error type.
 //! - [`creds`]: `creds aws` (an AWS `credential_process`) and `exec`.
 //! - [`credentials`]: saved sessions under `$XDG_CONFIG_HOME/latchkey/` (mode 0600).
@@ -14,6 +15,7 @@
 //! - [`stream`]: `stream`, following a gated event stream.
 
 pub mod audit;
+pub mod aws_cache;
 pub mod client;
 pub mod commands;
 pub mod credentials;

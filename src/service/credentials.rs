@@ -228,6 +228,10 @@ impl Broker {
         }));
         tx.append_audit(&issued).await?;
         tx.commit().await?;
-        Ok(creds)
+        Ok(AwsCredentials {
+            grant_id: Some(grant.id),
+            grant_expires_at: grant.expires_at,
+            ..creds
+        })
     }
 }

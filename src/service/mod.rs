@@ -6,12 +6,16 @@
 //! - `access`: create requests (decided by the policy), activate, extend, cancel, revoke, sweep.
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
+//! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
+//! - [`aws_deny_sync`]: the worker that writes those denies to IAM and removes them when spent.
 //! - [`audit`]: checkpoints, verification, following and exporting the audit log.
 //! - `slack`: one-time codes that link a Slack user to the caller.
 
 mod access;
 pub mod admin;
 pub mod audit;
+mod aws_deny;
+pub mod aws_deny_sync;
 mod credentials;
 mod login;
 mod review;
@@ -46,6 +50,8 @@ pub struct Broker {
     pub policy: PolicyHandle,
     /// AWS STS.
     pub aws: crate::providers::aws::AwsProvider,
+    /// AWS IAM, where revoked sessions are denied.
+    pub iam: crate::providers::aws_iam::IamClient,
     /// Signs audit checkpoints and evidence manifests.
     pub audit_key: crate::keys::audit::AuditKey,
     /// Outbound HTTP (hooks, the checkpoint sink).

@@ -18,6 +18,7 @@ macro_rules! dispatch {
 
 mod access_queries;
 mod audit_queries;
+mod aws_queries;
 mod gate_queries;
 mod queries;
 mod rows;
@@ -25,11 +26,13 @@ mod slack_queries;
 pub mod sqlite;
 mod tx_access;
 mod tx_audit;
+mod tx_aws;
 mod tx_gate;
 mod tx_slack;
 
 pub use tx_access::Issuance;
 pub use tx_audit::ExportedAccess;
+pub use tx_aws::{DenyOutboxRow, DenyRow, NewDeny, SessionGrant};
 pub use tx_gate::UserProfile;
 pub use tx_slack::{Confirmation, OutboxRow, SlackMessage, UserRecord};
 

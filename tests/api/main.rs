@@ -8,6 +8,7 @@ mod audit;
 mod audit_export;
 
 mod aws;
+mod aws_deny;
 mod cli_and_config;
 mod gate;
 mod gate_auth;
