@@ -106,8 +106,9 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
             let p = &me.principal;
             print(output, &me, || whoami_text(&server, p, me.admin))
         }
-        Command::Logout => {
-            let result: Result<(), _> = api.post("/v1/auth/logout", &serde_json::json!({})).await;
+        Command::Logout { revoke } => {
+            let body = serde_json::json!({ "revoke_grants": revoke });
+            let result: Result<(), _> = api.post("/v1/auth/logout", &body).await;
             saved.sessions.remove(&server);
             saved.save(&dir)?;
             super::aws_cache::forget(&server, None)?;

@@ -90,7 +90,11 @@ pub enum Command {
     /// Show who you are logged in as.
     Whoami,
     /// End your session.
-    Logout,
+    Logout {
+        /// Revoke every live grant of yours first (their AWS sessions are denied at AWS).
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Lock a user (administrators): their sessions end and logins are refused.
     Lock {
         /// Email, subject or user id.

@@ -15,8 +15,6 @@ use serde_json::{json, Value};
 use crate::aws::{broker_identity, cli, moto};
 use crate::helpers::{spawn_app, Options, TestApp};
 
-const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
-
 /// A role of its own in moto (tests share one moto), and a policy directory whose
 /// `aws:staging#admin` assumes it.
 struct Role {
@@ -522,11 +520,24 @@ async fn after_revoke_the_cli_drops_its_cached_session_and_creds_aws_fails_clean
         "admin",
     ]))
     .unwrap();
-    assert!(created["request"]["id"].is_string());
+    let third = created["request"]["id"].as_str().unwrap().to_string();
     ok(&creds);
     assert_eq!(cached(), 1);
-    ok(&["logout"]);
+    // With --revoke the grant ends too, and its sessions are denied at AWS.
+    ok(&["logout", "--revoke"]);
     assert_eq!(cached(), 0);
-    let _ = BIN;
+    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let state = tx.request(&third).await.unwrap().unwrap().state;
+    tx.commit().await.unwrap();
+    assert_eq!(state, latchkey::access::State::Revoked);
+    let doc = eventually("the deny of the grant ended by logout", || {
+        deny_policy(&moto, &role.name).filter(|d| revoked_grants(d).contains(&third))
+    })
+    .await;
+    assert_eq!(
+        revoked_grants(&doc),
+        vec![id, second, third],
+        "every revoked grant, merged"
+    );
     app.stop().await.unwrap();
 }
