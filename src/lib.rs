@@ -14,7 +14,7 @@
 //! - [`keys`]: the broker's Ed25519 signing keys on disk, their `kid`s, rotation and the JWKS.
 //! - [`auth`]: ID token verification against the provider's JWKS, and the broker's session tokens.
 //! - [`policy`]: the resource catalogue and casbin rules: decisions with their explanation, lint, table tests.
-//! - [`providers`]: credential providers that turn an active grant into a credential (broker tokens).
+//! - [`providers`]: credential providers that turn an active grant into a credential (broker tokens, AWS STS), and the IAM deny that ends a revoked grant's AWS sessions.
 //! - [`access`]: access requests and grants as a pure state machine with three clocks.
 //! - [`audit`]: audit events (appended in the same transaction as the change they record), the hash chain, signed checkpoints, verification, evidence bundles, the event feed.
 //! - [`domain`]: plain types of the model (principals, users, sessions) without I/O.

@@ -106,10 +106,12 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
             let p = &me.principal;
             print(output, &me, || whoami_text(&server, p, me.admin))
         }
-        Command::Logout => {
-            let result: Result<(), _> = api.post("/v1/auth/logout", &serde_json::json!({})).await;
+        Command::Logout { revoke } => {
+            let body = serde_json::json!({ "revoke_grants": revoke });
+            let result: Result<(), _> = api.post("/v1/auth/logout", &body).await;
             saved.sessions.remove(&server);
             saved.save(&dir)?;
+            super::aws_cache::forget(&server, None)?;
             match result {
                 // A session the broker already ended is as logged out as it gets.
                 Ok(()) | Err(ApiClientError::Api { status: 401, .. }) => {}
@@ -127,6 +129,12 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
                 )
                 .await?;
             let ended = out["sessions_ended"].as_u64().unwrap_or(0);
+            // Locked oneself: this session has ended, and with it every cached credential.
+            if let Err(ApiClientError::Api { status: 401, .. }) =
+                api.get::<WhoAmI>("/v1/session").await
+            {
+                super::aws_cache::forget(&server, None)?;
+            }
             print(output, &out, || {
                 format!("Locked {user}: {ended} session(s) ended; new logins are refused")
             })

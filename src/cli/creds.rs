@@ -1,21 +1,14 @@
 //! `latchkey creds aws` (also as an AWS `credential_process`) and `latchkey exec`.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
+use super::aws_cache;
 use super::client::ApiClient;
 use super::commands::CliError;
-use super::credentials::config_dir;
 use crate::http::access::ResourceView;
 use crate::providers::aws::AwsCredentials;
-
-/// Cached credentials are refreshed this long before they expire: AWS SDKs and the CLI
-/// refresh 15 minutes before `Expiration` and refuse from 10 minutes before.
-const REFRESH_BEFORE: chrono::Duration = chrono::Duration::minutes(16);
 
 /// How `creds aws` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,7 +24,7 @@ pub enum Format {
 /// `latchkey creds …`.
 #[derive(Debug, Subcommand)]
 pub enum CredsCommand {
-    /// AWS credentials for a resource you hold an active grant on (cached, mode 0600).
+    /// AWS credentials for a resource you hold an active grant on (cached, mode 0600, while the grant lasts).
     Aws {
         /// Resource, e.g. aws:prod.
         resource: String,
@@ -44,33 +37,15 @@ pub enum CredsCommand {
     },
 }
 
-/// Whether cached credentials may still be handed out: AWS tools must not see them
-/// within their own 15-minute refresh window.
-fn fresh_enough(
-    expiration: chrono::DateTime<chrono::Utc>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> bool {
-    expiration - now > REFRESH_BEFORE
-}
-
-fn cache_path(server: &str, resource: &str) -> anyhow::Result<PathBuf> {
-    let key = crate::providers::fingerprint(&format!("{server}\n{resource}"));
-    Ok(config_dir()?.join("cache").join(format!("aws-{key}.json")))
-}
-
-/// Credentials from the cache while they have more than [`REFRESH_BEFORE`] left, else from the broker.
+/// Credentials from the cache while they may still be served (see [`aws_cache`]), else
+/// from the broker.
 pub async fn aws_credentials(
     api: &ApiClient,
     resource: &str,
     duration: Option<&str>,
 ) -> Result<AwsCredentials, CliError> {
-    let path = cache_path(api.server(), resource)?;
-    if let Ok(bytes) = std::fs::read(&path) {
-        if let Ok(c) = serde_json::from_slice::<AwsCredentials>(&bytes) {
-            if fresh_enough(c.expiration, chrono::Utc::now()) {
-                return Ok(c);
-            }
-        }
+    if let Some(c) = aws_cache::cached(api, resource).await? {
+        return Ok(c);
     }
     let creds: AwsCredentials = api
         .post(
@@ -78,26 +53,8 @@ pub async fn aws_credentials(
             &json!({"resource": resource, "duration": duration}),
         )
         .await?;
-    save(&path, &creds).with_context(|| format!("caching credentials in {}", path.display()))?;
+    aws_cache::save(api.server(), resource, &creds)?;
     Ok(creds)
-}
-
-fn save(path: &std::path::Path, creds: &AwsCredentials) -> anyhow::Result<()> {
-    let dir = path.parent().context("cache path")?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    std::io::Write::write_all(&mut f, &serde_json::to_vec(creds)?)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 /// Runs `creds`.
@@ -190,18 +147,5 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
             1,
             format!("{program} was killed by a signal"),
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cached_credentials_are_refreshed_before_aws_tools_would_refuse_them() {
-        let now = chrono::Utc::now();
-        assert!(fresh_enough(now + chrono::Duration::minutes(30), now));
-        assert!(!fresh_enough(now + chrono::Duration::minutes(15), now));
-        assert!(!fresh_enough(now - chrono::Duration::minutes(1), now));
     }
 }

@@ -2,6 +2,7 @@
 //! of the HTTP API and nothing else.
 //!
 //! - [`audit`]: `audit verify | export | tail | checkpoint | key`.
+//! - [`aws_cache`]: cached AWS sessions, served only while their grant lasts, dropped when it ends here.
 //! - [`client`]: the API client and its error type.
 //! - [`creds`]: `creds aws` (an AWS `credential_process`) and `exec`.
 //! - [`credentials`]: saved sessions under `$XDG_CONFIG_HOME/latchkey/` (mode 0600).
@@ -14,6 +15,7 @@
 //! - [`stream`]: `stream`, following a gated event stream.
 
 pub mod audit;
+pub mod aws_cache;
 pub mod client;
 pub mod commands;
 pub mod credentials;
@@ -88,7 +90,11 @@ pub enum Command {
     /// Show who you are logged in as.
     Whoami,
     /// End your session.
-    Logout,
+    Logout {
+        /// Revoke every live grant of yours first (their AWS sessions are denied at AWS).
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Lock a user (administrators): their sessions end and logins are refused.
     Lock {
         /// Email, subject or user id.

@@ -360,7 +360,12 @@ pub async fn run(api: &ApiClient, output: Output, command: AccessCommand) -> Res
             one(api, output, &format!("/v1/requests/{id}/cancel"), json!({})).await
         }
         AccessCommand::Revoke { id } => {
-            one(api, output, &format!("/v1/requests/{id}/revoke"), json!({})).await
+            let r: AccessRequest = api
+                .post(&format!("/v1/requests/{id}/revoke"), &json!({}))
+                .await?;
+            // Its sessions are denied at AWS; this machine stops serving them at once.
+            super::aws_cache::forget(api.server(), Some(&r.id))?;
+            print(output, &r, line(&r))
         }
         AccessCommand::Token { resource, ttl } => {
             let t: crate::service::IssuedToken = api

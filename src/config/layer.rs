@@ -143,6 +143,10 @@ pub struct AwsLayer {
     pub region: Option<String>,
     /// Another STS endpoint (a VPC endpoint, or an emulator).
     pub endpoint_url: Option<String>,
+    /// Another IAM endpoint (an emulator); AWS's own by default.
+    pub iam_endpoint_url: Option<String>,
+    /// Size budget of the deny policy on each role (characters, whitespace not counted).
+    pub deny_policy_max_chars: Option<String>,
 }
 
 /// `[hooks]` settings.
@@ -250,6 +254,8 @@ impl Layer {
             aws: AwsLayer {
                 region: get("LATCHKEY_AWS_REGION"),
                 endpoint_url: get("LATCHKEY_AWS_ENDPOINT_URL"),
+                iam_endpoint_url: get("LATCHKEY_AWS_IAM_ENDPOINT_URL"),
+                deny_policy_max_chars: get("LATCHKEY_AWS_DENY_POLICY_MAX_CHARS"),
             },
             audit: AuditLayer {
                 checkpoint_interval: get("LATCHKEY_AUDIT_CHECKPOINT_INTERVAL"),
@@ -315,6 +321,11 @@ impl Layer {
             aws: AwsLayer {
                 region: self.aws.region.or(below.aws.region),
                 endpoint_url: self.aws.endpoint_url.or(below.aws.endpoint_url),
+                iam_endpoint_url: self.aws.iam_endpoint_url.or(below.aws.iam_endpoint_url),
+                deny_policy_max_chars: self
+                    .aws
+                    .deny_policy_max_chars
+                    .or(below.aws.deny_policy_max_chars),
             },
             audit: AuditLayer {
                 checkpoint_interval: self

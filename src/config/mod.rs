@@ -273,15 +273,35 @@ impl Layer {
             hooks: HooksConfig {
                 breakglass_url: self.hooks.breakglass_url,
             },
-            aws: crate::providers::aws::AwsSettings {
-                region: self.aws.region,
-                endpoint_url: self.aws.endpoint_url,
-            },
+            aws: validate_aws(self.aws)?,
             audit,
             slack: crate::slack::SlackConfig::validate(self.slack)?,
             limits: self.limits.validate()?,
         })
     }
+}
+
+/// The deny policy's budget: at most IAM's limit, and room for at least a few entries.
+fn validate_aws(layer: AwsLayer) -> Result<crate::providers::aws::AwsSettings, ConfigError> {
+    use crate::providers::aws_deny::ROLE_POLICY_LIMIT;
+    let deny_policy_max_chars = match layer.deny_policy_max_chars.as_deref() {
+        None => ROLE_POLICY_LIMIT,
+        Some(v) => match v.trim().replace([',', '_'], "").parse::<usize>() {
+            Ok(n) if (500..=ROLE_POLICY_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(invalid(
+                    "aws.deny_policy_max_chars (LATCHKEY_AWS_DENY_POLICY_MAX_CHARS)",
+                    format!("{v:?} is not a number of characters from 500 to {ROLE_POLICY_LIMIT} (IAM's limit for all inline policies of a role together)"),
+                ))
+            }
+        },
+    };
+    Ok(crate::providers::aws::AwsSettings {
+        region: layer.region,
+        endpoint_url: layer.endpoint_url,
+        iam_endpoint_url: layer.iam_endpoint_url,
+        deny_policy_max_chars,
+    })
 }
 
 fn validate_oidc(layer: OidcLayer, dev: bool) -> Result<Option<OidcConfig>, ConfigError> {

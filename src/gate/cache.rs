@@ -369,7 +369,11 @@ mod tests {
         let now = Utc::now();
         let key = cache_key("session", "stream:a");
         let since = cache.since();
-        assert!(cache.put(key, admission(now, now + chrono::Duration::seconds(2)), since));
+        assert!(cache.put(
+            key,
+            admission(now, now + chrono::Duration::seconds(2)),
+            since
+        ));
         assert!(cache.get(&key, now).is_some());
         assert!(cache
             .get(&key, now + chrono::Duration::milliseconds(1999))

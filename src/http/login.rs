@@ -132,13 +132,38 @@ pub async fn dev_login(
     Ok((StatusCode::CREATED, Json(issued.into())))
 }
 
-/// `POST /v1/auth/logout`: ends the caller's session.
+/// Body of `POST /v1/auth/logout` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutBody {
+    /// Revoke every live grant of the caller first (their AWS sessions are denied at AWS).
+    #[serde(default)]
+    pub revoke_grants: bool,
+}
+
+/// `POST /v1/auth/logout`: ends the caller's session, and with `revoke_grants` their grants.
 pub async fn logout(
     State(state): State<AppState>,
     principal: Principal,
     origin: Origin,
+    body: Result<Json<LogoutBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    state.broker.logout(&principal, &origin, Utc::now()).await?;
+    let body = match body {
+        Ok(Json(b)) => b,
+        // No JSON body at all: a plain logout, as before the option existed.
+        Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
+            LogoutBody::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if body.revoke_grants {
+        state
+            .broker
+            .logout_revoking(&principal, &origin, Utc::now())
+            .await?;
+    } else {
+        state.broker.logout(&principal, &origin, Utc::now()).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

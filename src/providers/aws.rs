@@ -18,14 +18,33 @@ use serde::{Deserialize, Serialize};
 pub const MIN_SESSION: Duration = Duration::from_secs(900);
 /// STS's longest session.
 pub const MAX_SESSION: Duration = Duration::from_secs(12 * 3600);
+/// The longest an AWS call may take, retries included: a session STS mints for a call
+/// started before a revocation is issued at most this long after it.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the broker reaches STS.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AwsSettings {
     /// Region (default: from the environment or profile, else us-east-1).
     pub region: Option<String>,
     /// Another STS endpoint (a VPC endpoint, or an emulator in tests).
     pub endpoint_url: Option<String>,
+    /// Another IAM endpoint (an emulator in tests); AWS's own by default.
+    pub iam_endpoint_url: Option<String>,
+    /// The size budget of the deny policy on each role (IAM's 10,240 by default; less
+    /// when the role carries other inline policies).
+    pub deny_policy_max_chars: usize,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            iam_endpoint_url: None,
+            deny_policy_max_chars: super::aws_deny::ROLE_POLICY_LIMIT,
+        }
+    }
 }
 
 /// One AssumeRole call.
@@ -62,6 +81,12 @@ pub struct AwsCredentials {
     pub expiration: DateTime<Utc>,
     /// The assumed-role ARN.
     pub assumed_role_arn: Option<String>,
+    /// The grant the session belongs to (its session tag `latchkey:request`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// When that grant ends: nothing may serve the session past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_expires_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for AwsCredentials {
@@ -125,44 +150,56 @@ pub struct AwsProvider {
     client: aws_sdk_sts::Client,
 }
 
+/// The AWS SDK settings both clients (STS, IAM) share: the standard credential chain, ring
+/// TLS, three attempts with backoff (throttling is retried) and bounded timeouts. Each
+/// client sets its own endpoint.
+pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(200)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        );
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    let mut config = loader.load().await;
+    if config.region().is_none() {
+        config = config
+            .into_builder()
+            .region(Region::new("us-east-1"))
+            .build();
+    }
+    config
+}
+
 impl AwsProvider {
-    /// A client with the standard credential chain, ring TLS, three attempts with backoff
-    /// (throttling is retried) and bounded timeouts.
+    /// A client with [`sdk_config`]'s settings and the configured STS endpoint.
     pub async fn new(settings: &AwsSettings) -> Self {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(3)
-                    .with_initial_backoff(Duration::from_millis(200)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(10))
-                    .operation_timeout(Duration::from_secs(30))
-                    .build(),
-            );
-        if let Some(region) = &settings.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
+        Self::from_config(&sdk_config(settings).await, settings)
+    }
+
+    /// An STS client from shared SDK settings.
+    pub fn from_config(config: &aws_config::SdkConfig, settings: &AwsSettings) -> Self {
+        let mut sts = aws_sdk_sts::config::Builder::from(config);
         if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let mut config = loader.load().await;
-        if config.region().is_none() {
-            config = config
-                .into_builder()
-                .region(Region::new("us-east-1"))
-                .build();
+            sts = sts.endpoint_url(url);
         }
         Self {
-            client: aws_sdk_sts::Client::new(&config),
+            client: aws_sdk_sts::Client::from_conf(sts.build()),
         }
     }
 
@@ -208,6 +245,8 @@ impl AwsProvider {
             expiration: DateTime::from_timestamp(exp.secs(), exp.subsec_nanos())
                 .unwrap_or_default(),
             assumed_role_arn: out.assumed_role_user().map(|u| u.arn().to_string()),
+            grant_id: None,
+            grant_expires_at: None,
         })
     }
 }

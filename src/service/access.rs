@@ -207,6 +207,13 @@ impl Broker {
                 .details(serde_json::json!({ "from": change.from, "to": change.to, "expires_at": r.expires_at }));
             tx.append_audit(&e).await?;
             self.slack_changed(&mut tx, &r, now).await?;
+            if change.from == crate::access::State::Active
+                && change.to == crate::access::State::Revoked
+            {
+                // Ended early: its AWS sessions are denied at AWS, queued with the revocation.
+                self.deny_grant_sessions(&mut tx, &r, change.event, now)
+                    .await?;
+            }
             tx.commit().await?;
             r.version += 1;
             return Ok(r);

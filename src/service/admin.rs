@@ -52,9 +52,11 @@ impl Broker {
         };
         let mut tx = self.store.begin().await?;
         let sessions_ended = tx.lock(&lock).await?;
+        // Their AWS sessions are denied at AWS, queued with the lock.
+        let aws_denies_queued = self.deny_locked_sessions(&mut tx, &lock, now).await?;
         let mut event = AuditEvent::new("user.locked", &admin.user_id, origin, now)
             .outcome("success", lock.reason.clone())
-            .details(serde_json::json!({ "sessions_ended": sessions_ended }));
+            .details(serde_json::json!({ "sessions_ended": sessions_ended, "aws_denies_queued": aws_denies_queued }));
         event.subject = Some(lock.identifier.clone());
         tx.append_audit(&event).await?;
         tx.commit().await?;

@@ -248,7 +248,11 @@ impl Broker {
         };
         self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
             .await?;
-        Ok(creds)
+        Ok(AwsCredentials {
+            grant_id: Some(grant.id),
+            grant_expires_at: grant.expires_at,
+            ..creds
+        })
     }
 }
 

@@ -163,12 +163,45 @@ impl Broker {
                 event.subject = minted.issued.subject.clone();
                 event.resource = minted.issued.resource.clone();
                 event.role = minted.issued.role.clone();
+                if minted.issuance.kind == "aws" {
+                    let denied = self
+                        .deny_discarded_session(&mut tx, grant_id, &ended, at)
+                        .await?;
+                    event.details["denied_at_aws"] = denied.into();
+                }
                 tx.append_audit(&event).await?;
                 tx.commit().await?;
                 tracing::warn!(grant = %grant_id, kind = minted.issuance.kind, code, "minted credential discarded");
                 Ok(Err(ended))
             }
         }
+    }
+}
+
+impl Broker {
+    /// An AWS session cannot be recalled: one minted for a grant that ended, or for a
+    /// user who was locked, before it could be handed out is denied at AWS with the
+    /// grant's other sessions (queued in `tx`, merged with the revocation's own deny).
+    /// One whose caller's session ended while the grant lives on is not: that would end
+    /// the grant's sessions held elsewhere, and this one's secret never left the broker.
+    async fn deny_discarded_session(
+        &self,
+        tx: &mut Tx,
+        grant_id: &str,
+        ended: &Ended,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let grant = match ended {
+            Ended::Grant(Some(g)) => Some(g.as_ref().clone()),
+            Ended::UserLocked => tx.request(grant_id).await?,
+            Ended::Grant(None) | Ended::SessionRevoked | Ended::SessionExpired => None,
+        };
+        let Some(grant) = grant else {
+            return Ok(false);
+        };
+        self.deny_grant_sessions(tx, &grant, "credential_discarded", at)
+            .await?;
+        Ok(true)
     }
 }
 

@@ -317,6 +317,34 @@ impl Broker {
         })
     }
 
+    /// Ends the caller's session after revoking every live grant of theirs (each with its
+    /// audit event and the denial of its AWS sessions, in its own transaction); returns how
+    /// many were revoked. A revocation that fails leaves the session as it was.
+    pub async fn logout_revoking(
+        &self,
+        p: &Principal,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<usize, ServiceError> {
+        use crate::access::State;
+        let mut tx = self.store.begin_read().await?;
+        let live = tx
+            .list_requests(Some(&p.user_id), &[State::Approved, State::Active], 1000)
+            .await?;
+        tx.commit().await?;
+        let mut revoked = 0;
+        for r in live {
+            match self.revoke(p, &r.id, origin, now).await {
+                Ok(_) => revoked += 1,
+                // Ended meanwhile (expired, revoked elsewhere): nothing left to revoke.
+                Err(ServiceError::Lifecycle(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.logout(p, origin, now).await?;
+        Ok(revoked)
+    }
+
     /// Ends the caller's session.
     pub async fn logout(
         &self,

@@ -8,6 +8,8 @@
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
+//! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
+//! - [`aws_deny_sync`]: the worker that writes those denies to IAM and removes them when spent.
 //! - [`audit`]: checkpoints, verification, following and exporting the audit log.
 //! - `audit_check`: the log since the newest checkpoint still holds, before signing and at start.
 //! - `slack`: one-time codes that link a Slack user to the caller.
@@ -16,6 +18,8 @@ mod access;
 pub mod admin;
 pub mod audit;
 mod audit_check;
+mod aws_deny;
+pub mod aws_deny_sync;
 mod credentials;
 mod devmode;
 mod issuance;
@@ -54,6 +58,8 @@ pub struct Broker {
     pub policy: PolicyHandle,
     /// AWS STS.
     pub aws: crate::providers::aws::AwsProvider,
+    /// AWS IAM, where revoked sessions are denied.
+    pub iam: crate::providers::aws_iam::IamClient,
     /// Signs audit checkpoints and evidence manifests.
     pub audit_key: crate::keys::audit::AuditKey,
     /// Outbound HTTP (hooks, the checkpoint sink).

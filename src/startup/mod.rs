@@ -133,7 +133,9 @@ impl Application {
         if config.dev {
             tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
         }
-        let aws = crate::providers::aws::AwsProvider::new(&config.aws).await;
+        let sdk = crate::providers::aws::sdk_config(&config.aws).await;
+        let aws = crate::providers::aws::AwsProvider::from_config(&sdk, &config.aws);
+        let iam = crate::providers::aws_iam::IamClient::from_config(&sdk, &config.aws);
         let audit_key = crate::keys::audit::AuditKey::load_or_create(&config.keys_dir)
             .context("loading the audit key")?;
         let chained = chain_legacy_events(&store).await?;
@@ -159,6 +161,7 @@ impl Application {
             verifier,
             policy,
             aws,
+            iam,
             audit_key,
             http: http_client()?,
             slack,
@@ -245,6 +248,8 @@ impl Application {
             .slack
             .clone()
             .map(|api| tokio::spawn(crate::slack::notify::run(self.broker.clone(), api)));
+        // Denies of revoked AWS sessions: queued with the revocation, written from here.
+        let aws_denies = tokio::spawn(crate::service::aws_deny_sync::run(self.broker.clone()));
         let gate_poll = tokio::spawn(crate::gate::poll::poll_forever(self.broker.clone()));
         let dev_source = match self.broker.config.dev_source {
             Some(addr) => {
@@ -333,6 +338,7 @@ impl Application {
             slack.abort();
         }
         gate_poll.abort();
+        aws_denies.abort();
         if let Some(d) = dev_source {
             d.abort();
         }

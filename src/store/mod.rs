@@ -19,6 +19,7 @@ macro_rules! dispatch {
 mod access_queries;
 pub mod audit_guard;
 mod audit_queries;
+mod aws_queries;
 mod gate_queries;
 mod hold_queries;
 mod queries;
@@ -27,6 +28,7 @@ mod slack_queries;
 pub mod sqlite;
 mod tx_access;
 mod tx_audit;
+mod tx_aws;
 mod tx_gate;
 mod tx_hold;
 mod tx_slack;
@@ -34,6 +36,7 @@ mod tx_slack;
 pub use audit_guard::AuditGuard;
 pub use tx_access::Issuance;
 pub use tx_audit::ExportedAccess;
+pub use tx_aws::{DenyOutboxRow, DenyRow, NewDeny, SessionGrant};
 pub use tx_gate::UserProfile;
 pub use tx_slack::{Confirmation, OutboxRow, SlackMessage, UserRecord};
 

@@ -11,6 +11,7 @@ super::audit_queries::audit_queries!(sqlx::PgConnection, true);
 super::slack_queries::slack_queries!(sqlx::PgConnection);
 super::gate_queries::gate_queries!(sqlx::PgConnection);
 super::hold_queries::hold_queries!(sqlx::PgConnection, true);
+super::aws_queries::aws_queries!(sqlx::PgConnection);
 
 /// Connects to the server named by `url`.
 pub async fn connect(url: &str) -> Result<PgPool, StoreError> {

@@ -12,6 +12,7 @@ super::audit_queries::audit_queries!(sqlx::SqliteConnection, false);
 super::slack_queries::slack_queries!(sqlx::SqliteConnection);
 super::gate_queries::gate_queries!(sqlx::SqliteConnection);
 super::hold_queries::hold_queries!(sqlx::SqliteConnection, false);
+super::aws_queries::aws_queries!(sqlx::SqliteConnection);
 
 /// Opens (creating if needed) the database file and its directory.
 pub async fn connect(url: &str) -> Result<SqlitePool, StoreError> {

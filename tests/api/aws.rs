@@ -14,7 +14,7 @@ use crate::helpers::{assert_error, missing_peer, spawn_app, Options, TestApp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 
-fn moto() -> Option<String> {
+pub fn moto() -> Option<String> {
     match std::env::var("LATCHKEY_TEST_MOTO_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
@@ -25,7 +25,7 @@ fn moto() -> Option<String> {
 }
 
 /// The broker's own AWS identity, as the standard chain reads it from the environment.
-fn broker_identity() {
+pub fn broker_identity() {
     // Each test runs in its own process under nextest; every test sets the same values.
     std::env::set_var("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "broker-secret-for-tests");
@@ -95,7 +95,7 @@ async fn broker_with_sts(endpoint: &str) -> TestApp {
     .await
 }
 
-fn cli(home: &std::path::Path) -> std::process::Command {
+pub fn cli(home: &std::path::Path) -> std::process::Command {
     let mut c = std::process::Command::new(BIN);
     c.env("XDG_CONFIG_HOME", home).env_remove("LATCHKEY_SERVER");
     c

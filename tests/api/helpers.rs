@@ -25,6 +25,10 @@ pub struct Options {
     pub breakglass_hook: Option<String>,
     /// `aws.endpoint_url`.
     pub aws_endpoint: Option<String>,
+    /// `aws.iam_endpoint_url` (default: the same as `aws_endpoint`, moto serves both).
+    pub iam_endpoint: Option<String>,
+    /// `aws.deny_policy_max_chars`.
+    pub deny_policy_max_chars: Option<String>,
     /// `[audit]`.
     pub audit: latchkey::config::AuditLayer,
     /// `[slack]` pointing at a fake Web API (`slack.api_url`); see `slack::SECRET`.
@@ -82,6 +86,11 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
         aws: latchkey::config::AwsLayer {
             region: Some("us-east-1".into()),
             endpoint_url: options.aws_endpoint.clone(),
+            iam_endpoint_url: options
+                .iam_endpoint
+                .clone()
+                .or(options.aws_endpoint.clone()),
+            deny_policy_max_chars: options.deny_policy_max_chars.clone(),
         },
         admin: AdminLayer {
             groups: Some(vec!["admin".into()]),

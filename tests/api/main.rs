@@ -10,6 +10,7 @@ mod audit_export;
 mod audit_tamper;
 
 mod aws;
+mod aws_deny;
 mod cli_and_config;
 mod dev_mode;
 mod errors;
