@@ -13,7 +13,7 @@ use crate::audit::Origin;
 use crate::domain::Principal;
 use crate::policy::decide::{self, Ask, Decision, Who};
 use crate::policy::Action;
-use crate::service::{Broker, RequestView};
+use crate::service::{Broker, RequestView, ServiceError};
 
 type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
@@ -173,10 +173,7 @@ pub async fn create(
     body: Body<CreateBody>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let Json(b) = body?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty() && k.len() <= 128);
+    let key = idempotency_key(&headers)?;
     let ask = b.into_ask()?;
     let (request, decision) = state
         .broker
@@ -184,6 +181,24 @@ pub async fn create(
         .await?;
     let decision = serde_json::to_value(&decision).unwrap_or_default();
     Ok((StatusCode::CREATED, Json(Created { request, decision })))
+}
+
+/// The `Idempotency-Key` header: absent, or 1 to 128 visible ASCII characters. Any other
+/// value is refused, not ignored: a retry the caller believes safe would otherwise make a
+/// second request.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(k) if (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k))
+        }
+        _ => Err(ServiceError::BadRequest(
+            "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+        )
+        .into()),
+    }
 }
 
 /// Query of `GET /v1/requests`.

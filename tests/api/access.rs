@@ -307,6 +307,32 @@ async fn the_same_idempotency_key_creates_one_request() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_that_could_not_be_kept_is_refused_not_ignored() {
+    let app = spawn_dev_app().await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    // Ignoring such a key (as the broker once did) would make each retry a new request.
+    for key in ["x".repeat(129), String::new(), "with space".into()] {
+        let resp = app
+            .http
+            .post(format!("{}/v1/requests", app.url))
+            .bearer_auth(&bob)
+            .header("idempotency-key", &key)
+            .json(&prod_read())
+            .send()
+            .await
+            .unwrap();
+        assert_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+    let mine: Value = app
+        .get("/v1/requests", Some(&bob))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine, json!([]));
+}
+
+#[tokio::test]
 async fn break_glass_is_active_at_once_capped_and_queued_for_review() {
     let app = spawn_dev_app().await;
     let alice = app.dev_login("alice@example.com", &["sre"]).await;

@@ -37,6 +37,8 @@ pub struct Options {
     pub public_url: Option<String>,
     /// `[livestream]`.
     pub livestream: Option<latchkey::config::LivestreamLayer>,
+    /// `[limits]` (anonymous callers).
+    pub limits: latchkey::config::LimitsLayer,
 }
 
 pub struct TestApp {
@@ -103,6 +105,7 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
             .map(|url| crate::slack::slack_layer(url))
             .unwrap_or_default(),
         livestream: options.livestream.clone().unwrap_or_default(),
+        limits: options.limits.clone(),
         // Tests run their own upstreams; the development source's fixed port would collide.
         gate: latchkey::config::GateLayer {
             dev_source: Some("off".into()),
