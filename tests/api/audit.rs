@@ -304,34 +304,7 @@ pub async fn appends_fail_closed(database_url: Option<String>) {
     app.stop().await.unwrap();
 }
 
-macro_rules! audit_suite {
-    ($($name:ident => $body:expr;)*) => {
-        mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    ($body)(None).await;
-                }
-            )*
-        }
-        mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::helpers::fresh_postgres().await else { return };
-                    ($body)(Some(db.url.clone())).await;
-                    db.drop_db().await;
-                }
-            )*
-        }
-    };
-}
-
-audit_suite! {
+crate::helpers::on_both_backends! {
     an_edited_event_is_found_at_its_sequence_number => |db| tampering_is_found(db, Tamper::Edit);
     a_deleted_event_is_found_at_its_sequence_number => |db| tampering_is_found(db, Tamper::Delete);
     an_inserted_event_is_found_at_its_sequence_number => |db| tampering_is_found(db, Tamper::Insert);

@@ -469,41 +469,19 @@ pub async fn verifying_while_events_are_appended_finds_nothing_and_stops_nothing
     app.stop().await.unwrap();
 }
 
-macro_rules! tamper_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name(None).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    let Some(db) = crate::helpers::fresh_postgres().await else { return };
-                    super::$name(Some(db.url.clone())).await;
-                    db.drop_db().await;
-                }
-            )*
-        }
-    };
+crate::helpers::on_both_backends! {
+    multi_thread;
+    an_edited_event_in_the_tail_stops_the_broker_at_its_next_checkpoint => super::an_edited_event_in_the_tail_stops_the_broker_at_its_next_checkpoint;
+    a_tail_deleted_with_its_head_set_back_is_caught_at_the_next_append => super::a_tail_deleted_with_its_head_set_back_is_caught_at_the_next_append;
+    a_tail_deleted_on_a_stopped_broker_is_refused_at_start => super::a_tail_deleted_on_a_stopped_broker_is_refused_at_start;
+    rows_deleted_with_the_head_left_alone_stop_the_broker_at_its_next_checkpoint => super::rows_deleted_with_the_head_left_alone_stop_the_broker_at_its_next_checkpoint;
+    a_log_truncated_past_a_checkpoint_is_refused_at_start => super::a_log_truncated_past_a_checkpoint_is_refused_at_start;
+    swapped_events_are_found_exactly_and_stop_the_broker => super::swapped_events_are_found_exactly_and_stop_the_broker;
+    a_chain_rehashed_in_the_tail_is_caught_at_the_next_append => super::a_chain_rehashed_in_the_tail_is_caught_at_the_next_append;
+    a_chain_rehashed_on_a_stopped_broker_contradicts_the_checkpoint_outside => super::a_chain_rehashed_on_a_stopped_broker_contradicts_the_checkpoint_outside;
+    audit_times_never_go_back_in_sequence_order => super::audit_times_never_go_back_in_sequence_order;
+    verifying_while_events_are_appended_finds_nothing_and_stops_nothing => super::verifying_while_events_are_appended_finds_nothing_and_stops_nothing;
 }
-
-tamper_suite!(
-    an_edited_event_in_the_tail_stops_the_broker_at_its_next_checkpoint,
-    a_tail_deleted_with_its_head_set_back_is_caught_at_the_next_append,
-    a_tail_deleted_on_a_stopped_broker_is_refused_at_start,
-    rows_deleted_with_the_head_left_alone_stop_the_broker_at_its_next_checkpoint,
-    a_log_truncated_past_a_checkpoint_is_refused_at_start,
-    swapped_events_are_found_exactly_and_stop_the_broker,
-    a_chain_rehashed_in_the_tail_is_caught_at_the_next_append,
-    a_chain_rehashed_on_a_stopped_broker_contradicts_the_checkpoint_outside,
-    audit_times_never_go_back_in_sequence_order,
-    verifying_while_events_are_appended_finds_nothing_and_stops_nothing,
-);
 
 #[tokio::test]
 async fn a_checkpoint_is_signed_every_n_events_and_at_shutdown() {

@@ -256,30 +256,8 @@ async fn a_deny_queued_while_iam_is_down_is_written_after_a_restart(database_url
     app.stop().await.unwrap();
 }
 
-macro_rules! deny_suite {
-    ($($name:ident => $body:ident;)*) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$body(None).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = crate::helpers::fresh_postgres().await else { return };
-                    super::$body(Some(db.url.clone())).await;
-                    db.drop_db().await;
-                }
-            )*
-        }
-    };
-}
-
-deny_suite! {
+crate::helpers::on_both_backends! {
+    multi_thread;
     a_revoked_grants_sessions_are_denied_at_aws_and_the_deny_removed_once_they_expired => revoked_grant_is_denied_then_the_deny_removed;
     a_deny_queued_while_iam_is_unreachable_is_written_after_a_restart => a_deny_queued_while_iam_is_down_is_written_after_a_restart;
 }

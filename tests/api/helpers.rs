@@ -293,3 +293,41 @@ impl PgDb {
         }
     }
 }
+
+/// Each `name => body;` becomes two tests, `sqlite::name` and `postgres::name`, that call
+/// `body(database_url)`: `None` (a fresh SQLite file) or a fresh PostgreSQL database
+/// (dropped afterwards; missing outside CI, a skip). Bodies are resolved in the calling
+/// module. With `multi_thread;` first, the tests run on a two-thread runtime.
+macro_rules! on_both_backends {
+    (@test $test:meta; $($name:ident => $body:expr;)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[$test]
+                async fn $name() {
+                    ($body)(None).await;
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[$test]
+                async fn $name() {
+                    let Some(db) = crate::helpers::fresh_postgres().await else { return };
+                    ($body)(Some(db.url.clone())).await;
+                    db.drop_db().await;
+                }
+            )*
+        }
+    };
+    (multi_thread; $($rest:tt)*) => {
+        crate::helpers::on_both_backends!(@test tokio::test(flavor = "multi_thread", worker_threads = 2); $($rest)*);
+    };
+    ($($rest:tt)*) => {
+        crate::helpers::on_both_backends!(@test tokio::test; $($rest)*);
+    };
+}
+pub(crate) use on_both_backends;

@@ -640,34 +640,7 @@ async fn ends_wait_for_a_hold(db: Option<String>) {
     }
 }
 
-macro_rules! on_both {
-    ($($name:ident => $body:expr;)*) => {
-        mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    ($body)(None).await;
-                }
-            )*
-        }
-        mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::helpers::fresh_postgres().await else { return };
-                    ($body)(Some(db.url.clone())).await;
-                    db.drop_db().await;
-                }
-            )*
-        }
-    };
-}
-
-on_both! {
+crate::helpers::on_both_backends! {
     broker_tokens_minted_while_their_grants_are_revoked_are_discarded_not_handed_out => |db| revoked_while_minting(db, Kind::Token);
     aws_sessions_from_a_stalled_sts_while_their_grants_are_revoked_are_discarded => |db| revoked_while_minting(db, Kind::Aws);
     livestream_tokens_minted_while_their_grants_are_revoked_are_discarded => |db| revoked_while_minting(db, Kind::Livestream);
