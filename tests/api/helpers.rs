@@ -25,7 +25,8 @@ pub struct Options {
     pub breakglass_hook: Option<String>,
     /// `aws.endpoint_url`.
     pub aws_endpoint: Option<String>,
-    /// `aws.iam_endpoint_url` (default: the same as `aws_endpoint`, moto serves both).
+    /// `aws.iam_endpoint_url` (default: the same as `aws_endpoint`, moto serves both; else a
+    /// closed loopback port).
     pub iam_endpoint: Option<String>,
     /// `aws.deny_policy_max_chars`.
     pub deny_policy_max_chars: Option<String>,
@@ -88,10 +89,13 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
         aws: latchkey::config::AwsLayer {
             region: Some("us-east-1".into()),
             endpoint_url: options.aws_endpoint.clone(),
+            // Never AWS's own IAM: a test that revokes an AWS grant without moto queues a
+            // deny, and its worker must not reach past loopback. Nothing listens on port 9.
             iam_endpoint_url: options
                 .iam_endpoint
                 .clone()
-                .or(options.aws_endpoint.clone()),
+                .or(options.aws_endpoint.clone())
+                .or(Some("http://127.0.0.1:9".into())),
             deny_policy_max_chars: options.deny_policy_max_chars.clone(),
         },
         admin: AdminLayer {
