@@ -47,7 +47,11 @@ impl Broker {
     }
 
     /// Queues, in the caller's transaction, the denial at AWS of every session of a grant
-    /// that ends early. Nothing for grants of other kinds.
+    /// that ends early. Nothing for grants of other kinds, nor for one without a live
+    /// session: every session handed out is recorded before a revocation that sees the
+    /// grant commits (the issuance holds the grant), and one minted but not handed out is
+    /// denied by [`Broker::deny_discarded_session`]. So a grant that never had an AWS
+    /// session costs no call to IAM.
     pub(crate) async fn deny_grant_sessions(
         &self,
         tx: &mut Tx,
@@ -55,10 +59,38 @@ impl Broker {
         cause: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let recorded = tx.aws_sessions_until(&r.id).await?;
+        if recorded.is_none_or(|until| until <= now) {
+            return Ok(());
+        }
+        self.queue_grant_deny(tx, r, recorded, cause, now).await
+    }
+
+    /// Queues the denial of a grant's sessions for one minted and then discarded: it was
+    /// never recorded, so it is covered by the longest session the role allows.
+    pub(crate) async fn deny_discarded_session(
+        &self,
+        tx: &mut Tx,
+        r: &AccessRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let recorded = tx.aws_sessions_until(&r.id).await?;
+        self.queue_grant_deny(tx, r, recorded, "credential_discarded", now)
+            .await
+    }
+
+    /// The deny entry of a grant's session tag, lasting until its sessions have expired.
+    async fn queue_grant_deny(
+        &self,
+        tx: &mut Tx,
+        r: &AccessRequest,
+        recorded: Option<DateTime<Utc>>,
+        cause: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let Some(role) = self.aws_role_of(&r.resource, &r.role) else {
             return Ok(());
         };
-        let recorded = tx.aws_sessions_until(&r.id).await?;
         let until = session_bound(recorded, r.expires_at, role.max_session, now);
         // The value the session tag carries, exactly as issue_aws set it.
         let tag = aws::tag_value(&r.id);
@@ -105,6 +137,11 @@ impl Broker {
                 continue;
             };
             let recorded = g.sessions_until.map(from_ms);
+            // A grant without a live session has nothing to deny; one in flight when the
+            // lock commits is discarded, and denied by the discard.
+            if recorded.is_none_or(|until| until <= now) {
+                continue;
+            }
             let until = if g.state == "active" {
                 session_bound(recorded, g.expires_at.map(from_ms), role.max_session, now)
             } else {

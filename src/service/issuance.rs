@@ -165,7 +165,7 @@ impl Broker {
                 event.role = minted.issued.role.clone();
                 if minted.issuance.kind == "aws" {
                     let denied = self
-                        .deny_discarded_session(&mut tx, grant_id, &ended, at)
+                        .deny_if_discarded_for_good(&mut tx, grant_id, &ended, at)
                         .await?;
                     event.details["denied_at_aws"] = denied.into();
                 }
@@ -184,7 +184,7 @@ impl Broker {
     /// grant's other sessions (queued in `tx`, merged with the revocation's own deny).
     /// One whose caller's session ended while the grant lives on is not: that would end
     /// the grant's sessions held elsewhere, and this one's secret never left the broker.
-    async fn deny_discarded_session(
+    async fn deny_if_discarded_for_good(
         &self,
         tx: &mut Tx,
         grant_id: &str,
@@ -199,8 +199,7 @@ impl Broker {
         let Some(grant) = grant else {
             return Ok(false);
         };
-        self.deny_grant_sessions(tx, &grant, "credential_discarded", at)
-            .await?;
+        self.deny_discarded_session(tx, &grant, at).await?;
         Ok(true)
     }
 }

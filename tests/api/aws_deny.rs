@@ -179,12 +179,29 @@ async fn revoked_grant_is_denied_then_the_deny_removed(database_url: Option<Stri
     let app = broker(&moto, &role, database_url, Options::default()).await;
     let bob = app.dev_login("bob@example.com", &["eng"]).await;
     let other = grant_with_session(&app, &bob, "2h").await;
+    // A grant that never had an AWS session has nothing to deny, and costs no IAM call.
+    let carol = app.dev_login("carol@example.com", &["eng"]).await;
+    let sessionless = app
+        .post_ok(
+            "/v1/requests",
+            json!({"resource": "aws:staging", "role": "admin", "duration": "2h"}),
+            &carol,
+            StatusCode::CREATED,
+        )
+        .await["request"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    revoke(&app, &carol, &sessionless).await;
     assert!(
         deny_policy(&moto, &role.name).is_none(),
         "nothing denied before a revocation"
     );
     revoke(&app, &bob, &other).await;
     let doc = eventually("the deny policy", || deny_policy(&moto, &role.name)).await;
+    for kind in ["aws.session_denied", "aws.deny_failed"] {
+        assert!(events(&app, &sessionless, kind).await.is_empty(), "{kind}");
+    }
     let statement = &doc["Statement"][0];
     assert_eq!(statement["Effect"], "Deny");
     assert_eq!(statement["Action"], "*");
