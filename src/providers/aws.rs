@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -173,17 +176,18 @@ pub async fn sdk_config(settings: &AwsSettings) -> aws_config::SdkConfig {
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         );
-    if let Some(region) = &settings.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    let mut config = loader.load().await;
-    if config.region().is_none() {
-        config = config
-            .into_builder()
-            .region(Region::new("us-east-1"))
-            .build();
-    }
-    config
+    // The configured region, else the environment's or the profile's, else us-east-1:
+    // not the SDK's default chain, whose last resort asks the instance metadata service
+    // at start, a call off this host that a broker outside EC2 (a laptop, CI) must not make.
+    loader = match &settings.region {
+        Some(region) => loader.region(Region::new(region.clone())),
+        None => loader.region(
+            RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+                .or_else(ProfileFileRegionProvider::new())
+                .or_else(Region::new("us-east-1")),
+        ),
+    };
+    loader.load().await
 }
 
 impl AwsProvider {
