@@ -51,9 +51,20 @@ async fn forward(
         .lock()
         .unwrap()
         .push(String::from_utf8_lossy(&body).to_string());
+    pass_on(&p.upstream, method, uri, headers, body).await
+}
+
+/// Sends a request on to `upstream` (moto) as it came, and its answer back.
+pub async fn pass_on(
+    upstream: &str,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Bytes) {
     let url = format!(
         "{}{}",
-        p.upstream,
+        upstream,
         uri.path_and_query().map(|x| x.as_str()).unwrap_or("/")
     );
     let mut req = reqwest::Client::new().request(method, url).body(body);

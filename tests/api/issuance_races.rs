@@ -118,25 +118,7 @@ async fn slow_sts(
     if String::from_utf8_lossy(&body).contains("Action=AssumeRole") {
         (s.pause)("aws").await;
     }
-    let url = format!(
-        "{}{}",
-        s.moto,
-        uri.path_and_query().map_or("/", |p| p.as_str())
-    );
-    let mut req = reqwest::Client::new().request(method, url).body(body);
-    for (k, v) in headers
-        .iter()
-        .filter(|(k, _)| *k != "host" && *k != "content-length")
-    {
-        req = req.header(k, v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = AxumStatus::from_u16(resp.status().as_u16()).unwrap();
-    let mut out = HeaderMap::new();
-    if let Some(ct) = resp.headers().get("content-type") {
-        out.insert("content-type", ct.clone());
-    }
-    (status, out, resp.bytes().await.unwrap())
+    crate::aws::pass_on(&s.moto, method, uri, headers, body).await
 }
 
 async fn fake_sts(moto: &str, pause: Pause) -> String {
