@@ -89,22 +89,37 @@ fn check_reading(text: &str) -> Result<(), Climb> {
     if text.chars().any(char::is_control) {
         return Err(Climb::Control);
     }
-    let folded: String = text.chars().map(fold).collect();
-    let dotty = folded.split(['/', '\\']).any(|seg| {
-        // `;params` are cut by Java servlet containers; trailing dots and spaces by Windows.
-        let seg = seg.split(';').next().unwrap_or(seg);
-        seg.contains('.') && seg.trim_matches(|c| c == '.' || c == ' ').is_empty()
-    });
+    // Look-alikes are all outside ASCII: a plain path is read as it stands, unallocated.
+    let dotty = if text.is_ascii() {
+        has_dot_segment(text)
+    } else {
+        has_dot_segment(&text.chars().map(fold).collect::<String>())
+    };
     if dotty {
         return Err(Climb::DotSegment);
     }
     Ok(())
 }
 
-/// Checks the raw path (after `/gate/{resource}`) as every decoding would read it.
+/// Whether a segment (split at `/` or `\`) is only dots, or dots and spaces.
+fn has_dot_segment(text: &str) -> bool {
+    text.split(['/', '\\']).any(|seg| {
+        // `;params` are cut by Java servlet containers; trailing dots and spaces by Windows.
+        let seg = seg.split(';').next().unwrap_or(seg);
+        seg.contains('.') && seg.trim_matches(|c| c == '.' || c == ' ').is_empty()
+    })
+}
+
+/// Checks the raw path (after `/gate/{resource}`) as every decoding would read it. A
+/// path without escapes (the common case, on every proxied request) allocates nothing.
 pub fn check(raw: &str) -> Result<(), Climb> {
-    let mut reading = raw.as_bytes().to_vec();
-    for round in 0..=DECODE_ROUNDS {
+    check_reading(raw)?;
+    if !raw.contains('%') {
+        return Ok(());
+    }
+    // The first decoding is strict: a `%` the caller wrote must be a whole escape.
+    let mut reading = decode(raw.as_bytes(), true)?;
+    for round in 1..=DECODE_ROUNDS {
         let text = std::str::from_utf8(&reading).map_err(|_| Climb::NotUtf8)?;
         check_reading(text)?;
         if !reading.contains(&b'%') {
@@ -113,7 +128,7 @@ pub fn check(raw: &str) -> Result<(), Climb> {
         if round == DECODE_ROUNDS {
             break;
         }
-        let next = decode(&reading, round == 0)?;
+        let next = decode(&reading, false)?;
         if next == reading {
             return Ok(());
         }
