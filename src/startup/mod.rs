@@ -326,22 +326,27 @@ impl Application {
                     .await?;
             }
         }
-        reloader.abort();
-        sweeper.abort();
-        checkpointer.abort();
+        // Every background task is stopped, and gone, before the shutdown checkpoint: a
+        // writer aborted mid-transaction would otherwise hold SQLite's write lock while the
+        // checkpoint waits for it (seen once: "database is locked" after 5 s).
+        let background = [
+            Some(reloader),
+            Some(sweeper),
+            Some(checkpointer),
+            feed,
+            slack,
+        ]
+        .into_iter()
+        .flatten()
+        .chain([gate_poll, aws_denies])
+        .chain(dev_source);
+        for task in background {
+            task.abort();
+            // A cancelled task's error is the expected end.
+            let _ = task.await;
+        }
         // The tail since the last checkpoint is signed too: a stopped broker leaves none.
         tasks::checkpoint_at_shutdown(&self.broker).await;
-        if let Some(feed) = feed {
-            feed.abort();
-        }
-        if let Some(slack) = slack {
-            slack.abort();
-        }
-        gate_poll.abort();
-        aws_denies.abort();
-        if let Some(d) = dev_source {
-            d.abort();
-        }
 
         self.broker.store.close().await;
         tracing::info!("latchkey stopped");

@@ -116,23 +116,35 @@ pub(super) async fn checkpoint_forever(broker: SharedBroker) {
     }
 }
 
-/// Signs the events since the last checkpoint before the broker stops.
+/// Signs the events since the last checkpoint before the broker stops, and hands the sink
+/// any checkpoint still undelivered. A failure is tried again a few times: a lost
+/// shutdown checkpoint leaves the tail since the last one unprotected.
 pub(super) async fn checkpoint_at_shutdown(broker: &Broker) {
     use crate::service::audit::CheckpointTrigger;
-    if broker.store.audit_guard().is_broken() {
-        return;
-    }
-    match broker
-        .checkpoint(CheckpointTrigger::Shutdown, Utc::now())
-        .await
-    {
-        Ok(Some(cp)) => tracing::info!(
-            number = cp.number,
-            events = cp.events,
-            "audit checkpoint signed at shutdown"
-        ),
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown failed"),
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1..=ATTEMPTS {
+        if broker.store.audit_guard().is_broken() {
+            return;
+        }
+        match broker
+            .checkpoint(CheckpointTrigger::Shutdown, Utc::now())
+            .await
+        {
+            Ok(Some(cp)) => {
+                return tracing::info!(
+                    number = cp.number,
+                    events = cp.events,
+                    "audit checkpoint signed at shutdown"
+                )
+            }
+            // Nothing new to sign; one signed earlier may not have reached the sink yet.
+            Ok(None) => return broker.deliver_checkpoints().await,
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "audit checkpoint at shutdown failed; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown failed"),
+        }
     }
 }
 
