@@ -20,6 +20,7 @@ mod access_queries;
 pub mod audit_guard;
 mod audit_queries;
 mod aws_queries;
+mod begin;
 mod gate_queries;
 mod hold_queries;
 mod queries;
@@ -199,7 +200,8 @@ impl Store {
                 let mut tx = Tx::new(
                     Conn::Sqlite({
                         let pool = s.pool.clone();
-                        detached(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await?
+                        begin::detached(async move { pool.begin_with("BEGIN IMMEDIATE").await })
+                            .await?
                     }),
                     true,
                     guard,
@@ -209,7 +211,7 @@ impl Store {
             }
             Store::Postgres(p) => {
                 let pool = p.pool.clone();
-                let tx = detached(async move { pool.begin().await }).await?;
+                let tx = begin::detached(async move { pool.begin().await }).await?;
                 Tx::new(Conn::Postgres(tx), true, guard)
             }
         })
@@ -233,27 +235,6 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.pool.close().await,
             Store::Postgres(p) => p.pool.close().await,
-        }
-    }
-}
-
-/// Begins a write transaction on a task of its own. A caller cancelled while `BEGIN` is
-/// under way (a task aborted at shutdown, a client that went away) would otherwise leave
-/// the connection back in the pool inside a transaction nobody holds: on SQLite with the
-/// write lock taken for good, so every later writer waits out its busy timeout (seen at
-/// shutdown: "database is locked", then "begin_with at non-zero transaction depth").
-/// Spawned, the begin completes; a transaction nobody awaits any more is dropped, and
-/// rolls back.
-async fn detached<DB: sqlx::Database>(
-    begin: impl std::future::Future<Output = Result<sqlx::Transaction<'static, DB>, sqlx::Error>>
-        + Send
-        + 'static,
-) -> Result<sqlx::Transaction<'static, DB>, StoreError> {
-    match tokio::spawn(begin).await {
-        Ok(begun) => Ok(begun?),
-        Err(e) => {
-            tracing::error!(error = %e, "beginning a transaction failed");
-            Err(StoreError::Database(sqlx::Error::WorkerCrashed))
         }
     }
 }
