@@ -17,6 +17,25 @@ use latchkey::store::Store;
 
 use crate::helpers::{assert_error, spawn_app, Options, TestApp};
 
+/// Swaps events `k` and `k + 1` in place, as a tampering operator would.
+pub async fn swap_events(store: &Store, k: i64) {
+    sql(
+        store,
+        &format!("UPDATE audit_events SET seq = -1 WHERE seq = {k}"),
+    )
+    .await;
+    sql(
+        store,
+        &format!("UPDATE audit_events SET seq = {k} WHERE seq = {}", k + 1),
+    )
+    .await;
+    sql(
+        store,
+        &format!("UPDATE audit_events SET seq = {} WHERE seq = -1", k + 1),
+    )
+    .await;
+}
+
 /// Runs SQL straight on the broker's database, as an attacker with write access would.
 pub async fn sql(store: &Store, statement: &str) {
     match store {
@@ -143,21 +162,7 @@ async fn tamper(store: &Store, how: Tamper, k: i64, last: i64) -> i64 {
             k
         }
         Tamper::Reorder => {
-            sql(
-                store,
-                &format!("UPDATE audit_events SET seq = -1 WHERE seq = {k}"),
-            )
-            .await;
-            sql(
-                store,
-                &format!("UPDATE audit_events SET seq = {k} WHERE seq = {}", k + 1),
-            )
-            .await;
-            sql(
-                store,
-                &format!("UPDATE audit_events SET seq = {} WHERE seq = -1", k + 1),
-            )
-            .await;
+            swap_events(store, k).await;
             k
         }
         Tamper::Truncate => {

@@ -339,21 +339,7 @@ pub async fn swapped_events_are_found_exactly_and_stop_the_broker(db: Option<Str
     let (app, audra, cp, _) = with_unprotected_tail(&site).await;
     let k = cp.events - 3;
     let store = &app.broker.store;
-    sql(
-        store,
-        &format!("UPDATE audit_events SET seq = -1 WHERE seq = {k}"),
-    )
-    .await;
-    sql(
-        store,
-        &format!("UPDATE audit_events SET seq = {k} WHERE seq = {}", k + 1),
-    )
-    .await;
-    sql(
-        store,
-        &format!("UPDATE audit_events SET seq = {} WHERE seq = -1", k + 1),
-    )
-    .await;
+    crate::audit::swap_events(store, k).await;
     assert_range(
         &verify_live(&app, &audra).await,
         k,

@@ -442,16 +442,20 @@ async fn after_revoke_the_cli_drops_its_cached_session_and_creds_aws_fails_clean
         "--groups",
         "eng",
     ]);
-    let created: Value = serde_json::from_str(&ok(&[
-        "--output",
-        "json",
-        "request",
-        "aws:staging",
-        "--role",
-        "admin",
-    ]))
-    .unwrap();
-    let id = created["request"]["id"].as_str().unwrap().to_string();
+    // A grant on the role, as the CLI asks for it; its request id.
+    let request = || {
+        let created: Value = serde_json::from_str(&ok(&[
+            "--output",
+            "json",
+            "request",
+            "aws:staging",
+            "--role",
+            "admin",
+        ]))
+        .unwrap();
+        created["request"]["id"].as_str().unwrap().to_string()
+    };
+    let id = request();
     let creds = [
         "creds",
         "aws",
@@ -481,16 +485,7 @@ async fn after_revoke_the_cli_drops_its_cached_session_and_creds_aws_fails_clean
     assert!(err.contains("latchkey request aws:staging"), "{err}");
 
     // Revoked elsewhere (an administrator, another machine): the cache is not served either.
-    let created: Value = serde_json::from_str(&ok(&[
-        "--output",
-        "json",
-        "request",
-        "aws:staging",
-        "--role",
-        "admin",
-    ]))
-    .unwrap();
-    let second = created["request"]["id"].as_str().unwrap().to_string();
+    let second = request();
     ok(&creds);
     assert_eq!(cached(), 1);
     let admin = app.dev_login("root@example.com", &["admin"]).await;
@@ -506,16 +501,7 @@ async fn after_revoke_the_cli_drops_its_cached_session_and_creds_aws_fails_clean
     assert_eq!(cached(), 0);
 
     // Logout drops whatever is cached for the server.
-    let created: Value = serde_json::from_str(&ok(&[
-        "--output",
-        "json",
-        "request",
-        "aws:staging",
-        "--role",
-        "admin",
-    ]))
-    .unwrap();
-    let third = created["request"]["id"].as_str().unwrap().to_string();
+    let third = request();
     ok(&creds);
     assert_eq!(cached(), 1);
     // With --revoke the grant ends too, and its sessions are denied at AWS.
