@@ -1,17 +1,13 @@
-//! PostgreSQL, for several broker replicas sharing one database.
+//! PostgreSQL, for several broker replicas sharing one database; and the statements that
+//! differ from SQLite's.
 
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-super::access_queries::access_queries!(sqlx::PgConnection);
-super::queries::shared_queries!(sqlx::PgConnection);
-super::audit_queries::audit_queries!(sqlx::PgConnection, true);
-super::slack_queries::slack_queries!(sqlx::PgConnection);
-super::gate_queries::gate_queries!(sqlx::PgConnection);
-super::hold_queries::hold_queries!(sqlx::PgConnection, true);
-super::aws_queries::aws_queries!(sqlx::PgConnection);
+use super::statement::sql;
+use super::{StoreError, Tx};
 
 /// Connects to the server named by `url`.
 pub async fn connect(url: &str) -> Result<PgPool, StoreError> {
@@ -28,31 +24,58 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What ends a `SELECT` that holds its rows until the transaction ends: locked against
+/// updates. `FOR NO KEY UPDATE`, not `FOR SHARE`: share locks let a stream of issuances
+/// keep a revocation's `UPDATE` waiting until the last of them, where this one queues it
+/// behind the one holding the row.
+pub(super) const ROW_LOCK: &str = " FOR NO KEY UPDATE";
+
+/// The advisory lock key that orders issuances and logins against user locks
+/// (`latchkey` in ASCII).
+const LOCKS_KEY: i64 = 0x6c61_7463_686b_6579;
+
+/// Takes the user-lock advisory lock shared, until the transaction ends.
+pub(super) async fn hold_against_locks(tx: &mut Tx) -> Result<(), StoreError> {
+    sql("SELECT pg_advisory_xact_lock_shared($1)")
+        .bind(LOCKS_KEY)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Takes the user-lock advisory lock exclusively, until the transaction ends.
+pub(super) async fn exclude_holders(tx: &mut Tx) -> Result<(), StoreError> {
+    sql("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOCKS_KEY)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Placeholders for a multi-row `INSERT`: `($1, …, $n), ($n+1, …)`.
+pub(super) fn row_marks(rows: usize, per_row: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=per_row)
+                .map(|k| format!("${}", r * per_row + k))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The chain head, locked until this transaction ends: every appender, in every broker
 /// process sharing the database, queues here, so the chain never forks.
-pub async fn lock_audit_head(c: &mut sqlx::PgConnection) -> Result<(i64, String), StoreError> {
+pub(super) async fn lock_audit_head(tx: &mut Tx) -> Result<(i64, String), StoreError> {
     const SELECT: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
-    if let Some(head) = sqlx::query_as(SELECT).fetch_optional(&mut *c).await? {
+    if let Some(head) = sql(SELECT).fetch_optional(tx).await? {
         return Ok(head);
     }
     // The first event ever: create the head, or wait for whoever is creating it.
-    sqlx::query(
-        "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(crate::audit::chain::GENESIS)
-    .execute(&mut *c)
-    .await?;
-    Ok(sqlx::query_as(SELECT).fetch_one(&mut *c).await?)
-}
-
-/// Audit events with `from <= seq <= to`, in order, at most `limit` (rows stream from the
-/// server; no need for SQLite's one-row page).
-pub async fn audit_events_page(
-    c: &mut sqlx::PgConnection,
-    subject: Option<&str>,
-    from: i64,
-    to: i64,
-    limit: i64,
-) -> Result<Vec<crate::audit::AuditEvent>, StoreError> {
-    audit_events_between(c, subject, from, to, limit).await
+    sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING")
+        .bind(crate::audit::chain::GENESIS)
+        .execute(tx)
+        .await?;
+    sql(SELECT).fetch_one(tx).await
 }

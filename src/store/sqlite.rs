@@ -1,4 +1,5 @@
-//! SQLite: a file created on first start, WAL mode, foreign keys on.
+//! SQLite: a file created on first start, WAL mode, foreign keys on; and the statements
+//! that differ from PostgreSQL's.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -6,13 +7,13 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-super::access_queries::access_queries!(sqlx::SqliteConnection);
-super::queries::shared_queries!(sqlx::SqliteConnection);
-super::audit_queries::audit_queries!(sqlx::SqliteConnection, false);
-super::slack_queries::slack_queries!(sqlx::SqliteConnection);
-super::gate_queries::gate_queries!(sqlx::SqliteConnection);
-super::hold_queries::hold_queries!(sqlx::SqliteConnection, false);
-super::aws_queries::aws_queries!(sqlx::SqliteConnection);
+use super::audit_log::AuditRow;
+use super::statement::sql;
+use super::{StoreError, Tx};
+
+/// What ends a `SELECT` that holds its rows: nothing, since a writer (`BEGIN IMMEDIATE`)
+/// already excludes every other writer.
+pub(super) const ROW_LOCK: &str = "";
 
 /// Opens (creating if needed) the database file and its directory.
 pub async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
@@ -75,27 +76,33 @@ pub async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Placeholders for a multi-row `INSERT`: `(?, …), (?, …)`. SQLite looks a numbered
+/// parameter up by a linear scan, so plain `?` keeps a thousand-row statement linear.
+pub(super) fn row_marks(rows: usize, per_row: usize) -> String {
+    let row = format!("({})", vec!["?"; per_row].join(", "));
+    vec![row; rows].join(",")
+}
+
 /// The chain head, `(0, GENESIS)` before the first event. `BEGIN IMMEDIATE` already made
 /// this transaction the only writer, so reading the head is enough to hold it.
-pub async fn lock_audit_head(c: &mut sqlx::SqliteConnection) -> Result<(i64, String), StoreError> {
-    let head: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_optional(&mut *c)
-            .await?;
+pub(super) async fn lock_audit_head(tx: &mut Tx) -> Result<(i64, String), StoreError> {
+    let head: Option<(i64, String)> = sql("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(tx)
+        .await?;
     Ok(head.unwrap_or((0, crate::audit::chain::GENESIS.to_string())))
 }
 
 /// Audit events with `from <= seq <= to`, in order, at most `limit`, optionally about one
 /// subject. sqlx hands SQLite rows from its worker thread to the caller one at a time,
 /// which costs more than reading them, so SQLite returns the page as one JSON row.
-pub async fn audit_events_page(
-    c: &mut sqlx::SqliteConnection,
+pub(super) async fn audit_events_page(
+    tx: &mut Tx,
     subject: Option<&str>,
     from: i64,
     to: i64,
     limit: i64,
 ) -> Result<Vec<crate::audit::AuditEvent>, StoreError> {
-    let (page,): (String,) = sqlx::query_as(
+    let (page,): (String,) = sql(
         "SELECT json_group_array(json_object('seq', seq, 'id', id, 'type', type, 'at', at, 'actor', actor,
                 'subject', subject, 'resource', resource, 'role', role, 'outcome', outcome, 'reason', reason,
                 'request_id', request_id, 'client_addr', client_addr, 'user_agent', user_agent,
@@ -107,9 +114,9 @@ pub async fn audit_events_page(
     .bind(from)
     .bind(to)
     .bind(limit)
-    .fetch_one(&mut *c)
+    .fetch_one(tx)
     .await?;
-    let mut rows: Vec<super::rows::AuditRow> = serde_json::from_str(&page)
+    let mut rows: Vec<AuditRow> = serde_json::from_str(&page)
         .map_err(|e| StoreError::Corrupt(format!("audit_events page: {e}")))?;
     rows.sort_by_key(|r| r.seq);
     Ok(rows

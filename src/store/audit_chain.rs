@@ -1,22 +1,13 @@
-//! [`Tx`] operations on the audit log: queued appends chained at commit, reads for
-//! verification and export, and checkpoints.
+//! Appending to the audit log: events queued in a transaction are chained under the
+//! head's lock at commit and written with the change they record; events written before
+//! the chain existed are chained once at start.
 
-use chrono::{DateTime, Utc};
-
-use super::{StoreError, Tx};
-use crate::audit::checkpoint::Checkpoint;
+use super::audit_log::{AuditRow, AUDIT_COLUMNS};
+use super::statement::sql;
+use super::tx::Backend;
+use super::{postgres, sqlite, StoreError, Tx};
 use crate::audit::{chain, AuditEvent};
-
-/// The access records of an export period.
-#[derive(Debug, Default)]
-pub struct ExportedAccess {
-    /// Requests alive at some time in the period.
-    pub requests: Vec<crate::access::AccessRequest>,
-    /// Their reviews made before the period's end, as (request id, review).
-    pub reviews: Vec<(String, crate::access::Review)>,
-    /// Credentials issued before the period's end, per request.
-    pub issuances: std::collections::HashMap<String, i64>,
-}
+use crate::domain::to_ms;
 
 /// Whether the locked head `(seq, hash)` agrees with the stored log (`stored`: the rows at
 /// the head and at the `known` head's seq as (seq, hash, at); `last`: the highest seq) and
@@ -95,10 +86,10 @@ impl Tx {
         }
         self.guard.check()?;
         let mut events = std::mem::take(&mut self.audit);
-        let (mut seq, mut hash) = dispatch!(self, lock_audit_head())?;
+        let (mut seq, mut hash) = self.lock_audit_head().await?;
         let known = self.guard.known_head();
         let probe = known.as_ref().map_or(seq, |k| k.0);
-        let (stored, last) = dispatch!(self, audit_events_at(seq, probe))?;
+        let (stored, last) = self.audit_events_at(seq, probe).await?;
         let mut prev_at = match head_agrees((seq, &hash), &stored, last, known.as_ref()) {
             Ok(at) => at,
             Err(why) => {
@@ -116,8 +107,8 @@ impl Tx {
             seq = e.seq;
             hash.clone_from(&e.hash);
         }
-        dispatch!(self, insert_audit_events(&events))?;
-        dispatch!(self, set_audit_head(seq, &hash))?;
+        self.insert_audit_events(&events).await?;
+        self.set_audit_head(seq, &hash).await?;
         self.flushed = Some((seq, hash));
         Ok(())
     }
@@ -125,46 +116,10 @@ impl Tx {
     /// Locks the chain head and returns it (`(0, GENESIS)` for an empty log); held until
     /// this transaction ends.
     pub async fn lock_audit_head(&mut self) -> Result<(i64, String), StoreError> {
-        dispatch!(self, lock_audit_head())
-    }
-
-    /// Events with sequence numbers in `from..=to`, in order, at most `limit`, optionally
-    /// about one subject.
-    pub async fn audit_events_between(
-        &mut self,
-        subject: Option<&str>,
-        from: i64,
-        to: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        dispatch!(self, audit_events_page(subject, from, to, limit))
-    }
-
-    /// Audit events after `after_seq`, optionally about one subject.
-    pub async fn audit_events(
-        &mut self,
-        subject: Option<&str>,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        dispatch!(
-            self,
-            audit_events_page(subject, after_seq.saturating_add(1), i64::MAX, limit)
-        )
-    }
-
-    /// First and last sequence numbers of the events written in `[from, to)`.
-    pub async fn audit_seq_range(
-        &mut self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Option<(i64, i64)>, StoreError> {
-        dispatch!(self, audit_seq_range(from, to))
-    }
-
-    /// The last sequence number, 0 for an empty log.
-    pub async fn audit_last_seq(&mut self) -> Result<i64, StoreError> {
-        dispatch!(self, audit_last_seq())
+        match self.backend() {
+            Backend::Sqlite => sqlite::lock_audit_head(self).await,
+            Backend::Postgres => postgres::lock_audit_head(self).await,
+        }
     }
 
     /// Chains events written before the chain existed (run once, at start, before
@@ -174,11 +129,11 @@ impl Tx {
         if self.audit_head().await?.is_some() {
             return Ok(0);
         }
-        let legacy = dispatch!(self, unchained_audit_events())?;
+        let legacy = self.unchained_audit_events().await?;
         if legacy.is_empty() {
             return Ok(0);
         }
-        let (mut seq, mut hash) = dispatch!(self, lock_audit_head())?;
+        let (mut seq, mut hash) = self.lock_audit_head().await?;
         for mut e in legacy {
             if e.seq != seq + 1 {
                 return Err(StoreError::Corrupt(format!(
@@ -187,76 +142,107 @@ impl Tx {
                 )));
             }
             chain::link(&mut e, seq, &hash).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-            dispatch!(self, set_audit_hashes(e.seq, &e.prev_hash, &e.hash))?;
+            self.set_audit_hashes(e.seq, &e.prev_hash, &e.hash).await?;
             seq = e.seq;
             hash = e.hash;
         }
-        dispatch!(self, set_audit_head(seq, &hash))?;
+        self.set_audit_head(seq, &hash).await?;
         self.flushed = Some((seq, hash));
         Ok(usize::try_from(seq).unwrap_or(0))
     }
 
-    /// The chain head without locking it; `None` before the first chained event.
-    pub async fn audit_head(&mut self) -> Result<Option<(i64, String)>, StoreError> {
-        dispatch!(self, audit_head())
+    /// Inserts events that already have their places in the chain, many rows per
+    /// statement.
+    async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        // 16 parameters a row; PostgreSQL allows 65,535 in one statement.
+        for chunk in events.chunks(1000) {
+            let marks = match self.backend() {
+                Backend::Sqlite => sqlite::row_marks(chunk.len(), 16),
+                Backend::Postgres => postgres::row_marks(chunk.len(), 16),
+            };
+            let mut q = sql(format!(
+                "INSERT INTO audit_events (seq, id, type, at, actor, subject, resource, role, outcome, reason,
+                    request_id, client_addr, user_agent, details, prev_hash, hash) VALUES {marks}"
+            ));
+            for e in chunk {
+                let details = crate::audit::canonical::to_string(&e.details)
+                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                q = q
+                    .bind(e.seq)
+                    .bind(&e.id)
+                    .bind(&e.kind)
+                    .bind(to_ms(e.at))
+                    .bind(&e.actor)
+                    .bind(&e.subject)
+                    .bind(&e.resource)
+                    .bind(&e.role)
+                    .bind(&e.outcome)
+                    .bind(&e.reason)
+                    .bind(&e.request_id)
+                    .bind(&e.client_addr)
+                    .bind(&e.user_agent)
+                    .bind(details)
+                    .bind(&e.prev_hash)
+                    .bind(&e.hash);
+            }
+            q.execute(self).await?;
+        }
+        Ok(())
     }
 
-    /// Requests alive at some time in `[from, to)`, with their reviews before `to` and
-    /// how many credentials each had issued before `to`: what an evidence export reports.
-    pub async fn export_access(
-        &mut self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<ExportedAccess, StoreError> {
-        Ok(ExportedAccess {
-            requests: dispatch!(self, export_requests(from, to))?,
-            reviews: dispatch!(self, export_reviews(from, to))?,
-            issuances: dispatch!(self, export_issuances(from, to))?
-                .into_iter()
-                .collect(),
-        })
+    /// Moves the chain head (the caller holds its lock).
+    async fn set_audit_head(&mut self, seq: i64, hash: &str) -> Result<(), StoreError> {
+        sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
+        .bind(seq)
+        .bind(hash)
+        .execute(self)
+        .await?;
+        Ok(())
     }
 
-    /// Stores a signed checkpoint.
-    pub async fn insert_checkpoint(&mut self, cp: &Checkpoint) -> Result<(), StoreError> {
-        dispatch!(self, insert_checkpoint(cp))
+    /// Events written before the chain existed (no hash yet), in order.
+    async fn unchained_audit_events(&mut self) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows: Vec<AuditRow> = sql(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE hash IS NULL ORDER BY seq"
+        ))
+        .fetch_all(self)
+        .await?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 
-    /// Checkpoints numbered `from..=to`.
-    pub async fn checkpoints_between(
-        &mut self,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<Checkpoint>, StoreError> {
-        dispatch!(self, checkpoints_between(from, to))
-    }
-
-    /// The latest checkpoint.
-    pub async fn last_checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError> {
-        dispatch!(self, last_checkpoint())
-    }
-
-    /// The last checkpoint before event `seq` and the first at or after it.
-    pub async fn checkpoints_around(
+    /// Gives a pre-chain event its hashes.
+    async fn set_audit_hashes(
         &mut self,
         seq: i64,
-    ) -> Result<(Option<Checkpoint>, Option<Checkpoint>), StoreError> {
-        dispatch!(self, checkpoints_around(seq))
-    }
-
-    /// Checkpoints not yet written to the outside sink.
-    pub async fn undelivered_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
-        dispatch!(self, undelivered_checkpoints())
-    }
-
-    /// Records whether a checkpoint reached the sink.
-    pub async fn mark_checkpoint_delivery(
-        &mut self,
-        number: i64,
-        delivered_at: Option<DateTime<Utc>>,
-        error: Option<&str>,
+        prev_hash: &str,
+        hash: &str,
     ) -> Result<(), StoreError> {
-        dispatch!(self, mark_checkpoint_delivery(number, delivered_at, error))
+        sql("UPDATE audit_events SET prev_hash = $2, hash = $3 WHERE seq = $1")
+            .bind(seq)
+            .bind(prev_hash)
+            .bind(hash)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    /// The stored events at sequence numbers `a` and `b` as (seq, hash, at), and the
+    /// last sequence number in the log: what an append compares the head with.
+    async fn audit_events_at(
+        &mut self,
+        a: i64,
+        b: i64,
+    ) -> Result<(Vec<(i64, Option<String>, i64)>, Option<i64>), StoreError> {
+        let rows = sql("SELECT seq, hash, at FROM audit_events WHERE seq = $1 OR seq = $2")
+            .bind(a)
+            .bind(b)
+            .fetch_all(self)
+            .await?;
+        let (last,): (Option<i64>,) = sql("SELECT MAX(seq) FROM audit_events")
+            .fetch_one(self)
+            .await?;
+        Ok((rows, last))
     }
 }
 
