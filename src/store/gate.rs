@@ -15,24 +15,39 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// At most this many ids in one `IN (…)` (SQLite's default bound on parameters is 999).
+const IDS_PER_STATEMENT: usize = 500;
+
+impl Tx {
+    /// The rows of `select` (a `SELECT … FROM table`) whose `id` is one of `ids`, in
+    /// statements of at most [`IDS_PER_STATEMENT`] ids.
+    async fn rows_by_id<T: super::statement::Stored>(
+        &mut self,
+        select: &str,
+        ids: &[String],
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let marks = placeholders(1, chunk.len());
+            let q = chunk
+                .iter()
+                .fold(sql(format!("{select} WHERE id IN ({marks})")), |q, id| {
+                    q.bind(id)
+                });
+            out.extend(q.fetch_all(self).await?);
+        }
+        Ok(out)
+    }
+}
+
 impl Tx {
     /// `(id, state, expires_at ms)` of each of these grants that exists.
     pub async fn grant_states(
         &mut self,
         ids: &[String],
     ) -> Result<Vec<(String, String, Option<i64>)>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let marks = placeholders(1, chunk.len());
-            let q = chunk.iter().fold(
-                sql(format!(
-                    "SELECT id, state, expires_at FROM access_requests WHERE id IN ({marks})"
-                )),
-                |q, id| q.bind(id),
-            );
-            out.extend(q.fetch_all(self).await?);
-        }
-        Ok(out)
+        self.rows_by_id("SELECT id, state, expires_at FROM access_requests", ids)
+            .await
     }
 
     /// `(id, revoked_at ms, expires_at ms)` of each of these sessions that exists.
@@ -40,18 +55,8 @@ impl Tx {
         &mut self,
         ids: &[String],
     ) -> Result<Vec<(String, Option<i64>, i64)>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let marks = placeholders(1, chunk.len());
-            let q = chunk.iter().fold(
-                sql(format!(
-                    "SELECT id, revoked_at, expires_at FROM sessions WHERE id IN ({marks})"
-                )),
-                |q, id| q.bind(id),
-            );
-            out.extend(q.fetch_all(self).await?);
-        }
-        Ok(out)
+        self.rows_by_id("SELECT id, revoked_at, expires_at FROM sessions", ids)
+            .await
     }
 
     /// The grant a credential of `kind` with this id was issued inside.
