@@ -21,7 +21,7 @@ pub struct Change {
 
 /// Why a transition is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum TransitionRefusal {
     /// A clock ran out; the request must be expired first.
     #[error("this request's time has run out ({0})")]
     Overdue(&'static str),
@@ -51,19 +51,19 @@ pub enum Refusal {
     NotAllowedToRevoke,
 }
 
-impl Refusal {
+impl TransitionRefusal {
     /// Stable code.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::Overdue(_) => "request_expired",
-            Refusal::WrongState(..) => "wrong_state",
-            Refusal::NotRequester(_) => "not_requester",
-            Refusal::SelfReview => "self_review",
-            Refusal::AlreadyReviewed => "already_reviewed",
-            Refusal::NoExtensionsLeft(_) => "no_extensions_left",
-            Refusal::ExtensionTooLong(_) => "extension_too_long",
-            Refusal::OverCap(_) => "over_maximum_duration",
-            Refusal::NotAllowedToRevoke => "not_allowed_to_revoke",
+            TransitionRefusal::Overdue(_) => "request_expired",
+            TransitionRefusal::WrongState(..) => "wrong_state",
+            TransitionRefusal::NotRequester(_) => "not_requester",
+            TransitionRefusal::SelfReview => "self_review",
+            TransitionRefusal::AlreadyReviewed => "already_reviewed",
+            TransitionRefusal::NoExtensionsLeft(_) => "no_extensions_left",
+            TransitionRefusal::ExtensionTooLong(_) => "extension_too_long",
+            TransitionRefusal::OverCap(_) => "over_maximum_duration",
+            TransitionRefusal::NotAllowedToRevoke => "not_allowed_to_revoke",
         }
     }
 }
@@ -87,9 +87,9 @@ impl AccessRequest {
         self.end_reason = Some(reason);
     }
 
-    fn check_live(&self, now: DateTime<Utc>) -> Result<(), Refusal> {
+    fn check_live(&self, now: DateTime<Utc>) -> Result<(), TransitionRefusal> {
         match self.due(now) {
-            Some(why) => Err(Refusal::Overdue(why)),
+            Some(why) => Err(TransitionRefusal::Overdue(why)),
             None => Ok(()),
         }
     }
@@ -135,19 +135,22 @@ impl AccessRequest {
         earlier: &[Review],
         review: &Review,
         now: DateTime<Utc>,
-    ) -> Result<Option<Change>, Refusal> {
+    ) -> Result<Option<Change>, TransitionRefusal> {
         if review.reviewer_id == self.requester_id {
-            return Err(Refusal::SelfReview);
+            return Err(TransitionRefusal::SelfReview);
         }
         if earlier.iter().any(|r| r.reviewer_id == review.reviewer_id) {
-            return Err(Refusal::AlreadyReviewed);
+            return Err(TransitionRefusal::AlreadyReviewed);
         }
         if self.breakglass {
             return Ok(self.review_after_the_fact(review, now));
         }
         self.check_live(now)?;
         if !matches!(self.state, State::Pending | State::Approved) {
-            return Err(Refusal::WrongState(self.state.as_str(), "reviewed"));
+            return Err(TransitionRefusal::WrongState(
+                self.state.as_str(),
+                "reviewed",
+            ));
         }
         let mut all = earlier.to_vec();
         all.push(review.clone());
@@ -198,13 +201,20 @@ impl AccessRequest {
     }
 
     /// The requester starts the access; it lasts `duration` from now.
-    pub fn activate(&mut self, actor_id: &str, now: DateTime<Utc>) -> Result<Change, Refusal> {
+    pub fn activate(
+        &mut self,
+        actor_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Change, TransitionRefusal> {
         self.check_live(now)?;
         if self.state != State::Approved {
-            return Err(Refusal::WrongState(self.state.as_str(), "activated"));
+            return Err(TransitionRefusal::WrongState(
+                self.state.as_str(),
+                "activated",
+            ));
         }
         if actor_id != self.requester_id {
-            return Err(Refusal::NotRequester("activate"));
+            return Err(TransitionRefusal::NotRequester("activate"));
         }
         self.state = State::Active;
         self.activated_at = Some(now);
@@ -222,30 +232,36 @@ impl AccessRequest {
         actor_id: &str,
         by: Duration,
         now: DateTime<Utc>,
-    ) -> Result<Change, Refusal> {
+    ) -> Result<Change, TransitionRefusal> {
         self.check_live(now)?;
         if self.state != State::Active {
-            return Err(Refusal::WrongState(self.state.as_str(), "extended"));
+            return Err(TransitionRefusal::WrongState(
+                self.state.as_str(),
+                "extended",
+            ));
         }
         if actor_id != self.requester_id {
-            return Err(Refusal::NotRequester("extend"));
+            return Err(TransitionRefusal::NotRequester("extend"));
         }
         if self.extensions_used >= self.terms.max_extensions {
-            return Err(Refusal::NoExtensionsLeft(self.extensions_used));
+            return Err(TransitionRefusal::NoExtensionsLeft(self.extensions_used));
         }
         if by.is_zero() || by > self.terms.extension {
-            return Err(Refusal::ExtensionTooLong(crate::duration::format(
-                self.terms.extension,
-            )));
+            return Err(TransitionRefusal::ExtensionTooLong(
+                crate::duration::format(self.terms.extension),
+            ));
         }
         let (Some(start), Some(end)) = (self.activated_at, self.expires_at) else {
-            return Err(Refusal::WrongState(self.state.as_str(), "extended"));
+            return Err(TransitionRefusal::WrongState(
+                self.state.as_str(),
+                "extended",
+            ));
         };
         let new_end = add(end, by);
         if new_end - start
             > chrono::Duration::from_std(self.terms.max_duration).unwrap_or(chrono::Duration::MAX)
         {
-            return Err(Refusal::OverCap(crate::duration::format(
+            return Err(TransitionRefusal::OverCap(crate::duration::format(
                 self.terms.max_duration,
             )));
         }
@@ -259,13 +275,20 @@ impl AccessRequest {
     }
 
     /// The requester withdraws a request that is not yet active.
-    pub fn cancel(&mut self, actor_id: &str, now: DateTime<Utc>) -> Result<Change, Refusal> {
+    pub fn cancel(
+        &mut self,
+        actor_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Change, TransitionRefusal> {
         self.check_live(now)?;
         if !matches!(self.state, State::Pending | State::Approved) {
-            return Err(Refusal::WrongState(self.state.as_str(), "cancelled"));
+            return Err(TransitionRefusal::WrongState(
+                self.state.as_str(),
+                "cancelled",
+            ));
         }
         if actor_id != self.requester_id {
-            return Err(Refusal::NotRequester("cancel"));
+            return Err(TransitionRefusal::NotRequester("cancel"));
         }
         let from = self.state;
         self.end(State::Cancelled, "cancelled by the requester".into(), now);
@@ -283,13 +306,16 @@ impl AccessRequest {
         actor_name: &str,
         is_admin: bool,
         now: DateTime<Utc>,
-    ) -> Result<Change, Refusal> {
+    ) -> Result<Change, TransitionRefusal> {
         self.check_live(now)?;
         if !matches!(self.state, State::Approved | State::Active) {
-            return Err(Refusal::WrongState(self.state.as_str(), "revoked"));
+            return Err(TransitionRefusal::WrongState(
+                self.state.as_str(),
+                "revoked",
+            ));
         }
         if actor_id != self.requester_id && !is_admin {
-            return Err(Refusal::NotAllowedToRevoke);
+            return Err(TransitionRefusal::NotAllowedToRevoke);
         }
         let from = self.state;
         self.end(State::Revoked, format!("revoked by {actor_name}"), now);

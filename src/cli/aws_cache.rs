@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{ApiClient, ApiClientError};
 use super::commands::CliError;
-use super::credentials::config_dir;
+use super::saved_sessions::config_dir;
 use crate::access::State;
 use crate::providers::aws::AwsCredentials;
 use crate::service::RequestView;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::client::{ApiClient, ApiClientError};
-use super::credentials::{config_dir, Saved, SavedSession};
 use super::login::{self, Prompt};
+use super::saved_sessions::{config_dir, Saved, SavedSession};
 use super::{exit, Command, KeysCommand, LoginArgs, Output, SlackCommand};
 use crate::domain::Principal;
 use crate::http::login::{AuthConfig, SessionResponse, WhoAmI};

@@ -5,7 +5,7 @@
 //! - [`aws_cache`]: cached AWS sessions, served only while their grant lasts, dropped when it ends here.
 //! - [`client`]: the API client and its error type.
 //! - [`creds`]: `creds aws` (an AWS `credential_process`) and `exec`.
-//! - [`credentials`]: saved sessions under `$XDG_CONFIG_HOME/latchkey/` (mode 0600).
+//! - [`saved_sessions`]: saved sessions under `$XDG_CONFIG_HOME/latchkey/` (mode 0600).
 //! - [`login`]: the OpenID Connect device flow and authorization code + PKCE flow.
 //! - [`commands`]: the client verbs and how they print.
 //! - [`policy`]: `policy explain`, `policy test`, `policy check`, offline.
@@ -18,13 +18,13 @@ pub mod audit;
 pub mod aws_cache;
 pub mod client;
 pub mod commands;
-pub mod credentials;
 pub mod creds;
 
 pub mod login;
 pub mod policy;
 pub mod progress;
 pub mod requests;
+pub mod saved_sessions;
 
 pub mod server;
 pub mod stream;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::admission::Admission;
+use super::admission_rules::Admission;
 
 /// How long an admission is reused before it is checked in full again (ends reach it
 /// sooner: see the module's documentation).
@@ -359,7 +359,7 @@ mod tests {
             upstream: upstream.unwrap().unwrap(),
             assertion_expires: now + hour,
             credential_ends,
-            headers: super::super::admission::Prepared::new("a.b.c", None, "g").unwrap(),
+            headers: super::super::admission_rules::Prepared::new("a.b.c", None, "g").unwrap(),
         })
     }
 

@@ -10,7 +10,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::admission::{Admission, Refusal};
+use super::admission_rules::{Admission, GateRefusal};
 use crate::http::error::ApiError;
 
 /// Where proxies put the caller's original path: nginx (by the documented
@@ -20,9 +20,9 @@ const ORIGINAL_PATH_HEADERS: &[&str] = &["x-original-uri", "x-forwarded-uri"];
 /// The caller's request as the proxy describes it, refused when it carries an identity
 /// claim of its own or a path an upstream could read as climbing. `appended` is the path
 /// Envoy appends to the check's URL (raw, as sent).
-pub fn screen(headers: &HeaderMap, appended: Option<&str>) -> Result<(), Refusal> {
+pub fn screen(headers: &HeaderMap, appended: Option<&str>) -> Result<(), GateRefusal> {
     if let Some(name) = super::spoof::identity_claim(headers) {
-        return Err(Refusal::new(
+        return Err(GateRefusal::new(
             StatusCode::FORBIDDEN,
             "identity_header",
             format!(
@@ -39,7 +39,7 @@ pub fn screen(headers: &HeaderMap, appended: Option<&str>) -> Result<(), Refusal
         let path = path.map(|p| p.split_once('?').map_or(p, |(p, _)| p));
         let verdict = path.map_or(Err(super::paths::Climb::NotUtf8), super::paths::check);
         if let Err(why) = verdict {
-            return Err(Refusal::new(
+            return Err(GateRefusal::new(
                 StatusCode::FORBIDDEN,
                 "bad_path",
                 why.message(),
@@ -96,7 +96,7 @@ pub fn allowed(a: &Admission) -> Response {
 }
 
 /// The refusal with its code in `X-Latchkey-Error` (nginx passes only the status on).
-pub fn refused(r: Refusal) -> Response {
+pub fn refused(r: GateRefusal) -> Response {
     let code = HeaderValue::from_static(r.code);
     let mut resp = ApiError::from(r).into_response();
     resp.headers_mut().insert("x-latchkey-error", code);

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use super::admission::Admission;
+use super::admission_rules::Admission;
 use super::assertion;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).

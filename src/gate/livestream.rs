@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::admission::Refusal;
-use super::admit::internal;
+use super::admission_check::internal;
+use super::admission_rules::GateRefusal;
 use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, Origin};
 use crate::domain::Principal;
@@ -83,17 +83,17 @@ impl Broker {
         email: Option<&str>,
         grant: &AccessRequest,
         now: DateTime<Utc>,
-    ) -> Result<String, Refusal> {
+    ) -> Result<String, GateRefusal> {
         let began = std::time::Instant::now();
         let settings = self.config.livestream.as_ref().ok_or_else(|| {
-            Refusal::new(
+            GateRefusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "livestream_not_configured",
                 "this resource needs [livestream] in the broker's configuration",
             )
         })?;
         let team = livestream::team_of_role(&grant.role).ok_or_else(|| {
-            Refusal::new(
+            GateRefusal::new(
                 StatusCode::FORBIDDEN,
                 "no_team",
                 "the granted role names no team",
@@ -120,9 +120,9 @@ impl Broker {
         &self,
         token: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), GateRefusal> {
         let unauthorized = || {
-            Refusal::new(
+            GateRefusal::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "not a livestream token of this broker",
@@ -134,7 +134,7 @@ impl Broker {
             .ok_or_else(unauthorized)?;
         let failed = |e: StoreError| {
             tracing::error!(error = %e, "livestream authorization failed");
-            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again")
+            GateRefusal::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again")
         };
         let mut tx = self.store.begin_read().await.map_err(failed)?;
         let grant = match tx.issuance_grant(&claims.jti, KIND).await.map_err(failed)? {
@@ -150,14 +150,14 @@ impl Broker {
         let locked = tx.find_lock(&keys).await.map_err(failed)?.is_some();
         tx.commit().await.map_err(failed)?;
         if locked {
-            return Err(Refusal::new(
+            return Err(GateRefusal::new(
                 StatusCode::FORBIDDEN,
                 "user_locked",
                 "this user is locked",
             ));
         }
         if grant.state != State::Active || grant.expires_at.is_none_or(|e| e <= now) {
-            return Err(Refusal::no_grant(&grant.resource, Some(&grant), now));
+            return Err(GateRefusal::no_grant(&grant.resource, Some(&grant), now));
         }
         Ok(())
     }
@@ -191,11 +191,11 @@ pub(crate) fn livestream_minted(
 }
 
 /// The refusal a new admission would get for what ended.
-fn ended_refusal(resource: &str, ended: Ended) -> Refusal {
+fn ended_refusal(resource: &str, ended: Ended) -> GateRefusal {
     let unauthenticated =
-        |code, m: &str| Refusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
+        |code, m: &str| GateRefusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
     match ended {
-        Ended::Grant(latest) => Refusal::no_grant(resource, latest.as_deref(), Utc::now()),
+        Ended::Grant(latest) => GateRefusal::no_grant(resource, latest.as_deref(), Utc::now()),
         Ended::SessionRevoked => unauthenticated(
             "session_revoked",
             "this session has ended; run `latchkey login`",
@@ -204,7 +204,7 @@ fn ended_refusal(resource: &str, ended: Ended) -> Refusal {
             "session_expired",
             "the session has expired; run `latchkey login`",
         ),
-        Ended::UserLocked => Refusal::new(
+        Ended::UserLocked => GateRefusal::new(
             StatusCode::FORBIDDEN,
             "user_locked",
             "this user is locked by an administrator",

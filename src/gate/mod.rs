@@ -1,9 +1,10 @@
 //! The gate: internal HTTP services reachable only inside an active grant, and only for
 //! as long as it lasts.
 //!
-//! - [`admission`]: admissions and refusals.
+//! - [`admission_rules`]: what an admission is, and the pure rules that refuse one.
 //! - [`cache`]: admissions remembered for a while, and one check at a time per credential.
-//! - [`admit`]: the admission check (session or broker token, grant, lock).
+//! - [`admission_check`]: the admission check against tokens and the store (session or
+//!   broker token, grant, lock).
 //! - [`assertion`]: the signed identity assertion passed upstream.
 //! - [`revocation`]: the hub that ends every stream of a grant, session or user.
 //! - [`poll`]: the store poll that catches ends committed by other replicas or clocks.
@@ -18,8 +19,8 @@
 //! - [`livestream`]: PostHog live events tokens and the service's authorization callback.
 //! - [`devsource`]: a small live-events source for the development server and the tests.
 
-pub mod admission;
-pub mod admit;
+pub mod admission_check;
+pub mod admission_rules;
 pub mod assertion;
 pub mod cache;
 pub mod devsource;
@@ -37,7 +38,7 @@ pub mod spoof;
 
 use std::sync::Arc;
 
-pub use admission::{Admission, Refusal};
+pub use admission_rules::{Admission, GateRefusal};
 pub use cache::AdmissionCache;
 pub use revocation::{End, Hub, Liveness};
 

@@ -17,7 +17,7 @@ use axum::routing::any;
 use axum::Router;
 use hyper_util::rt::TokioIo;
 
-use super::admission::Refusal;
+use super::admission_rules::GateRefusal;
 use super::headers::{bearer, is_upgrade, split_path, strip, upstream_headers};
 use super::relay::{ending, Counted, Relay, StreamAudit};
 use crate::http::error::ApiError;
@@ -40,8 +40,8 @@ pub fn api_routes() -> Router<AppState> {
     )
 }
 
-impl From<Refusal> for ApiError {
-    fn from(r: Refusal) -> Self {
+impl From<GateRefusal> for ApiError {
+    fn from(r: GateRefusal) -> Self {
         ApiError::new(r.status, r.code, r.message)
     }
 }

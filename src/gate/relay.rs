@@ -14,7 +14,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body::{Body, Frame};
 
-use super::admission::Admission;
+use super::admission_rules::Admission;
 use super::revocation::{End, Liveness, Watch};
 use crate::access::State;
 use crate::audit::{AuditEvent, Origin};

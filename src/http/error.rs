@@ -99,7 +99,7 @@ impl From<ServiceError> for ApiError {
             }
             E::ReviewRefused(r) => (S::FORBIDDEN, r.code),
             E::Lifecycle(r) => {
-                use crate::access::Refusal as R;
+                use crate::access::TransitionRefusal as R;
                 let status = match r {
                     R::Overdue(_) | R::WrongState(..) | R::AlreadyReviewed => S::CONFLICT,
                     R::NotRequester(_) | R::SelfReview | R::NotAllowedToRevoke => S::FORBIDDEN,

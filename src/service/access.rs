@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Broker, ServiceError};
-use crate::access::{AccessRequest, Change, NewRequest, Refusal, Review, Start, Terms};
+use crate::access::{AccessRequest, Change, NewRequest, Review, Start, Terms, TransitionRefusal};
 use crate::audit::{AuditEvent, Origin, SYSTEM};
 use crate::domain::Principal;
 use crate::policy::decide::{self, Ask, Decision, Outcome, Who};
@@ -186,7 +186,7 @@ impl Broker {
         id: &str,
         origin: &Origin,
         now: DateTime<Utc>,
-        op: impl Fn(&mut AccessRequest) -> Result<Change, Refusal>,
+        op: impl Fn(&mut AccessRequest) -> Result<Change, TransitionRefusal>,
     ) -> Result<AccessRequest, ServiceError> {
         for _ in 0..RETRIES {
             let mut tx = self.store.begin().await?;

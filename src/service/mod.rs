@@ -134,7 +134,7 @@ pub enum ServiceError {
     ReviewRefused(crate::policy::decide::ReviewRefusal),
     /// The request's state or rules do not allow this.
     #[error(transparent)]
-    Lifecycle(#[from] crate::access::Refusal),
+    Lifecycle(#[from] crate::access::TransitionRefusal),
     /// No active grant: the message names the command that would request one.
     #[error("you have no active grant for {resource}; request one: {command}")]
     NoActiveGrant {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::access::{event, who, RequestView, RETRIES};
 use super::{Broker, ServiceError};
-use crate::access::{AccessRequest, Refusal, Review, State, Verdict};
+use crate::access::{AccessRequest, Review, State, TransitionRefusal, Verdict};
 use crate::audit::Origin;
 use crate::domain::Principal;
 use crate::policy::decide;
@@ -83,7 +83,7 @@ impl Broker {
                 }
             };
             if !tx.insert_review(id, &review).await? {
-                return Err(Refusal::AlreadyReviewed.into());
+                return Err(TransitionRefusal::AlreadyReviewed.into());
             }
             // Bump the version even when the state stays, so racing reviews serialise.
             if !tx.update_request(&r).await? {

@@ -3,7 +3,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 
-use crate::access::{AccessRequest, NewRequest, Refusal, Review, Start, State, Terms, Verdict};
+use crate::access::{
+    AccessRequest, NewRequest, Review, Start, State, Terms, TransitionRefusal, Verdict,
+};
 
 fn terms(approvals: u32, denials: u32, max_extensions: u32) -> Terms {
     Terms {
@@ -67,14 +69,14 @@ fn two_approvals_then_activation_then_expiry() {
     );
     assert_eq!(
         r.activate("bob", t0 + secs(20)),
-        Err(Refusal::NotRequester("activate"))
+        Err(TransitionRefusal::NotRequester("activate"))
     );
     r.activate("alice", t0 + secs(20)).unwrap();
     assert_eq!(r.expires_at, Some(t0 + secs(20) + secs(3600)));
     assert_eq!(r.due(t0 + secs(3620)), Some("access ended"));
     assert_eq!(
         r.extend("alice", Duration::from_secs(60), t0 + secs(3620)),
-        Err(Refusal::Overdue("access ended"))
+        Err(TransitionRefusal::Overdue("access ended"))
     );
     assert_eq!(r.expire(t0 + secs(3620)).unwrap().event, "grant.expired");
     assert_eq!(r.state, State::Expired);
@@ -86,13 +88,13 @@ fn the_requester_never_reviews_and_nobody_reviews_twice() {
     let mut r = request(terms(1, 1, 0), Start::Pending, t0);
     assert_eq!(
         r.review(&[], &review("alice", Verdict::Approve, t0), t0),
-        Err(Refusal::SelfReview)
+        Err(TransitionRefusal::SelfReview)
     );
     let mut r2 = request(terms(2, 2, 0), Start::Pending, t0);
     let earlier = vec![review("bob", Verdict::Approve, t0)];
     assert_eq!(
         r2.review(&earlier, &review("bob", Verdict::Approve, t0), t0),
-        Err(Refusal::AlreadyReviewed)
+        Err(TransitionRefusal::AlreadyReviewed)
     );
     assert_eq!(r.state, State::Pending);
 }
@@ -111,7 +113,7 @@ fn a_denial_ends_it_even_after_approvals_and_before_activation() {
     );
     assert_eq!(
         r.activate("alice", t0),
-        Err(Refusal::WrongState("denied", "activated"))
+        Err(TransitionRefusal::WrongState("denied", "activated"))
     );
 }
 
@@ -131,7 +133,7 @@ fn each_clock_runs_out_on_its_own() {
     // The activation window (15 minutes) counts from the approval, not the request.
     assert_eq!(
         approved.activate("alice", t0 + secs(900)),
-        Err(Refusal::Overdue("not activated in time"))
+        Err(TransitionRefusal::Overdue("not activated in time"))
     );
     assert!(approved.expire(t0 + secs(900)).is_some());
 }
@@ -142,19 +144,19 @@ fn extensions_are_capped_in_number_length_and_total() {
     let mut r = request(terms(1, 1, 5), Start::AutoApproved, t0);
     assert_eq!(
         r.extend("alice", Duration::from_secs(7200), t0),
-        Err(Refusal::ExtensionTooLong("1h".into()))
+        Err(TransitionRefusal::ExtensionTooLong("1h".into()))
     );
     r.extend("alice", Duration::from_secs(3600), t0).unwrap();
     r.extend("alice", Duration::from_secs(3600), t0).unwrap();
     r.extend("alice", Duration::from_secs(3600), t0).unwrap();
     assert_eq!(
         r.extend("alice", Duration::from_secs(60), t0),
-        Err(Refusal::OverCap("4h".into()))
+        Err(TransitionRefusal::OverCap("4h".into()))
     );
     let mut none = request(terms(1, 1, 0), Start::AutoApproved, t0);
     assert_eq!(
         none.extend("alice", Duration::from_secs(60), t0),
-        Err(Refusal::NoExtensionsLeft(0))
+        Err(TransitionRefusal::NoExtensionsLeft(0))
     );
 }
 
@@ -164,7 +166,7 @@ fn revocation_by_the_requester_or_an_administrator_only() {
     let mut r = request(terms(1, 1, 0), Start::AutoApproved, t0);
     assert_eq!(
         r.revoke("mallory", "mallory", false, t0),
-        Err(Refusal::NotAllowedToRevoke)
+        Err(TransitionRefusal::NotAllowedToRevoke)
     );
     r.revoke("root", "root", true, t0).unwrap();
     assert_eq!(r.state, State::Revoked);
@@ -178,7 +180,7 @@ fn break_glass_is_reviewed_after_the_fact_and_a_denial_ends_it() {
     assert_eq!(r.state, State::Active);
     assert_eq!(
         r.review(&[], &review("alice", Verdict::Approve, t0), t0),
-        Err(Refusal::SelfReview)
+        Err(TransitionRefusal::SelfReview)
     );
     let ok = review("bob", Verdict::Approve, t0);
     assert_eq!(r.review(&[], &ok, t0), Ok(None));

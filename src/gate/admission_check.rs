@@ -1,5 +1,5 @@
 //! The admission check: from a bearer credential and a resource name to an
-//! [`Admission`] or a [`Refusal`]. Refusals of a known human are audited.
+//! [`Admission`] or a [`GateRefusal`]. Refusals of a known human are audited.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
-use super::admission::{gated, wants_livestream, Admission, Prepared, Refusal};
+use super::admission_rules::{gated, wants_livestream, Admission, GateRefusal, Prepared};
 use super::assertion;
 use super::cache::{cache_key, CacheKey};
 use crate::access::{AccessRequest, State};
@@ -33,9 +33,9 @@ struct Who {
 }
 
 /// A failure of the broker itself while admitting: 503, logged, never echoed.
-pub(super) fn internal(e: impl std::fmt::Display) -> Refusal {
+pub(super) fn internal(e: impl std::fmt::Display) -> GateRefusal {
     tracing::error!(error = %e, "gate admission failed");
-    Refusal::new(
+    GateRefusal::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
         "the broker cannot check access right now; try again",
@@ -60,9 +60,9 @@ impl Broker {
         resource: &str,
         origin: &(dyn Fn() -> Origin + Sync),
         now: DateTime<Utc>,
-    ) -> Result<Arc<Admission>, Refusal> {
+    ) -> Result<Arc<Admission>, GateRefusal> {
         let token = token.ok_or_else(|| {
-            Refusal::new(
+            GateRefusal::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "no credential: send Authorization: Bearer <session or broker token>",
@@ -70,7 +70,7 @@ impl Broker {
         })?;
         // A log found cut short or rewritten admits nobody, remembered admissions included.
         if self.store.audit_guard().is_broken() {
-            return Err(Refusal::new(
+            return Err(GateRefusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "audit_chain_broken",
                 "the broker found its audit log cut short or rewritten and admits nobody until an operator has checked it",
@@ -105,7 +105,7 @@ impl Broker {
         resource: &str,
         origin: &(dyn Fn() -> Origin + Sync),
         now: DateTime<Utc>,
-    ) -> Result<Arc<Admission>, Refusal> {
+    ) -> Result<Arc<Admission>, GateRefusal> {
         let (r, upstream) = gated(
             self.policy.current().catalogue.resources.get(resource),
             resource,
@@ -136,9 +136,9 @@ impl Broker {
         &self,
         who: &Who,
         resource: &str,
-        refusal: Refusal,
+        refusal: GateRefusal,
         origin: &(dyn Fn() -> Origin + Sync),
-    ) -> Refusal {
+    ) -> GateRefusal {
         let now = Utc::now();
         let mut event = AuditEvent::new("gate.refused", &who.user_id, &origin(), now)
             .outcome("refused", Some(refusal.message.clone()))
@@ -157,9 +157,9 @@ impl Broker {
     }
 
     /// Verifies the credential: a session token, or a broker token for `audience`.
-    async fn identify(&self, token: &str, audience: &str) -> Result<Who, Refusal> {
+    async fn identify(&self, token: &str, audience: &str) -> Result<Who, GateRefusal> {
         let unauthenticated =
-            |code, m: &str| Refusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
+            |code, m: &str| GateRefusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
         if assertion::is_assertion(token) {
             return Err(unauthenticated(
                 "invalid_token",
@@ -169,7 +169,7 @@ impl Broker {
         let now = Utc::now();
         if audience_of(token).as_deref() == Some(SESSION_AUDIENCE) {
             let p = self.authenticate(token, now).await.map_err(|e| match e {
-                ServiceError::UserLocked => Refusal::new(
+                ServiceError::UserLocked => GateRefusal::new(
                     StatusCode::FORBIDDEN,
                     "user_locked",
                     "this user is locked by an administrator",
@@ -202,7 +202,7 @@ impl Broker {
             OfflineVerifier::new(&jwks, &self.config.public_url, audience)
                 .verify(token)
                 .map_err(|e| match e {
-                    VerifyError::Invalid(why) if why == "wrong audience" => Refusal::new(
+                    VerifyError::Invalid(why) if why == "wrong audience" => GateRefusal::new(
                         StatusCode::FORBIDDEN,
                         "wrong_resource",
                         "this broker token is for another resource",
@@ -241,7 +241,7 @@ impl Broker {
         r: &crate::policy::Resource,
         upstream: crate::policy::upstream::Upstream,
         now: DateTime<Utc>,
-    ) -> Result<Admission, Refusal> {
+    ) -> Result<Admission, GateRefusal> {
         let mut user_keys = vec![who.user_id.clone(), who.subject.clone()];
         user_keys.extend(who.email.as_ref().map(|e| e.to_lowercase()));
         let mut tx = self.store.begin_read().await.map_err(internal)?;
@@ -276,21 +276,21 @@ impl Broker {
         };
         tx.commit().await.map_err(internal)?;
         if locked {
-            return Err(Refusal::new(
+            return Err(GateRefusal::new(
                 StatusCode::FORBIDDEN,
                 "user_locked",
                 "this user is locked by an administrator",
             ));
         }
         let Some(g) = live else {
-            return Err(Refusal::no_grant(&r.name, latest.as_ref(), now));
+            return Err(GateRefusal::no_grant(&r.name, latest.as_ref(), now));
         };
         if who.credential_ends <= now {
             let (code, what) = match who.session_id {
                 Some(_) => ("session_expired", "session"),
                 None => ("token_expired", "broker token"),
             };
-            return Err(Refusal::new(
+            return Err(GateRefusal::new(
                 StatusCode::UNAUTHORIZED,
                 code,
                 format!("the {what} has expired"),

@@ -77,7 +77,7 @@ impl Prepared {
 
 /// Why the gate refused, with the status and stable code the API answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub struct GateRefusal {
     /// 401, 403, 404, 400 or 503.
     pub status: StatusCode,
     /// Stable code.
@@ -86,7 +86,7 @@ pub struct Refusal {
     pub message: String,
 }
 
-impl Refusal {
+impl GateRefusal {
     /// A refusal.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -124,9 +124,9 @@ impl Refusal {
 }
 
 /// The gated resource named `name`, or why it cannot be passed.
-pub fn gated(resource: Option<&Resource>, name: &str) -> Result<(Resource, Upstream), Refusal> {
+pub fn gated(resource: Option<&Resource>, name: &str) -> Result<(Resource, Upstream), GateRefusal> {
     let r = resource.ok_or_else(|| {
-        Refusal::new(
+        GateRefusal::new(
             StatusCode::NOT_FOUND,
             "unknown_resource",
             format!("there is no resource {name:?}"),
@@ -134,7 +134,7 @@ pub fn gated(resource: Option<&Resource>, name: &str) -> Result<(Resource, Upstr
     })?;
     match (&r.kind, &r.upstream) {
         (Kind::Http, Some(u)) => Ok((r.clone(), u.clone())),
-        _ => Err(Refusal::new(
+        _ => Err(GateRefusal::new(
             StatusCode::BAD_REQUEST,
             "not_gated",
             format!("{name} is not an http resource; the gate serves http resources only"),
