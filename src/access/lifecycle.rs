@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{add, AccessRequest, Review, State, Verdict};
+use crate::audit::EventKind;
 
 /// What a transition did, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
-    /// Audit event type (`grant.activated`, …).
-    pub event: &'static str,
+    /// The audit event the change writes.
+    pub event: EventKind,
     /// State before.
     pub from: State,
     /// State after.
@@ -99,8 +100,8 @@ impl AccessRequest {
         let why = self.due(now)?;
         let from = self.state;
         let event = match from {
-            State::Active => "grant.expired",
-            _ => "request.expired",
+            State::Active => EventKind::GrantExpired,
+            _ => EventKind::RequestExpired,
         };
         self.end(State::Expired, why.to_string(), now);
         Some(Change {
@@ -164,7 +165,7 @@ impl AccessRequest {
                 now,
             );
             return Ok(Some(Change {
-                event: "request.denied",
+                event: EventKind::RequestDenied,
                 from,
                 to: State::Denied,
             }));
@@ -174,7 +175,7 @@ impl AccessRequest {
             self.decided_at = Some(now);
             self.activation_deadline = Some(add(now, self.terms.activation_window));
             return Ok(Some(Change {
-                event: "request.approved",
+                event: EventKind::RequestApproved,
                 from,
                 to: State::Approved,
             }));
@@ -192,7 +193,7 @@ impl AccessRequest {
                 now,
             );
             return Some(Change {
-                event: "grant.revoked",
+                event: EventKind::GrantRevoked,
                 from: State::Active,
                 to: State::Revoked,
             });
@@ -220,7 +221,7 @@ impl AccessRequest {
         self.activated_at = Some(now);
         self.expires_at = Some(add(now, self.duration));
         Ok(Change {
-            event: "grant.activated",
+            event: EventKind::GrantActivated,
             from: State::Approved,
             to: State::Active,
         })
@@ -268,7 +269,7 @@ impl AccessRequest {
         self.expires_at = Some(new_end);
         self.extensions_used += 1;
         Ok(Change {
-            event: "grant.extended",
+            event: EventKind::GrantExtended,
             from: State::Active,
             to: State::Active,
         })
@@ -293,7 +294,7 @@ impl AccessRequest {
         let from = self.state;
         self.end(State::Cancelled, "cancelled by the requester".into(), now);
         Ok(Change {
-            event: "request.cancelled",
+            event: EventKind::RequestCancelled,
             from,
             to: State::Cancelled,
         })
@@ -320,7 +321,7 @@ impl AccessRequest {
         let from = self.state;
         self.end(State::Revoked, format!("revoked by {actor_name}"), now);
         Ok(Change {
-            event: "grant.revoked",
+            event: EventKind::GrantRevoked,
             from,
             to: State::Revoked,
         })

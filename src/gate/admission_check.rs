@@ -11,7 +11,7 @@ use super::admission_rules::{gated, wants_livestream, Admission, GateRefusal, Pr
 use super::assertion;
 use super::cache::{cache_key, CacheKey};
 use crate::access::{AccessRequest, State};
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::auth::session::{SessionTokenError, SESSION_AUDIENCE};
 use crate::providers::token::{BrokerTokenClaims, OfflineVerifier, VerifyError};
 use crate::service::{Broker, Holder, ServiceError};
@@ -140,7 +140,7 @@ impl Broker {
         origin: &(dyn Fn() -> Origin + Sync),
     ) -> GateRefusal {
         let now = Utc::now();
-        let mut event = AuditEvent::new("gate.refused", &who.user_id, &origin(), now)
+        let mut event = AuditEvent::new(EventKind::GateRefused, &who.user_id, &origin(), now)
             .outcome("refused", Some(refusal.message.clone()))
             .details(serde_json::json!({ "code": refusal.code, "credential": if who.session_id.is_some() { "session" } else { "broker_token" } }));
         event.resource = Some(resource.to_string());

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::admission_check::internal;
 use super::admission_rules::GateRefusal;
 use crate::access::{AccessRequest, State};
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::domain::Principal;
 use crate::policy::Kind;
 use crate::providers::fingerprint;
@@ -183,7 +183,7 @@ pub(crate) fn livestream_minted(
             issued_at: now,
             expires_at,
         },
-        issued: AuditEvent::new("credential.issued", &grant.requester_id, origin, now)
+        issued: AuditEvent::new(EventKind::CredentialIssued, &grant.requester_id, origin, now)
             .about(&grant.id, &grant.resource, &grant.role)
             .details(serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "team_id": claims.team_id, "expires_at": expires_at, "via": via })),
         identifiers: serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "via": via }),

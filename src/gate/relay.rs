@@ -17,7 +17,7 @@ use http_body::{Body, Frame};
 use super::admission_rules::Admission;
 use super::revocation::{End, Liveness, Watch};
 use crate::access::State;
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::service::SharedBroker;
 use crate::store::StoreError;
 
@@ -82,7 +82,7 @@ impl StreamAudit {
         path: String,
     ) -> Result<Self, StoreError> {
         let a = &admission;
-        let event = AuditEvent::new("gate.stream_opened", &a.user_id, &origin, Utc::now())
+        let event = AuditEvent::new(EventKind::GateStreamOpened, &a.user_id, &origin, Utc::now())
             .about(&a.grant_id, &a.resource, &a.role)
             .details(serde_json::json!({ "kind": kind, "path": path, "session": a.session_id.is_some() }));
         let mut tx = broker.store.begin().await?;
@@ -102,7 +102,7 @@ impl StreamAudit {
     pub fn close(self, bytes: u64, why: &'static str) {
         let a = &self.admission;
         let duration_ms = self.opened.elapsed().as_millis() as u64;
-        let event = AuditEvent::new("gate.stream_closed", &a.user_id, &self.origin, Utc::now())
+        let event = AuditEvent::new(EventKind::GateStreamClosed, &a.user_id, &self.origin, Utc::now())
             .about(&a.grant_id, &a.resource, &a.role)
             .outcome("success", Some(why.to_string()))
             .details(serde_json::json!({ "kind": self.kind, "path": self.path, "duration_ms": duration_ms, "bytes": bytes, "why": why }));

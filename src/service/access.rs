@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Broker, ServiceError};
 use crate::access::{AccessRequest, Change, NewRequest, Review, Start, Terms, TransitionRefusal};
-use crate::audit::{AuditEvent, Origin, SYSTEM};
+use crate::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use crate::domain::Principal;
 use crate::policy::decide::{self, Ask, Decision, Outcome, Who};
 use crate::store::Tx;
@@ -43,7 +43,7 @@ pub(super) fn who(p: &Principal) -> Who<'_> {
 }
 
 pub(super) fn event(
-    kind: &str,
+    kind: EventKind,
     actor: &str,
     r: &AccessRequest,
     origin: &Origin,
@@ -71,7 +71,7 @@ impl Broker {
                 return Ok((existing, decision));
             }
         }
-        let mut decided = AuditEvent::new("policy.decided", &p.user_id, origin, now)
+        let mut decided = AuditEvent::new(EventKind::PolicyDecided, &p.user_id, origin, now)
             .details(serde_json::json!({ "decision": &decision, "policy_hash": policy.hash, "breakglass": ask.breakglass }));
         decided.resource = Some(ask.resource.clone());
         decided.role = decision.role.clone().or(ask.role.clone());
@@ -134,15 +134,15 @@ impl Broker {
         }
         decided.subject = Some(request.id.clone());
         tx.append_audit(&decided).await?;
-        let created = event("request.created", &p.user_id, &request, origin, now)
+        let created = event(EventKind::RequestCreated, &p.user_id, &request, origin, now)
             .outcome("success", request.reason.clone())
             .details(serde_json::json!({ "state": request.state, "duration_secs": decision.duration_secs, "ticket": request.ticket }));
         tx.append_audit(&created).await?;
         if start != Start::Pending {
             let kind = if start == Start::Breakglass {
-                "breakglass.used"
+                EventKind::BreakglassUsed
             } else {
-                "grant.activated"
+                EventKind::GrantActivated
             };
             let e = event(kind, &p.user_id, &request, origin, now)
                 .details(serde_json::json!({ "expires_at": request.expires_at, "auto_approved": request.auto_approved }));
@@ -211,7 +211,7 @@ impl Broker {
                 && change.to == crate::access::State::Revoked
             {
                 // Ended early: its AWS sessions are denied at AWS, queued with the revocation.
-                self.deny_grant_sessions(&mut tx, &r, change.event, now)
+                self.deny_grant_sessions(&mut tx, &r, change.event.as_str(), now)
                     .await?;
             }
             tx.commit().await?;
@@ -327,7 +327,7 @@ impl Broker {
             return;
         };
         let body = serde_json::json!({
-            "event": "breakglass.used", "request_id": r.id, "requester": r.requester_name,
+            "event": EventKind::BreakglassUsed.as_str(), "request_id": r.id, "requester": r.requester_name,
             "resource": r.resource, "role": r.role, "reason": r.reason, "expires_at": r.expires_at,
         });
         let http = self.http.clone();

@@ -10,7 +10,7 @@ use super::{Broker, ServiceError};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::export::{self, Manifest, Period};
 use crate::audit::verify::{self, Report};
-use crate::audit::{sink, AuditEvent, Origin};
+use crate::audit::{sink, AuditEvent, EventKind, Origin};
 use crate::domain::Principal;
 use crate::policy::Action;
 
@@ -276,7 +276,7 @@ impl Broker {
         let manifest_hash = std::fs::read(dir.join("manifest.json"))
             .map(|bytes| crate::secret::sha256_hex(&bytes))
             .map_err(|e| ServiceError::Export(e.to_string()))?;
-        let mut event = AuditEvent::new("audit.exported", &p.user_id, origin, Utc::now())
+        let mut event = AuditEvent::new(EventKind::AuditExported, &p.user_id, origin, Utc::now())
             .outcome(
                 if problem.is_some() {
                     "failure"

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::Broker;
 use crate::access::AccessRequest;
+use crate::audit::EventKind;
 use crate::domain::{from_ms, Lock};
 use crate::policy::aws::AwsRole;
 use crate::policy::Kind;
@@ -166,7 +167,7 @@ impl Broker {
                         subject: &lock.identifier,
                         resource: None,
                         role: None,
-                        cause: "user.locked",
+                        cause: EventKind::UserLocked.as_str(),
                     },
                     now,
                 )

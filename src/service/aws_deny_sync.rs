@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::Broker;
-use crate::audit::{AuditEvent, Origin, SYSTEM};
+use crate::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use crate::domain::{from_ms, to_ms};
 use crate::providers::aws_deny::{self, Entry, Rendered, Target, POLICY_NAME};
 use crate::providers::aws_iam::{IamClient, IamError};
@@ -131,7 +131,7 @@ async fn sync_role(
                 .iter()
                 .filter(|d| d.written_at.is_none() && !d.failure_reported)
             {
-                let event = audited(d, "aws.deny_failed", now)
+                let event = audited(d, EventKind::AwsDenyFailed, now)
                     .outcome("failure", Some(e.to_string()))
                     .details(json!({ "role_arn": d.role_arn, "policy_name": POLICY_NAME, "code": e.code(),
                         "target": target(d), "retrying": true, "lasts_until": from_ms(d.lasts_until) }));
@@ -169,7 +169,7 @@ async fn written(
     for d in live {
         if rendered.included.contains(&d.id) && d.written_at.is_none() {
             let latency = (now - from_ms(d.created_at)).num_milliseconds();
-            let event = audited(d, "aws.session_denied", now).details(json!({
+            let event = audited(d, EventKind::AwsSessionDenied, now).details(json!({
                 "role_arn": d.role_arn, "policy_name": POLICY_NAME, "target": target(d),
                 "cause": d.cause, "lasts_until": from_ms(d.lasts_until), "queued_ms": latency,
                 "attempts": row.attempts + 1, "policy_chars": rendered.size,
@@ -177,7 +177,7 @@ async fn written(
             tx.append_audit(&event).await?;
             tx.aws_deny_written(d.id, now).await?;
         } else if rendered.left_out.contains(&d.id) && !d.failure_reported {
-            let event = audited(d, "aws.deny_failed", now)
+            let event = audited(d, EventKind::AwsDenyFailed, now)
                 .outcome("failure", Some(format!("the role's deny policy is full ({} of {budget} characters); this deny is written once older ones expire", rendered.size)))
                 .details(json!({ "role_arn": d.role_arn, "policy_name": POLICY_NAME, "code": "does_not_fit",
                     "target": target(d), "retrying": true, "lasts_until": from_ms(d.lasts_until) }));
@@ -202,9 +202,9 @@ async fn removed(
         let details = json!({ "role_arn": d.role_arn, "policy_name": POLICY_NAME, "target": target(d),
             "lasts_until": from_ms(d.lasts_until), "policy_deleted": policy_deleted });
         let event = match d.written_at {
-            Some(_) => audited(d, "aws.deny_removed", now).details(details),
+            Some(_) => audited(d, EventKind::AwsDenyRemoved, now).details(details),
             // It never held: say so, it is the one case where a session outlived its grant.
-            None => audited(d, "aws.deny_failed", now)
+            None => audited(d, EventKind::AwsDenyFailed, now)
                 .outcome(
                     "failure",
                     Some("every session this deny was for expired before IAM accepted it".into()),
@@ -223,7 +223,7 @@ fn target(d: &DenyRow) -> serde_json::Value {
     }
 }
 
-fn audited(d: &DenyRow, kind: &str, now: DateTime<Utc>) -> AuditEvent {
+fn audited(d: &DenyRow, kind: EventKind, now: DateTime<Utc>) -> AuditEvent {
     let event = AuditEvent::new(kind, SYSTEM, &Origin::default(), now);
     match (&d.resource, &d.role) {
         (Some(resource), Some(role)) => event.about(&d.subject, resource, role),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::issuance::{Ended, Holder, Minted};
 use super::{Broker, ServiceError};
 use crate::access::AccessRequest;
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::auth::session::SessionTokenError;
 use crate::domain::Principal;
 use crate::policy::{Kind, Resource};
@@ -68,8 +68,9 @@ impl Broker {
         match grant {
             Some(g) => Ok((r, g)),
             None => {
-                let mut event = AuditEvent::new("credential.failed", &p.user_id, origin, now)
-                    .outcome("refused", Some("no active grant".into()));
+                let mut event =
+                    AuditEvent::new(EventKind::CredentialFailed, &p.user_id, origin, now)
+                        .outcome("refused", Some("no active grant".into()));
                 event.resource = Some(resource.to_string());
                 let mut tx = self.store.begin().await?;
                 tx.append_audit(&event).await?;
@@ -145,7 +146,7 @@ impl Broker {
                 issued_at: now,
                 expires_at,
             },
-            issued: AuditEvent::new("credential.issued", &p.user_id, origin, now)
+            issued: AuditEvent::new(EventKind::CredentialIssued, &p.user_id, origin, now)
                 .about(&grant.id, &r.name, &grant.role)
                 .details(serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti, "expires_at": expires_at, "audience": claims.aud })),
             identifiers: serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti }),
@@ -211,13 +212,13 @@ impl Broker {
             external_id: role.external_id.clone(),
             tags,
         };
-        let event = |kind: &str| {
+        let event = |kind: EventKind| {
             AuditEvent::new(kind, &p.user_id, origin, now).about(&grant.id, &r.name, &grant.role)
         };
         let creds = match self.aws.assume_role(&call).await {
             Ok(c) => c,
             Err(e) => {
-                let failed = event("credential.failed").outcome("failure", Some(e.to_string())).details(serde_json::json!({ "kind": "aws", "code": e.code(), "role_arn": call.role_arn }));
+                let failed = event(EventKind::CredentialFailed).outcome("failure", Some(e.to_string())).details(serde_json::json!({ "kind": "aws", "code": e.code(), "role_arn": call.role_arn }));
                 let mut tx = self.store.begin().await?;
                 tx.append_audit(&failed).await?;
                 tx.commit().await?;
@@ -227,7 +228,7 @@ impl Broker {
         // Never outlives the grant, even if STS rounded up.
         let expires_at = creds.expiration.min(grant.expires_at.unwrap_or(now));
         let print = fingerprint(&creds.session_token);
-        let issued = event("credential.issued").details(serde_json::json!({
+        let issued = event(EventKind::CredentialIssued).details(serde_json::json!({
             "kind": "aws", "fingerprint": print, "access_key_id": creds.access_key_id, "role_arn": call.role_arn,
             "assumed_role_arn": creds.assumed_role_arn, "session_name": call.session_name,
             "duration_secs": duration.as_secs(), "expires_at": expires_at,

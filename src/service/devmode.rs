@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Broker, ServiceError};
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 
 impl Broker {
     /// Ends every live development session when the broker does not run in development
@@ -16,9 +16,10 @@ impl Broker {
         let mut tx = self.store.begin().await?;
         let ended = tx.revoke_dev_sessions("left development mode", now).await?;
         for (session_id, user_id) in &ended {
-            let mut event = AuditEvent::new("session.ended", "latchkey", &Origin::default(), now)
-                .outcome("success", Some("the broker left development mode".into()))
-                .details(serde_json::json!({ "session_id": session_id, "dev": true }));
+            let mut event =
+                AuditEvent::new(EventKind::SessionEnded, "latchkey", &Origin::default(), now)
+                    .outcome("success", Some("the broker left development mode".into()))
+                    .details(serde_json::json!({ "session_id": session_id, "dev": true }));
             event.subject = Some(user_id.clone());
             tx.append_audit(&event).await?;
         }

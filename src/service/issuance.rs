@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::Broker;
 use crate::access::{AccessRequest, State};
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::domain::{Principal, SessionState};
 use crate::store::{Issuance, StoreError, Tx};
 
@@ -152,7 +152,7 @@ impl Broker {
                 details["reason"] = code.into();
                 details["expires_at"] = serde_json::json!(minted.issuance.expires_at);
                 let mut event =
-                    AuditEvent::new("credential.discarded", &holder.user_id, origin, at)
+                    AuditEvent::new(EventKind::CredentialDiscarded, &holder.user_id, origin, at)
                         .outcome(
                             "refused",
                             Some(format!(

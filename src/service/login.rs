@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::{Broker, ServiceError};
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::auth::session::{self, SessionClaims, SESSION_AUDIENCE};
 use crate::domain::{Identity, Principal, Session, SessionState};
 use crate::providers::fingerprint;
@@ -194,7 +194,7 @@ impl Broker {
             ServiceError::DevLoginDisabled => "dev_login_disabled",
             _ => "refused",
         };
-        let mut event = AuditEvent::new("session.refused", who, origin, now)
+        let mut event = AuditEvent::new(EventKind::SessionRefused, who, origin, now)
             .outcome("refused", Some(e.to_string()))
             .details(serde_json::json!({ "code": code }));
         // `who` is what the caller typed: bounded like every text from a request.
@@ -255,12 +255,11 @@ impl Broker {
         })
         .await?;
         // The token itself never reaches the log: only a fingerprint.
-        let mut event = AuditEvent::new("session.created", &claims.sub, origin, now).details(
-            serde_json::json!({
+        let mut event = AuditEvent::new(EventKind::SessionCreated, &claims.sub, origin, now)
+            .details(serde_json::json!({
                 "session_id": claims.jti, "dev": dev, "kid": kid, "groups": identity.groups,
                 "expires_at": expires_at, "token_sha256": fingerprint(&token),
-            }),
-        );
+            }));
         event.subject = Some(claims.sub.clone());
         tx.append_audit(&event).await?;
         tracing::info!(user = %claims.sub, session = %claims.jti, dev, "session created");
@@ -354,7 +353,7 @@ impl Broker {
     ) -> Result<(), ServiceError> {
         let mut tx = self.store.begin().await?;
         tx.revoke_session(&p.session_id, "logout", now).await?;
-        let mut event = AuditEvent::new("session.ended", &p.user_id, origin, now)
+        let mut event = AuditEvent::new(EventKind::SessionEnded, &p.user_id, origin, now)
             .outcome("success", Some("logout".into()))
             .details(serde_json::json!({ "session_id": p.session_id }));
         event.subject = Some(p.user_id.clone());

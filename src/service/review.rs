@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::access::{event, who, RequestView, RETRIES};
 use super::{Broker, ServiceError};
 use crate::access::{AccessRequest, Review, State, TransitionRefusal, Verdict};
-use crate::audit::Origin;
+use crate::audit::{EventKind, Origin};
 use crate::domain::Principal;
 use crate::policy::decide;
 use crate::policy::Action;
@@ -60,7 +60,7 @@ impl Broker {
                 &r.requester_id,
                 now,
             ) {
-                let e = event("review.refused", &p.user_id, &r, origin, now)
+                let e = event(EventKind::ReviewRefused, &p.user_id, &r, origin, now)
                     .outcome("refused", Some(refusal.message.clone()))
                     .details(with_via(serde_json::json!({ "code": refusal.code })));
                 tx.append_audit(&e).await?;
@@ -89,7 +89,7 @@ impl Broker {
             if !tx.update_request(&r).await? {
                 continue;
             }
-            let submitted = event("review.submitted", &p.user_id, &r, origin, now)
+            let submitted = event(EventKind::ReviewSubmitted, &p.user_id, &r, origin, now)
                 .outcome("success", comment.clone())
                 .details(with_via(serde_json::json!({ "verdict": verdict })));
             tx.append_audit(&submitted).await?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Broker, ServiceError};
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::domain::Principal;
 use crate::slack::binding::{code_hash, new_link_code, LINK_CODE_LIFETIME};
 
@@ -45,7 +45,7 @@ impl Broker {
         let mut tx = self.store.begin().await?;
         tx.slack_insert_link_code(&code_hash(&code), &p.user_id, expires_at)
             .await?;
-        let e = AuditEvent::new("slack.link_code.issued", &p.user_id, origin, now)
+        let e = AuditEvent::new(EventKind::SlackLinkCodeIssued, &p.user_id, origin, now)
             .details(serde_json::json!({ "expires_at": expires_at }));
         tx.append_audit(&e).await?;
         tx.commit().await?;
@@ -68,7 +68,7 @@ impl Broker {
         let mut tx = self.store.begin().await?;
         let Some(user_id) = tx.slack_take_link_code(&code_hash(code), now).await? else {
             let e = AuditEvent::new(
-                "slack.linked",
+                EventKind::SlackLinked,
                 &format!("slack:{slack_user_id}"),
                 origin,
                 now,
@@ -83,7 +83,7 @@ impl Broker {
             ));
         };
         tx.slack_bind(slack_user_id, &user_id, "code", now).await?;
-        let e = AuditEvent::new("slack.linked", &user_id, origin, now)
+        let e = AuditEvent::new(EventKind::SlackLinked, &user_id, origin, now)
             .details(serde_json::json!({ "slack_user_id": slack_user_id, "method": "code" }));
         tx.append_audit(&e).await?;
         tx.commit().await?;

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::api::{SlackApi, SlackError};
+use crate::audit::EventKind;
 use crate::domain::Principal;
 use crate::secret::sha256_hex;
 use crate::service::Broker;
@@ -167,8 +168,9 @@ pub async fn resolve(
     let u = matches.remove(0);
     let new = tx.slack_bind(slack_user_id, &u.id, "email", now).await?;
     if new {
-        let e = crate::audit::AuditEvent::new("slack.linked", &u.id, &Default::default(), now)
-            .details(serde_json::json!({ "slack_user_id": slack_user_id, "method": "email" }));
+        let e =
+            crate::audit::AuditEvent::new(EventKind::SlackLinked, &u.id, &Default::default(), now)
+                .details(serde_json::json!({ "slack_user_id": slack_user_id, "method": "email" }));
         tx.append_audit(&e).await?;
     }
     tx.commit().await?;

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::binding::{self, BindError};
 use super::blocks::{APPROVE, DENY};
 use crate::access::Verdict;
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::service::{ServiceError, SharedBroker};
 
 /// The Slack user who acted.
@@ -117,7 +117,7 @@ async fn audit_unbound(
     origin: &Origin,
 ) {
     let mut e = AuditEvent::new(
-        "review.refused",
+        EventKind::ReviewRefused,
         &format!("slack:{slack_user}"),
         origin,
         Utc::now(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 
+use crate::audit::EventKind;
 use crate::auth::oidc::IdTokenVerifier;
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -199,7 +200,7 @@ impl Application {
         details["hash"] = serde_json::json!(broker.policy.current().hash);
         details["dir"] = serde_json::json!(broker.config.policy_dir);
         details["trigger"] = serde_json::json!("start");
-        audit_policy(&broker, "policy.loaded", "success", None, details).await?;
+        audit_policy(&broker, EventKind::PolicyLoaded, "success", None, details).await?;
         Ok(Self {
             listener,
             broker,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 
+use crate::audit::EventKind;
 use crate::service::{Broker, SharedBroker};
 use crate::store::Store;
 
@@ -33,7 +34,7 @@ pub(super) async fn watch_policy(broker: SharedBroker) {
                 details["previous_hash"] = serde_json::json!(before);
                 details["trigger"] =
                     serde_json::json!(if by_signal { "SIGHUP" } else { "file change" });
-                audit_policy(&broker, "policy.reloaded", "success", None, details).await
+                audit_policy(&broker, EventKind::PolicyReloaded, "success", None, details).await
             }
             Ok(None) => Ok(()),
             Err(e) => {
@@ -44,7 +45,7 @@ pub(super) async fn watch_policy(broker: SharedBroker) {
                     serde_json::json!(if by_signal { "SIGHUP" } else { "file change" });
                 audit_policy(
                     &broker,
-                    "policy.reloaded",
+                    EventKind::PolicyReloaded,
                     "refused",
                     Some(e.to_string()),
                     details,
@@ -60,7 +61,7 @@ pub(super) async fn watch_policy(broker: SharedBroker) {
 
 pub(super) async fn audit_policy(
     broker: &Broker,
-    kind: &str,
+    kind: EventKind,
     outcome: &str,
     reason: Option<String>,
     details: serde_json::Value,

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use latchkey::access::Verdict;
 use latchkey::audit::export::bundle::verify_bundle;
 use latchkey::audit::export::Period;
-use latchkey::audit::{AuditEvent, Origin, SYSTEM};
+use latchkey::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use latchkey::domain::Principal;
 use latchkey::policy::decide::Ask;
 use latchkey::service::Broker;
@@ -154,7 +154,7 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
         .unwrap();
     ids.insert("r2", r2);
 
-    let policy = AuditEvent::new("policy.reloaded", SYSTEM, &o, t("2030-08-01T08:00:00Z")).details(json!({
+    let policy = AuditEvent::new(EventKind::PolicyReloaded, SYSTEM, &o, t("2030-08-01T08:00:00Z")).details(json!({
         "hash": "9f2c".repeat(16), "previous_hash": "11aa".repeat(16), "changed_by": "deploy", "trigger": "SIGHUP", "files": "policy.csv (owner deploy)"
     }));
     let mut tx = b.store.begin().await.unwrap();

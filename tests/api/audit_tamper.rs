@@ -398,8 +398,14 @@ pub async fn audit_times_never_go_back_in_sequence_order(db: Option<String>) {
     let store = &app.broker.store;
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
     let mut tx = store.begin().await.unwrap();
-    let stale =
-        latchkey::audit::AuditEvent::new("test.stale", "latchkey", &Default::default(), past);
+    // A kind no broker writes: the store orders and reads it like any other.
+    let mut stale = latchkey::audit::AuditEvent::new(
+        latchkey::audit::EventKind::PolicyDecided,
+        "latchkey",
+        &Default::default(),
+        past,
+    );
+    stale.kind = "test.stale".into();
     tx.append_audit(&stale).await.unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.begin_read().await.unwrap();

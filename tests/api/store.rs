@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use latchkey::access::{AccessRequest, NewRequest, Review, Start, State, Terms, Verdict};
 use latchkey::audit::checkpoint::Checkpoint;
-use latchkey::audit::AuditEvent;
+use latchkey::audit::{AuditEvent, EventKind};
 use latchkey::domain::{from_ms, to_ms, Identity, Lock, Session};
 use latchkey::store::{Confirmation, Issuance, NewDeny, Store};
 
@@ -257,9 +257,11 @@ fn review(who: &str, verdict: Verdict, at: DateTime<Utc>) -> Review {
     }
 }
 
-/// An audit event of `kind` about `subject` (the one place that builds events here).
+/// An audit event of `kind` about `subject` (the one place that builds events here). The
+/// kind is given as the stored text: the store keeps whatever text it is handed.
 fn event(kind: &str, subject: &str, at: DateTime<Utc>) -> AuditEvent {
-    let mut e = AuditEvent::new(kind, "alice", &Default::default(), at);
+    let mut e = AuditEvent::new(EventKind::RequestCreated, "alice", &Default::default(), at);
+    e.kind = kind.into();
     e.subject = Some(subject.into());
     e
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use latchkey::audit::chain::{link, ChainVerifier, GENESIS};
 use latchkey::audit::export::{bundle::verify_bundle, write_bundle, Period};
-use latchkey::audit::{AuditEvent, Origin};
+use latchkey::audit::{AuditEvent, EventKind, Origin};
 use latchkey::keys::audit::AuditKey;
 use latchkey::store::Store;
 
@@ -20,7 +20,7 @@ fn event(i: u64) -> AuditEvent {
             user_agent: Some("latchkey-cli/0.1.0".into()),
         },
     };
-    AuditEvent::new("grant.activated", "dev|alice@example.com", &origin, Utc::now())
+    AuditEvent::new(EventKind::GrantActivated, "dev|alice@example.com", &origin, Utc::now())
         .about(&format!("{:032x}", i), "aws:prod", "readonly")
         .outcome("success", Some("deploy the payments service".into()))
         .details(serde_json::json!({ "from": "approved", "to": "active", "expires_at": "2026-11-26T13:00:00.000Z" }))

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use crate::access::{
     AccessRequest, NewRequest, Review, Start, State, Terms, TransitionRefusal, Verdict,
 };
+use crate::audit::EventKind;
 
 fn terms(approvals: u32, denials: u32, max_extensions: u32) -> Terms {
     Terms {
@@ -78,7 +79,10 @@ fn two_approvals_then_activation_then_expiry() {
         r.extend("alice", Duration::from_secs(60), t0 + secs(3620)),
         Err(TransitionRefusal::Overdue("access ended"))
     );
-    assert_eq!(r.expire(t0 + secs(3620)).unwrap().event, "grant.expired");
+    assert_eq!(
+        r.expire(t0 + secs(3620)).unwrap().event,
+        EventKind::GrantExpired
+    );
     assert_eq!(r.state, State::Expired);
 }
 
@@ -124,7 +128,7 @@ fn each_clock_runs_out_on_its_own() {
     assert_eq!(pending.due(t0 + secs(3599)), None);
     assert_eq!(
         pending.expire(t0 + secs(3600)).unwrap().event,
-        "request.expired"
+        EventKind::RequestExpired
     );
     let mut approved = request(terms(1, 1, 0), Start::Pending, t0);
     approved

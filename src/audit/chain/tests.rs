@@ -1,14 +1,14 @@
 //! Unit tests of the chain verifier: each kind of tampering names its sequence number.
 
 use super::*;
-use crate::audit::{AuditEvent, Origin};
+use crate::audit::{AuditEvent, EventKind, Origin};
 
 fn log(n: i64) -> Vec<AuditEvent> {
     let t0 = chrono::DateTime::from_timestamp_millis(1_780_000_000_000).unwrap_or_default();
     let (mut seq, mut prev) = (0, GENESIS.to_string());
     (0..n)
         .map(|i| {
-            let mut e = AuditEvent::new("request.created", "alice", &Origin::default(), t0)
+            let mut e = AuditEvent::new(EventKind::RequestCreated, "alice", &Origin::default(), t0)
                 .details(serde_json::json!({ "i": i, "note": "a \"quoted\"\nline" }));
             link(&mut e, seq, &prev).unwrap();
             (seq, prev) = (e.seq, e.hash.clone());

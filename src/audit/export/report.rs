@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::stats::{AccessFigures, EventTally, Period};
 use crate::audit::chain::Problem;
-use crate::audit::format_at;
+use crate::audit::{format_at, EventKind};
 
 /// Everything the page shows.
 pub struct ReportInput<'a> {
@@ -260,16 +260,9 @@ pub fn render(input: &ReportInput) -> String {
     let _ = write!(
         o,
         "<p>Requests refused by policy: {}. Credentials issued: {}; refused or failed: {}.</p>",
-        t.refused_by_type
-            .get("request.created")
-            .copied()
-            .unwrap_or(0)
-            + t.refused_by_type
-                .get("policy.decided")
-                .copied()
-                .unwrap_or(0),
-        t.count("credential.issued"),
-        t.count("credential.failed")
+        t.refused(EventKind::RequestCreated) + t.refused(EventKind::PolicyDecided),
+        t.count(EventKind::CredentialIssued),
+        t.count(EventKind::CredentialFailed)
     );
 
     o.push_str("<h2>CC6.2 Access is authorized before it is granted</h2><p class=\"crit\">On whose approval.</p>");
@@ -281,8 +274,8 @@ pub fn render(input: &ReportInput) -> String {
     let _ = write!(
         o,
         "<p>Reviews submitted: {}; refused (not eligible, own request, stale login): {}.</p>",
-        t.count("review.submitted"),
-        t.count("review.refused")
+        t.count(EventKind::ReviewSubmitted),
+        t.count(EventKind::ReviewRefused)
     );
 
     o.push_str("<h2>CC6.3 Access is removed when no longer needed</h2><p class=\"crit\">What ended, and how.</p>");

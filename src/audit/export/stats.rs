@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{AccessRequest, Review, Verdict};
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, EventKind};
 
 /// The period of an export: `[from, to)`, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ pub struct Period {
 /// Counts kept while the period's events stream past.
 #[derive(Debug, Default)]
 pub struct EventTally {
-    /// Events per type.
+    /// Events per type (by wire name: a kind this broker does not know is counted too).
     pub by_type: BTreeMap<String, u64>,
     /// Events whose outcome was not success, per type.
     pub refused_by_type: BTreeMap<String, u64>,
@@ -40,17 +40,26 @@ impl EventTally {
         if e.outcome != "success" {
             *self.refused_by_type.entry(e.kind.clone()).or_default() += 1;
         }
-        match e.kind.as_str() {
-            "policy.loaded" | "policy.reloaded" => self.policy.push(e.clone()),
-            "user.locked" | "user.unlocked" => self.locks.push(e.clone()),
-            "session.created" => *self.session_users.entry(e.actor.clone()).or_default() += 1,
+        use EventKind as K;
+        match e.event_kind() {
+            Some(K::PolicyLoaded | K::PolicyReloaded) => self.policy.push(e.clone()),
+            Some(K::UserLocked | K::UserUnlocked) => self.locks.push(e.clone()),
+            Some(K::SessionCreated) => *self.session_users.entry(e.actor.clone()).or_default() += 1,
             _ => {}
         }
     }
 
     /// How many events of `kind`.
-    pub fn count(&self, kind: &str) -> u64 {
-        self.by_type.get(kind).copied().unwrap_or(0)
+    pub fn count(&self, kind: EventKind) -> u64 {
+        self.by_type.get(kind.as_str()).copied().unwrap_or(0)
+    }
+
+    /// How many events of `kind` did not succeed.
+    pub fn refused(&self, kind: EventKind) -> u64 {
+        self.refused_by_type
+            .get(kind.as_str())
+            .copied()
+            .unwrap_or(0)
     }
 }
 
