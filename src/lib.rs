@@ -15,6 +15,7 @@
 //! - [`auth`]: ID token verification against the provider's JWKS, and the broker's session tokens.
 //! - [`policy`]: the resource catalogue and casbin rules: decisions with their explanation, lint, table tests.
 //! - [`providers`]: credential providers that turn an active grant into a credential (broker tokens, AWS STS), and the IAM deny that ends a revoked grant's AWS sessions.
+//! - [`refusal`]: the refusal vocabulary: every refusal a stable code with a class, mapped to HTTP statuses in `http::error` and exit codes in `cli` only.
 //! - [`access`]: access requests and grants as a pure state machine with three clocks.
 //! - [`audit`]: audit events (appended in the same transaction as the change they record), the hash chain, signed checkpoints, verification, evidence bundles, the event feed.
 //! - [`domain`]: plain types of the model (principals, users, sessions) without I/O.
@@ -38,6 +39,7 @@ pub mod http;
 pub mod keys;
 pub mod policy;
 pub mod providers;
+pub mod refusal;
 pub mod secret;
 pub mod service;
 pub mod slack;

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{add, AccessRequest, Review, State, Verdict};
 use crate::audit::EventKind;
+use crate::refusal::Class;
 
 /// What a transition did, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,6 +66,16 @@ impl TransitionRefusal {
             TransitionRefusal::ExtensionTooLong(_) => "extension_too_long",
             TransitionRefusal::OverCap(_) => "over_maximum_duration",
             TransitionRefusal::NotAllowedToRevoke => "not_allowed_to_revoke",
+        }
+    }
+
+    /// What kind of refusal it is.
+    pub fn class(&self) -> Class {
+        use TransitionRefusal as R;
+        match self {
+            R::Overdue(_) | R::WrongState(..) | R::AlreadyReviewed => Class::Conflict,
+            R::NotRequester(_) | R::SelfReview | R::NotAllowedToRevoke => Class::Forbidden,
+            R::NoExtensionsLeft(_) | R::ExtensionTooLong(_) | R::OverCap(_) => Class::Invalid,
         }
     }
 }

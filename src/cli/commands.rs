@@ -11,6 +11,7 @@ use super::{exit, Command, KeysCommand, LoginArgs, Output, SlackCommand};
 use crate::domain::Principal;
 use crate::http::login::{AuthConfig, SessionResponse, WhoAmI};
 use crate::keys::KeyInfo;
+use crate::refusal::Class;
 use crate::service::BrowserLogin;
 
 /// Why a client verb failed.
@@ -31,11 +32,15 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The process exit code for this error.
+    /// The process exit code for this error: the one place a refusal class becomes one.
     pub fn exit_code(&self) -> u8 {
+        let class = match self {
+            CliError::Api(e) => e.status().and_then(crate::http::error::class_of),
+            _ => None,
+        };
         match self {
-            CliError::Api(e) if e.status() == Some(401) => exit::UNAUTHENTICATED,
-            CliError::Api(e) if e.status() == Some(403) => exit::FORBIDDEN,
+            _ if class == Some(Class::Unauthenticated) => exit::UNAUTHENTICATED,
+            _ if class == Some(Class::Forbidden) => exit::FORBIDDEN,
             CliError::NotLoggedIn(_) => exit::UNAUTHENTICATED,
             CliError::Exit(code, _) => *code,
             _ => exit::FAILURE,

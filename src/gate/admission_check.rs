@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
@@ -14,6 +13,7 @@ use crate::access::{AccessRequest, State};
 use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::auth::session::{SessionTokenError, SESSION_AUDIENCE};
 use crate::providers::token::{BrokerTokenClaims, OfflineVerifier, VerifyError};
+use crate::refusal::Class;
 use crate::service::{Broker, Holder, ServiceError};
 
 /// Checks of one admission before it gives up (see [`Broker::admit`]).
@@ -36,7 +36,7 @@ struct Who {
 pub(super) fn internal(e: impl std::fmt::Display) -> GateRefusal {
     tracing::error!(error = %e, "gate admission failed");
     GateRefusal::new(
-        StatusCode::SERVICE_UNAVAILABLE,
+        Class::Unavailable,
         "unavailable",
         "the broker cannot check access right now; try again",
     )
@@ -63,7 +63,7 @@ impl Broker {
     ) -> Result<Arc<Admission>, GateRefusal> {
         let token = token.ok_or_else(|| {
             GateRefusal::new(
-                StatusCode::UNAUTHORIZED,
+                Class::Unauthenticated,
                 "unauthenticated",
                 "no credential: send Authorization: Bearer <session or broker token>",
             )
@@ -71,7 +71,7 @@ impl Broker {
         // A log found cut short or rewritten admits nobody, remembered admissions included.
         if self.store.audit_guard().is_broken() {
             return Err(GateRefusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                Class::Unavailable,
                 "audit_chain_broken",
                 "the broker found its audit log cut short or rewritten and admits nobody until an operator has checked it",
             ));
@@ -159,7 +159,7 @@ impl Broker {
     /// Verifies the credential: a session token, or a broker token for `audience`.
     async fn identify(&self, token: &str, audience: &str) -> Result<Who, GateRefusal> {
         let unauthenticated =
-            |code, m: &str| GateRefusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
+            |code, m: &str| GateRefusal::new(Class::Unauthenticated, code, m.to_string());
         if assertion::is_assertion(token) {
             return Err(unauthenticated(
                 "invalid_token",
@@ -170,7 +170,7 @@ impl Broker {
         if audience_of(token).as_deref() == Some(SESSION_AUDIENCE) {
             let p = self.authenticate(token, now).await.map_err(|e| match e {
                 ServiceError::UserLocked => GateRefusal::new(
-                    StatusCode::FORBIDDEN,
+                    Class::Forbidden,
                     "user_locked",
                     "this user is locked by an administrator",
                 ),
@@ -203,7 +203,7 @@ impl Broker {
                 .verify(token)
                 .map_err(|e| match e {
                     VerifyError::Invalid(why) if why == "wrong audience" => GateRefusal::new(
-                        StatusCode::FORBIDDEN,
+                        Class::Forbidden,
                         "wrong_resource",
                         "this broker token is for another resource",
                     ),
@@ -277,7 +277,7 @@ impl Broker {
         tx.commit().await.map_err(internal)?;
         if locked {
             return Err(GateRefusal::new(
-                StatusCode::FORBIDDEN,
+                Class::Forbidden,
                 "user_locked",
                 "this user is locked by an administrator",
             ));
@@ -291,7 +291,7 @@ impl Broker {
                 None => ("token_expired", "broker token"),
             };
             return Err(GateRefusal::new(
-                StatusCode::UNAUTHORIZED,
+                Class::Unauthenticated,
                 code,
                 format!("the {what} has expired"),
             ));

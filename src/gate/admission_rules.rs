@@ -2,12 +2,13 @@
 //! resource's audience) whose human holds an active grant on the resource and is not
 //! locked. Admissions are remembered for a while ([`super::cache`]).
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use chrono::{DateTime, Utc};
 
 use crate::access::{AccessRequest, State};
 use crate::policy::upstream::Upstream;
 use crate::policy::{Kind, Resource, UpstreamAuth};
+use crate::refusal::Class;
 
 /// A principal admitted to a resource inside a grant.
 #[derive(Debug, Clone)]
@@ -75,11 +76,11 @@ impl Prepared {
     }
 }
 
-/// Why the gate refused, with the status and stable code the API answers.
+/// Why the gate refused, with the class and stable code the API answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateRefusal {
-    /// 401, 403, 404, 400 or 503.
-    pub status: StatusCode,
+    /// Unauthenticated, forbidden, not found, invalid or unavailable.
+    pub class: Class,
     /// Stable code.
     pub code: &'static str,
     /// For people.
@@ -88,15 +89,15 @@ pub struct GateRefusal {
 
 impl GateRefusal {
     /// A refusal.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(class: Class, code: &'static str, message: impl Into<String>) -> Self {
         Self {
-            status,
+            class,
             code,
             message: message.into(),
         }
     }
 
-    /// 403 for a grant that is not (or no longer) active.
+    /// Forbidden: a grant that is not (or no longer) active.
     pub fn no_grant(resource: &str, latest: Option<&AccessRequest>, now: DateTime<Utc>) -> Self {
         let hint = format!("request one: latchkey request {resource} --reason \"…\"");
         let ran_out = latest.is_some_and(|g| {
@@ -105,17 +106,17 @@ impl GateRefusal {
         });
         match latest.map(|g| g.state) {
             _ if ran_out => Self::new(
-                StatusCode::FORBIDDEN,
+                Class::Forbidden,
                 "grant_expired",
                 format!("your grant on {resource} has expired; {hint}"),
             ),
             Some(State::Revoked) => Self::new(
-                StatusCode::FORBIDDEN,
+                Class::Forbidden,
                 "grant_revoked",
                 format!("your grant on {resource} was revoked; {hint}"),
             ),
             _ => Self::new(
-                StatusCode::FORBIDDEN,
+                Class::Forbidden,
                 "no_active_grant",
                 format!("you have no active grant for {resource}; {hint}"),
             ),
@@ -127,7 +128,7 @@ impl GateRefusal {
 pub fn gated(resource: Option<&Resource>, name: &str) -> Result<(Resource, Upstream), GateRefusal> {
     let r = resource.ok_or_else(|| {
         GateRefusal::new(
-            StatusCode::NOT_FOUND,
+            Class::NotFound,
             "unknown_resource",
             format!("there is no resource {name:?}"),
         )
@@ -135,7 +136,7 @@ pub fn gated(resource: Option<&Resource>, name: &str) -> Result<(Resource, Upstr
     match (&r.kind, &r.upstream) {
         (Kind::Http, Some(u)) => Ok((r.clone(), u.clone())),
         _ => Err(GateRefusal::new(
-            StatusCode::BAD_REQUEST,
+            Class::Invalid,
             "not_gated",
             format!("{name} is not an http resource; the gate serves http resources only"),
         )),

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::admission_rules::{Admission, GateRefusal};
 use crate::http::error::ApiError;
+use crate::refusal::Class;
 
 /// Where proxies put the caller's original path: nginx (by the documented
 /// `proxy_set_header`), Traefik ForwardAuth.
@@ -23,7 +24,7 @@ const ORIGINAL_PATH_HEADERS: &[&str] = &["x-original-uri", "x-forwarded-uri"];
 pub fn screen(headers: &HeaderMap, appended: Option<&str>) -> Result<(), GateRefusal> {
     if let Some(name) = super::spoof::identity_claim(headers) {
         return Err(GateRefusal::new(
-            StatusCode::FORBIDDEN,
+            Class::Forbidden,
             "identity_header",
             format!(
                 "the request carries its own identity header ({name}); only the gate sets those"
@@ -40,7 +41,7 @@ pub fn screen(headers: &HeaderMap, appended: Option<&str>) -> Result<(), GateRef
         let verdict = path.map_or(Err(super::paths::Climb::NotUtf8), super::paths::check);
         if let Err(why) = verdict {
             return Err(GateRefusal::new(
-                StatusCode::FORBIDDEN,
+                Class::Forbidden,
                 "bad_path",
                 why.message(),
             ));
@@ -163,7 +164,9 @@ mod tests {
             }
             h
         };
-        let code = |h: &HeaderMap, appended| screen(h, appended).map_err(|r| (r.status, r.code));
+        let code = |h: &HeaderMap, appended| {
+            screen(h, appended).map_err(|r| (crate::http::error::status_of(r.class), r.code))
+        };
         assert_eq!(
             code(
                 &with(&[("accept", "*/*"), ("x-forwarded-for", "10.0.0.1")]),

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +16,7 @@ use crate::domain::Principal;
 use crate::policy::Kind;
 use crate::providers::fingerprint;
 use crate::providers::livestream::{self, LivestreamClaims, MAX_TTL};
+use crate::refusal::Class;
 use crate::service::{Broker, Ended, Holder, Minted, ServiceError};
 use crate::store::{Issuance, StoreError};
 
@@ -87,14 +87,14 @@ impl Broker {
         let began = std::time::Instant::now();
         let settings = self.config.livestream.as_ref().ok_or_else(|| {
             GateRefusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                Class::Unavailable,
                 "livestream_not_configured",
                 "this resource needs [livestream] in the broker's configuration",
             )
         })?;
         let team = livestream::team_of_role(&grant.role).ok_or_else(|| {
             GateRefusal::new(
-                StatusCode::FORBIDDEN,
+                Class::Forbidden,
                 "no_team",
                 "the granted role names no team",
             )
@@ -123,7 +123,7 @@ impl Broker {
     ) -> Result<(), GateRefusal> {
         let unauthorized = || {
             GateRefusal::new(
-                StatusCode::UNAUTHORIZED,
+                Class::Unauthenticated,
                 "invalid_token",
                 "not a livestream token of this broker",
             )
@@ -134,7 +134,7 @@ impl Broker {
             .ok_or_else(unauthorized)?;
         let failed = |e: StoreError| {
             tracing::error!(error = %e, "livestream authorization failed");
-            GateRefusal::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again")
+            GateRefusal::new(Class::Unavailable, "unavailable", "try again")
         };
         let mut tx = self.store.begin_read().await.map_err(failed)?;
         let grant = match tx.issuance_grant(&claims.jti, KIND).await.map_err(failed)? {
@@ -151,7 +151,7 @@ impl Broker {
         tx.commit().await.map_err(failed)?;
         if locked {
             return Err(GateRefusal::new(
-                StatusCode::FORBIDDEN,
+                Class::Forbidden,
                 "user_locked",
                 "this user is locked",
             ));
@@ -193,7 +193,7 @@ pub(crate) fn livestream_minted(
 /// The refusal a new admission would get for what ended.
 fn ended_refusal(resource: &str, ended: Ended) -> GateRefusal {
     let unauthenticated =
-        |code, m: &str| GateRefusal::new(StatusCode::UNAUTHORIZED, code, m.to_string());
+        |code, m: &str| GateRefusal::new(Class::Unauthenticated, code, m.to_string());
     match ended {
         Ended::Grant(latest) => GateRefusal::no_grant(resource, latest.as_deref(), Utc::now()),
         Ended::SessionRevoked => unauthenticated(
@@ -205,7 +205,7 @@ fn ended_refusal(resource: &str, ended: Ended) -> GateRefusal {
             "the session has expired; run `latchkey login`",
         ),
         Ended::UserLocked => GateRefusal::new(
-            StatusCode::FORBIDDEN,
+            Class::Forbidden,
             "user_locked",
             "this user is locked by an administrator",
         ),

@@ -24,6 +24,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::front::Peer;
 use crate::http::AppState;
+use crate::refusal::Class;
 
 /// How long the upstream may take to answer with its headers.
 const UPSTREAM_HEADERS: Duration = Duration::from_secs(30);
@@ -42,12 +43,12 @@ pub fn api_routes() -> Router<AppState> {
 
 impl From<GateRefusal> for ApiError {
     fn from(r: GateRefusal) -> Self {
-        ApiError::new(r.status, r.code, r.message)
+        ApiError::new(r.class, r.code, r.message)
     }
 }
 
 fn bad_gateway(code: &'static str, message: &str) -> Response {
-    ApiError::new(StatusCode::BAD_GATEWAY, code, message).into_response()
+    ApiError::new(Class::UpstreamFailed, code, message).into_response()
 }
 
 /// `ANY /gate/{resource}/{path…}`.
@@ -57,7 +58,7 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
     let caller_uri = req.uri().clone();
     let Some((resource, rest)) = split_path(caller_uri.path()) else {
         return ApiError::new(
-            StatusCode::BAD_REQUEST,
+            Class::Invalid,
             "bad_path",
             "the path must be /gate/{resource}/…",
         )
@@ -65,7 +66,7 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
     };
     // Before the credential is looked at: a climbing path is refused whoever sends it.
     if let Err(why) = super::paths::check(rest) {
-        return ApiError::new(StatusCode::BAD_REQUEST, "bad_path", why.message()).into_response();
+        return ApiError::new(Class::Invalid, "bad_path", why.message()).into_response();
     }
     let broker = state.broker.clone();
     let admission = match broker
@@ -81,12 +82,8 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
         Err(r) => return ApiError::from(r).into_response(),
     };
     let Some(uri) = admission.upstream.target(rest, caller_uri.query()) else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_path",
-            "the path is not a valid URI",
-        )
-        .into_response();
+        return ApiError::new(Class::Invalid, "bad_path", "the path is not a valid URI")
+            .into_response();
     };
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -109,7 +106,7 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
         Ok(Ok(r)) => r,
         Ok(Err(_)) if body_failed.get() => {
             return ApiError::new(
-                StatusCode::BAD_REQUEST,
+                Class::Invalid,
                 "bad_body",
                 "the request body was malformed or cut short",
             )
@@ -124,7 +121,7 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
         }
         Err(_) => {
             return ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
+                Class::UpstreamTimeout,
                 "upstream_timeout",
                 "the upstream service did not answer in time",
             )
@@ -204,14 +201,14 @@ fn audit_failed(e: crate::store::StoreError) -> Response {
     tracing::error!(error = %e, "could not audit a stream's opening; refused");
     if e.audit_broken() {
         return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            Class::Unavailable,
             "audit_chain_broken",
             crate::http::error::AUDIT_BROKEN,
         )
         .into_response();
     }
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
+        Class::Unavailable,
         "audit_unavailable",
         "the stream cannot be audited, so it is not opened",
     )

@@ -13,6 +13,7 @@ use crate::audit::Origin;
 use crate::domain::Principal;
 use crate::policy::decide::{self, Ask, Decision, Who};
 use crate::policy::Action;
+use crate::refusal::Class;
 use crate::service::{Broker, RequestView, ServiceError};
 
 type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
@@ -23,13 +24,8 @@ pub(crate) fn duration(
     v: Option<&str>,
 ) -> Result<Option<std::time::Duration>, ApiError> {
     v.map(|s| {
-        crate::duration::parse(s).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_duration",
-                format!("{field}: {e}"),
-            )
-        })
+        crate::duration::parse(s)
+            .map_err(|e| ApiError::new(Class::Invalid, "invalid_duration", format!("{field}: {e}")))
     })
     .transpose()
 }
@@ -219,7 +215,7 @@ pub async fn list(
         Some("to_review") => true,
         Some(other) => {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
+                Class::Invalid,
                 "invalid_view",
                 format!("view must be mine or to_review, not {other:?}"),
             ))
@@ -273,7 +269,7 @@ pub async fn deny(
     let Json(b) = body?;
     let Some(reason) = b.comment.filter(|c| !c.trim().is_empty()) else {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            Class::Invalid,
             "reason_required",
             "a denial needs a reason (comment)",
         ));

@@ -18,6 +18,7 @@ use crate::audit::verify::Report;
 use crate::audit::{AuditEvent, Origin};
 use crate::domain::Principal;
 use crate::keys::audit::AuditPublicKey;
+use crate::refusal::Class;
 use crate::service::audit::CheckpointTrigger;
 use crate::service::ServiceError;
 
@@ -48,7 +49,7 @@ pub async fn events(
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<AuditEvent>>, ApiError> {
     let Query(q) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+        query.map_err(|e| ApiError::new(Class::Invalid, "bad_request", e.body_text()))?;
     let wait = std::time::Duration::from_secs(q.wait.unwrap_or(0).min(25));
     let after = match q.last {
         Some(n) => state.broker.audit_head_seq(&p).await? - n.max(0),
@@ -76,7 +77,7 @@ pub async fn checkpoint(
     let cp = broker
         .checkpoint(CheckpointTrigger::OnDemand, Utc::now())
         .await?
-        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "conflict", "no checkpoint was made"))?;
+        .ok_or_else(|| ApiError::new(Class::Conflict, "conflict", "no checkpoint was made"))?;
     Ok((StatusCode::CREATED, Json(cp)))
 }
 
@@ -127,7 +128,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
     let period = crate::audit::export::period::parse(&body.from, &body.to)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_period", e))?;
+        .map_err(|e| ApiError::new(Class::Invalid, "bad_period", e))?;
     let broker = &state.broker;
     let work = TempDir(
         broker

@@ -1,11 +1,12 @@
-//! The one API error type. Every status is chosen here; the body carries a stable `code`
-//! and the request id, and a 5xx never echoes internal text.
+//! The one API error type. Every status is chosen here, from a refusal's [`Class`] (or,
+//! for an answer made before a handler, from axum's own); the body carries a stable
+//! `code` and the request id, and a 5xx never echoes internal text.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::auth::session::SessionTokenError;
+use crate::refusal::Class;
 use crate::service::ServiceError;
 
 tokio::task_local! {
@@ -32,9 +33,49 @@ pub struct ApiError {
     details: Option<serde_json::Value>,
 }
 
+/// The HTTP status of a refusal class: the one place a class becomes a status.
+pub fn status_of(class: Class) -> StatusCode {
+    match class {
+        Class::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Class::Forbidden => StatusCode::FORBIDDEN,
+        Class::NotFound => StatusCode::NOT_FOUND,
+        Class::Conflict => StatusCode::CONFLICT,
+        Class::Invalid => StatusCode::BAD_REQUEST,
+        Class::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Class::UpstreamFailed => StatusCode::BAD_GATEWAY,
+        Class::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The class an answer's status says, for a client of the API (the CLI); `None` for a
+/// status no refusal class answers.
+pub fn class_of(status: u16) -> Option<Class> {
+    [
+        Class::Unauthenticated,
+        Class::Forbidden,
+        Class::NotFound,
+        Class::Conflict,
+        Class::Invalid,
+        Class::TooMany,
+        Class::Unavailable,
+        Class::UpstreamFailed,
+        Class::UpstreamTimeout,
+        Class::Internal,
+    ]
+    .into_iter()
+    .find(|c| status_of(*c).as_u16() == status)
+}
+
 impl ApiError {
-    /// An error with an explicit status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// A refusal of `class` with its stable code and message.
+    pub fn new(class: Class, code: &'static str, message: impl Into<String>) -> Self {
+        Self::with_status(status_of(class), code, message)
+    }
+
+    /// An answer whose status axum chose (see [`ApiError::rejected`]).
+    fn with_status(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -45,7 +86,7 @@ impl ApiError {
 
     /// 401 without credentials.
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+        Self::new(Class::Unauthenticated, "unauthenticated", message)
     }
 
     /// The stable code.
@@ -57,71 +98,10 @@ impl ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         use ServiceError as E;
-        use StatusCode as S;
-        let (status, code) = match &e {
-            E::IdToken(inner) => match inner {
-                crate::auth::oidc::IdTokenError::ProviderUnavailable(_) => {
-                    (S::BAD_GATEWAY, inner.code())
-                }
-                _ => (S::UNAUTHORIZED, inner.code()),
-            },
-            E::IdTokenReplayed => (S::UNAUTHORIZED, "id_token_replayed"),
-            E::LoginAttemptInvalid => (S::UNAUTHORIZED, "login_attempt_invalid"),
-            E::NoProvider => (S::NOT_FOUND, "no_identity_provider"),
-            E::DevLoginDisabled => (S::FORBIDDEN, "dev_login_disabled"),
-            E::UserLocked => (S::FORBIDDEN, "user_locked"),
-            E::Unauthenticated(SessionTokenError::Expired) => (S::UNAUTHORIZED, "session_expired"),
-            E::Unauthenticated(_) => (S::UNAUTHORIZED, "invalid_session_token"),
-            E::SessionRevoked => (S::UNAUTHORIZED, "session_revoked"),
-            E::DevSessionRefused => (S::UNAUTHORIZED, "dev_session_refused"),
-            E::TooManyPendingLogins => (S::TOO_MANY_REQUESTS, "too_many_pending_logins"),
-            E::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
-            E::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
-            E::NotFound(_) => (S::NOT_FOUND, "not_found"),
-            E::Store(s) if s.audit_broken() => (S::SERVICE_UNAVAILABLE, "audit_chain_broken"),
-            E::Store(crate::store::StoreError::AuditLog(_)) => {
-                (S::SERVICE_UNAVAILABLE, "audit_unavailable")
-            }
-            E::Store(_) | E::Key(_) | E::Sign(_) | E::Export(_) => {
-                (S::INTERNAL_SERVER_ERROR, "internal")
-            }
-            E::Refused(d) => {
-                let code = d.code.unwrap_or("not_allowed");
-                let status = match code {
-                    "unknown_resource" | "unknown_role" => S::NOT_FOUND,
-                    "reason_required" | "reason_mismatch" | "ticket_required"
-                    | "ticket_mismatch" | "duration_too_long" => S::BAD_REQUEST,
-                    _ => S::FORBIDDEN,
-                };
-                let mut err = Self::new(status, code, e.to_string());
-                err.details = serde_json::to_value(d).ok();
-                return err;
-            }
-            E::ReviewRefused(r) => (S::FORBIDDEN, r.code),
-            E::Lifecycle(r) => {
-                use crate::access::TransitionRefusal as R;
-                let status = match r {
-                    R::Overdue(_) | R::WrongState(..) | R::AlreadyReviewed => S::CONFLICT,
-                    R::NotRequester(_) | R::SelfReview | R::NotAllowedToRevoke => S::FORBIDDEN,
-                    R::NoExtensionsLeft(_) | R::ExtensionTooLong(_) | R::OverCap(_) => {
-                        S::BAD_REQUEST
-                    }
-                };
-                (status, r.code())
-            }
-            E::Conflict => (S::CONFLICT, "conflict"),
-            E::NoActiveGrant { .. } => (S::FORBIDDEN, "no_active_grant"),
-            E::GrantEndingSoon { .. } => (S::CONFLICT, "grant_ending_soon"),
-            E::Aws(a) => {
-                use crate::providers::aws::AwsError as A;
-                let status = match a {
-                    A::Throttled | A::Unavailable(_) => S::SERVICE_UNAVAILABLE,
-                    _ => S::BAD_GATEWAY,
-                };
-                tracing::warn!(error = %a, "AWS STS failed");
-                (status, a.code())
-            }
-        };
+        let (class, code) = e.refusal();
+        if let E::Aws(a) = &e {
+            tracing::warn!(error = %a, "AWS STS failed");
+        }
         // Our own failures never echo internal text; a provider's (IdP, STS) is the answer.
         if matches!(e, E::Store(_) | E::Key(_) | E::Sign(_) | E::Export(_)) {
             // Logged once, here, inside the request span, with its whole chain.
@@ -133,12 +113,16 @@ impl From<ServiceError> for ApiError {
             } else {
                 "internal error; quote the request id to the operator"
             };
-            return Self::new(status, code, message);
+            return Self::new(class, code, message);
         }
-        if status == S::BAD_GATEWAY {
+        if class == Class::UpstreamFailed {
             tracing::warn!(error = %e, "identity provider unavailable");
         }
-        Self::new(status, code, e.to_string())
+        let mut err = Self::new(class, code, e.to_string());
+        if let E::Refused(d) = &e {
+            err.details = serde_json::to_value(d).ok();
+        }
+        err
     }
 }
 
@@ -218,7 +202,7 @@ impl ApiError {
             }
             s => (s, "bad_request", text),
         };
-        Self::new(status, code, message)
+        Self::with_status(status, code, message)
     }
 }
 
@@ -233,11 +217,11 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
             }
             s if s.is_server_error() => Self::rejected(s, &r.body_text()),
             _ if matches!(r, J::BytesRejection(_)) => Self::new(
-                StatusCode::BAD_REQUEST,
+                Class::Invalid,
                 "invalid_body",
                 "the request body could not be read",
             ),
-            _ => Self::new(StatusCode::BAD_REQUEST, "invalid_body", r.body_text()),
+            _ => Self::new(Class::Invalid, "invalid_body", r.body_text()),
         }
     }
 }

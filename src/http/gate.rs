@@ -15,6 +15,7 @@ use crate::domain::Principal;
 use crate::gate::forward_auth;
 use crate::gate::headers::bearer;
 use crate::gate::livestream::IssuedLivestream;
+use crate::refusal::Class;
 
 /// `GET /v1/gate/auth/{resource}`: may the bearer reach this resource now?
 pub async fn forward_auth(
@@ -39,8 +40,7 @@ pub async fn forward_auth_path(
     let raw = uri.path().strip_prefix("/v1/gate").unwrap_or("");
     let raw = format!("/gate{}", raw.strip_prefix("/auth").unwrap_or(""));
     let Some((resource, appended)) = crate::gate::headers::split_path(&raw) else {
-        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-            .into_response();
+        return ApiError::new(Class::NotFound, "not_found", "no such endpoint").into_response();
     };
     check(state, &resource, Some(appended), origin, headers).await
 }

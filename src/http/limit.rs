@@ -13,12 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use crate::config::LimitsConfig;
+use crate::refusal::Class;
 
 /// The most client addresses remembered at once.
 pub const MAX_TRACKED: usize = 10_000;
@@ -127,7 +128,7 @@ pub async fn anonymous(
         Err(wait) => {
             tracing::warn!(client = %peer.ip(), path = %req.uri().path(), "unauthenticated request rate-limited");
             let mut resp = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
+                Class::TooMany,
                 "rate_limited",
                 format!(
                     "too many unauthenticated requests from your address; retry in {} s",

@@ -39,6 +39,7 @@ use axum::response::Response;
 use axum::Router;
 use tracing::Instrument;
 
+use crate::refusal::Class;
 use crate::service::SharedBroker;
 
 /// Shared state of every handler: small, cheap to clone.
@@ -115,7 +116,7 @@ pub fn service(state: AppState) -> front::MakeFront {
     let api = routes()
         .merge(crate::gate::proxy::api_routes())
         .fallback(|| async {
-            error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+            error::ApiError::new(Class::NotFound, "not_found", "no such endpoint")
         })
         .layer(middleware::from_fn_with_state(
             Arc::new(limit::AnonymousLimiter::new(&state.broker.config.limits)),

@@ -1,12 +1,13 @@
 //! Operational endpoints: liveness, readiness, metrics and the public keys.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::refusal::Class;
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> &'static str {
@@ -20,21 +21,21 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
     if let Err(e) = broker.store.ping().await {
         tracing::warn!(error = %e, "not ready: database");
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            Class::Unavailable,
             "not_ready",
             "the database does not answer",
         ));
     }
     if let Some(why) = broker.store.audit_guard().broken() {
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            Class::Unavailable,
             "audit_chain_broken",
             format!("the audit log was found cut short or rewritten ({why}); the broker refuses every change and issuance: {}", crate::store::audit_guard::WHAT_TO_DO),
         ));
     }
     if broker.keyring.is_empty() {
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            Class::Unavailable,
             "not_ready",
             "no signing key is loaded",
         ));

@@ -130,7 +130,7 @@ mod tests {
                 "a 5xx never echoes: {v}"
             );
         }
-        let json = ApiError::new(StatusCode::CONFLICT, "conflict", "x").into_response();
+        let json = ApiError::new(crate::refusal::Class::Conflict, "conflict", "x").into_response();
         let out = rewrite(json).await;
         assert_eq!(body_of(out).await["error"]["code"], "conflict");
         let fine = rewrite((StatusCode::OK, "ok").into_response()).await;

@@ -13,12 +13,13 @@ use super::error::ApiError;
 use super::AppState;
 use crate::audit::Origin;
 use crate::domain::Principal;
+use crate::refusal::Class;
 use crate::service::LinkCode;
 use crate::slack::{commands, fresh, interactions, signing};
 
 fn not_configured() -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
+        Class::NotFound,
         "slack_not_configured",
         "Slack is not configured on this broker",
     )
@@ -31,7 +32,7 @@ fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiE
         || !headers.contains_key("x-slack-request-timestamp")
     {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
+            Class::Unauthenticated,
             "invalid_slack_signature",
             "the request is not signed by Slack",
         ));
@@ -52,12 +53,12 @@ fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiE
     )
     .map_err(|e| {
         tracing::warn!(why = %e, retry = header("x-slack-retry-num").unwrap_or("0"), "Slack request refused");
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_slack_signature", e.to_string())
+        ApiError::new(Class::Unauthenticated, "invalid_slack_signature", e.to_string())
     })
 }
 
 fn bad_payload(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_slack_payload", message)
+    ApiError::new(Class::Invalid, "invalid_slack_payload", message)
 }
 
 /// `POST /v1/slack/interactions`: button clicks. 200 at once; the review runs after.
@@ -154,7 +155,7 @@ pub async fn callback(
     let (Some(st), Some(code)) = (q.state, q.code) else {
         let why = q.error.unwrap_or_else(|| "no code".into());
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
+            Class::Forbidden,
             "login_refused",
             format!(
                 "the identity provider did not confirm: {}",

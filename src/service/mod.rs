@@ -6,6 +6,7 @@
 //! - [`admin`]: lock and unlock users, rotate keys.
 //! - `access`: create requests (decided by the policy), activate, extend, cancel, revoke, sweep.
 //! - `review`: approve and deny; one request with its reviews; the lists.
+//! - `error_class`: the refusal class and stable code of each [`ServiceError`].
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
@@ -22,6 +23,7 @@ mod aws_deny;
 pub mod aws_deny_sync;
 mod credentials;
 mod devmode;
+mod error_class;
 mod issuance;
 mod login;
 mod review;
