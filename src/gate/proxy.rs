@@ -17,7 +17,7 @@ use axum::routing::any;
 use axum::Router;
 use hyper_util::rt::TokioIo;
 
-use super::admission_rules::GateRefusal;
+use super::admission_rules::{Admission, GateRefusal};
 use super::headers::{bearer, is_upgrade, split_path, strip, upstream_headers};
 use super::relay::{ending, Counted, Relay, StreamAudit};
 use crate::http::error::ApiError;
@@ -47,8 +47,8 @@ impl From<GateRefusal> for ApiError {
     }
 }
 
-fn bad_gateway(code: &'static str, message: &str) -> Response {
-    ApiError::new(Class::UpstreamFailed, code, message).into_response()
+fn bad_gateway(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(Class::UpstreamFailed, code, message)
 }
 
 /// `ANY /gate/{resource}/{path…}`.
@@ -56,18 +56,10 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
     let caller = Caller::with_peer(Some(peer.addr), req.headers());
     // A cheap copy (shared bytes), so the path outlives the request handed upstream.
     let caller_uri = req.uri().clone();
-    let Some((resource, rest)) = split_path(caller_uri.path()) else {
-        return ApiError::new(
-            Class::Invalid,
-            "bad_path",
-            "the path must be /gate/{resource}/…",
-        )
-        .into_response();
+    let (resource, rest) = match gate_path(caller_uri.path()) {
+        Ok(split) => split,
+        Err(refused) => return refused.into_response(),
     };
-    // Before the credential is looked at: a climbing path is refused whoever sends it.
-    if let Err(why) = super::paths::check(rest) {
-        return ApiError::new(Class::Invalid, "bad_path", why.message()).into_response();
-    }
     let broker = state.broker.clone();
     let admission = match broker
         .admit(
@@ -87,97 +79,158 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
     };
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    let forwarded_for = peer.forwarded_for.as_ref();
-    upstream_headers(&mut parts.headers, &admission, forwarded_for, upgrade);
-    let method = parts.method.clone();
-    let (body, body_failed) = super::inbound::watch(body);
-    let mut up = hyper::Request::new(body);
-    *up.method_mut() = parts.method;
-    *up.uri_mut() = uri;
-    *up.headers_mut() = parts.headers;
-    let pool = &broker.gate.pool;
-    let mut resp = match tokio::time::timeout(
-        UPSTREAM_HEADERS,
-        pool.send(admission.upstream.authority(), up),
-    )
-    .await
-    {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) if body_failed.get() => {
-            return ApiError::new(
+    let method = req.method().clone();
+    let upstream = Upstream {
+        broker: &broker,
+        admission: &admission,
+        resource: &resource,
+    };
+    let resp = match upstream.send(req, uri, &peer, upgrade).await {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
+    let opened = Opened {
+        broker,
+        admission,
+        caller: &caller,
+        path: rest,
+    };
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return opened.upgraded(client_upgrade, resp).await;
+    }
+    opened.answer(&method, resp).await
+}
+
+/// The resource and the rest of a `/gate/{resource}/…` path, refused when it has no
+/// resource or climbs (before the credential is looked at: whoever sends it).
+fn gate_path(path: &str) -> Result<(std::borrow::Cow<'_, str>, &str), ApiError> {
+    let (resource, rest) = split_path(path).ok_or_else(|| {
+        ApiError::new(
+            Class::Invalid,
+            "bad_path",
+            "the path must be /gate/{resource}/…",
+        )
+    })?;
+    super::paths::check(rest)
+        .map_err(|why| ApiError::new(Class::Invalid, "bad_path", why.message()))?;
+    Ok((resource, rest))
+}
+
+/// An admitted request on its way to the upstream.
+struct Upstream<'a> {
+    broker: &'a crate::service::SharedBroker,
+    admission: &'a Admission,
+    resource: &'a str,
+}
+
+impl Upstream<'_> {
+    /// Sends the caller's request, cleaned, and waits for the upstream's headers.
+    async fn send(
+        &self,
+        req: Request,
+        uri: axum::http::Uri,
+        peer: &Peer,
+        upgrade: bool,
+    ) -> Result<hyper::Response<super::pool::Pooled>, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let a = self.admission;
+        upstream_headers(&mut parts.headers, a, peer.forwarded_for.as_ref(), upgrade);
+        let (body, body_failed) = super::inbound::watch(body);
+        let mut up = hyper::Request::new(body);
+        *up.method_mut() = parts.method;
+        *up.uri_mut() = uri;
+        *up.headers_mut() = parts.headers;
+        let pool = &self.broker.gate.pool;
+        match tokio::time::timeout(UPSTREAM_HEADERS, pool.send(a.upstream.authority(), up)).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) if body_failed.get() => Err(ApiError::new(
                 Class::Invalid,
                 "bad_body",
                 "the request body was malformed or cut short",
-            )
-            .into_response()
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, resource = %resource, "upstream unreachable");
-            return bad_gateway(
-                "upstream_unavailable",
-                "the upstream service did not answer",
-            );
-        }
-        Err(_) => {
-            return ApiError::new(
+            )),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, resource = %self.resource, "upstream unreachable");
+                Err(bad_gateway(
+                    "upstream_unavailable",
+                    "the upstream service did not answer",
+                ))
+            }
+            Err(_) => Err(ApiError::new(
                 Class::UpstreamTimeout,
                 "upstream_timeout",
                 "the upstream service did not answer in time",
-            )
-            .into_response()
+            )),
         }
-    };
-    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+    }
+}
+
+/// The upstream's answer on its way back to the caller.
+struct Opened<'a> {
+    broker: crate::service::SharedBroker,
+    admission: Arc<Admission>,
+    caller: &'a Caller,
+    path: &'a str,
+}
+
+impl Opened<'_> {
+    /// Opens the audit of a stream of `kind`.
+    async fn audit(&self, kind: &'static str) -> Result<StreamAudit, Response> {
+        Box::pin(StreamAudit::open(
+            self.broker.clone(),
+            self.admission.clone(),
+            self.caller.origin(),
+            kind,
+            self.path.to_string(),
+        ))
+        .await
+        .map_err(audit_failed)
+    }
+
+    /// A switched protocol: tunnelled both ways until either side closes or access ends.
+    async fn upgraded(
+        self,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        mut resp: hyper::Response<super::pool::Pooled>,
+    ) -> Response {
         let Some(client_upgrade) = client_upgrade else {
             return bad_gateway(
                 "upstream_protocol",
                 "the upstream switched protocols unasked",
-            );
+            )
+            .into_response();
         };
-        let audit = match Box::pin(StreamAudit::open(
-            broker.clone(),
-            admission.clone(),
-            caller.origin(),
-            "upgrade",
-            rest.to_string(),
-        ))
-        .await
-        {
+        let audit = match self.audit("upgrade").await {
             Ok(a) => a,
-            Err(e) => return audit_failed(e),
+            Err(refused) => return refused,
         };
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
-        let end = ending(broker, &admission);
+        let end = ending(self.broker, &self.admission);
         tokio::spawn(tunnel(client_upgrade, upstream_upgrade, end, audit));
         let mut out = Response::new(Body::empty());
         *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         *out.headers_mut() = resp.headers().clone();
-        return out;
+        out
     }
-    let (mut parts, body) = resp.into_parts();
-    let stream_kind = stream_kind(&method, &parts);
-    strip(&mut parts.headers, |_| false);
-    parts
-        .headers
-        .insert(GRANT_HEADER, admission.headers.grant.clone());
-    let Some(kind) = stream_kind else {
-        return Response::from_parts(parts, Body::new(body));
-    };
-    let audit = match Box::pin(StreamAudit::open(
-        broker.clone(),
-        admission.clone(),
-        caller.origin(),
-        kind,
-        rest.to_string(),
-    ))
-    .await
-    {
-        Ok(a) => a,
-        Err(e) => return audit_failed(e),
-    };
-    let end = ending(broker, &admission);
-    Response::from_parts(parts, Body::new(Relay::new(body, end, audit)))
+
+    /// An answer: passed as it comes, or, for a stream, relayed, audited and ended with
+    /// access.
+    async fn answer(self, method: &Method, resp: hyper::Response<super::pool::Pooled>) -> Response {
+        let (mut parts, body) = resp.into_parts();
+        let stream_kind = stream_kind(method, &parts);
+        strip(&mut parts.headers, |_| false);
+        parts
+            .headers
+            .insert(GRANT_HEADER, self.admission.headers.grant.clone());
+        let Some(kind) = stream_kind else {
+            return Response::from_parts(parts, Body::new(body));
+        };
+        let audit = match self.audit(kind).await {
+            Ok(a) => a,
+            Err(refused) => return refused,
+        };
+        let end = ending(self.broker, &self.admission);
+        Response::from_parts(parts, Body::new(Relay::new(body, end, audit)))
+    }
 }
 
 /// A stream is a server-sent-events answer, or one of unknown length (chunked).

@@ -142,7 +142,8 @@ fn pick_role<'p>(
     })
 }
 
-/// Decides a request.
+/// Decides a request: the role, whether the policy allows asking, the terms (reason,
+/// ticket, duration), then how it is granted.
 pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
     let (resource, role) = match pick_role(policy, ask) {
         Ok(r) => r,
@@ -150,14 +151,87 @@ pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
     };
     let obj = object(&resource.name, &role.name);
     let mut why = vec![format!("{obj}: {}", resource.description)];
+    let (mut rules, duration) = match checks(policy, who, ask, role, &obj, &mut why) {
+        Ok(c) => c,
+        Err(refusal) => return refusal.into_decision(why),
+    };
+    let reviewers = reviewers_text(policy, &resource.name, role);
+    let outcome = if ask.breakglass {
+        why.push("break-glass: active at once, reviewed after the fact".into());
+        Outcome::Breakglass
+    } else {
+        auto_or_review(policy, who, role, &obj, &reviewers, &mut rules, &mut why)
+    };
+    Decision {
+        outcome,
+        code: None,
+        role: Some(role.name.clone()),
+        duration_secs: duration.as_secs(),
+        explanation: why,
+        hint: None,
+        approvals: role.approvals,
+        denials: role.denials,
+        reviewers,
+        rules,
+    }
+}
+
+/// A refusal found by one of [`decide`]'s checks, before the explanation so far is added.
+struct Unmet {
+    code: &'static str,
+    why: String,
+    hint: Option<String>,
+    rules: Vec<String>,
+}
+
+impl Unmet {
+    fn new(code: &'static str, why: String, hint: Option<String>) -> Box<Self> {
+        Box::new(Self {
+            code,
+            why,
+            hint,
+            rules: Vec::new(),
+        })
+    }
+
+    fn into_decision(self, explanation: Vec<String>) -> Decision {
+        let mut d = Decision::refuse(self.code, self.why, self.hint, explanation);
+        d.rules = self.rules;
+        d
+    }
+}
+
+/// The checks a request must pass, in order: the rules that allow it and the duration.
+fn checks(
+    policy: &Policy,
+    who: &Who<'_>,
+    ask: &Ask,
+    role: &Role,
+    obj: &str,
+    why: &mut Vec<String>,
+) -> Result<(Vec<String>, Duration), Box<Unmet>> {
+    let rules = allowed(policy, who, ask, obj, why)?;
+    check_terms(ask, role, obj)?;
+    Ok((rules, check_duration(ask, role, why)?))
+}
+
+/// Whether the policy lets `who` ask for `obj` (or use break-glass on it): the rules that
+/// allow it.
+fn allowed(
+    policy: &Policy,
+    who: &Who<'_>,
+    ask: &Ask,
+    obj: &str,
+    why: &mut Vec<String>,
+) -> Result<Vec<String>, Box<Unmet>> {
     let action = if ask.breakglass {
         Action::Breakglass
     } else {
         Action::Request
     };
-    let may = policy.check(who.name, who.groups, &obj, action);
+    let may = policy.check(who.name, who.groups, obj, action);
     if !may.allowed {
-        let mut d = Decision::refuse(
+        let mut refusal = Unmet::new(
             "not_allowed",
             format!(
                 "the policy does not let {} {} {obj}",
@@ -172,22 +246,25 @@ pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
                 Some(deny) => format!("refused by the rule `{deny}`"),
                 None => "no rule allows it; ask a policy owner to add one".into(),
             }),
-            why,
         );
-        d.rules = may.rules;
-        return d;
+        refusal.rules = may.rules;
+        return Err(refusal);
     }
     why.push(format!(
         "allowed by `{}`",
         may.rules.first().map(String::as_str).unwrap_or("?")
     ));
+    Ok(may.rules)
+}
+
+/// Break-glass available, and the reason and ticket the role asks for.
+fn check_terms(ask: &Ask, role: &Role, obj: &str) -> Result<(), Box<Unmet>> {
     if ask.breakglass && !role.breakglass {
-        return Decision::refuse(
+        return Err(Unmet::new(
             "breakglass_not_available",
             format!("{obj} has no break-glass path"),
             Some("request it normally".into()),
-            why,
-        );
+        ));
     }
     let reason = ask
         .reason
@@ -195,21 +272,19 @@ pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
         .map(str::trim)
         .filter(|r| !r.is_empty());
     if (role.reason_required || ask.breakglass) && reason.is_none() {
-        return Decision::refuse(
+        return Err(Unmet::new(
             "reason_required",
             format!("{obj} requires a reason"),
             pattern_hint("the reason", &role.reason_pattern),
-            why,
-        );
+        ));
     }
     if let (Some(p), Some(r)) = (&role.reason_pattern, reason) {
         if !p.is_match(r) {
-            return Decision::refuse(
+            return Err(Unmet::new(
                 "reason_mismatch",
                 "the reason does not match the role's pattern".into(),
                 pattern_hint("the reason", &role.reason_pattern),
-                why,
-            );
+            ));
         }
     }
     let ticket = ask
@@ -219,23 +294,26 @@ pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
         .filter(|t| !t.is_empty());
     // An emergency may not have a ticket yet; the review after the fact asks for one.
     if role.ticket_required && !ask.breakglass && ticket.is_none() {
-        return Decision::refuse(
+        return Err(Unmet::new(
             "ticket_required",
             format!("{obj} requires a ticket"),
             pattern_hint("the ticket", &role.ticket_pattern),
-            why,
-        );
+        ));
     }
     if let (Some(p), Some(t)) = (&role.ticket_pattern, ticket) {
         if !p.is_match(t) {
-            return Decision::refuse(
+            return Err(Unmet::new(
                 "ticket_mismatch",
                 format!("the ticket {t:?} does not match the role's pattern"),
                 pattern_hint("the ticket", &role.ticket_pattern),
-                why,
-            );
+            ));
         }
     }
+    Ok(())
+}
+
+/// The duration granted: the one asked, or the role's default, within the role's cap.
+fn check_duration(ask: &Ask, role: &Role, why: &mut Vec<String>) -> Result<Duration, Box<Unmet>> {
     let cap = if ask.breakglass {
         role.breakglass_max_duration
     } else {
@@ -243,7 +321,7 @@ pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
     };
     let duration = ask.duration.unwrap_or(role.default_duration.min(cap));
     if duration.is_zero() || duration > cap {
-        return Decision::refuse(
+        return Err(Unmet::new(
             "duration_too_long",
             format!(
                 "{} is more than the {} allowed",
@@ -251,56 +329,48 @@ pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
                 duration::format(cap)
             ),
             Some(format!("ask for at most {}", duration::format(cap))),
-            why,
-        );
+        ));
     }
     why.push(format!(
         "duration {} (at most {})",
         duration::format(duration),
         duration::format(cap)
     ));
-    let reviewers = reviewers_text(policy, &resource.name, role);
-    let mut rules = may.rules;
-    let outcome = if ask.breakglass {
-        why.push("break-glass: active at once, reviewed after the fact".into());
-        Outcome::Breakglass
-    } else {
-        let auto = policy.check(who.name, who.groups, &obj, Action::AutoApprove);
-        if role.auto_approve && auto.allowed {
-            why.push(format!(
-                "auto-approved by `{}`",
-                auto.rules.first().map(String::as_str).unwrap_or("?")
-            ));
-            rules.extend(auto.rules);
-            Outcome::AutoApproved
-        } else {
-            why.push(if !role.auto_approve {
-                format!("{obj} is never auto-approved")
-            } else {
-                match auto.rules.first() {
-                    Some(deny) => format!("not auto-approved: `{deny}`"),
-                    None => "no rule auto-approves it".into(),
-                }
-            });
-            why.push(format!(
-                "needs {} approval(s); {} denial(s) end it; reviewers: {reviewers}",
-                role.approvals, role.denials
-            ));
-            Outcome::NeedsReview
-        }
-    };
-    Decision {
-        outcome,
-        code: None,
-        role: Some(role.name.clone()),
-        duration_secs: duration.as_secs(),
-        explanation: why,
-        hint: None,
-        approvals: role.approvals,
-        denials: role.denials,
-        reviewers,
-        rules,
+    Ok(duration)
+}
+
+/// Granted at once when the role and the policy auto-approve it, else waiting for reviews.
+fn auto_or_review(
+    policy: &Policy,
+    who: &Who<'_>,
+    role: &Role,
+    obj: &str,
+    reviewers: &str,
+    rules: &mut Vec<String>,
+    why: &mut Vec<String>,
+) -> Outcome {
+    let auto = policy.check(who.name, who.groups, obj, Action::AutoApprove);
+    if role.auto_approve && auto.allowed {
+        why.push(format!(
+            "auto-approved by `{}`",
+            auto.rules.first().map(String::as_str).unwrap_or("?")
+        ));
+        rules.extend(auto.rules);
+        return Outcome::AutoApproved;
     }
+    why.push(if !role.auto_approve {
+        format!("{obj} is never auto-approved")
+    } else {
+        match auto.rules.first() {
+            Some(deny) => format!("not auto-approved: `{deny}`"),
+            None => "no rule auto-approves it".into(),
+        }
+    });
+    why.push(format!(
+        "needs {} approval(s); {} denial(s) end it; reviewers: {reviewers}",
+        role.approvals, role.denials
+    ));
+    Outcome::NeedsReview
 }
 
 fn pattern_hint(what: &str, p: &Option<regex::Regex>) -> Option<String> {

@@ -19,6 +19,7 @@ use crate::secret::redact_url;
 use crate::service::{Broker, SharedBroker};
 use crate::store::Store;
 
+mod serve;
 mod tasks;
 use tasks::{audit_policy, chain_legacy_events, checkpoint_forever, sweep_forever, watch_policy};
 
@@ -233,114 +234,18 @@ impl Application {
             broker: self.broker.clone(),
             metrics: Default::default(),
         };
-        let reloader = tokio::spawn(watch_policy(self.broker.clone()));
-        let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
-        let checkpointer = tokio::spawn(checkpoint_forever(self.broker.clone()));
-        let feed = self
-            .broker
-            .config
-            .audit
-            .event_sink
-            .clone()
-            .map(|sink| tokio::spawn(crate::audit::feed::run(self.broker.store.clone(), sink)));
-        // Slack's outbox drains in the background: Slack being slow or down blocks nothing.
-        let slack = self
-            .broker
-            .slack
-            .clone()
-            .map(|api| tokio::spawn(crate::slack::notify::run(self.broker.clone(), api)));
-        // Denies of revoked AWS sessions: queued with the revocation, written from here.
-        let aws_denies = tokio::spawn(crate::service::aws_deny_sync::run(self.broker.clone()));
-        let gate_poll = tokio::spawn(crate::gate::poll::poll_forever(self.broker.clone()));
-        let dev_source = match self.broker.config.dev_source {
-            Some(addr) => {
-                let broker = self.broker.clone();
-                let check: crate::gate::devsource::AssertionCheck =
-                    Some(Arc::new(move |a: &str| {
-                        serde_json::from_value(broker.keyring.jwks(Utc::now())).is_ok_and(|jwks| {
-                            crate::gate::assertion::verify(
-                                &jwks,
-                                &broker.config.public_url,
-                                crate::gate::devsource::DEV_AUDIENCE,
-                                a,
-                            )
-                            .is_ok()
-                        })
-                    }));
-                crate::gate::devsource::spawn_dev(addr, check).await
-            }
-            None => None,
-        };
+        let background = spawn_background(&self.broker).await;
         // One service per connection, which knows the caller's address.
         let app = http::service(state);
         let config = &self.broker.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
         match &config.tls {
-            None => {
-                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-                tokio::spawn(async move {
-                    shutdown.await;
-                    let _ = stop_tx.send(true);
-                });
-                let mut graceful = stop_rx.clone();
-                let mut deadline = stop_rx;
-                // No Nagle delay: a proxied answer's head and body are separate writes.
-                let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "could not set TCP_NODELAY");
-                    }
-                });
-                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                    let _ = graceful.wait_for(|stop| *stop).await;
-                });
-                tokio::select! {
-                    result = serve => result?,
-                    _ = async {
-                        let _ = deadline.wait_for(|stop| *stop).await;
-                        tokio::time::sleep(DRAIN).await;
-                    } => tracing::warn!("requests still running after {DRAIN:?}; stopping anyway"),
-                }
-            }
-            Some(tls) => {
-                let rustls =
-                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                        .await
-                        .with_context(|| {
-                            format!(
-                                "loading the TLS certificate {} and key {}",
-                                tls.cert.display(),
-                                tls.key.display()
-                            )
-                        })?;
-                let handle = axum_server::Handle::new();
-                let h = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    h.graceful_shutdown(Some(DRAIN));
-                });
-                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
-                    .acceptor(axum_server::accept::NoDelayAcceptor::new());
-                axum_server::from_tcp(self.listener.into_std()?)
-                    .acceptor(acceptor)
-                    .handle(handle)
-                    .serve(app)
-                    .await?;
-            }
+            None => serve::plain(self.listener, app, shutdown).await?,
+            Some(tls) => serve::tls(self.listener, app, tls, shutdown).await?,
         }
         // Every background task is stopped, and gone, before the shutdown checkpoint: a
         // writer aborted mid-transaction would otherwise hold SQLite's write lock while the
         // checkpoint waits for it (seen once: "database is locked" after 5 s).
-        let background = [
-            Some(reloader),
-            Some(sweeper),
-            Some(checkpointer),
-            feed,
-            slack,
-        ]
-        .into_iter()
-        .flatten()
-        .chain([gate_poll, aws_denies])
-        .chain(dev_source);
         for task in background {
             task.abort();
             // A cancelled task's error is the expected end.
@@ -353,6 +258,59 @@ impl Application {
         tracing::info!("latchkey stopped");
         Ok(())
     }
+}
+
+/// The broker's background tasks, in the order they are stopped.
+async fn spawn_background(broker: &SharedBroker) -> Vec<tokio::task::JoinHandle<()>> {
+    let reloader = tokio::spawn(watch_policy(broker.clone()));
+    let sweeper = tokio::spawn(sweep_forever(broker.clone()));
+    let checkpointer = tokio::spawn(checkpoint_forever(broker.clone()));
+    let feed = broker
+        .config
+        .audit
+        .event_sink
+        .clone()
+        .map(|sink| tokio::spawn(crate::audit::feed::run(broker.store.clone(), sink)));
+    // Slack's outbox drains in the background: Slack being slow or down blocks nothing.
+    let slack = broker
+        .slack
+        .clone()
+        .map(|api| tokio::spawn(crate::slack::notify::run(broker.clone(), api)));
+    // Denies of revoked AWS sessions: queued with the revocation, written from here.
+    let aws_denies = tokio::spawn(crate::service::aws_deny_sync::run(broker.clone()));
+    let gate_poll = tokio::spawn(crate::gate::poll::poll_forever(broker.clone()));
+    let dev_source = match broker.config.dev_source {
+        Some(addr) => crate::gate::devsource::spawn_dev(addr, dev_assertion_check(broker)).await,
+        None => None,
+    };
+    [
+        Some(reloader),
+        Some(sweeper),
+        Some(checkpointer),
+        feed,
+        slack,
+    ]
+    .into_iter()
+    .flatten()
+    .chain([gate_poll, aws_denies])
+    .chain(dev_source)
+    .collect()
+}
+
+/// The development live-events source accepts the gate's own identity assertions.
+fn dev_assertion_check(broker: &SharedBroker) -> crate::gate::devsource::AssertionCheck {
+    let broker = broker.clone();
+    Some(Arc::new(move |a: &str| {
+        serde_json::from_value(broker.keyring.jwks(Utc::now())).is_ok_and(|jwks| {
+            crate::gate::assertion::verify(
+                &jwks,
+                &broker.config.public_url,
+                crate::gate::devsource::DEV_AUDIENCE,
+                a,
+            )
+            .is_ok()
+        })
+    }))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

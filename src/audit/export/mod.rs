@@ -196,116 +196,27 @@ pub async fn write_bundle(
     dir: &Path,
     progress: Progress<'_>,
 ) -> Result<(Manifest, Option<Problem>), ExportError> {
-    const PAGE: i64 = 10_000;
     let mut tx = store.begin_read().await?;
     let seqs = tx.audit_seq_range(period.from, period.to).await?;
-    let all = tx.checkpoints_between(1, i64::MAX).await?;
-    let (before, end) = match seqs {
-        Some((first, last)) => (
-            all.iter().rev().find(|c| c.events < first).cloned(),
-            all.iter().find(|c| c.events >= last).cloned(),
-        ),
-        None => (None, None),
-    };
-    let (first, last) = seqs.unwrap_or((1, 0));
-    let start_seq = before
-        .as_ref()
-        .map_or(if seqs.is_some() { 1 } else { 0 }, |c| c.events + 1);
-    let start_prev_hash = before
-        .as_ref()
-        .map_or(GENESIS.to_string(), |c| c.head_hash.clone());
-    let end_seq = end.as_ref().map_or(last, |c| c.events);
-    let covered: Vec<Checkpoint> = all
-        .iter()
-        .filter(|c| {
-            seqs.is_some()
-                && before.as_ref().is_none_or(|b| c.number >= b.number)
-                && end.as_ref().is_none_or(|e| c.number <= e.number)
-        })
-        .cloned()
-        .collect();
-    let mut verifier =
-        ChainVerifier::new(start_seq.max(1), &start_prev_hash, verify_anchors(&covered));
-    let mut problem: Option<Problem> = None;
-    let mut tally = stats::EventTally::default();
-    let total = if seqs.is_some() {
-        (end_seq - start_seq + 1).max(0) as u64
-    } else {
-        0
-    };
-    let mut done = 0u64;
-    let mut files = Vec::new();
-    let segments = [
-        ("chain_before.jsonl", start_seq, first - 1, false),
-        ("events.jsonl", first, last, true),
-        ("chain_after.jsonl", last + 1, end_seq, false),
-    ];
-    for (name, from_seq, to_seq, in_period) in segments {
-        let mut file = HashedFile::create(dir, name)?;
-        let mut next = from_seq;
-        while seqs.is_some() && next <= to_seq {
-            let page = tx.audit_events_between(None, next, to_seq, PAGE).await?;
-            let Some(last_in_page) = page.last().map(|e| e.seq) else {
-                break;
-            };
-            let (buf, links) = super::lines::encode_lines(&page);
-            if problem.is_none() {
-                problem = verifier.push_links(&links).err();
-            }
-            if in_period {
-                page.iter().for_each(|e| tally.add(e));
-            }
-            file.write(&buf)?;
-            done += page.len() as u64;
-            progress(done, total);
-            next = last_in_page + 1;
-        }
-        files.push(file.finish()?);
-    }
-    if problem.is_none() && seqs.is_some() {
-        problem = verifier.finish().err();
-    }
+    let span = Span::new(seqs, &tx.checkpoints_between(1, i64::MAX).await?);
+    let chain = write_chain(&mut tx, &span, dir, progress).await?;
     let access = tx.export_access(period.from, period.to).await?;
     drop(tx);
-    let mut reviews: HashMap<&str, Vec<&crate::access::Review>> = HashMap::new();
-    for (id, r) in &access.reviews {
-        reviews.entry(id.as_str()).or_default().push(r);
-    }
-    let figures = stats::access_figures(&access.requests, &reviews, &period);
-    let held = access
-        .requests
-        .iter()
-        .filter(|r| csv::held_at(r, period.to))
-        .count();
-    files.push(write_file(
-        dir,
-        "access_grants.csv",
-        csv::access_grants(&access.requests, &reviews, &access.issuances, &period).as_bytes(),
-    )?);
-    files.push(write_file(
-        dir,
-        &access_list_name(&period),
-        csv::access_list(&access.requests, &reviews, &period).as_bytes(),
-    )?);
-    files.push(write_file(
-        dir,
-        "policy_changes.csv",
-        csv::policy_changes(&tally.policy).as_bytes(),
-    )?);
+    let Chain {
+        mut files,
+        tally,
+        problem,
+    } = chain;
     let generated_at = format_at(chrono::Utc::now());
-    let html = report::render(&report::ReportInput {
-        period: &period,
-        generated_at: generated_at.clone(),
-        events: tally.by_type.values().sum(),
-        seq_range: seqs,
-        checkpoint: end.as_ref().map(|c| (c.number, c.events, format_at(c.at))),
-        chain_problem: problem.as_ref(),
-        tally: &tally,
-        access: &figures,
-        requests: access.requests.len(),
-        held_at_end: held,
-    });
-    files.push(write_file(dir, "report.html", html.as_bytes())?);
+    files.extend(write_access(
+        dir,
+        &span,
+        &period,
+        &access,
+        &tally,
+        problem.as_ref(),
+        &generated_at,
+    )?);
     let mut manifest = Manifest {
         format: FORMAT.into(),
         generator: concat!("latchkey ", env!("CARGO_PKG_VERSION")).into(),
@@ -314,13 +225,13 @@ pub async fn write_bundle(
         period,
         query: query_description(&period, seqs),
         chain: ChainRange {
-            start_seq,
-            start_prev_hash,
-            end_seq,
+            start_seq: span.start_seq,
+            start_prev_hash: span.start_prev_hash,
+            end_seq: span.end_seq,
             period_seqs: seqs,
         },
-        checkpoint: end,
-        checkpoints: covered,
+        checkpoint: span.end,
+        checkpoints: span.covered,
         files,
         audit_key: key.public().clone(),
         signature: String::new(),
@@ -331,6 +242,179 @@ pub async fn write_bundle(
         serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     write_file(dir, "manifest.json", &json)?;
     Ok((manifest, problem))
+}
+
+/// The part of the log a bundle carries: the period's events, and the chain out to the
+/// nearest checkpoints on either side so that the period can be checked against them.
+struct Span {
+    /// The period's first and last sequence numbers (`None`: no events in it).
+    seqs: Option<(i64, i64)>,
+    /// The first checkpoint at or after the period's end.
+    end: Option<Checkpoint>,
+    start_seq: i64,
+    start_prev_hash: String,
+    end_seq: i64,
+    /// The checkpoints from the newest before the period to `end`.
+    covered: Vec<Checkpoint>,
+}
+
+impl Span {
+    fn new(seqs: Option<(i64, i64)>, all: &[Checkpoint]) -> Self {
+        let (before, end) = match seqs {
+            Some((first, last)) => (
+                all.iter().rev().find(|c| c.events < first).cloned(),
+                all.iter().find(|c| c.events >= last).cloned(),
+            ),
+            None => (None, None),
+        };
+        let (_, last) = seqs.unwrap_or((1, 0));
+        let start_seq = before
+            .as_ref()
+            .map_or(if seqs.is_some() { 1 } else { 0 }, |c| c.events + 1);
+        let start_prev_hash = before
+            .as_ref()
+            .map_or(GENESIS.to_string(), |c| c.head_hash.clone());
+        let end_seq = end.as_ref().map_or(last, |c| c.events);
+        let covered: Vec<Checkpoint> = all
+            .iter()
+            .filter(|c| {
+                seqs.is_some()
+                    && before.as_ref().is_none_or(|b| c.number >= b.number)
+                    && end.as_ref().is_none_or(|e| c.number <= e.number)
+            })
+            .cloned()
+            .collect();
+        Self {
+            seqs,
+            end,
+            start_seq,
+            start_prev_hash,
+            end_seq,
+            covered,
+        }
+    }
+}
+
+/// The chain files written, the period's counts, and what verification found.
+struct Chain {
+    files: Vec<FileEntry>,
+    tally: stats::EventTally,
+    problem: Option<Problem>,
+}
+
+/// Writes `chain_before.jsonl`, `events.jsonl` and `chain_after.jsonl` page by page,
+/// verifying the chain as it goes.
+async fn write_chain(
+    tx: &mut crate::store::Tx,
+    span: &Span,
+    dir: &Path,
+    progress: Progress<'_>,
+) -> Result<Chain, ExportError> {
+    const PAGE: i64 = 10_000;
+    let (first, last) = span.seqs.unwrap_or((1, 0));
+    let mut verifier = ChainVerifier::new(
+        span.start_seq.max(1),
+        &span.start_prev_hash,
+        verify_anchors(&span.covered),
+    );
+    let mut out = Chain {
+        files: Vec::new(),
+        tally: stats::EventTally::default(),
+        problem: None,
+    };
+    let total = if span.seqs.is_some() {
+        (span.end_seq - span.start_seq + 1).max(0) as u64
+    } else {
+        0
+    };
+    let mut done = 0u64;
+    let segments = [
+        ("chain_before.jsonl", span.start_seq, first - 1, false),
+        ("events.jsonl", first, last, true),
+        ("chain_after.jsonl", last + 1, span.end_seq, false),
+    ];
+    for (name, from_seq, to_seq, in_period) in segments {
+        let mut file = HashedFile::create(dir, name)?;
+        let mut next = from_seq;
+        while span.seqs.is_some() && next <= to_seq {
+            let page = tx.audit_events_between(None, next, to_seq, PAGE).await?;
+            let Some(last_in_page) = page.last().map(|e| e.seq) else {
+                break;
+            };
+            let (buf, links) = super::lines::encode_lines(&page);
+            if out.problem.is_none() {
+                out.problem = verifier.push_links(&links).err();
+            }
+            if in_period {
+                page.iter().for_each(|e| out.tally.add(e));
+            }
+            file.write(&buf)?;
+            done += page.len() as u64;
+            progress(done, total);
+            next = last_in_page + 1;
+        }
+        out.files.push(file.finish()?);
+    }
+    if out.problem.is_none() && span.seqs.is_some() {
+        out.problem = verifier.finish().err();
+    }
+    Ok(out)
+}
+
+/// Writes the access CSVs and `report.html`.
+fn write_access(
+    dir: &Path,
+    span: &Span,
+    period: &Period,
+    access: &crate::store::ExportedAccess,
+    tally: &stats::EventTally,
+    problem: Option<&Problem>,
+    generated_at: &str,
+) -> Result<Vec<FileEntry>, ExportError> {
+    let mut reviews: HashMap<&str, Vec<&crate::access::Review>> = HashMap::new();
+    for (id, r) in &access.reviews {
+        reviews.entry(id.as_str()).or_default().push(r);
+    }
+    let figures = stats::access_figures(&access.requests, &reviews, period);
+    let held = access
+        .requests
+        .iter()
+        .filter(|r| csv::held_at(r, period.to))
+        .count();
+    let mut files = vec![
+        write_file(
+            dir,
+            "access_grants.csv",
+            csv::access_grants(&access.requests, &reviews, &access.issuances, period).as_bytes(),
+        )?,
+        write_file(
+            dir,
+            &access_list_name(period),
+            csv::access_list(&access.requests, &reviews, period).as_bytes(),
+        )?,
+        write_file(
+            dir,
+            "policy_changes.csv",
+            csv::policy_changes(&tally.policy).as_bytes(),
+        )?,
+    ];
+    let html = report::render(&report::ReportInput {
+        period,
+        generated_at: generated_at.to_string(),
+        events: tally.by_type.values().sum(),
+        seq_range: span.seqs,
+        checkpoint: span
+            .end
+            .as_ref()
+            .map(|c| (c.number, c.events, format_at(c.at))),
+        chain_problem: problem,
+        tally,
+        access: &figures,
+        requests: access.requests.len(),
+        held_at_end: held,
+    });
+    files.push(write_file(dir, "report.html", html.as_bytes())?);
+    Ok(files)
 }
 
 /// Anchors of the checkpoints a bundle carries.

@@ -168,10 +168,26 @@ fn pairs<K: std::fmt::Display>(m: &BTreeMap<K, u64>) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The whole page.
+/// The whole page, section by section.
 pub fn render(input: &ReportInput) -> String {
-    let (t, a) = (input.tally, input.access);
+    let t = input.tally;
     let mut o = String::with_capacity(64 * 1024);
+    heading(&mut o, input);
+    summary(&mut o, input);
+    findings(&mut o, input);
+    restricted(&mut o, input);
+    authorized(&mut o, input);
+    removed(&mut o, input);
+    anomalies(&mut o, input);
+    policy_changes(&mut o, input);
+    o.push_str("<h2>All events by type</h2>");
+    table(&mut o, &["type", "count"], pairs(&t.by_type));
+    o.push_str("<p class=\"sub\">The machine-readable files of this bundle hold every row behind these figures; manifest.json signs them.</p></body></html>\n");
+    o
+}
+
+/// The document head and the title.
+fn heading(o: &mut String, input: &ReportInput) {
     let _ = write!(
         o,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -189,6 +205,11 @@ pub fn render(input: &ReportInput) -> String {
         esc(&input.generated_at),
         env!("CARGO_PKG_VERSION")
     );
+}
+
+/// Whether the chain verified, and the figures at a glance.
+fn summary(o: &mut String, input: &ReportInput) {
+    let a = input.access;
     match input.chain_problem {
         None => {
             let cp = input
@@ -213,21 +234,17 @@ pub fn render(input: &ReportInput) -> String {
         }
     }
     o.push_str("<div class=\"cards\">");
-    card(&mut o, "events in the period", input.events);
-    card(&mut o, "requests", input.requests);
+    card(o, "events in the period", input.events);
+    card(o, "requests", input.requests);
+    card(o, "grants activated", a.granted_how.values().sum::<u64>());
+    card(o, "break-glass uses", a.breakglass.len());
     card(
-        &mut o,
-        "grants activated",
-        a.granted_how.values().sum::<u64>(),
-    );
-    card(&mut o, "break-glass uses", a.breakglass.len());
-    card(
-        &mut o,
+        o,
         "revocations",
         a.ended_how.get("revoked").copied().unwrap_or(0),
     );
-    card(&mut o, "held at the end", input.held_at_end);
-    card(&mut o, "findings", a.findings.len());
+    card(o, "held at the end", input.held_at_end);
+    card(o, "findings", a.findings.len());
     o.push_str("</div>");
     if let Some((first, last)) = input.seq_range {
         let _ = write!(
@@ -235,27 +252,35 @@ pub fn render(input: &ReportInput) -> String {
             "<p class=\"sub\">Events {first} to {last} of the audit log.</p>"
         );
     }
+}
 
+/// What an auditor would look at twice.
+fn findings(o: &mut String, input: &ReportInput) {
+    let a = input.access;
     o.push_str("<h2>Findings</h2><p>Approval by the requester, access without the approvals its policy required, grants longer than policy allows, break-glass without review.</p>");
     table(
-        &mut o,
+        o,
         &["finding", "subject", "detail"],
         a.findings
             .iter()
             .map(|f| vec![f.code.clone(), f.subject.clone(), f.detail.clone()])
             .collect(),
     );
+}
 
+/// CC6.1: what was granted, and how.
+fn restricted(o: &mut String, input: &ReportInput) {
+    let (t, a) = (input.tally, input.access);
     o.push_str("<h2>CC6.1 Logical access is restricted</h2><p class=\"crit\">What was granted, and how.</p>");
     table(
-        &mut o,
+        o,
         &["granted how", "grants"],
         a.granted_how
             .iter()
             .map(|(k, v)| vec![k.to_string(), v.to_string()])
             .collect(),
     );
-    table(&mut o, &["resource#role", "grants"], pairs(&a.by_resource));
+    table(o, &["resource#role", "grants"], pairs(&a.by_resource));
     o.push_str(&bar_chart("Grants activated per day", &days(input)));
     let _ = write!(
         o,
@@ -264,9 +289,13 @@ pub fn render(input: &ReportInput) -> String {
         t.count(EventKind::CredentialIssued),
         t.count(EventKind::CredentialFailed)
     );
+}
 
+/// CC6.2: on whose approval.
+fn authorized(o: &mut String, input: &ReportInput) {
+    let (t, a) = (input.tally, input.access);
     o.push_str("<h2>CC6.2 Access is authorized before it is granted</h2><p class=\"crit\">On whose approval.</p>");
-    table(&mut o, &["approver", "approvals"], pairs(&a.approvers));
+    table(o, &["approver", "approvals"], pairs(&a.approvers));
     o.push_str(&bar_chart(
         "Time from request to approval",
         &approval_buckets(&a.minutes_to_approval),
@@ -277,11 +306,15 @@ pub fn render(input: &ReportInput) -> String {
         t.count(EventKind::ReviewSubmitted),
         t.count(EventKind::ReviewRefused)
     );
+}
 
+/// CC6.3: what ended, and how.
+fn removed(o: &mut String, input: &ReportInput) {
+    let (t, a) = (input.tally, input.access);
     o.push_str("<h2>CC6.3 Access is removed when no longer needed</h2><p class=\"crit\">What ended, and how.</p>");
-    table(&mut o, &["ended as", "grants"], pairs(&a.ended_how));
+    table(o, &["ended as", "grants"], pairs(&a.ended_how));
     table(
-        &mut o,
+        o,
         &["when", "type", "user", "by", "reason"],
         t.locks
             .iter()
@@ -296,10 +329,14 @@ pub fn render(input: &ReportInput) -> String {
             })
             .collect(),
     );
+}
 
+/// CC7.2: what was unusual.
+fn anomalies(o: &mut String, input: &ReportInput) {
+    let (t, a) = (input.tally, input.access);
     o.push_str("<h2>CC7.2 Anomalies are monitored</h2><p class=\"crit\">What was unusual.</p>");
     table(
-        &mut o,
+        o,
         &[
             "when",
             "requester",
@@ -323,13 +360,18 @@ pub fn render(input: &ReportInput) -> String {
             .collect(),
     );
     table(
-        &mut o,
+        o,
         &["refused or failed", "count"],
         pairs(&t.refused_by_type),
     );
+}
+
+/// Policy loads and reloads.
+fn policy_changes(o: &mut String, input: &ReportInput) {
+    let t = input.tally;
     o.push_str("<h2>Policy changes</h2>");
     table(
-        &mut o,
+        o,
         &["when", "event", "outcome", "hash", "changed by"],
         t.policy
             .iter()
@@ -348,8 +390,4 @@ pub fn render(input: &ReportInput) -> String {
             })
             .collect(),
     );
-    o.push_str("<h2>All events by type</h2>");
-    table(&mut o, &["type", "count"], pairs(&t.by_type));
-    o.push_str("<p class=\"sub\">The machine-readable files of this bundle hold every row behind these figures; manifest.json signs them.</p></body></html>\n");
-    o
 }
