@@ -102,6 +102,33 @@ pub fn verify_bundle(
     let manifest: Manifest = serde_json::from_slice(&text)
         .map_err(|e| format!("manifest.json is not a latchkey manifest: {e}"))?;
     let mut report = Report::default();
+    check_signature(&manifest, key, &mut report)?;
+    check_file_hashes(dir, &manifest, &mut report);
+    let (checkpoints, mut problems) =
+        checkpoint::merge(vec![manifest.checkpoints.clone(), outside], key);
+    if let Err(p) = checkpoint::check_series(&checkpoints, key) {
+        problems.push(p);
+    }
+    if manifest.chain.period_seqs.is_some() {
+        check_chain(
+            dir,
+            &manifest.chain,
+            &checkpoints,
+            &mut report,
+            &mut problems,
+        );
+    }
+    report.checkpoints = checkpoints.len();
+    report.problems = problems;
+    Ok(report.conclude())
+}
+
+/// The manifest was signed by `key`.
+fn check_signature(
+    manifest: &Manifest,
+    key: &AuditPublicKey,
+    report: &mut Report,
+) -> Result<(), String> {
     if manifest.audit_key.kid != key.kid {
         report.errors.push(format!(
             "the bundle was signed by audit key {}, not by the key given ({})",
@@ -115,6 +142,11 @@ pub fn verify_bundle(
     if !signature_ok {
         report.errors.push("manifest.json's signature does not verify: the manifest was changed or not signed by this key".into());
     }
+    Ok(())
+}
+
+/// Every file the manifest names is in the bundle, unchanged.
+fn check_file_hashes(dir: &Path, manifest: &Manifest, report: &mut Report) {
     for f in &manifest.files {
         if f.name.contains('/') || f.name.starts_with('.') {
             report
@@ -131,63 +163,63 @@ pub fn verify_bundle(
             Err(e) => report.errors.push(format!("{}: {e}", f.name)),
         }
     }
-    let (checkpoints, mut problems) =
-        checkpoint::merge(vec![manifest.checkpoints.clone(), outside], key);
-    if let Err(p) = checkpoint::check_series(&checkpoints, key) {
+}
+
+/// The chain runs from an anchored start through the three files to the manifest's end.
+fn check_chain(
+    dir: &Path,
+    chain: &super::ChainRange,
+    checkpoints: &[Checkpoint],
+    report: &mut Report,
+    problems: &mut Vec<Problem>,
+) {
+    let (first, last) = chain.period_seqs.unwrap_or((1, 0));
+    let anchored = chain.start_seq == 1 && chain.start_prev_hash == GENESIS
+        || checkpoints
+            .iter()
+            .any(|c| c.events == chain.start_seq - 1 && c.head_hash == chain.start_prev_hash);
+    if !anchored {
+        report.errors.push(format!(
+            "the chain's start (after event {}) is not anchored by a checkpoint in the bundle",
+            chain.start_seq - 1
+        ));
+    }
+    let mut verifier = ChainVerifier::new(
+        chain.start_seq,
+        &chain.start_prev_hash,
+        anchors(checkpoints),
+    );
+    let mut result = Ok(());
+    for name in ["chain_before.jsonl", "events.jsonl", "chain_after.jsonl"] {
+        result = check_file(&dir.join(name), &mut verifier);
+        if result.is_err() {
+            break;
+        }
+    }
+    let result = result.and_then(|()| verifier.finish()).and_then(|()| {
+        let end = verifier.next_seq() - 1;
+        if end < chain.end_seq {
+            Err(Problem::new(
+                end + 1,
+                "truncated",
+                format!(
+                    "the manifest says the bundle runs to event {} but it ends at event {end}",
+                    chain.end_seq
+                ),
+            ))
+        } else if end < last || verifier.checked() == 0 && first <= last {
+            Err(Problem::new(
+                end + 1,
+                "truncated",
+                format!("the period's events end at {last} but the bundle ends at {end}"),
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(p) = result {
         problems.push(p);
     }
-    let chain = &manifest.chain;
-    if let Some((first, last)) = chain.period_seqs {
-        let anchored = chain.start_seq == 1 && chain.start_prev_hash == GENESIS
-            || checkpoints
-                .iter()
-                .any(|c| c.events == chain.start_seq - 1 && c.head_hash == chain.start_prev_hash);
-        if !anchored {
-            report.errors.push(format!(
-                "the chain's start (after event {}) is not anchored by a checkpoint in the bundle",
-                chain.start_seq - 1
-            ));
-        }
-        let mut verifier = ChainVerifier::new(
-            chain.start_seq,
-            &chain.start_prev_hash,
-            anchors(&checkpoints),
-        );
-        let mut result = Ok(());
-        for name in ["chain_before.jsonl", "events.jsonl", "chain_after.jsonl"] {
-            result = check_file(&dir.join(name), &mut verifier);
-            if result.is_err() {
-                break;
-            }
-        }
-        let result = result.and_then(|()| verifier.finish()).and_then(|()| {
-            let end = verifier.next_seq() - 1;
-            if end < chain.end_seq {
-                Err(Problem::new(
-                    end + 1,
-                    "truncated",
-                    format!(
-                        "the manifest says the bundle runs to event {} but it ends at event {end}",
-                        chain.end_seq
-                    ),
-                ))
-            } else if end < last || verifier.checked() == 0 && first <= last {
-                Err(Problem::new(
-                    end + 1,
-                    "truncated",
-                    format!("the period's events end at {last} but the bundle ends at {end}"),
-                ))
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(p) = result {
-            problems.push(p);
-        }
-        report.events = verifier.checked();
-        report.last_seq = verifier.next_seq() - 1;
-    }
-    report.checkpoints = checkpoints.len();
-    report.problems = problems;
-    Ok(report.conclude())
+    report.events = verifier.checked();
+    report.last_seq = verifier.next_seq() - 1;
 }
