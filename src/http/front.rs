@@ -28,7 +28,7 @@ use super::AppState;
 /// Paths the gate's proxy serves.
 pub const GATE_PREFIX: &str = "/gate/";
 /// The route label of proxied requests in the metrics.
-const GATE_ROUTE: &str = "/gate/{resource}/{*path}";
+pub(crate) const GATE_ROUTE: &str = "/gate/{resource}/{*path}";
 
 /// The peer of a connection, as the gate passes it on.
 #[derive(Clone, Debug)]
