@@ -10,6 +10,7 @@
 //! - [`config`]: layered configuration (defaults, TOML file, `LATCHKEY_*`, flags) and its validation.
 //! - [`duration`]: human durations (`8h`, `90s`, `1h30m`) for configuration and flags.
 //! - [`secret`]: a string newtype that never prints its content.
+//! - [`digest`]: SHA-256 in hex (the crate's one hex encoding is the `hex` crate).
 //! - [`telemetry`]: tracing set-up.
 //! - [`keys`]: the broker's Ed25519 signing keys on disk, their `kid`s, rotation and the JWKS.
 //! - [`auth`]: ID token verification against the provider's JWKS, and the broker's session tokens.
@@ -31,6 +32,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod domain;
 pub mod duration;
 pub mod gate;

@@ -10,8 +10,8 @@
 use chrono::{DateTime, Utc};
 
 use super::api::{SlackApi, SlackError};
+use crate::digest::sha256_hex;
 use crate::domain::Principal;
-use crate::secret::sha256_hex;
 use crate::service::Broker;
 use crate::store::{StoreError, UserRecord};
 
