@@ -9,7 +9,8 @@
 //! # Layout
 //! - [`config`]: layered configuration (defaults, TOML file, `LATCHKEY_*`, flags) and its validation.
 //! - [`duration`]: human durations (`8h`, `90s`, `1h30m`) for configuration and flags.
-//! - [`secret`]: a string newtype that never prints its content.
+//! - [`secret`]: a string newtype that never prints its content, and URLs with their password redacted.
+//! - [`random`]: random identifiers; a failure of the generator is an error.
 //! - [`digest`]: SHA-256 in hex (the crate's one hex encoding is the `hex` crate).
 //! - [`telemetry`]: tracing set-up.
 //! - [`keys`]: the broker's Ed25519 signing keys on disk, their `kid`s, rotation and the JWKS.
@@ -40,6 +41,7 @@ pub mod http;
 pub mod keys;
 pub mod policy;
 pub mod providers;
+pub mod random;
 pub mod secret;
 pub mod service;
 pub mod slack;
