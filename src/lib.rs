@@ -12,6 +12,7 @@
 //! - [`secret`]: a string newtype that never prints its content, and URLs with their password redacted.
 //! - [`random`]: random identifiers; a failure of the generator is an error.
 //! - [`digest`]: SHA-256 in hex (the crate's one hex encoding is the `hex` crate).
+//! - [`html`]: the one HTML escaper.
 //! - [`telemetry`]: tracing set-up.
 //! - [`keys`]: the broker's Ed25519 signing keys on disk, their `kid`s, rotation and the JWKS.
 //! - [`auth`]: ID token verification against the provider's JWKS, and the broker's session tokens.
@@ -37,6 +38,7 @@ pub mod digest;
 pub mod domain;
 pub mod duration;
 pub mod gate;
+pub mod html;
 pub mod http;
 pub mod keys;
 pub mod policy;
