@@ -9,7 +9,10 @@
 //! # Layout
 //! - [`config`]: layered configuration (defaults, TOML file, `LATCHKEY_*`, flags) and its validation.
 //! - [`duration`]: human durations (`8h`, `90s`, `1h30m`) for configuration and flags.
-//! - [`secret`]: a string newtype that never prints its content.
+//! - [`secret`]: a string newtype that never prints its content, and URLs with their password redacted.
+//! - [`random`]: random identifiers; a failure of the generator is an error.
+//! - [`digest`]: SHA-256 in hex (the crate's one hex encoding is the `hex` crate).
+//! - [`html`]: the one HTML escaper.
 //! - [`telemetry`]: tracing set-up.
 //! - [`keys`]: the broker's Ed25519 signing keys on disk, their `kid`s, rotation and the JWKS.
 //! - [`auth`]: ID token verification against the provider's JWKS, and the broker's session tokens.
@@ -32,13 +35,16 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod domain;
 pub mod duration;
 pub mod gate;
+pub mod html;
 pub mod http;
 pub mod keys;
 pub mod policy;
 pub mod providers;
+pub mod random;
 pub mod refusal;
 pub mod secret;
 pub mod service;

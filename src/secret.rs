@@ -1,4 +1,5 @@
-//! A string that never shows its content in `Debug` or `Display`.
+//! Secrets never shown: a string that never prints its content in `Debug` or `Display`,
+//! and database URLs with their password replaced.
 
 use std::fmt;
 
@@ -29,31 +30,6 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
     }
-}
-
-/// A random, URL-safe identifier with 256 bits of entropy (session ids, nonces, PKCE verifiers).
-pub fn random_id() -> String {
-    use base64::Engine;
-    let mut bytes = [0u8; 32];
-    // SystemRandom fails only without an OS entropy source, where nothing is safe anyway.
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// SHA-256 of `data`, lower-case hex.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 0xf) as usize] as char);
-    }
-    s
 }
 
 /// A database URL with any password replaced, for logs and error messages.

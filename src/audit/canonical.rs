@@ -98,10 +98,11 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
             b'\t' => b"\\t",
             0x00..=0x1f => {
                 out.extend_from_slice(&bytes[start..i]);
-                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut digits = [0u8; 2];
+                // One byte always fills two digits: encoding cannot fail.
+                let _ = hex::encode_to_slice([b], &mut digits);
                 out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xf) as usize]);
+                out.extend_from_slice(&digits);
                 start = i + 1;
                 continue;
             }

@@ -75,7 +75,8 @@ fn hash_into(e: &AuditEvent, buf: &mut Vec<u8>) -> Result<[u8; 64], NotCanonical
     write_event(e, false, buf)?;
     let digest = ring::digest::digest(&ring::digest::SHA256, buf);
     let mut out = [0u8; 64];
-    out.copy_from_slice(crate::secret::hex(digest.as_ref()).as_bytes());
+    // 32 bytes always fill the 64 digits: encoding cannot fail.
+    let _ = hex::encode_to_slice(digest.as_ref(), &mut out);
     Ok(out)
 }
 

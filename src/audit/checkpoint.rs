@@ -107,7 +107,7 @@ impl Checkpoint {
         v["signature"] = json!(self.signature);
         let mut out = Vec::new();
         let _ = canonical::write_value(&v, &mut out);
-        crate::secret::sha256_hex(&out)
+        crate::digest::sha256_hex(&out)
     }
 
     /// Whether the signature is the audit key's, over exactly these fields.

@@ -26,7 +26,7 @@ pub fn link_of_canonical_line(line: &[u8]) -> Option<Link> {
     ctx.update(DOMAIN);
     ctx.update(&line[..pos]);
     ctx.update(&line[pos + HASH.len() + 65..]);
-    let hash = crate::secret::hex(ctx.finish().as_ref());
+    let hash = hex::encode(ctx.finish());
     if hash.as_bytes() != stated {
         return None;
     }

@@ -75,21 +75,16 @@ fn write_checkpoint_file(dir: &Path, cp: &Checkpoint) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail("reading", e)),
     }
-    // A temporary name of its own: two deliveries of one checkpoint may run at once.
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        checkpoint_file(cp.number),
-        uuid::Uuid::new_v4().simple()
-    ));
-    let written = write_new(&tmp, &json).and_then(|()| {
-        // A hard link never replaces an existing file: the file is written once.
-        match std::fs::hard_link(&tmp, &path) {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            other => other,
-        }
-    });
-    let _ = std::fs::remove_file(&tmp);
-    written.map_err(|e| fail("writing", e))?;
+    // A temporary file of its own (mode 0600): two deliveries of one checkpoint may run at
+    // once. It is removed whatever happens.
+    let tmp = write_temp(dir, &format!(".{}.", checkpoint_file(cp.number)), &json)
+        .map_err(|e| fail("writing", e))?;
+    // Never replaces an existing file: the file is written once.
+    match tmp.persist_noclobber(&path) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(fail("writing", e.error)),
+    }
     if std::fs::read_to_string(&path)
         .map_err(|e| fail("reading", e))?
         .trim_end()
@@ -107,15 +102,16 @@ fn write_checkpoint_file(dir: &Path, cp: &Checkpoint) -> Result<(), String> {
         .map_err(|e| fail("syncing", e))
 }
 
-fn write_new(path: &Path, json: &str) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(json.as_bytes())
-        .and_then(|()| f.write_all(b"\n"))
-        .and_then(|()| f.sync_all())
+/// `json` and a newline, synced, in a new temporary file in `dir` named `prefix…`.
+fn write_temp(dir: &Path, prefix: &str, json: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut f = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    f.write_all(json.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.as_file().sync_all()?;
+    Ok(f)
 }
 
 /// Every checkpoint file in a sink directory, in number order.
@@ -182,26 +178,12 @@ pub fn remember_acknowledged(data_dir: &Path, cp: &Checkpoint) -> Result<(), Str
         return Ok(());
     }
     let path = acknowledged_file(data_dir);
-    let tmp = data_dir.join(format!(
-        ".audit-checkpoint-acknowledged.{}.tmp",
-        uuid::Uuid::new_v4().simple()
-    ));
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(fail)?;
-    let written = f
-        .write_all(cp.to_json().as_bytes())
-        .and_then(|()| f.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.map_err(fail)
+    write_temp(data_dir, ".audit-checkpoint-acknowledged.", &cp.to_json())
+        .map_err(fail)?
+        .persist(&path)
+        .map(drop)
+        .map_err(|e| fail(e.error))
 }
 
 /// The newest checkpoint the `https` sink acknowledged, as remembered in the data directory.

@@ -55,7 +55,7 @@ pub(super) fn replay_key(claims: &Map<String, Value>) -> String {
             said("nonce")
         ]),
     };
-    crate::secret::sha256_hex(key.to_string().as_bytes())
+    crate::digest::sha256_hex(key.to_string().as_bytes())
 }
 
 pub(super) fn check_nonce(

@@ -3,9 +3,11 @@
 //! - [`jwks`]: discovery and the provider's JWKS, cached, refetched on an unknown `kid`,
 //!   with backoff on failure and a bounded wait.
 //! - [`oidc`]: ID token validation with an explicit algorithm allow-list.
+//! - [`bearer`]: the token of an `Authorization: Bearer` header.
 //! - `claims`: `azp`, `typ`, nonce checks and the replay key of an ID token.
 //! - [`session`]: the broker's Ed25519-signed session tokens.
 
+pub mod bearer;
 mod claims;
 pub mod jwks;
 pub mod oidc;

@@ -4,7 +4,7 @@
 //! the broker says the grant is still active; it is dropped when the grant is revoked or
 //! the session ends through this CLI (`revoke`, `logout`, `lock` of oneself).
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -96,20 +96,17 @@ pub fn save(server: &str, resource: &str, creds: &AwsCredentials) -> anyhow::Res
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    // A temporary file of its own (mode 0600): an AWS SDK may run several
+    // `credential_process` at once, and they must not write into one file.
+    let mut f = tempfile::Builder::new().suffix(".tmp").tempfile_in(dir)?;
     let entry = Cached {
         server: server.to_string(),
         resource: resource.to_string(),
         credentials: creds.clone(),
     };
     std::io::Write::write_all(&mut f, &serde_json::to_vec(&entry)?)?;
-    std::fs::rename(&tmp, &path)
+    f.persist(&path)
+        .map_err(|e| e.error)
         .with_context(|| format!("caching credentials in {}", path.display()))?;
     Ok(())
 }

@@ -180,9 +180,11 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
                 )
             })
         }
-        Command::Serve(_) | Command::Migrate(_) | Command::Login(_) | Command::Policy { .. } => {
-            Ok(())
-        }
+        Command::Serve(_)
+        | Command::Migrate(_)
+        | Command::Login(_)
+        | Command::Policy { .. }
+        | Command::Completions { .. } => Ok(()),
     }
 }
 

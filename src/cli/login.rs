@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::http::login::AuthConfig;
-use crate::secret::random_id;
+use crate::random::random_id;
 
 /// The provider's endpoints, from its discovery document.
 #[derive(Debug, Clone, Deserialize)]
@@ -196,12 +196,12 @@ pub async fn browser_flow(
     timeout: Duration,
     prompt: impl Fn(&Prompt),
 ) -> anyhow::Result<String> {
-    let verifier = random_id();
+    let verifier = random_id()?;
     let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
         &ring::digest::SHA256,
         verifier.as_bytes(),
     ));
-    let state = random_id();
+    let state = random_id()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("opening a loopback port for the redirect")?;

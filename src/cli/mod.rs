@@ -1,5 +1,6 @@
 //! The command line. `serve` and `migrate` run the broker; every other verb is a client
-//! of the HTTP API and nothing else.
+//! of the HTTP API and nothing else. `completions` prints a shell's completion script
+//! ([`completions`], here).
 //!
 //! - [`audit`]: `audit verify | export | tail | checkpoint | key`.
 //! - [`aws_cache`]: cached AWS sessions, served only while their grant lasts, dropped when it ends here.
@@ -151,6 +152,12 @@ pub enum Command {
         #[command(subcommand)]
         command: SlackCommand,
     },
+    /// Print a shell completion script (e.g. `latchkey completions bash > /etc/bash_completion.d/latchkey`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `latchkey slack …`.
@@ -219,6 +226,16 @@ impl Cli {
     }
 }
 
+/// Writes the completion script of `shell` for every verb and option (clap_complete).
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(
+        shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        "latchkey",
+        out,
+    );
+}
+
 /// Runs the parsed command and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
@@ -237,6 +254,10 @@ pub async fn run(cli: Cli) -> ExitCode {
                     checkpoints,
                 },
         } => audit::verify_offline(cli.output, &bundle, &key, checkpoints.as_deref()),
+        Command::Completions { shell } => {
+            completions(shell, &mut std::io::stdout());
+            Ok(())
+        }
         command => commands::run(cli.server, cli.output, command).await,
     };
     match result {

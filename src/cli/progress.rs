@@ -1,68 +1,56 @@
-//! A progress bar on standard error, drawn only when it is a terminal.
+//! A progress bar on standard error, drawn only when it is a terminal (through `indicatif`).
 
-use std::io::Write;
-use std::time::{Duration, Instant};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Bytes done out of a known total, redrawn at most ten times a second.
-pub struct Bar {
-    on: bool,
-    total: u64,
-    done: u64,
-    drawn: Option<Instant>,
-}
+pub struct Bar(ProgressBar);
 
 impl Bar {
-    /// A bar for `total` bytes; `on` false draws nothing (not a terminal).
+    /// A bar for `total` bytes (`0`: unknown, only the bytes done are shown); `on` false
+    /// draws nothing (not a terminal).
     pub fn new(on: bool, total: u64) -> Self {
-        Bar {
-            on,
-            total,
-            done: 0,
-            drawn: None,
-        }
-    }
-
-    /// Records progress and redraws when due.
-    pub fn set(&mut self, done: u64) {
-        self.done = done;
-        if self
-            .drawn
-            .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
-        {
-            return;
-        }
-        self.draw();
-    }
-
-    fn draw(&mut self) {
-        if !self.on {
-            return;
-        }
-        const WIDTH: u64 = 30;
-        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-        let done = self.done.min(self.total);
-        let line = match (done * WIDTH).checked_div(self.total) {
-            Some(filled) => format!(
-                "\r[{}{}] {:>3}%  {:.1} / {:.1} MiB ",
-                "#".repeat(filled as usize),
-                "-".repeat((WIDTH - filled) as usize),
-                done * 100 / self.total,
-                mib(self.done),
-                mib(self.total)
-            ),
-            None => format!("\r{:.1} MiB ", mib(self.done)),
+        let target = if on {
+            ProgressDrawTarget::stderr_with_hz(10)
+        } else {
+            ProgressDrawTarget::hidden()
         };
-        let mut err = std::io::stderr();
-        let _ = err.write_all(line.as_bytes());
-        let _ = err.flush();
-        self.drawn = Some(Instant::now());
+        let template = if total > 0 {
+            "[{bar:30}] {percent:>3}%  {binary_bytes} / {binary_total_bytes}"
+        } else {
+            "{binary_bytes}"
+        };
+        let style = ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("##-");
+        let bar = ProgressBar::with_draw_target(Some(total), target).with_style(style);
+        Bar(bar)
+    }
+
+    /// Records progress; the bar redraws when due.
+    pub fn set(&mut self, done: u64) {
+        self.0.set_position(done);
     }
 
     /// Draws the final state and ends the line.
     pub fn done(&mut self) {
-        self.draw();
-        if self.on {
-            eprintln!();
-        }
+        self.0.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bar_that_is_off_stays_hidden_and_follows_the_bytes() {
+        let mut bar = Bar::new(false, 2048);
+        assert!(bar.0.is_hidden());
+        bar.set(1024);
+        assert_eq!(bar.0.position(), 1024);
+        bar.done();
+        assert!(bar.0.is_finished());
+        let mut unknown = Bar::new(false, 0);
+        unknown.set(10);
+        unknown.done();
     }
 }

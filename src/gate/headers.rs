@@ -39,11 +39,7 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 
 /// The bearer credential of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    crate::auth::bearer::token(headers.get(header::AUTHORIZATION)?.to_str().ok()?)
 }
 
 /// Splits `/gate/{resource}/{rest}` (raw) into the decoded resource and the raw rest

@@ -1,8 +1,6 @@
 //! The audit log over HTTP: the public audit key, reading and following events,
 //! checkpoints on demand, live verification, and evidence exports as one tar stream.
 
-use std::path::PathBuf;
-
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -110,15 +108,6 @@ pub struct ExportBody {
     pub to: String,
 }
 
-/// Removes an export's working directory when the response is done with it.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `POST /v1/audit/export`: the evidence bundle of a period, as a tar stream.
 pub async fn export(
     State(state): State<AppState>,
@@ -130,36 +119,39 @@ pub async fn export(
     let period = crate::audit::export::period::parse(&body.from, &body.to)
         .map_err(|e| ApiError::new(Class::Invalid, "bad_period", e))?;
     let broker = &state.broker;
-    let work = TempDir(
-        broker
-            .config
-            .data_dir
-            .join("exports")
-            .join(crate::secret::random_id()),
-    );
-    std::fs::create_dir_all(&work.0).map_err(|e| ServiceError::Export(e.to_string()))?;
+    let failed = |e: std::io::Error| ServiceError::Export(e.to_string());
+    // Under the data directory, which start-up empties of what a crash left behind.
+    let exports = broker.config.data_dir.join("exports");
+    std::fs::create_dir_all(&exports).map_err(failed)?;
+    // Removed with its files when the answer is made (or the export fails).
+    let work = tempfile::Builder::new()
+        .prefix("export-")
+        .tempdir_in(&exports)
+        .map_err(failed)?;
     let manifest = broker
-        .export_audit(&p, period, &work.0, &origin, &|_, _| {})
+        .export_audit(&p, period, work.path(), &origin, &|_, _| {})
         .await?;
-    let tar_path = work.0.with_extension("tar");
-    let dir = work.0.clone();
+    let tar_file = tempfile::Builder::new()
+        .prefix("export-")
+        .suffix(".tar")
+        .tempfile_in(&exports)
+        .map_err(failed)?;
+    let dir = work.path().to_path_buf();
     let names: Vec<String> = manifest
         .files
         .iter()
         .map(|f| f.name.clone())
         .chain(["manifest.json".to_string()])
         .collect();
-    let tar = tar_path.clone();
+    let tar = tar_file.path().to_path_buf();
     tokio::task::spawn_blocking(move || crate::audit::export::archive::write(&dir, &names, &tar))
         .await
         .map_err(|e| ServiceError::Export(e.to_string()))?
         .map_err(|e| ServiceError::Export(e.to_string()))?;
-    let file = tokio::fs::File::open(&tar_path)
-        .await
-        .map_err(|e| ServiceError::Export(e.to_string()))?;
+    let file = tokio::fs::File::from_std(tar_file.reopen().map_err(failed)?);
     let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
     // The tar file is unlinked at once: the open handle keeps it readable until the stream ends.
-    let _ = std::fs::remove_file(&tar_path);
+    drop(tar_file);
     drop(work);
     let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 16);
     Ok((

@@ -103,7 +103,10 @@ impl From<ServiceError> for ApiError {
             tracing::warn!(error = %a, "AWS STS failed");
         }
         // Our own failures never echo internal text; a provider's (IdP, STS) is the answer.
-        if matches!(e, E::Store(_) | E::Key(_) | E::Sign(_) | E::Export(_)) {
+        if matches!(
+            e,
+            E::Store(_) | E::Key(_) | E::Sign(_) | E::Export(_) | E::Random(_)
+        ) {
             // Logged once, here, inside the request span, with its whole chain.
             tracing::error!(error = %error_chain(&e), "request failed");
             let message = if code == "audit_chain_broken" {
@@ -230,5 +233,23 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(r: axum::extract::rejection::QueryRejection) -> Self {
         Self::rejected(r.status(), &r.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_random_number_generator_is_a_500_with_a_stable_code_and_no_internal_text() {
+        let resp = ApiError::from(ServiceError::Random(crate::random::RandomError)).into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "random_unavailable");
+        assert_eq!(
+            v["error"]["message"],
+            "internal error; quote the request id to the operator"
+        );
     }
 }

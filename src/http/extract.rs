@@ -26,12 +26,7 @@ impl FromRequestParts<AppState> for Principal {
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+            .and_then(crate::auth::bearer::token)
             .ok_or_else(|| {
                 ApiError::unauthenticated(
                     "the Authorization header must be `Bearer <session token>`",

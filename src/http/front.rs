@@ -23,12 +23,13 @@ use axum::Router;
 use bytes::Bytes;
 use tower::Service;
 
+use super::request_id::WithRequestId;
 use super::AppState;
 
 /// Paths the gate's proxy serves.
 pub const GATE_PREFIX: &str = "/gate/";
 /// The route label of proxied requests in the metrics.
-const GATE_ROUTE: &str = "/gate/{resource}/{*path}";
+pub(crate) const GATE_ROUTE: &str = "/gate/{resource}/{*path}";
 
 /// The peer of a connection, as the gate passes it on.
 #[derive(Clone, Debug)]
@@ -64,11 +65,11 @@ impl MakeFront {
 
     /// The service of one connection from `peer`.
     pub fn front(&self, peer: SocketAddr) -> Front {
-        Front {
+        Front(super::request_id::layer(Dispatch {
             api: self.api.clone(),
             state: self.state.clone(),
             peer: Peer::new(peer),
-        }
+        }))
     }
 }
 
@@ -100,13 +101,10 @@ impl Service<SocketAddr> for MakeFront {
     }
 }
 
-/// The API router with the gate in front, for one connection.
+/// The API router with the gate in front, for one connection: every request gets its id
+/// here, on either path.
 #[derive(Clone)]
-pub struct Front {
-    api: Router,
-    state: AppState,
-    peer: Peer,
-}
+pub struct Front(WithRequestId<Dispatch>);
 
 impl<B> Service<axum::http::Request<B>> for Front
 where
@@ -115,14 +113,37 @@ where
 {
     type Response = Response;
     type Error = Infallible;
+    type Future = <WithRequestId<Dispatch> as Service<Request>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let mut req = req.map(Body::new);
+        super::request_id::drop_unclean(&mut req);
+        self.0.call(req)
+    }
+}
+
+/// Sends a request with its id to the gate's proxy or to the API's router.
+#[derive(Clone)]
+pub struct Dispatch {
+    api: Router,
+    state: AppState,
+    peer: Peer,
+}
+
+impl Service<Request> for Dispatch {
+    type Response = Response;
+    type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Service::<Request>::poll_ready(&mut self.api, cx)
     }
 
-    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        let mut req = req.map(Body::new);
+    fn call(&mut self, mut req: Request) -> Self::Future {
         if !req.uri().path().starts_with(GATE_PREFIX) {
             // The API's extractors read the caller's address from here.
             req.extensions_mut().insert(ConnectInfo(self.peer.addr));
@@ -140,7 +161,11 @@ where
                     Box::pin(crate::gate::proxy::proxy(state, peer, req))
                 })
             };
-            Ok(metrics.time(&method, GATE_ROUTE, answer).await)
+            let mut resp = metrics.time(&method, GATE_ROUTE, answer).await;
+            // The answer carries the broker's id, never one the upstream chose:
+            // `PropagateRequestId` would keep an id already on the answer.
+            resp.headers_mut().remove(super::REQUEST_ID);
+            Ok(resp)
         })
     }
 }

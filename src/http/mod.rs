@@ -3,6 +3,7 @@
 //! - [`error`]: the one error type and its JSON body.
 //! - [`extract`]: the authenticated principal and client information.
 //! - [`rejection`]: framework answers (rejections, body limit, 405, timeout) in the error shape.
+//! - [`request_id`]: `x-request-id` on every request and answer (tower-http).
 //! - [`metrics`]: Prometheus counters and histograms.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json`.
 //! - [`login`]: `/v1/auth/*` and `/v1/session`.
@@ -27,13 +28,14 @@ pub mod login;
 pub mod metrics;
 pub mod ops;
 pub mod rejection;
+pub mod request_id;
 pub mod slack;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
@@ -141,62 +143,27 @@ pub fn service(state: AppState) -> front::MakeFront {
     front::MakeFront::new(api, state)
 }
 
-/// Whether a caller-supplied request id is a short token (anything else could forge log lines).
-fn clean_request_id(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
-}
-
-/// A new request id: a version-4 UUID from a per-process random key and a counter (ids
-/// must be unique, not secret; this costs no system call).
-fn new_request_id() -> HeaderValue {
-    use std::hash::BuildHasher;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::LazyLock;
-    static KEY: LazyLock<std::collections::hash_map::RandomState> =
-        LazyLock::new(std::collections::hash_map::RandomState::new);
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let hi = KEY.hash_one((n, 0u8));
-    let lo = KEY.hash_one((n, 1u8));
-    let bytes = ((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes();
-    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-    let mut buf = uuid::Uuid::encode_buffer();
-    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
-        .unwrap_or(HeaderValue::from_static("-"))
-}
-
 /// Middleware: the API's requests in their [`in_request_context`].
 async fn request_context(req: Request, next: Next) -> Response {
     in_request_context(req, |req| next.run(req)).await
 }
 
-/// Answers `req` with `answer` in the request's context: an id (the caller's when it is
-/// clean, else a new one) on the request and on the answer, a span that names it, and
-/// the id where error bodies read it. A 5xx is logged as an error.
-pub async fn in_request_context<F, A>(mut req: Request, answer: F) -> Response
+/// Answers `req` with `answer` in the request's context: a span that names its id (set
+/// by [`request_id::layer`] around every request), and the id where error bodies read it.
+/// A 5xx is logged as an error.
+pub async fn in_request_context<F, A>(req: Request, answer: F) -> Response
 where
     F: FnOnce(Request) -> A,
     A: std::future::Future<Output = Response>,
 {
-    let id = match req.headers().get(&REQUEST_ID) {
-        Some(v) if clean_request_id(v) => v.clone(),
-        _ => {
-            let v = new_request_id();
-            req.headers_mut().insert(REQUEST_ID, v.clone());
-            v
-        }
-    };
+    let id = request_id::of(&req);
     // Clean ids and new ones are ASCII.
     let id_text = id.to_str().unwrap_or("-");
     // Path only: query strings may carry codes or tokens.
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id_text, user = tracing::field::Empty);
     let started = std::time::Instant::now();
-    let mut resp = error::REQUEST_ID
-        .scope(id.clone(), answer(req))
+    let resp = error::REQUEST_ID
+        .scope(id, answer(req))
         .instrument(span.clone())
         .await;
     let status = resp.status();
@@ -206,30 +173,5 @@ where
     } else if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(parent: &span, status = status.as_u16(), latency_ms = ms(), "request answered");
     }
-    resp.headers_mut().insert(REQUEST_ID, id);
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn new_request_ids_are_distinct_version_4_uuids() {
-        let ids: std::collections::HashSet<String> = (0..1000)
-            .map(|_| new_request_id().to_str().unwrap().to_string())
-            .collect();
-        assert_eq!(ids.len(), 1000);
-        for id in ids.iter().take(10) {
-            let u = uuid::Uuid::parse_str(id).unwrap();
-            assert_eq!(u.get_version_num(), 4, "{id}");
-            assert!(clean_request_id(&HeaderValue::from_str(id).unwrap()));
-        }
-        for bad in ["", "a b", "x\"y", &"a".repeat(65)] {
-            assert!(
-                !clean_request_id(&HeaderValue::from_str(bad).unwrap()),
-                "{bad:?}"
-            );
-        }
-    }
 }

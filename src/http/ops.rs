@@ -1,11 +1,17 @@
 //! Operational endpoints: liveness, readiness, metrics and the public keys.
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 
 use super::error::ApiError;
+use super::metrics::Format;
 use super::AppState;
 use crate::refusal::Class;
 
@@ -48,26 +54,49 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
     })))
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let extra = format!(
-        "# HELP latchkey_build_info Build of the running broker.\n# TYPE latchkey_build_info gauge\nlatchkey_build_info{{version=\"{}\",database=\"{}\"}} 1\n\
-         # HELP latchkey_signing_keys Signing keys published.\n# TYPE latchkey_signing_keys gauge\nlatchkey_signing_keys {}\n\
-         # HELP latchkey_gate_admission_checks_total Gate admissions checked in full (credential verified, grant read from the store); the others were answered from the admission cache.\n# TYPE latchkey_gate_admission_checks_total counter\nlatchkey_gate_admission_checks_total {}\n\
-         # HELP latchkey_gate_streams_open Gated streams open now (server-sent events, chunked answers, upgraded connections).\n# TYPE latchkey_gate_streams_open gauge\nlatchkey_gate_streams_open {}\n",
-        env!("CARGO_PKG_VERSION"),
-        state.broker.store.backend(),
-        state.broker.keyring.len(),
-        state.broker.gate.admissions.checks(),
-        state.broker.gate.hub.open_streams(),
+/// `GET /metrics`: Prometheus text format, or OpenMetrics when the scraper's `Accept`
+/// asks for it.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
+    let text = state.metrics.render(&scrape_time_metrics(&state), format);
+    ([(header::CONTENT_TYPE, format.content_type())], text)
+}
+
+/// The metrics read from the broker when scraped, in a registry of their own.
+fn scrape_time_metrics(state: &AppState) -> Registry {
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Build {
+        version: &'static str,
+        database: &'static str,
+    }
+    let broker = &state.broker;
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut r = Registry::default();
+    r.register(
+        "latchkey_build",
+        "Build of the running broker",
+        Info::new(Build {
+            version: env!("CARGO_PKG_VERSION"),
+            database: broker.store.backend(),
+        }),
     );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(&extra),
-    )
+    r.register(
+        "latchkey_signing_keys",
+        "Signing keys published",
+        ConstGauge::new(count(broker.keyring.len())),
+    );
+    r.register(
+        "latchkey_gate_admission_checks",
+        "Gate admissions checked in full (credential verified, grant read from the store); the others were answered from the admission cache",
+        ConstCounter::new(broker.gate.admissions.checks()),
+    );
+    r.register(
+        "latchkey_gate_streams_open",
+        "Gated streams open now (server-sent events, chunked answers, upgraded connections)",
+        ConstGauge::new(count(broker.gate.hub.open_streams())),
+    );
+    r
 }
 
 /// `GET /.well-known/jwks.json`: every key a verifier should trust now.

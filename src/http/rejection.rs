@@ -8,7 +8,6 @@ use axum::extract::Request;
 use axum::http::header::{ALLOW, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 
 use super::error::ApiError;
 
@@ -31,8 +30,8 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         return resp;
     }
     let (parts, body) = resp.into_parts();
-    let text = match http_body_util::Limited::new(body, TEXT_MAX).collect().await {
-        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+    let text = match axum::body::to_bytes(body, TEXT_MAX).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(_) => String::new(),
     };
     let mut out = ApiError::rejected(status, &text).into_response();
@@ -62,6 +61,7 @@ async fn rewrite(resp: Response) -> Response {
 mod tests {
     use super::*;
     use axum::http::StatusCode;
+    use http_body_util::BodyExt;
 
     async fn body_of(resp: Response) -> serde_json::Value {
         let b = resp.into_body().collect().await.unwrap().to_bytes();

@@ -167,9 +167,9 @@ pub async fn callback(
     let r = &view.request;
     Ok(Html(format!(
         "<!doctype html><title>latchkey</title><p>Review recorded: the request of {} for {}#{} is now {}. You can close this window.</p>",
-        crate::slack::blocks::html(&r.requester_name),
-        crate::slack::blocks::html(&r.resource),
-        crate::slack::blocks::html(&r.role),
+        crate::html::escape(&r.requester_name),
+        crate::html::escape(&r.resource),
+        crate::html::escape(&r.role),
         r.state.as_str()
     )))
 }

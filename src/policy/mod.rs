@@ -90,12 +90,7 @@ impl Policy {
             ctx.update(&(t.len() as u64).to_be_bytes());
             ctx.update(t.as_bytes());
         }
-        let hash = ctx
-            .finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = hex::encode(ctx.finish());
         Ok(Policy {
             catalogue: catalogue_parsed,
             rules,

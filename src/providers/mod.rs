@@ -15,5 +15,5 @@ pub mod token;
 
 /// A short fingerprint of a secret, for the audit log: the first 16 hex digits of its SHA-256.
 pub fn fingerprint(secret: &str) -> String {
-    crate::secret::sha256_hex(secret.as_bytes())[..16].to_string()
+    crate::digest::sha256_hex(secret.as_bytes())[..16].to_string()
 }

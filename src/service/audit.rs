@@ -274,7 +274,7 @@ impl Broker {
         })?;
         // The manifest as written, as an auditor will hash it.
         let manifest_hash = std::fs::read(dir.join("manifest.json"))
-            .map(|bytes| crate::secret::sha256_hex(&bytes))
+            .map(|bytes| crate::digest::sha256_hex(&bytes))
             .map_err(|e| ServiceError::Export(e.to_string()))?;
         let mut event = AuditEvent::new(EventKind::AuditExported, &p.user_id, origin, Utc::now())
             .outcome(

@@ -35,6 +35,7 @@ impl ServiceError {
             E::Store(crate::store::StoreError::AuditLog(_)) => {
                 (Class::Unavailable, "audit_unavailable")
             }
+            E::Random(_) => (Class::Internal, "random_unavailable"),
             E::Store(_) | E::Key(_) | E::Sign(_) | E::Export(_) => (Class::Internal, "internal"),
             E::Refused(d) => {
                 let code = d.code.unwrap_or("not_allowed");

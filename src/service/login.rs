@@ -8,7 +8,7 @@ use crate::audit::{AuditEvent, EventKind, Origin};
 use crate::auth::session::{self, SessionClaims, SESSION_AUDIENCE};
 use crate::domain::{Identity, Principal, Session, SessionState};
 use crate::providers::fingerprint;
-use crate::secret::random_id;
+use crate::random::random_id;
 
 /// How long a browser login may take between start and the ID token arriving.
 const BROWSER_LOGIN_WINDOW: i64 = 600;
@@ -61,8 +61,8 @@ impl Broker {
             return Err(ServiceError::NoProvider);
         }
         let login = BrowserLogin {
-            login_id: random_id(),
-            nonce: random_id(),
+            login_id: random_id()?,
+            nonce: random_id()?,
             expires_at: now + Duration::seconds(BROWSER_LOGIN_WINDOW),
         };
         let mut tx = self.store.begin().await?;
@@ -234,7 +234,7 @@ impl Broker {
             exp: expires_at.timestamp(),
             nbf: now.timestamp(),
             iat: now.timestamp(),
-            jti: random_id(),
+            jti: random_id()?,
             email: identity.email.clone(),
             groups: identity.groups.clone(),
             dev,

@@ -164,6 +164,9 @@ pub enum ServiceError {
     /// An evidence bundle could not be written.
     #[error("the evidence export failed: {0}")]
     Export(String),
+    /// The operating system's random number generator failed: no identifier was made.
+    #[error(transparent)]
+    Random(#[from] crate::random::RandomError),
 }
 
 impl Broker {

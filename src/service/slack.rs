@@ -40,7 +40,7 @@ impl Broker {
         now: DateTime<Utc>,
     ) -> Result<LinkCode, ServiceError> {
         self.require_slack()?;
-        let code = new_link_code();
+        let code = new_link_code()?;
         let expires_at = now + LINK_CODE_LIFETIME;
         let mut tx = self.store.begin().await?;
         tx.slack_insert_link_code(&code_hash(&code), &p.user_id, expires_at)

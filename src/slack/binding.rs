@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 
 use super::api::{SlackApi, SlackError};
 use crate::audit::EventKind;
+use crate::digest::sha256_hex;
 use crate::domain::Principal;
-use crate::secret::sha256_hex;
+use crate::random::RandomError;
 use crate::service::Broker;
 use crate::store::{StoreError, UserRecord};
 
@@ -92,14 +93,13 @@ fn principal(
 }
 
 /// A new one-time link code (shown once; only its hash is stored).
-pub fn new_link_code() -> String {
+pub fn new_link_code() -> Result<String, RandomError> {
     let mut bytes = [0u8; CODE_LENGTH];
-    // SystemRandom fails only without an OS entropy source, where nothing is safe anyway.
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-    bytes
+    crate::random::fill(&mut bytes)?;
+    Ok(bytes
         .iter()
         .map(|b| CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()] as char)
-        .collect()
+        .collect())
 }
 
 /// The stored form of a code, as the user may type it (case and spaces ignored).

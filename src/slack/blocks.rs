@@ -39,14 +39,6 @@ pub fn escape(s: &str, max: usize) -> String {
         + more
 }
 
-/// Escapes text for an HTML page.
-pub fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn when(t: DateTime<Utc>) -> String {
     // Slack shows <!date^…> in the reader's time zone; the fallback is UTC.
     format!(

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::access::Verdict;
 use crate::audit::Origin;
 use crate::domain::Principal;
-use crate::secret::random_id;
+use crate::random::random_id;
 use crate::service::{Broker, RequestView, ServiceError};
 use crate::store::Confirmation;
 
@@ -91,8 +91,8 @@ pub async fn offer(
         return Err(ServiceError::NoProvider);
     }
     let c = Confirmation {
-        id: random_id(),
-        state: random_id(),
+        id: random_id()?,
+        state: random_id()?,
         request_id: request_id.to_string(),
         verdict: match verdict {
             Verdict::Approve => "approve",
@@ -101,8 +101,8 @@ pub async fn offer(
         .to_string(),
         slack_user_id: slack_user_id.to_string(),
         user_id: user_id.to_string(),
-        nonce: random_id(),
-        pkce_verifier: random_id(),
+        nonce: random_id()?,
+        pkce_verifier: random_id()?,
         expires_at: crate::domain::to_ms(now + LIFETIME),
     };
     let mut tx = broker.store.begin().await?;

@@ -26,7 +26,7 @@ pub enum SigningError {
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let tag = hmac::sign(&key, &base_string(timestamp, body));
-    format!("v0={}", crate::secret::hex(tag.as_ref()))
+    format!("v0={}", hex::encode(tag))
 }
 
 fn base_string(timestamp: &str, body: &[u8]) -> Vec<u8> {
@@ -36,16 +36,6 @@ fn base_string(timestamp: &str, body: &[u8]) -> Vec<u8> {
     base.push(b':');
     base.extend_from_slice(body);
     base
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Accepts the request only if `signature` is Slack's for `body` at `timestamp`, and
@@ -67,7 +57,7 @@ pub fn verify(
     }
     let tag = signature
         .strip_prefix("v0=")
-        .and_then(decode_hex)
+        .and_then(|hex| hex::decode(hex).ok())
         .ok_or(SigningError::Mismatch)?;
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     hmac::verify(&key, &base_string(timestamp, body), &tag).map_err(|_| SigningError::Mismatch)

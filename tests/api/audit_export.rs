@@ -637,7 +637,7 @@ async fn an_edited_bundle_is_caught_at_the_right_sequence_number() {
         serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
     for f in manifest["files"].as_array_mut().unwrap() {
         if f["name"] == "events.jsonl" {
-            f["sha256"] = json!(latchkey::secret::sha256_hex(&events));
+            f["sha256"] = json!(latchkey::digest::sha256_hex(&events));
             f["bytes"] = json!(events.len());
         }
     }

@@ -467,3 +467,33 @@ fn sighup_reloads_the_policy() {
         "{log}"
     );
 }
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish_and_name_the_verbs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef latchkey"),
+        ("fish", "complete -c latchkey"),
+    ] {
+        let out = latchkey(dir.path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {script}");
+        for verb in ["serve", "login", "request", "audit", "completions"] {
+            assert!(script.contains(verb), "{shell} names {verb}");
+        }
+    }
+    let out = latchkey(dir.path())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}

@@ -21,7 +21,7 @@ dur = {"type": "string", "description": "duration such as 30m, 2h, 1h30m"}
 paths = {
  "/healthz": {"get": op("Liveness: the process answers", "operations", auth=False, ok_schema={"type":"string"}, ok_type="text/plain")},
  "/readyz": {"get": op("Readiness: database reachable, audit log not found broken, keys loaded (503 not_ready or audit_chain_broken otherwise)", "operations", auth=False, ok_schema={"type":"object"})},
- "/metrics": {"get": op("Prometheus metrics, text format 0.0.4", "operations", auth=False, ok_schema={"type":"string"}, ok_type="text/plain")},
+ "/metrics": {"get": op("Prometheus metrics, text format 0.0.4 (OpenMetrics 1.0.0 when Accept asks for it)", "operations", auth=False, ok_schema={"type":"string"}, ok_type="text/plain")},
  "/openapi.json": {"get": op("This document", "operations", auth=False, ok_schema={"type":"object"})},
  "/.well-known/jwks.json": {"get": op("The broker's public signing keys (JWK set)", "keys", auth=False, ok_schema={"type":"object"})},
  "/v1/keys": {"get": op("Signing keys and their state", "keys", auth=False, ok_schema={"type":"array","items":ref("KeyInfo")})},

@@ -15,7 +15,6 @@ use crate::audit::checkpoint::{self, Checkpoint};
 use crate::audit::lines::link_of_line;
 use crate::audit::verify::{anchors, Report};
 use crate::keys::audit::AuditPublicKey;
-use crate::secret::hex;
 
 const BATCH: usize = 16_384;
 
@@ -31,7 +30,7 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
         }
         ctx.update(&buf[..n]);
     }
-    Ok(hex(ctx.finish().as_ref()))
+    Ok(hex::encode(ctx.finish()))
 }
 
 /// Reads lines into links, on several threads when there are many.

@@ -164,7 +164,7 @@ impl HashedFile {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: crate::secret::hex(self.digest.finish().as_ref()),
+            sha256: hex::encode(self.digest.finish()),
             bytes: self.bytes,
         })
     }

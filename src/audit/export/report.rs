@@ -7,6 +7,7 @@ use std::fmt::Write;
 use super::stats::{AccessFigures, EventTally, Period};
 use crate::audit::chain::Problem;
 use crate::audit::{format_at, EventKind};
+use crate::html::escape as esc;
 
 /// Everything the page shows.
 pub struct ReportInput<'a> {
@@ -30,22 +31,6 @@ pub struct ReportInput<'a> {
     pub requests: usize,
     /// Grants held at the end.
     pub held_at_end: usize,
-}
-
-/// HTML-escapes text.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2433;padding:0 1rem}\
