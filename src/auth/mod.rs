@@ -7,12 +7,14 @@
 //! - [`oidc`]: ID token verification through the crate's verifier, with an explicit
 //!   algorithm allow-list and the broker's own rules on top.
 //! - `claims`: `azp`, `typ`, nonce checks and the replay key of an ID token.
+//! - [`registered`]: the registered JWT claims every token the broker signs carries.
 //! - [`session`]: the broker's Ed25519-signed session tokens.
 
 mod claims;
 pub mod jwks;
 pub mod oidc;
 pub mod provider;
+pub mod registered;
 pub mod session;
 
 /// Reads the `alg` of a compact JWS without trusting anything else in it, so that a token
