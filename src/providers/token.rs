@@ -93,7 +93,8 @@ pub enum VerifyError {
 /// `jsonwebtoken`: each token must have exactly three parts, a `kid` the JWKS publishes,
 /// the algorithm of that key (EdDSA or ES256; the header cannot choose another), a valid
 /// signature, then the issuer, audience, expiry and not-before. The keys are read from the
-/// JWKS and the validation rules built once, not per token.
+/// JWKS and the validation rules built once, not per token; ES256 is checked by ring
+/// ([`crate::keys::jwt_crypto`]).
 pub struct OfflineVerifier {
     keys: HashMap<String, (DecodingKey, Algorithm)>,
     /// The rules for each algorithm a published key can have.
@@ -117,6 +118,7 @@ fn rules(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
 impl OfflineVerifier {
     /// A verifier for tokens of `issuer` meant for `audience`, trusting the keys of `jwks`.
     pub fn new(jwks: &JwkSet, issuer: &str, audience: &str) -> Self {
+        crate::keys::jwt_crypto::install();
         let keys = jwks
             .keys
             .iter()
