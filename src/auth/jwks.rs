@@ -1,4 +1,4 @@
-//! The provider's JWKS, fetched through discovery and cached.
+//! The provider's JWKS, fetched with its discovery document ([`super::provider`]) and cached.
 //!
 //! Logins whose key is cached never wait on the network: the cache sits behind a short
 //! synchronous lock that is never held across a fetch. Fetches run one at a time (a
@@ -11,10 +11,11 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use serde::Deserialize;
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet};
+use openidconnect::JsonWebKey;
 
 use super::oidc::IdTokenError;
+use super::provider::Provider;
 
 /// How long fetched provider keys are trusted before a refetch.
 pub const JWKS_TTL: Duration = Duration::from_secs(3600);
@@ -25,15 +26,9 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// The longest wait between fetches while the provider keeps failing.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
-}
-
 #[derive(Default)]
 struct State {
-    jwks: Option<(JwkSet, Instant)>,
+    jwks: Option<(CoreJsonWebKeySet, Instant)>,
     /// When the last fetch was tried, whatever its outcome.
     last_attempt: Option<Instant>,
     /// Failed fetches in a row.
@@ -44,7 +39,7 @@ struct State {
 
 /// What the cache says without fetching.
 enum Lookup {
-    Found(Box<Jwk>),
+    Found(Box<CoreJsonWebKey>),
     /// Known not to be there, or not to be had now: answer without fetching.
     Refuse(IdTokenError),
     Fetch,
@@ -59,6 +54,7 @@ pub fn backoff(failures: u32) -> Duration {
 /// The provider's keys.
 pub struct JwksCache {
     issuer: String,
+    client_id: String,
     http: reqwest::Client,
     min_refresh: Duration,
     state: Mutex<State>,
@@ -66,19 +62,29 @@ pub struct JwksCache {
     fetching: tokio::sync::Mutex<()>,
 }
 
-fn find(set: &JwkSet, kid: Option<&str>) -> Option<Jwk> {
+fn find(set: &CoreJsonWebKeySet, kid: Option<&str>) -> Option<CoreJsonWebKey> {
+    let keys = set.keys();
     match kid {
-        Some(kid) => set.find(kid).cloned(),
-        None if set.keys.len() == 1 => set.keys.first().cloned(),
+        Some(kid) => keys
+            .iter()
+            .find(|k| k.key_id().is_some_and(|id| id.as_str() == kid))
+            .cloned(),
+        None if keys.len() == 1 => keys.first().cloned(),
         None => None,
     }
 }
 
 impl JwksCache {
     /// A cache for `issuer`'s keys, refetching on an unknown `kid` at most once per `min_refresh`.
-    pub fn new(issuer: String, http: reqwest::Client, min_refresh: Duration) -> Self {
+    pub fn new(
+        issuer: String,
+        client_id: String,
+        http: reqwest::Client,
+        min_refresh: Duration,
+    ) -> Self {
         Self {
             issuer,
+            client_id,
             http,
             min_refresh,
             state: Mutex::new(State::default()),
@@ -114,7 +120,7 @@ impl JwksCache {
     }
 
     /// The provider's key for `kid`, fetching or refetching the JWKS as needed.
-    pub async fn key_for(&self, kid: Option<&str>) -> Result<Jwk, IdTokenError> {
+    pub async fn key_for(&self, kid: Option<&str>) -> Result<CoreJsonWebKey, IdTokenError> {
         match self.lookup(kid, Instant::now()) {
             Lookup::Found(k) => return Ok(*k),
             Lookup::Refuse(e) => return Err(e),
@@ -157,38 +163,11 @@ impl JwksCache {
         }
     }
 
-    async fn fetch(&self) -> Result<JwkSet, IdTokenError> {
-        let unavailable =
-            |e: reqwest::Error| IdTokenError::ProviderUnavailable(e.without_url().to_string());
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
-        );
-        let discovery: Discovery = self
-            .http
-            .get(&url)
-            .send()
+    async fn fetch(&self) -> Result<CoreJsonWebKeySet, IdTokenError> {
+        let provider = Provider::discover(self.http.clone(), &self.issuer, &self.client_id, &[])
             .await
-            .and_then(|r| r.error_for_status())
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
-        if discovery.issuer != self.issuer {
-            return Err(IdTokenError::ProviderUnavailable(format!(
-                "discovery names issuer {:?}, configured is {:?}",
-                discovery.issuer, self.issuer
-            )));
-        }
-        self.http
-            .get(&discovery.jwks_uri)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)
+            .map_err(|e| IdTokenError::ProviderUnavailable(e.to_string()))?;
+        Ok(provider.jwks().clone())
     }
 }
 

@@ -1,16 +1,22 @@
 //! Authentication: verifying the identity provider's ID tokens and the broker's own session tokens.
 //!
-//! - [`jwks`]: discovery and the provider's JWKS, cached, refetched on an unknown `kid`,
-//!   with backoff on failure and a bounded wait.
-//! - [`oidc`]: ID token validation with an explicit algorithm allow-list.
+//! - [`provider`]: the provider as an OpenID Connect client (the `openidconnect` crate):
+//!   discovery, the device flow, the authorization code flow with PKCE.
+//! - [`jwks`]: the provider's JWKS, cached, refetched on an unknown `kid`, with backoff on
+//!   failure and a bounded wait.
+//! - [`oidc`]: ID token verification through the crate's verifier, with an explicit
+//!   algorithm allow-list and the broker's own rules on top.
 //! - [`bearer`]: the token of an `Authorization: Bearer` header.
 //! - `claims`: `azp`, `typ`, nonce checks and the replay key of an ID token.
+//! - [`registered`]: the registered JWT claims every token the broker signs carries.
 //! - [`session`]: the broker's Ed25519-signed session tokens.
 
 pub mod bearer;
 mod claims;
 pub mod jwks;
 pub mod oidc;
+pub mod provider;
+pub mod registered;
 pub mod session;
 
 /// Reads the `alg` of a compact JWS without trusting anything else in it, so that a token

@@ -1,15 +1,18 @@
 //! ID token verification against the OpenID Connect provider.
 //!
-//! The provider's keys come from [`super::jwks`]. Besides signature, issuer, audience and
-//! times, a token must be an ID token (`typ` absent or `JWT`, so a JWT access token is not
+//! The provider's keys come from [`super::jwks`]; signature, algorithm allow-list, issuer,
+//! audience, `azp`, expiry, `iat` and the nonce are checked by the `openidconnect` crate's
+//! verifier, `nbf` here. Besides, a token must be an ID token (`typ` absent or `JWT`, so a JWT access token is not
 //! taken for one) authorised for this client (`azp`, when present, is the client id).
 //! What makes a token single-use is [`VerifiedIdToken::replay_key`], derived from what the
 //! token says, never from its bytes: ECDSA signatures are malleable (`s` and `n − s` both
 //! verify), so two spellings of one token must count as one.
 
 use chrono::{DateTime, Utc};
-use jsonwebtoken::jwk::AlgorithmParameters;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use openidconnect::core::{
+    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{ClientId, IssuerUrl, Nonce};
 use serde_json::{Map, Value};
 
 use super::claims::{check_azp, check_nonce, check_typ, replay_key};
@@ -89,8 +92,13 @@ impl IdTokenError {
 /// Verifies ID tokens from one provider.
 pub struct IdTokenVerifier {
     config: OidcConfig,
+    /// `config.algorithms`, as the crate names them.
+    algorithms: Vec<CoreJwsSigningAlgorithm>,
     jwks: JwksCache,
 }
+
+/// What the `iat` check says when it refuses; the crate reports it as an expiry.
+const ISSUED_IN_FUTURE: &str = "issued in the future";
 
 /// What a verified ID token says, and how to remember it as used.
 #[derive(Debug, Clone)]
@@ -110,8 +118,20 @@ pub struct VerifiedIdToken {
 impl IdTokenVerifier {
     /// A verifier for the configured provider.
     pub fn new(config: OidcConfig, http: reqwest::Client) -> Self {
+        // The configuration is validated against the names the crate knows.
+        let algorithms = config
+            .algorithms
+            .iter()
+            .filter_map(|a| serde_json::from_value(Value::String(a.clone())).ok())
+            .collect();
         Self {
-            jwks: JwksCache::new(config.issuer.clone(), http, config.jwks_min_refresh),
+            jwks: JwksCache::new(
+                config.issuer.clone(),
+                config.client_id.clone(),
+                http,
+                config.jwks_min_refresh,
+            ),
+            algorithms,
             config,
         }
     }
@@ -137,85 +157,112 @@ impl IdTokenVerifier {
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;
         check_typ(header.typ.as_deref())?;
-        let jwk = self.jwks.key_for(header.kid.as_deref()).await?;
-        let key = decoding_key(&jwk, header.alg)?;
-        let claims = self.validate(token, &key, header.alg, now)?;
-        check_nonce(&claims, expected_nonce)?;
+        let claims = unverified_claims(token)?;
+        check_claims_present(&claims)?;
+        check_azp(&claims, &self.config.client_id)?;
+        let key = self.jwks.key_for(header.kid.as_deref()).await?;
+        self.validate(token, key, expected_nonce, now, &alg_name)?;
+        // The signature covers these very bytes: what they say is now the provider's word.
+        check_nbf(&claims, now, self.config.clock_skew.as_secs())?;
         identity(&self.config, &claims)
     }
 
+    /// The crate's ID token checks: signature by `key` with an allowed algorithm, issuer,
+    /// audience and `azp`, expiry and `iat` with the clock skew, and the broker's nonce.
     fn validate(
         &self,
         token: &str,
-        key: &DecodingKey,
-        alg: Algorithm,
+        key: CoreJsonWebKey,
+        expected_nonce: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Map<String, Value>, IdTokenError> {
-        let skew = self.config.clock_skew.as_secs();
-        let mut v = Validation::new(alg);
-        v.set_issuer(&[&self.config.issuer]);
-        v.set_audience(&[&self.config.client_id]);
-        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        v.validate_nbf = true;
-        v.leeway = skew;
-        use jsonwebtoken::errors::ErrorKind as K;
-        let data =
-            jsonwebtoken::decode::<Map<String, Value>>(token, key, &v).map_err(|e| {
-                match e.kind() {
-                    K::InvalidSignature => IdTokenError::BadSignature,
-                    K::InvalidIssuer => IdTokenError::WrongIssuer,
-                    K::InvalidAudience => IdTokenError::WrongAudience,
-                    K::ExpiredSignature => IdTokenError::Expired,
-                    K::ImmatureSignature => IdTokenError::NotYetValid,
-                    K::InvalidAlgorithm
-                    | K::InvalidKeyFormat
-                    | K::InvalidEddsaKey
-                    | K::InvalidRsaKey(_)
-                    | K::InvalidEcdsaKey => IdTokenError::KeyMismatch,
-                    K::MissingRequiredClaim(c) => IdTokenError::MissingClaim(match c.as_str() {
-                        "exp" => "exp",
-                        "iat" => "iat",
-                        "iss" => "iss",
-                        "aud" => "aud",
-                        _ => "sub",
-                    }),
-                    _ => IdTokenError::Malformed,
+        alg_name: &str,
+    ) -> Result<(), IdTokenError> {
+        let skew = i64::try_from(self.config.clock_skew.as_secs()).unwrap_or(i64::MAX);
+        let now_s = now.timestamp();
+        // The crate refuses once `time >= exp`; a token is good while `now - skew <= exp`
+        // (whole seconds, as before), hence one second less.
+        let time = DateTime::from_timestamp(now_s.saturating_sub(skew).saturating_sub(1), 0)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let verifier = CoreIdTokenVerifier::new_public_client(
+            ClientId::new(self.config.client_id.clone()),
+            IssuerUrl::new(self.config.issuer.clone()).map_err(|_| IdTokenError::WrongIssuer)?,
+            CoreJsonWebKeySet::new(vec![key]),
+        )
+        .set_allowed_algs(self.algorithms.iter().cloned())
+        // Other audiences are fine when `azp` names this client (the crate requires it then).
+        .set_other_audience_verifier_fn(|_| true)
+        .set_time_fn(move || time)
+        .set_issue_time_verifier_fn(move |iat| {
+            if iat.timestamp() > now_s.saturating_add(skew) {
+                Err(ISSUED_IN_FUTURE.to_string())
+            } else {
+                Ok(())
+            }
+        });
+        let id_token: CoreIdToken = token.parse().map_err(|_| IdTokenError::Malformed)?;
+        // The nonce is the broker's: without one (device flow) the token must carry none.
+        let nonce = |claimed: Option<&Nonce>| {
+            check_nonce(claimed.map(|n| n.secret().as_str()), expected_nonce)
+                .map_err(|e| e.to_string())
+        };
+        use openidconnect::{ClaimsVerificationError as C, SignatureVerificationError as S};
+        match id_token.claims(&verifier, nonce) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match e {
+                C::InvalidIssuer(_) => IdTokenError::WrongIssuer,
+                C::InvalidAudience(_) => IdTokenError::WrongAudience,
+                C::Expired(why) if why == ISSUED_IN_FUTURE => IdTokenError::IssuedInFuture,
+                C::Expired(_) => IdTokenError::Expired,
+                C::InvalidNonce(_) => IdTokenError::NonceMismatch,
+                C::SignatureVerification(S::CryptoError(_)) => IdTokenError::BadSignature,
+                C::SignatureVerification(S::DisallowedAlg(_) | S::UnsupportedAlg(_)) => {
+                    IdTokenError::AlgorithmNotAllowed(alg_name.chars().take(32).collect())
                 }
-            })?;
-        let claims = data.claims;
-        let iat = claims
-            .get("iat")
-            .and_then(Value::as_i64)
-            .ok_or(IdTokenError::MissingClaim("iat"))?;
-        if iat > now.timestamp() + skew as i64 {
-            return Err(IdTokenError::IssuedInFuture);
+                C::SignatureVerification(
+                    S::NoMatchingKey | S::InvalidKey(_) | S::AmbiguousKeyId(_),
+                ) => IdTokenError::KeyMismatch,
+                _ => IdTokenError::Malformed,
+            }),
         }
-        check_azp(&claims, &self.config.client_id)?;
-        Ok(claims)
     }
 }
 
-fn decoding_key(jwk: &jsonwebtoken::jwk::Jwk, alg: Algorithm) -> Result<DecodingKey, IdTokenError> {
-    use Algorithm::*;
-    let fits = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
-        AlgorithmParameters::EllipticCurve(_) => matches!(alg, ES256 | ES384),
-        // Guard the verifier's fixed-size read of `x`.
-        AlgorithmParameters::OctetKeyPair(p) => {
-            alg == EdDSA
-                && base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &p.x)
-                    .is_ok_and(|x| x.len() == 32)
+/// The payload of a compact JWS, read before anything vouches for it: only to say which
+/// rule a token breaks, and (after [`IdTokenVerifier::validate`]) what it says.
+fn unverified_claims(token: &str) -> Result<Map<String, Value>, IdTokenError> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).ok_or(IdTokenError::Malformed)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| IdTokenError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| IdTokenError::Malformed)
+}
+
+/// The claims every ID token must carry, named when missing.
+fn check_claims_present(claims: &Map<String, Value>) -> Result<(), IdTokenError> {
+    for name in ["exp", "iat", "iss", "aud", "sub"] {
+        if !claims.contains_key(name) {
+            return Err(IdTokenError::MissingClaim(name));
         }
-        _ => false,
-    };
-    let declared_other = jwk
-        .common
-        .key_algorithm
-        .is_some_and(|ka| ka.to_string() != format!("{alg:?}"));
-    if !fits || declared_other {
-        return Err(IdTokenError::KeyMismatch);
     }
-    DecodingKey::from_jwk(jwk).map_err(|_| IdTokenError::KeyMismatch)
+    Ok(())
+}
+
+/// `nbf`, when present, with the clock skew (the crate does not read it).
+fn check_nbf(
+    claims: &Map<String, Value>,
+    now: DateTime<Utc>,
+    skew: u64,
+) -> Result<(), IdTokenError> {
+    let Some(nbf) = claims.get("nbf") else {
+        return Ok(());
+    };
+    let nbf = nbf.as_i64().ok_or(IdTokenError::Malformed)?;
+    let skew = i64::try_from(skew).unwrap_or(i64::MAX);
+    if nbf > now.timestamp().saturating_add(skew) {
+        return Err(IdTokenError::NotYetValid);
+    }
+    Ok(())
 }
 
 fn identity(

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::registered::RegisteredClaims;
 use crate::keys::Keyring;
 
 /// The `aud` of session tokens: they are good for the broker's API and nothing else.
@@ -15,20 +16,9 @@ const LEEWAY_SECS: u64 = 30;
 /// Claims of a session token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SessionClaims {
-    /// The broker's public URL.
-    pub iss: String,
-    /// User id.
-    pub sub: String,
-    /// Always [`SESSION_AUDIENCE`].
-    pub aud: String,
-    /// Expiry (seconds).
-    pub exp: i64,
-    /// Not before (seconds).
-    pub nbf: i64,
-    /// Issued at (seconds).
-    pub iat: i64,
-    /// Session id.
-    pub jti: String,
+    /// `sub` is the user id, `aud` always [`SESSION_AUDIENCE`], `jti` the session id.
+    #[serde(flatten)]
+    pub registered: RegisteredClaims,
     /// Email, when verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -38,6 +28,14 @@ pub struct SessionClaims {
     /// Issued by the development login.
     #[serde(default)]
     pub dev: bool,
+}
+
+/// Reads of `claims.sub`, `claims.jti`… reach the registered claims.
+impl std::ops::Deref for SessionClaims {
+    type Target = RegisteredClaims;
+    fn deref(&self) -> &RegisteredClaims {
+        &self.registered
+    }
 }
 
 /// Why a session token was refused.
@@ -125,13 +123,15 @@ mod tests {
         let now = Utc::now();
         let ring = Keyring::load_or_create(dir.path(), now).unwrap();
         let claims = SessionClaims {
-            iss: "https://broker".into(),
-            sub: "idp|alice".into(),
-            aud: SESSION_AUDIENCE.into(),
-            exp: now.timestamp() + 3600,
-            nbf: now.timestamp(),
-            iat: now.timestamp(),
-            jti: "s1".into(),
+            registered: RegisteredClaims {
+                iss: "https://broker".into(),
+                sub: "idp|alice".into(),
+                aud: SESSION_AUDIENCE.into(),
+                exp: now.timestamp() + 3600,
+                nbf: now.timestamp(),
+                iat: now.timestamp(),
+                jti: "s1".into(),
+            },
             email: Some("alice@example.com".into()),
             groups: vec!["eng".into()],
             dev: false,
@@ -168,7 +168,10 @@ mod tests {
         let (t, _) = issue(
             &ring,
             &SessionClaims {
-                aud: "latchkey:token".into(),
+                registered: RegisteredClaims {
+                    aud: "latchkey:token".into(),
+                    ..claims.registered.clone()
+                },
                 ..claims.clone()
             },
         )
@@ -180,7 +183,10 @@ mod tests {
         let (t, _) = issue(
             &ring,
             &SessionClaims {
-                exp: now.timestamp() - 1,
+                registered: RegisteredClaims {
+                    exp: now.timestamp() - 1,
+                    ..claims.registered.clone()
+                },
                 ..claims
             },
         )

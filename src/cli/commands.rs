@@ -278,7 +278,6 @@ async fn login_to(server: &str, args: &LoginArgs) -> Result<SavedSession, CliErr
             let attempt: BrowserLogin =
                 api.post("/v1/auth/browser", &serde_json::json!({})).await?;
             let id_token = login::browser_flow(
-                &http,
                 &provider,
                 &attempt.nonce,
                 Duration::from_secs(300),
@@ -291,8 +290,7 @@ async fn login_to(server: &str, args: &LoginArgs) -> Result<SavedSession, CliErr
             )
             .await?
         } else {
-            let id_token =
-                login::device_flow(&http, &provider, Duration::from_secs(1), show_prompt).await?;
+            let id_token = login::device_flow(&provider, show_prompt).await?;
             api.post("/v1/auth/login", &serde_json::json!({"id_token": id_token}))
                 .await?
         }

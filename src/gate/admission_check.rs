@@ -224,7 +224,7 @@ impl Broker {
         tx.commit().await.map_err(internal)?;
         let profile = profile.ok_or_else(|| unauthenticated("invalid_token", "unknown user"))?;
         Ok(Who {
-            user_id: claims.sub,
+            user_id: claims.registered.sub,
             subject: profile.subject,
             email: profile.email,
             groups: profile.groups,

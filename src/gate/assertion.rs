@@ -9,8 +9,9 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::Header;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::registered::RegisteredClaims;
 use crate::keys::{KeyAlg, Keyring};
-use crate::providers::token::{OfflineVerifier, SignedClaims, VerifyError};
+use crate::providers::token::{OfflineVerifier, VerifyError};
 
 /// The header upstreams read the assertion from.
 pub const HEADER: &str = "x-latchkey-assertion";
@@ -25,20 +26,9 @@ pub const LIFETIME: Duration = Duration::seconds(60);
 /// Claims of an identity assertion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssertionClaims {
-    /// The broker's public URL.
-    pub iss: String,
-    /// The human's user id.
-    pub sub: String,
-    /// The resource's audience.
-    pub aud: String,
-    /// Expiry (seconds).
-    pub exp: i64,
-    /// Not before (seconds).
-    pub nbf: i64,
-    /// Issued at (seconds).
-    pub iat: i64,
-    /// Unique id.
-    pub jti: String,
+    /// `sub` is the human's user id, `aud` the resource's audience.
+    #[serde(flatten)]
+    pub registered: RegisteredClaims,
     /// The human's verified email.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -52,9 +42,11 @@ pub struct AssertionClaims {
     pub role: String,
 }
 
-impl SignedClaims for AssertionClaims {
-    fn registered(&self) -> (&str, &str, i64, i64) {
-        (&self.iss, &self.aud, self.exp, self.nbf)
+/// Reads of `claims.sub`, `claims.jti`… reach the registered claims.
+impl std::ops::Deref for AssertionClaims {
+    type Target = RegisteredClaims;
+    fn deref(&self) -> &RegisteredClaims {
+        &self.registered
     }
 }
 
@@ -90,13 +82,14 @@ pub fn mint(
     header.typ = Some(TYP.into());
     let expires_at = (now + LIFETIME).min(who.grant_ends);
     let claims = AssertionClaims {
-        iss: issuer.to_string(),
-        sub: who.user_id.to_string(),
-        aud: audience.to_string(),
-        exp: expires_at.timestamp(),
-        nbf: now.timestamp(),
-        iat: now.timestamp(),
-        jti: uuid::Uuid::new_v4().to_string(),
+        registered: RegisteredClaims::new(
+            issuer,
+            who.user_id,
+            audience,
+            uuid::Uuid::new_v4().to_string(),
+            now,
+            expires_at,
+        ),
         email: who.email.map(str::to_string),
         groups: who.groups.to_vec(),
         grant: who.grant.to_string(),

@@ -14,6 +14,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 
 pub mod audit;
 mod files;
+pub mod jwt_crypto;
 mod material;
 pub use material::KeyAlg;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,7 @@ impl Keyring {
     /// Loads the keys in `dir`, creating the directory and a first key if there is none,
     /// and dropping keys whose retirement time has passed.
     pub fn load_or_create(dir: &Path, now: DateTime<Utc>) -> Result<Self, KeyError> {
+        jwt_crypto::install();
         files::ensure_private_dir(dir)?;
         let manifest_path = dir.join("keyring.json");
         let manifest: Manifest = match files::read_private(&manifest_path)? {

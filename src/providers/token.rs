@@ -1,15 +1,15 @@
 //! Broker tokens: JWTs the broker signs for a resource's audience, carrying the grant and
 //! role, for services that verify them offline against `/.well-known/jwks.json`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::Header;
-use ring::signature::UnparsedPublicKey;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::access::AccessRequest;
+use crate::auth::registered::RegisteredClaims;
 use crate::keys::{KeyAlg, Keyring};
 use crate::policy::catalogue::TokenAlgorithm;
 use crate::policy::Resource;
@@ -17,20 +17,9 @@ use crate::policy::Resource;
 /// Claims of a broker token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerTokenClaims {
-    /// The broker's public URL.
-    pub iss: String,
-    /// The human's user id.
-    pub sub: String,
-    /// The resource's audience.
-    pub aud: String,
-    /// Expiry (seconds).
-    pub exp: i64,
-    /// Not before (seconds).
-    pub nbf: i64,
-    /// Issued at (seconds).
-    pub iat: i64,
-    /// Unique id.
-    pub jti: String,
+    /// `sub` is the human's user id, `aud` the resource's audience.
+    #[serde(flatten)]
+    pub registered: RegisteredClaims,
     /// The grant (access request id) it was issued inside.
     pub grant: String,
     /// The resource.
@@ -40,6 +29,14 @@ pub struct BrokerTokenClaims {
     /// The human's email, when verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+}
+
+/// Reads of `claims.sub`, `claims.jti`… reach the registered claims.
+impl std::ops::Deref for BrokerTokenClaims {
+    type Target = RegisteredClaims;
+    fn deref(&self) -> &RegisteredClaims {
+        &self.registered
+    }
 }
 
 /// Signs a token for `resource` inside `grant`, valid from `now` until `expires_at`.
@@ -61,13 +58,14 @@ pub fn mint(
     header.kid = Some(kid);
     header.typ = Some("JWT".into());
     let claims = BrokerTokenClaims {
-        iss: issuer.to_string(),
-        sub: grant.requester_id.clone(),
-        aud: resource.audience.clone(),
-        exp: expires_at.timestamp(),
-        nbf: now.timestamp(),
-        iat: now.timestamp(),
-        jti: uuid::Uuid::new_v4().to_string(),
+        registered: RegisteredClaims::new(
+            issuer,
+            &grant.requester_id,
+            &resource.audience,
+            uuid::Uuid::new_v4().to_string(),
+            now,
+            expires_at,
+        ),
         grant: grant.id.clone(),
         resource: resource.name.clone(),
         role: grant.role.clone(),
@@ -91,66 +89,55 @@ pub enum VerifyError {
 }
 
 /// How a downstream service verifies broker tokens with nothing but the JWKS it fetched
-/// (and caches, refetching on an unknown `kid`) from `/.well-known/jwks.json`: the keys are
-/// decoded once; each token must have exactly three parts, a `kid` the JWKS publishes, the
-/// algorithm of that key (EdDSA or ES256; the header cannot choose another), a valid
-/// signature, then the issuer, audience, expiry and not-before. Keys are decoded once
-/// (ed25519-dalek for EdDSA, ring for ES256, five times faster than the p256 crate).
+/// (and caches, refetching on an unknown `kid`) from `/.well-known/jwks.json`, through
+/// `jsonwebtoken`: each token must have exactly three parts, a `kid` the JWKS publishes,
+/// the algorithm of that key (EdDSA or ES256; the header cannot choose another), a valid
+/// signature, then the issuer, audience, expiry and not-before. The keys are read from the
+/// JWKS and the validation rules built once, not per token; ES256 is checked by ring
+/// ([`crate::keys::jwt_crypto`]).
 pub struct OfflineVerifier {
-    issuer: String,
-    audience: String,
-    keys: std::collections::HashMap<String, VerifyKey>,
-}
-
-/// A published key, decoded once.
-enum VerifyKey {
-    /// Ed25519, decompressed once (ed25519-dalek).
-    Ed(ed25519_dalek::VerifyingKey),
-    /// P-256 (ring).
-    P256(UnparsedPublicKey<Vec<u8>>),
+    keys: HashMap<String, (DecodingKey, Algorithm)>,
+    /// The rules for each algorithm a published key can have.
+    eddsa: Validation,
+    es256: Validation,
 }
 
 /// Clock skew tolerated on `exp` and `nbf`.
-const LEEWAY_SECS: i64 = 30;
+const LEEWAY_SECS: u64 = 30;
 
-fn b64(part: &str) -> Result<Vec<u8>, VerifyError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| VerifyError::Malformed)
+fn rules(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+    let mut v = Validation::new(alg);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "nbf", "iss", "aud"]);
+    v.validate_nbf = true;
+    v.leeway = LEEWAY_SECS;
+    v
 }
 
 impl OfflineVerifier {
     /// A verifier for tokens of `issuer` meant for `audience`, trusting the keys of `jwks`.
     pub fn new(jwks: &JwkSet, issuer: &str, audience: &str) -> Self {
-        use jsonwebtoken::jwk::AlgorithmParameters as P;
+        crate::keys::jwt_crypto::install();
         let keys = jwks
             .keys
             .iter()
             .filter_map(|jwk| {
                 let kid = jwk.common.key_id.clone()?;
-                let key = match &jwk.algorithm {
-                    P::OctetKeyPair(k) => {
-                        let x: [u8; 32] = URL_SAFE_NO_PAD.decode(&k.x).ok()?.try_into().ok()?;
-                        VerifyKey::Ed(ed25519_dalek::VerifyingKey::from_bytes(&x).ok()?)
-                    }
-                    P::EllipticCurve(k) => {
-                        let mut point = vec![4u8];
-                        point.extend(URL_SAFE_NO_PAD.decode(&k.x).ok()?);
-                        point.extend(URL_SAFE_NO_PAD.decode(&k.y).ok()?);
-                        VerifyKey::P256(UnparsedPublicKey::new(
-                            &ring::signature::ECDSA_P256_SHA256_FIXED,
-                            point,
-                        ))
+                let alg = match &jwk.algorithm {
+                    AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+                    AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                        Algorithm::ES256
                     }
                     _ => return None,
                 };
-                Some((kid, key))
+                Some((kid, (DecodingKey::from_jwk(jwk).ok()?, alg)))
             })
             .collect();
         Self {
-            issuer: issuer.to_string(),
-            audience: audience.to_string(),
             keys,
+            eddsa: rules(Algorithm::EdDSA, issuer, audience),
+            es256: rules(Algorithm::ES256, issuer, audience),
         }
     }
 
@@ -162,71 +149,39 @@ impl OfflineVerifier {
     /// Verifies one token signed by the broker and reads its claims as `C` (broker tokens,
     /// identity assertions): signature by a published key of that key's algorithm, then
     /// issuer, audience, expiry and not-before.
-    pub fn verify_claims<C: SignedClaims>(&self, token: &str) -> Result<C, VerifyError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+    pub fn verify_claims<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<C, VerifyError> {
+        if token.split('.').count() != 3 {
             return Err(VerifyError::Malformed);
-        };
-        #[derive(Deserialize)]
-        struct JoseHeader {
-            alg: String,
-            kid: Option<String>,
         }
-        let header: JoseHeader =
-            serde_json::from_slice(&b64(h)?).map_err(|_| VerifyError::Malformed)?;
-        let key = header
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        let (key, alg) = header
             .kid
             .as_deref()
             .and_then(|kid| self.keys.get(kid))
             .ok_or(VerifyError::UnknownKey)?;
         // The key decides the algorithm; a header naming another one (`none`, `HS256`) is refused.
-        let expected = match key {
-            VerifyKey::Ed(_) => "EdDSA",
-            VerifyKey::P256(_) => "ES256",
-        };
-        if header.alg != expected {
+        if header.alg != *alg {
             return Err(VerifyError::Malformed);
         }
-        let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
-        let signature = b64(sig)?;
-        let good = match key {
-            VerifyKey::Ed(k) => ed25519_dalek::Signature::from_slice(&signature)
-                .is_ok_and(|s| k.verify_strict(signed, &s).is_ok()),
-            VerifyKey::P256(k) => k.verify(signed, &signature).is_ok(),
+        let rules = match alg {
+            Algorithm::EdDSA => &self.eddsa,
+            _ => &self.es256,
         };
-        if !good {
-            return Err(VerifyError::Invalid("bad signature".into()));
-        }
-        let claims: C = serde_json::from_slice(&b64(p)?).map_err(|_| VerifyError::Malformed)?;
-        let (iss, aud, exp, nbf) = claims.registered();
-        let now = Utc::now().timestamp();
-        if iss != self.issuer {
-            return Err(VerifyError::Invalid("wrong issuer".into()));
-        }
-        if aud != self.audience {
-            return Err(VerifyError::Invalid("wrong audience".into()));
-        }
-        if now > exp.saturating_add(LEEWAY_SECS) {
-            return Err(VerifyError::Invalid("expired".into()));
-        }
-        if nbf > now.saturating_add(LEEWAY_SECS) {
-            return Err(VerifyError::Invalid("not yet valid".into()));
-        }
-        Ok(claims)
-    }
-}
-
-/// Claims the broker signs: [`OfflineVerifier::verify_claims`] reads their registered part.
-pub trait SignedClaims: serde::de::DeserializeOwned {
-    /// `(iss, aud, exp, nbf)`.
-    fn registered(&self) -> (&str, &str, i64, i64);
-}
-
-impl SignedClaims for BrokerTokenClaims {
-    fn registered(&self) -> (&str, &str, i64, i64) {
-        (&self.iss, &self.aud, self.exp, self.nbf)
+        use jsonwebtoken::errors::ErrorKind as K;
+        let invalid = |why: &str| VerifyError::Invalid(why.into());
+        jsonwebtoken::decode::<C>(token, key, rules)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                K::InvalidSignature => invalid("bad signature"),
+                K::InvalidIssuer => invalid("wrong issuer"),
+                K::InvalidAudience => invalid("wrong audience"),
+                K::ExpiredSignature => invalid("expired"),
+                K::ImmatureSignature => invalid("not yet valid"),
+                _ => VerifyError::Malformed,
+            })
     }
 }
 
@@ -245,6 +200,8 @@ mod tests {
     use super::*;
     use crate::access::{NewRequest, Start, Terms};
     use crate::policy::Catalogue;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     fn setup(algorithm: &str) -> (tempfile::TempDir, Keyring, Resource, AccessRequest) {
         let dir = tempfile::tempdir().unwrap();

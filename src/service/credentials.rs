@@ -156,7 +156,7 @@ impl Broker {
         Ok(IssuedToken {
             token: jwt,
             expires_at,
-            audience: claims.aud,
+            audience: claims.registered.aud,
             grant_id: grant.id,
             role: grant.role,
             algorithm: format!("{:?}", r.token_algorithm),

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{Broker, ServiceError};
 use crate::audit::{AuditEvent, EventKind, Origin};
+use crate::auth::registered::RegisteredClaims;
 use crate::auth::session::{self, SessionClaims, SESSION_AUDIENCE};
 use crate::domain::{Identity, Principal, Session, SessionState};
 use crate::providers::fingerprint;
@@ -228,13 +229,14 @@ impl Broker {
             Duration::from_std(self.config.session_lifetime).unwrap_or(Duration::hours(8));
         let expires_at = now + lifetime;
         let claims = SessionClaims {
-            iss: self.config.public_url.clone(),
-            sub: identity.user_id(),
-            aud: SESSION_AUDIENCE.into(),
-            exp: expires_at.timestamp(),
-            nbf: now.timestamp(),
-            iat: now.timestamp(),
-            jti: random_id()?,
+            registered: RegisteredClaims::new(
+                &self.config.public_url,
+                &identity.user_id(),
+                SESSION_AUDIENCE,
+                random_id()?,
+                now,
+                expires_at,
+            ),
             email: identity.email.clone(),
             groups: identity.groups.clone(),
             dev,
@@ -265,7 +267,7 @@ impl Broker {
         tracing::info!(user = %claims.sub, session = %claims.jti, dev, "session created");
         Ok(IssuedSession {
             token,
-            session_id: claims.jti,
+            session_id: claims.registered.jti,
             expires_at,
             identity,
             dev,

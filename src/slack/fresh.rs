@@ -8,13 +8,11 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
 use crate::access::Verdict;
 use crate::audit::Origin;
+use crate::auth::provider::{CodeLogin, Provider, ProviderError};
 use crate::domain::Principal;
 use crate::random::random_id;
 use crate::service::{Broker, RequestView, ServiceError};
@@ -26,13 +24,6 @@ const LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
 pub const CONFIRM_PATH: &str = "/v1/slack/confirm";
 /// Path the provider redirects back to (register `{public_url}/v1/slack/callback` with the provider).
 pub const CALLBACK_PATH: &str = "/v1/slack/callback";
-
-#[derive(Deserialize)]
-struct Endpoints {
-    issuer: String,
-    authorization_endpoint: String,
-    token_endpoint: String,
-}
 
 fn unavailable(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::IdToken(crate::auth::oidc::IdTokenError::ProviderUnavailable(
@@ -49,29 +40,28 @@ fn http() -> Result<reqwest::Client, ServiceError> {
         .map_err(|e| unavailable(e.without_url()))
 }
 
-async fn endpoints(broker: &Broker, http: &reqwest::Client) -> Result<Endpoints, ServiceError> {
+/// The configured provider, discovered (its document must name the configured issuer).
+async fn provider(broker: &Broker) -> Result<Provider, ServiceError> {
     let oidc = broker
         .config
         .oidc
         .as_ref()
         .ok_or(ServiceError::NoProvider)?;
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        oidc.issuer.trim_end_matches('/')
-    );
-    let found: Endpoints = http
-        .get(&url)
-        .send()
+    Provider::discover(http()?, &oidc.issuer, &oidc.client_id, &oidc.scopes)
         .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| unavailable(e.without_url()))?
-        .json()
-        .await
-        .map_err(|_| unavailable("the discovery document is invalid"))?;
-    if found.issuer != oidc.issuer {
-        return Err(unavailable("the discovery document names another issuer"));
+        .map_err(unavailable)
+}
+
+/// The code login of a pending confirmation: a fresh authentication, with its own state,
+/// nonce and PKCE verifier.
+fn code_login<'a>(redirect_uri: &'a str, c: &'a Confirmation) -> CodeLogin<'a> {
+    CodeLogin {
+        redirect_uri,
+        state: &c.state,
+        nonce: &c.nonce,
+        pkce_verifier: &c.pkce_verifier,
+        fresh: true,
     }
-    Ok(found)
 }
 
 fn redirect_uri(broker: &Broker) -> String {
@@ -116,11 +106,9 @@ pub async fn offer(
 
 /// The provider's authorization URL for a pending confirmation.
 pub async fn start(broker: &Broker, id: &str, now: DateTime<Utc>) -> Result<String, ServiceError> {
-    let oidc = broker
-        .config
-        .oidc
-        .as_ref()
-        .ok_or(ServiceError::NoProvider)?;
+    if broker.config.oidc.is_none() {
+        return Err(ServiceError::NoProvider);
+    }
     let mut tx = broker.store.begin_read().await?;
     let c = tx.slack_confirmation(id, now).await?;
     tx.commit().await?;
@@ -130,30 +118,12 @@ pub async fn start(broker: &Broker, id: &str, now: DateTime<Utc>) -> Result<Stri
                 .into(),
         )
     })?;
-    let found = endpoints(broker, &http()?).await?;
-    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        c.pkce_verifier.as_bytes(),
-    ));
-    let mut url = url::Url::parse(&found.authorization_endpoint)
-        .map_err(|_| unavailable("the authorization endpoint is not a URL"))?;
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &oidc.client_id)
-        .append_pair("redirect_uri", &redirect_uri(broker))
-        .append_pair("scope", &oidc.scopes.join(" "))
-        .append_pair("state", &c.state)
-        .append_pair("nonce", &c.nonce)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("prompt", "login")
-        .append_pair("max_age", "0");
+    let redirect = redirect_uri(broker);
+    let url = provider(broker)
+        .await?
+        .authorization_url(&code_login(&redirect, &c))
+        .map_err(unavailable)?;
     Ok(url.to_string())
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    id_token: Option<String>,
 }
 
 /// Completes a confirmation: exchanges the code, verifies the ID token, checks it names
@@ -165,43 +135,22 @@ pub async fn finish(
     origin: &Origin,
     now: DateTime<Utc>,
 ) -> Result<RequestView, ServiceError> {
-    let oidc = broker
-        .config
-        .oidc
-        .as_ref()
-        .ok_or(ServiceError::NoProvider)?;
     let verifier = broker.verifier.as_ref().ok_or(ServiceError::NoProvider)?;
     let mut tx = broker.store.begin().await?;
     let c = tx.slack_take_confirmation(state, now).await?;
     tx.commit().await?;
     let c = c.ok_or(ServiceError::LoginAttemptInvalid)?;
-    let http = http()?;
-    let found = endpoints(broker, &http).await?;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", &redirect_uri(broker)),
-        ("client_id", &oidc.client_id),
-        ("code_verifier", &c.pkce_verifier),
-    ];
-    let resp = http
-        .post(&found.token_endpoint)
-        .form(&form)
-        .send()
+    let redirect = redirect_uri(broker);
+    let id_token = provider(broker)
+        .await?
+        .exchange_code(code, &code_login(&redirect, &c))
         .await
-        .map_err(|e| unavailable(e.without_url()))?;
-    if !resp.status().is_success() {
-        return Err(ServiceError::Forbidden(format!(
-            "the identity provider refused the login (HTTP {})",
-            resp.status()
-        )));
-    }
-    let id_token = resp
-        .json::<TokenResponse>()
-        .await
-        .ok()
-        .and_then(|t| t.id_token)
-        .ok_or_else(|| unavailable("no ID token in the token response"))?;
+        .map_err(|e| match e {
+            ProviderError::Refused { .. } => {
+                ServiceError::Forbidden(format!("the identity provider refused the login ({e})"))
+            }
+            e => unavailable(e),
+        })?;
     let verified = verifier.verify(&id_token, Some(&c.nonce), now).await?;
     let identity = verified.identity;
     if identity.user_id() != c.user_id {

@@ -65,6 +65,8 @@ struct State {
     jwks_fail: Arc<AtomicBool>,
     /// Requests the JWKS endpoint received.
     jwks_hits: Arc<AtomicU32>,
+    /// The issuer the discovery document names, when not the real one.
+    claimed_issuer: Arc<Mutex<Option<String>>>,
 }
 
 /// The provider: discovery and JWKS over HTTP on loopback.
@@ -85,17 +87,23 @@ impl TestIdp {
             jwks_delay: Arc::new(Mutex::new(Duration::ZERO)),
             jwks_fail: Arc::new(AtomicBool::new(false)),
             jwks_hits: Arc::new(AtomicU32::new(0)),
+            claimed_issuer: Arc::new(Mutex::new(None)),
         };
         let app = Router::new()
             .route(
                 "/.well-known/openid-configuration",
                 get(
                     |axum::extract::State(s): axum::extract::State<State>| async move {
+                        let claimed = s.claimed_issuer.lock().unwrap().clone();
                         Json(json!({
-                            "issuer": s.issuer,
+                            "issuer": claimed.unwrap_or_else(|| s.issuer.clone()),
                             "jwks_uri": format!("{}/jwks", s.issuer),
                             "authorization_endpoint": format!("{}/auth", s.issuer),
                             "token_endpoint": format!("{}/token", s.issuer),
+                            // Required by OpenID Connect Discovery 1.0 (and by the client crate).
+                            "response_types_supported": ["code"],
+                            "subject_types_supported": ["public"],
+                            "id_token_signing_alg_values_supported": ["ES256"],
                         }))
                     },
                 ),
@@ -145,6 +153,11 @@ impl TestIdp {
     /// Makes the JWKS endpoint slow (to hold a login in flight).
     pub fn set_jwks_delay(&self, d: Duration) {
         *self.state.jwks_delay.lock().unwrap() = d;
+    }
+
+    /// The discovery document names `issuer` instead of the provider's own.
+    pub fn set_claimed_issuer(&self, issuer: &str) {
+        *self.state.claimed_issuer.lock().unwrap() = Some(issuer.to_string());
     }
 
     /// Makes the JWKS endpoint answer 500 (or work again).

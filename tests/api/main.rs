@@ -29,6 +29,7 @@ mod nginx;
 mod oidc_flows;
 mod openapi;
 mod policy_runtime;
+mod provider;
 mod request_numbers;
 mod sessions;
 mod slack;
