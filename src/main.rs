@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     latchkey::startup::install_crypto_provider();
-    let cli = latchkey::cli::Cli::parse();
+    let cli = latchkey::edges::cli::Cli::parse();
     latchkey::telemetry::init(cli.default_log_filter());
     // On one core (a container's quota, an affinity mask) a single-threaded scheduler does
     // the same work without the cross-thread hand-offs of a one-worker pool.
@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
     .enable_all()
     .build();
     match runtime {
-        Ok(rt) => rt.block_on(latchkey::cli::run(cli)),
+        Ok(rt) => rt.block_on(latchkey::edges::cli::run(cli)),
         Err(e) => {
             eprintln!("latchkey: cannot start the async runtime: {e}");
             std::process::ExitCode::FAILURE

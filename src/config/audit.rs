@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{invalid, AuditLayer, ConfigError};
-use crate::duration;
+use crate::config::{invalid, AuditLayer, ConfigError};
+use crate::model::duration;
 
 /// Validated `[audit]` settings.
 #[derive(Debug, Clone)]

@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{invalid, ConfigError, GateLayer, LivestreamLayer};
-use crate::duration;
-use crate::providers::livestream::{LivestreamSettings, DEFAULT_TTL, MAX_TTL};
+use crate::adapters::providers::livestream::{LivestreamSettings, DEFAULT_TTL, MAX_TTL};
+use crate::config::{invalid, ConfigError, GateLayer, LivestreamLayer};
+use crate::model::duration;
 
 /// `[livestream]`: all or nothing, starting with the secret.
 pub(super) fn validate_livestream(
@@ -104,7 +104,7 @@ pub(super) fn validate_dev_source(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+    use crate::model::secret::Secret;
 
     fn err(l: LivestreamLayer) -> String {
         validate_livestream(l).unwrap_err().to_string()

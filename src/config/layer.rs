@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{invalid, ConfigError};
+use crate::config::{invalid, ConfigError};
 
 /// Every setting, each optional: one layer of configuration.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -59,7 +59,7 @@ pub struct Layer {
     pub gate: GateLayer,
     /// Limits on unauthenticated callers.
     #[serde(default)]
-    pub limits: super::limits::LimitsLayer,
+    pub limits: crate::config::limits::LimitsLayer,
 }
 
 /// `[audit]` settings.
@@ -77,7 +77,7 @@ pub struct AuditLayer {
     pub event_sink: Option<String>,
 }
 
-/// A TOML integer or string, kept as text for [`super::audit`] to validate with the
+/// A TOML integer or string, kept as text for [`crate::config::audit`] to validate with the
 /// environment's value.
 fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
@@ -97,9 +97,9 @@ fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 #[serde(deny_unknown_fields)]
 pub struct SlackLayer {
     /// Bot token (`xoxb-…`) for the Web API.
-    pub bot_token: Option<crate::secret::Secret>,
+    pub bot_token: Option<crate::model::secret::Secret>,
     /// The app's signing secret, to verify interactions and slash commands.
-    pub signing_secret: Option<crate::secret::Secret>,
+    pub signing_secret: Option<crate::model::secret::Secret>,
     /// Web API base URL (default `https://slack.com/api`).
     pub api_url: Option<String>,
     /// Channel (id) for requests whose resource has none in `channels`.
@@ -116,7 +116,7 @@ pub struct SlackLayer {
 #[serde(deny_unknown_fields)]
 pub struct LivestreamLayer {
     /// The live events service's own JWT secret (never the main application's key).
-    pub secret: Option<crate::secret::Secret>,
+    pub secret: Option<crate::model::secret::Secret>,
     /// The project API token the service filters events on.
     pub api_token: Option<String>,
     /// The PostHog organization id (a UUID) put in tokens.
@@ -264,16 +264,16 @@ impl Layer {
                 event_sink: get("LATCHKEY_AUDIT_EVENT_SINK"),
             },
             slack: SlackLayer {
-                bot_token: get("LATCHKEY_SLACK_BOT_TOKEN").map(crate::secret::Secret::new),
+                bot_token: get("LATCHKEY_SLACK_BOT_TOKEN").map(crate::model::secret::Secret::new),
                 signing_secret: get("LATCHKEY_SLACK_SIGNING_SECRET")
-                    .map(crate::secret::Secret::new),
+                    .map(crate::model::secret::Secret::new),
                 api_url: get("LATCHKEY_SLACK_API_URL"),
                 default_channel: get("LATCHKEY_SLACK_DEFAULT_CHANNEL"),
                 channels: None,
                 team_id: get("LATCHKEY_SLACK_TEAM_ID"),
             },
             livestream: LivestreamLayer {
-                secret: get("LATCHKEY_LIVESTREAM_SECRET").map(crate::secret::Secret::new),
+                secret: get("LATCHKEY_LIVESTREAM_SECRET").map(crate::model::secret::Secret::new),
                 api_token: get("LATCHKEY_LIVESTREAM_API_TOKEN"),
                 organization_id: get("LATCHKEY_LIVESTREAM_ORGANIZATION_ID"),
                 user_ids: None,
@@ -282,7 +282,7 @@ impl Layer {
             gate: GateLayer {
                 dev_source: get("LATCHKEY_GATE_DEV_SOURCE"),
             },
-            limits: super::limits::LimitsLayer::from_env(get)?,
+            limits: crate::config::limits::LimitsLayer::from_env(get)?,
         })
     }
 

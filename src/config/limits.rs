@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{invalid, ConfigError};
+use crate::config::{invalid, ConfigError};
 
 /// `[limits]` settings.
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::duration;
+use crate::model::duration;
 
 mod audit;
 mod layer;
@@ -97,13 +97,13 @@ pub struct Config {
     /// Notification hooks.
     pub hooks: HooksConfig,
     /// How the broker reaches AWS STS.
-    pub aws: crate::providers::aws::AwsSettings,
+    pub aws: crate::adapters::providers::aws::AwsSettings,
     /// Audit checkpoints and the event sink.
     pub audit: AuditConfig,
     /// Slack approvals; `None` when no `[slack]` section is configured.
-    pub slack: Option<crate::slack::SlackConfig>,
+    pub slack: Option<crate::config::slack::SlackConfig>,
     /// Tokens for PostHog's live events service, when configured.
-    pub livestream: Option<crate::providers::livestream::LivestreamSettings>,
+    pub livestream: Option<crate::adapters::providers::livestream::LivestreamSettings>,
     /// Where the development server runs its live-events source.
     pub dev_source: Option<SocketAddr>,
     /// Limits on unauthenticated callers.
@@ -208,7 +208,7 @@ impl Layer {
             },
             aws: validate_aws(self.aws)?,
             audit,
-            slack: crate::slack::SlackConfig::validate(self.slack)?,
+            slack: crate::config::slack::SlackConfig::validate(self.slack)?,
             limits: self.limits.validate()?,
         })
     }
@@ -321,8 +321,10 @@ fn validate_session_lifetime(lifetime: Option<&str>) -> Result<Duration, ConfigE
 }
 
 /// The deny policy's budget: at most IAM's limit, and room for at least a few entries.
-fn validate_aws(layer: AwsLayer) -> Result<crate::providers::aws::AwsSettings, ConfigError> {
-    use crate::providers::aws_deny::ROLE_POLICY_LIMIT;
+fn validate_aws(
+    layer: AwsLayer,
+) -> Result<crate::adapters::providers::aws::AwsSettings, ConfigError> {
+    use crate::adapters::providers::aws_deny::ROLE_POLICY_LIMIT;
     let deny_policy_max_chars = match layer.deny_policy_max_chars.as_deref() {
         None => ROLE_POLICY_LIMIT,
         Some(v) => match v.trim().replace([',', '_'], "").parse::<usize>() {
@@ -335,7 +337,7 @@ fn validate_aws(layer: AwsLayer) -> Result<crate::providers::aws::AwsSettings, C
             }
         },
     };
-    Ok(crate::providers::aws::AwsSettings {
+    Ok(crate::adapters::providers::aws::AwsSettings {
         region: layer.region,
         endpoint_url: layer.endpoint_url,
         iam_endpoint_url: layer.iam_endpoint_url,
@@ -440,5 +442,6 @@ fn validate_oidc(layer: OidcLayer, dev: bool) -> Result<Option<OidcConfig>, Conf
     }))
 }
 
+pub mod slack;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-use super::*;
+use crate::config::*;
 
 fn env(pairs: &[(&str, &str)]) -> Layer {
     Layer::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()

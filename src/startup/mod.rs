@@ -9,14 +9,15 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 
-use crate::audit::EventKind;
-use crate::auth::oidc::IdTokenVerifier;
+use crate::adapters::auth::oidc::IdTokenVerifier;
+use crate::adapters::keys::Keyring;
+use crate::app::{Broker, SharedBroker};
 use crate::config::Config;
-use crate::http::{self, AppState};
-use crate::keys::Keyring;
-use crate::policy::PolicyHandle;
-use crate::secret::redact_url;
-use crate::service::{Broker, SharedBroker};
+use crate::edges::http;
+use crate::edges::http::AppState;
+use crate::model::audit::EventKind;
+use crate::model::policy::PolicyHandle;
+use crate::model::secret::redact_url;
 use crate::store::Store;
 
 mod serve;
@@ -124,7 +125,7 @@ impl Application {
                 .catalogue
                 .resources
                 .values()
-                .find(|r| r.upstream_auth == crate::policy::UpstreamAuth::Livestream)
+                .find(|r| r.upstream_auth == crate::model::policy::UpstreamAuth::Livestream)
             {
                 anyhow::bail!(
                     "{} has upstream_auth = \"livestream\": set [livestream] secret and api_token (LATCHKEY_LIVESTREAM_SECRET, LATCHKEY_LIVESTREAM_API_TOKEN)",
@@ -135,10 +136,10 @@ impl Application {
         if config.dev {
             tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
         }
-        let sdk = crate::providers::aws::sdk_config(&config.aws).await;
-        let aws = crate::providers::aws::AwsProvider::from_config(&sdk, &config.aws);
-        let iam = crate::providers::aws_iam::IamClient::from_config(&sdk, &config.aws);
-        let audit_key = crate::keys::audit::AuditKey::load_or_create(&config.keys_dir)
+        let sdk = crate::adapters::providers::aws::sdk_config(&config.aws).await;
+        let aws = crate::adapters::providers::aws::AwsProvider::from_config(&sdk, &config.aws);
+        let iam = crate::adapters::providers::aws_iam::IamClient::from_config(&sdk, &config.aws);
+        let audit_key = crate::adapters::keys::audit::AuditKey::load_or_create(&config.keys_dir)
             .context("loading the audit key")?;
         let chained = chain_legacy_events(&store).await?;
         if chained > 0 {
@@ -151,9 +152,10 @@ impl Application {
             tracing::warn!("no audit.checkpoint_sink: checkpoints are kept in the database only; set one so history cannot be rewritten unnoticed");
         }
         let slack = match &config.slack {
-            Some(s) => {
-                Some(crate::slack::api::SlackApi::new(s).context("building the Slack client")?)
-            }
+            Some(s) => Some(
+                crate::adapters::slack::api::SlackApi::new(s)
+                    .context("building the Slack client")?,
+            ),
             None => None,
         };
         let broker = Arc::new(Broker {
@@ -228,7 +230,7 @@ impl Application {
         let hub = self.broker.gate.hub.clone();
         let shutdown = async move {
             shutdown.await;
-            hub.end_where(crate::gate::End::Shutdown, |_| true);
+            hub.end_where(crate::app::gate::End::Shutdown, |_| true);
         };
         let state = AppState {
             broker: self.broker.clone(),
@@ -270,17 +272,19 @@ async fn spawn_background(broker: &SharedBroker) -> Vec<tokio::task::JoinHandle<
         .audit
         .event_sink
         .clone()
-        .map(|sink| tokio::spawn(crate::audit::feed::run(broker.store.clone(), sink)));
+        .map(|sink| tokio::spawn(crate::app::audit_feed::run(broker.store.clone(), sink)));
     // Slack's outbox drains in the background: Slack being slow or down blocks nothing.
     let slack = broker
         .slack
         .clone()
-        .map(|api| tokio::spawn(crate::slack::notify::run(broker.clone(), api)));
+        .map(|api| tokio::spawn(crate::app::slack::notify::run(broker.clone(), api)));
     // Denies of revoked AWS sessions: queued with the revocation, written from here.
-    let aws_denies = tokio::spawn(crate::service::aws_deny_sync::run(broker.clone()));
-    let gate_poll = tokio::spawn(crate::gate::poll::poll_forever(broker.clone()));
+    let aws_denies = tokio::spawn(crate::app::aws_deny_sync::run(broker.clone()));
+    let gate_poll = tokio::spawn(crate::app::gate::poll::poll_forever(broker.clone()));
     let dev_source = match broker.config.dev_source {
-        Some(addr) => crate::gate::devsource::spawn_dev(addr, dev_assertion_check(broker)).await,
+        Some(addr) => {
+            crate::edges::gate::devsource::spawn_dev(addr, dev_assertion_check(broker)).await
+        }
         None => None,
     };
     [
@@ -298,14 +302,14 @@ async fn spawn_background(broker: &SharedBroker) -> Vec<tokio::task::JoinHandle<
 }
 
 /// The development live-events source accepts the gate's own identity assertions.
-fn dev_assertion_check(broker: &SharedBroker) -> crate::gate::devsource::AssertionCheck {
+fn dev_assertion_check(broker: &SharedBroker) -> crate::edges::gate::devsource::AssertionCheck {
     let broker = broker.clone();
     Some(Arc::new(move |a: &str| {
         serde_json::from_value(broker.keyring.jwks(Utc::now())).is_ok_and(|jwks| {
-            crate::gate::assertion::verify(
+            crate::adapters::assertion::verify(
                 &jwks,
                 &broker.config.public_url,
-                crate::gate::devsource::DEV_AUDIENCE,
+                crate::edges::gate::devsource::DEV_AUDIENCE,
                 a,
             )
             .is_ok()

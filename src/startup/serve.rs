@@ -5,9 +5,9 @@ use std::future::Future;
 
 use anyhow::Context;
 
-use super::DRAIN;
 use crate::config::TlsConfig;
-use crate::http::front::MakeFront;
+use crate::edges::http::front::MakeFront;
+use crate::startup::DRAIN;
 
 /// Plain HTTP: after `shutdown`, in-flight requests get [`DRAIN`] to finish.
 pub(super) async fn plain(

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 
-use crate::audit::EventKind;
-use crate::service::{Broker, SharedBroker};
+use crate::app::{Broker, SharedBroker};
+use crate::model::audit::EventKind;
 use crate::store::Store;
 
 /// Reloads the policy on SIGHUP and when its files change. A broken policy is refused
@@ -66,10 +66,14 @@ pub(super) async fn audit_policy(
     reason: Option<String>,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let event =
-        crate::audit::AuditEvent::new(kind, crate::audit::SYSTEM, &Default::default(), Utc::now())
-            .outcome(outcome, reason)
-            .details(details);
+    let event = crate::model::audit::AuditEvent::new(
+        kind,
+        crate::model::audit::SYSTEM,
+        &Default::default(),
+        Utc::now(),
+    )
+    .outcome(outcome, reason)
+    .details(details);
     let mut tx = broker.store.begin().await?;
     tx.append_audit(&event).await?;
     tx.commit().await?;
@@ -91,7 +95,7 @@ pub(super) async fn chain_legacy_events(store: &Store) -> anyhow::Result<usize> 
 /// `audit.checkpoint_every_events` events were appended since the last one; retries
 /// sending the ones the sink has not taken. Stops signing once the log is found broken.
 pub(super) async fn checkpoint_forever(broker: SharedBroker) {
-    use crate::service::audit::CheckpointTrigger;
+    use crate::app::audit::CheckpointTrigger;
     let mut tick = tokio::time::interval(broker.config.audit.checkpoint_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let guard = broker.store.audit_guard().clone();
@@ -121,7 +125,7 @@ pub(super) async fn checkpoint_forever(broker: SharedBroker) {
 /// any checkpoint still undelivered. A failure is tried again a few times: a lost
 /// shutdown checkpoint leaves the tail since the last one unprotected.
 pub(super) async fn checkpoint_at_shutdown(broker: &Broker) {
-    use crate::service::audit::CheckpointTrigger;
+    use crate::app::audit::CheckpointTrigger;
     const ATTEMPTS: u32 = 3;
     for attempt in 1..=ATTEMPTS {
         if broker.store.audit_guard().is_broken() {
@@ -150,7 +154,7 @@ pub(super) async fn checkpoint_at_shutdown(broker: &Broker) {
 }
 
 /// Why the broker refuses to start on this log, with each range in doubt and what to do.
-pub(super) fn refusal(report: &crate::audit::verify::Report) -> String {
+pub(super) fn refusal(report: &crate::app::audit_verify::Report) -> String {
     let mut out = String::from(
         "the audit log is shorter than, or disagrees with, a signed checkpoint: refusing to start",
     );

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::statement::sql;
-use super::{StoreError, Tx};
-use crate::access::{AccessRequest, Review, State, Verdict};
-use crate::domain::{from_ms, to_ms};
+use crate::model::access::{AccessRequest, Review, State, Verdict};
+use crate::model::domain::{from_ms, to_ms};
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct RequestRow {

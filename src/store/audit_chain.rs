@@ -2,12 +2,12 @@
 //! head's lock at commit and written with the change they record; events written before
 //! the chain existed are chained once at start.
 
-use super::audit_log::{AuditRow, AUDIT_COLUMNS};
-use super::statement::sql;
-use super::tx::Backend;
-use super::{postgres, sqlite, StoreError, Tx};
-use crate::audit::{chain, AuditEvent};
-use crate::domain::to_ms;
+use crate::model::audit::{chain, AuditEvent};
+use crate::model::domain::to_ms;
+use crate::store::audit_log::{AuditRow, AUDIT_COLUMNS};
+use crate::store::statement::sql;
+use crate::store::tx::Backend;
+use crate::store::{postgres, sqlite, StoreError, Tx};
 
 /// Whether the locked head `(seq, hash)` agrees with the stored log (`stored`: the rows at
 /// the head and at the `known` head's seq as (seq, hash, at); `last`: the highest seq) and
@@ -101,8 +101,8 @@ impl Tx {
             // The caller's clock (time is passed in, so tests drive it), but never earlier
             // than the event before: an event made before a slow call, or under a clock
             // that stepped back, takes its place's time rather than contradicting it.
-            prev_at = prev_at.max(crate::domain::to_ms(e.at));
-            e.at = crate::domain::from_ms(prev_at);
+            prev_at = prev_at.max(crate::model::domain::to_ms(e.at));
+            e.at = crate::model::domain::from_ms(prev_at);
             chain::link(e, seq, &hash).map_err(|err| StoreError::Corrupt(err.to_string()))?;
             seq = e.seq;
             hash.clone_from(&e.hash);
@@ -165,7 +165,7 @@ impl Tx {
                     request_id, client_addr, user_agent, details, prev_hash, hash) VALUES {marks}"
             ));
             for e in chunk {
-                let details = crate::audit::canonical::to_string(&e.details)
+                let details = crate::model::audit::canonical::to_string(&e.details)
                     .map_err(|err| StoreError::Corrupt(err.to_string()))?;
                 q = q
                     .bind(e.seq)

@@ -4,15 +4,15 @@
 //! checkpoint it signed or checked, and a signal for every append.
 //!
 //! It lives in the store because every state change and issuance writes its audit event
-//! through [`super::Tx::commit`]: refusing there covers every write path at once.
+//! through [`crate::store::Tx::commit`]: refusing there covers every write path at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use crate::audit::checkpoint::Checkpoint;
+use crate::model::audit::checkpoint::Checkpoint;
 
-/// What this process knows of the audit log's integrity; shared by every [`super::Tx`]
-/// of one [`super::Store`].
+/// What this process knows of the audit log's integrity; shared by every [`crate::store::Tx`]
+/// of one [`crate::store::Store`].
 #[derive(Debug, Default)]
 pub struct AuditGuard {
     /// Set once with `broken`, read without a lock on hot paths (the gate).
@@ -57,9 +57,9 @@ impl AuditGuard {
     }
 
     /// Refuses when the log was found broken.
-    pub fn check(&self) -> Result<(), super::StoreError> {
+    pub fn check(&self) -> Result<(), crate::store::StoreError> {
         match self.broken() {
-            Some(why) => Err(super::StoreError::AuditBroken(why)),
+            Some(why) => Err(crate::store::StoreError::AuditBroken(why)),
             None => Ok(()),
         }
     }

@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::access::{RequestRow, ReviewRow, REQUEST_COLUMNS};
-use super::statement::sql;
-use super::tx::Backend;
-use super::{sqlite, StoreError, Tx};
-use crate::access::{AccessRequest, Review};
-use crate::audit::AuditEvent;
-use crate::domain::{from_ms, to_ms};
+use crate::model::access::{AccessRequest, Review};
+use crate::model::audit::AuditEvent;
+use crate::model::domain::{from_ms, to_ms};
+use crate::store::access::{RequestRow, ReviewRow, REQUEST_COLUMNS};
+use crate::store::statement::sql;
+use crate::store::tx::Backend;
+use crate::store::{sqlite, StoreError, Tx};
 
 /// The access records of an export period.
 #[derive(Debug, Default)]

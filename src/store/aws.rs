@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::statement::sql;
-use super::{StoreError, Tx};
-use crate::domain::{from_ms, to_ms};
+use crate::model::domain::{from_ms, to_ms};
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 /// One entry of a role's deny policy.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::statement::sql;
-use super::{StoreError, Tx};
-use crate::audit::checkpoint::Checkpoint;
-use crate::domain::{from_ms, to_ms};
+use crate::model::audit::checkpoint::Checkpoint;
+use crate::model::domain::{from_ms, to_ms};
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 #[derive(sqlx::FromRow)]
 struct CheckpointRow {

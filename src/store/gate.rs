@@ -2,10 +2,10 @@
 //! so that an end committed by another replica still closes this replica's streams, and
 //! what the admission check looks up.
 
-use super::access::{RequestRow, REQUEST_COLUMNS};
-use super::statement::sql;
-use super::{StoreError, Tx};
-use crate::access::AccessRequest;
+use crate::model::access::AccessRequest;
+use crate::store::access::{RequestRow, REQUEST_COLUMNS};
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -21,7 +21,7 @@ const IDS_PER_STATEMENT: usize = 500;
 impl Tx {
     /// The rows of `select` (a `SELECT … FROM table`) whose `id` is one of `ids`, in
     /// statements of at most [`IDS_PER_STATEMENT`] ids.
-    async fn rows_by_id<T: super::statement::Stored>(
+    async fn rows_by_id<T: crate::store::statement::Stored>(
         &mut self,
         select: &str,
         ids: &[String],

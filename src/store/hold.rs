@@ -1,16 +1,16 @@
 //! Holding what a credential or session is about to be handed out on: read again, and
 //! kept from changing until the transaction ends. Only meaningful in a write transaction
-//! ([`super::Store::begin`]).
+//! ([`crate::store::Store::begin`]).
 //!
 //! PostgreSQL locks the rows against updates and takes an advisory lock that user locks
 //! take exclusively (see `postgres.rs`); a SQLite writer (`BEGIN IMMEDIATE`) already
 //! excludes every other writer, so there the statements only read.
 
-use super::access::{RequestRow, REQUEST_COLUMNS};
-use super::statement::sql;
-use super::tx::Backend;
-use super::{postgres, sqlite, StoreError, Tx};
-use crate::access::AccessRequest;
+use crate::model::access::AccessRequest;
+use crate::store::access::{RequestRow, REQUEST_COLUMNS};
+use crate::store::statement::sql;
+use crate::store::tx::Backend;
+use crate::store::{postgres, sqlite, StoreError, Tx};
 
 impl Tx {
     /// Keeps user locks from committing until this transaction ends, and waits for one

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::statement::sql;
-use super::{StoreError, Tx};
-use crate::domain::to_ms;
+use crate::model::domain::to_ms;
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 /// A credential issued inside a grant, as stored: never the secret.
 #[derive(Debug, Clone)]

@@ -1,9 +1,9 @@
 //! User locks: an identifier (email, subject or user id) that ends its users' sessions
 //! and refuses them until unlocked.
 
-use super::statement::sql;
-use super::{StoreError, Tx};
-use crate::domain::{from_ms, to_ms, Lock};
+use crate::model::domain::{from_ms, to_ms, Lock};
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 #[derive(sqlx::FromRow)]
 struct LockRow {

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::tx::{Conn, Tx};
-use super::{begin, postgres, sqlite, AuditGuard, StoreError};
+use crate::store::tx::{Conn, Tx};
+use crate::store::{begin, postgres, sqlite, AuditGuard, StoreError};
 
 /// A connection pool to one of the two backends.
 #[derive(Debug, Clone)]

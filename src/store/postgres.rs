@@ -6,8 +6,8 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use super::statement::sql;
-use super::{StoreError, Tx};
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 /// Connects to the server named by `url`.
 pub async fn connect(url: &str) -> Result<PgPool, StoreError> {
@@ -74,7 +74,7 @@ pub(super) async fn lock_audit_head(tx: &mut Tx) -> Result<(i64, String), StoreE
     }
     // The first event ever: create the head, or wait for whoever is creating it.
     sql("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING")
-        .bind(crate::audit::chain::GENESIS)
+        .bind(crate::model::audit::chain::GENESIS)
         .execute(tx)
         .await?;
     sql(SELECT).fetch_one(tx).await

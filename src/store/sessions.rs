@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::statement::sql;
-use super::{StoreError, Tx};
-use crate::domain::{from_ms, to_ms, Identity, Session};
+use crate::model::domain::{from_ms, to_ms, Identity, Session};
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 /// A session with what the API needs to know of its user.
 #[derive(Debug, Clone)]

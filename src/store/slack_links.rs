@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::statement::sql;
-use super::{StoreError, Tx};
-use crate::domain::to_ms;
+use crate::model::domain::to_ms;
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 /// A pending fresh-login confirmation of a Slack review.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::statement::sql;
-use super::{StoreError, Tx};
-use crate::domain::to_ms;
+use crate::model::domain::to_ms;
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 /// A pending Slack post or update.
 #[derive(Debug, Clone, sqlx::FromRow)]

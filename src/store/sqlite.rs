@@ -7,9 +7,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::audit_log::AuditRow;
-use super::statement::sql;
-use super::{StoreError, Tx};
+use crate::store::audit_log::AuditRow;
+use crate::store::statement::sql;
+use crate::store::{StoreError, Tx};
 
 /// What ends a `SELECT` that holds its rows: nothing, since a writer (`BEGIN IMMEDIATE`)
 /// already excludes every other writer.
@@ -89,7 +89,7 @@ pub(super) async fn lock_audit_head(tx: &mut Tx) -> Result<(i64, String), StoreE
     let head: Option<(i64, String)> = sql("SELECT seq, hash FROM audit_head WHERE id = 1")
         .fetch_optional(tx)
         .await?;
-    Ok(head.unwrap_or((0, crate::audit::chain::GENESIS.to_string())))
+    Ok(head.unwrap_or((0, crate::model::audit::chain::GENESIS.to_string())))
 }
 
 /// Audit events with `from <= seq <= to`, in order, at most `limit`, optionally about one
@@ -101,7 +101,7 @@ pub(super) async fn audit_events_page(
     from: i64,
     to: i64,
     limit: i64,
-) -> Result<Vec<crate::audit::AuditEvent>, StoreError> {
+) -> Result<Vec<crate::model::audit::AuditEvent>, StoreError> {
     let (page,): (String,) = sql(
         "SELECT json_group_array(json_object('seq', seq, 'id', id, 'type', type, 'at', at, 'actor', actor,
                 'subject', subject, 'resource', resource, 'role', role, 'outcome', outcome, 'reason', reason,
@@ -121,6 +121,6 @@ pub(super) async fn audit_events_page(
     rows.sort_by_key(|r| r.seq);
     Ok(rows
         .into_iter()
-        .map(crate::audit::AuditEvent::from)
+        .map(crate::model::audit::AuditEvent::from)
         .collect())
 }

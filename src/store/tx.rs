@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use super::{AuditGuard, StoreError};
+use crate::store::{AuditGuard, StoreError};
 
 /// An open transaction on either backend, with the audit events it will append when it
 /// commits (see [`Tx::append_audit`]).
 pub struct Tx {
     pub(super) conn: Conn,
-    pub(super) audit: Vec<crate::audit::AuditEvent>,
+    pub(super) audit: Vec<crate::model::audit::AuditEvent>,
     /// Begun as a writer: only such a transaction may append to the audit log.
     pub(super) writer: bool,
     /// SQLite: this process's writers' turn, held until the transaction ends.

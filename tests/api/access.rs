@@ -574,13 +574,13 @@ pub async fn races(options: Options) {
             .await
             .unwrap();
         let just_before = pending_until - chrono::Duration::milliseconds(1);
-        let origin = latchkey::audit::Origin::default();
+        let origin = latchkey::model::audit::Origin::default();
         let approve = app
             .broker
             .review(
                 &reviewer,
                 &id,
-                latchkey::access::Verdict::Approve,
+                latchkey::model::access::Verdict::Approve,
                 None,
                 &origin,
                 just_before,

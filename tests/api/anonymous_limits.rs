@@ -103,7 +103,7 @@ async fn a_browser_login_on_a_broker_without_a_provider_stores_nothing() {
 }
 
 /// The `session.refused` events, newest last.
-async fn refusals(app: &TestApp) -> Vec<latchkey::audit::AuditEvent> {
+async fn refusals(app: &TestApp) -> Vec<latchkey::model::audit::AuditEvent> {
     let mut tx = app.broker.store.begin_read().await.unwrap();
     let events = tx.audit_events(None, 0, 1000).await.unwrap();
     tx.commit().await.unwrap();

@@ -6,13 +6,13 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use latchkey::audit::checkpoint::Checkpoint;
-use latchkey::audit::export::archive;
-use latchkey::audit::export::bundle::verify_bundle;
-use latchkey::audit::sink::read_checkpoint_dir;
-use latchkey::audit::verify::Report;
+use latchkey::adapters::keys::audit::AuditPublicKey;
+use latchkey::adapters::sink::read_checkpoint_dir;
+use latchkey::app::audit_verify::Report;
+use latchkey::app::export::archive;
+use latchkey::app::export::bundle::verify_bundle;
 use latchkey::config::CheckpointSink;
-use latchkey::keys::audit::AuditPublicKey;
+use latchkey::model::audit::checkpoint::Checkpoint;
 use latchkey::store::Store;
 
 use crate::helpers::{assert_error, spawn_app, Options, TestApp};
@@ -380,19 +380,19 @@ async fn checkpoints_are_signed_every_interval_even_when_nothing_happens_and_pos
 async fn a_sink_directory_never_overwrites_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let keys = tempfile::tempdir().unwrap();
-    let key = latchkey::keys::audit::AuditKey::load_or_create(keys.path()).unwrap();
+    let key = latchkey::adapters::keys::audit::AuditKey::load_or_create(keys.path()).unwrap();
     let sink = CheckpointSink::Dir(dir.path().to_path_buf());
     let http = reqwest::Client::new();
     let now = chrono::Utc::now();
     let first = Checkpoint::sign(&key, None, 10, &"a".repeat(64), now);
-    latchkey::audit::sink::deliver(&sink, &http, &first)
+    latchkey::adapters::sink::deliver(&sink, &http, &first)
         .await
         .unwrap();
-    latchkey::audit::sink::deliver(&sink, &http, &first)
+    latchkey::adapters::sink::deliver(&sink, &http, &first)
         .await
         .unwrap();
     let rival = Checkpoint::sign(&key, None, 7, &"b".repeat(64), now);
-    let refused = latchkey::audit::sink::deliver(&sink, &http, &rival)
+    let refused = latchkey::adapters::sink::deliver(&sink, &http, &rival)
         .await
         .unwrap_err();
     assert!(refused.contains("refusing to overwrite"), "{refused}");
@@ -486,7 +486,7 @@ async fn the_event_feed_writes_every_event_once_and_resumes_after_a_restart() {
     let app = spawn_app(options).await;
     let last = seed(&app).await;
     wait_for(last).await;
-    let lines: Vec<latchkey::audit::AuditEvent> = std::fs::read_to_string(&feed)
+    let lines: Vec<latchkey::model::audit::AuditEvent> = std::fs::read_to_string(&feed)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -499,7 +499,7 @@ async fn the_event_feed_writes_every_event_once_and_resumes_after_a_restart() {
     );
     for e in &lines {
         assert_eq!(
-            latchkey::audit::chain::event_hash(e).unwrap(),
+            latchkey::model::audit::chain::event_hash(e).unwrap(),
             e.hash,
             "each line checks against its hash"
         );

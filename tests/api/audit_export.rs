@@ -9,13 +9,13 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use latchkey::access::Verdict;
-use latchkey::audit::export::bundle::verify_bundle;
-use latchkey::audit::export::Period;
-use latchkey::audit::{AuditEvent, EventKind, Origin, SYSTEM};
-use latchkey::domain::Principal;
-use latchkey::policy::decide::Ask;
-use latchkey::service::Broker;
+use latchkey::app::export::bundle::verify_bundle;
+use latchkey::app::export::Period;
+use latchkey::app::Broker;
+use latchkey::model::access::Verdict;
+use latchkey::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
+use latchkey::model::domain::Principal;
+use latchkey::model::policy::decide::Ask;
 
 use crate::audit::{audit_key, auditor, export, sql};
 use crate::helpers::{layer, missing_peer, spawn_dev_app, Options};
@@ -49,7 +49,7 @@ fn ask(
     Ask {
         resource: resource.into(),
         role: Some(role.into()),
-        duration: Some(latchkey::duration::parse(duration).unwrap()),
+        duration: Some(latchkey::model::duration::parse(duration).unwrap()),
         reason: reason.map(String::from),
         ticket: ticket.map(String::from),
         breakglass,
@@ -59,7 +59,7 @@ fn ask(
 /// Makes a request at `when` (RFC 3339) as `who`; returns its id.
 /// The session a seeded principal names, as a login would have recorded it (no events).
 async fn seed_session(b: &Broker, who: &Principal) {
-    let identity = latchkey::domain::Identity {
+    let identity = latchkey::model::domain::Identity {
         issuer: "dev".into(),
         subject: who.subject.clone(),
         email: who.email.clone(),
@@ -70,7 +70,7 @@ async fn seed_session(b: &Broker, who: &Principal) {
     let since = who.auth_time.unwrap_or(who.expires_at);
     let mut tx = b.store.begin().await.unwrap();
     tx.upsert_user(&identity, since).await.unwrap();
-    tx.insert_session(&latchkey::domain::Session {
+    tx.insert_session(&latchkey::model::domain::Session {
         id: who.session_id.clone(),
         user_id: who.user_id.clone(),
         kid: "seeded".into(),
@@ -637,7 +637,7 @@ async fn an_edited_bundle_is_caught_at_the_right_sequence_number() {
         serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
     for f in manifest["files"].as_array_mut().unwrap() {
         if f["name"] == "events.jsonl" {
-            f["sha256"] = json!(latchkey::digest::sha256_hex(&events));
+            f["sha256"] = json!(latchkey::model::digest::sha256_hex(&events));
             f["bytes"] = json!(events.len());
         }
     }
@@ -660,7 +660,7 @@ async fn an_edited_bundle_is_caught_at_the_right_sequence_number() {
     );
     // The right bundle checked against another audit key is refused, however intact.
     let other = tempfile::tempdir().unwrap();
-    let stranger = latchkey::keys::audit::AuditKey::load_or_create(other.path()).unwrap();
+    let stranger = latchkey::adapters::keys::audit::AuditKey::load_or_create(other.path()).unwrap();
     let r = verify_bundle(bundle.path(), stranger.public(), Vec::new()).unwrap();
     assert!(!r.ok, "{r:?}");
     assert!(

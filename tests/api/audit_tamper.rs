@@ -7,9 +7,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use latchkey::audit::checkpoint::Checkpoint;
-use latchkey::audit::sink::{newest_in_dir, read_checkpoint_dir};
-use latchkey::audit::verify::Report;
+use latchkey::adapters::sink::{newest_in_dir, read_checkpoint_dir};
+use latchkey::app::audit_verify::Report;
+use latchkey::model::audit::checkpoint::Checkpoint;
 use latchkey::startup::Application;
 use latchkey::store::Store;
 
@@ -70,10 +70,12 @@ impl Site {
     /// `audit verify` with the sink's copies, as `latchkey audit verify --checkpoints DIR`
     /// would ask a broker to run it.
     async fn verify_offline(&self, store: &Store) -> Report {
-        let keys = latchkey::keys::audit::AuditKey::load_or_create(&self.data.path().join("keys"))
-            .unwrap();
+        let keys = latchkey::adapters::keys::audit::AuditKey::load_or_create(
+            &self.data.path().join("keys"),
+        )
+        .unwrap();
         let copies = read_checkpoint_dir(&self.sink()).unwrap();
-        latchkey::audit::verify::verify_store(store, keys.public(), copies, None)
+        latchkey::app::audit_verify::verify_store(store, keys.public(), copies, None)
             .await
             .unwrap()
     }
@@ -199,7 +201,7 @@ async fn edit_and_rehash(store: &Store, k: i64) {
     let mut prev = events[0].prev_hash.clone();
     events[0].actor = "mallory".into();
     for e in &mut events {
-        latchkey::audit::chain::link(e, e.seq - 1, &prev).unwrap();
+        latchkey::model::audit::chain::link(e, e.seq - 1, &prev).unwrap();
         prev = e.hash.clone();
         sql(
             store,
@@ -399,8 +401,8 @@ pub async fn audit_times_never_go_back_in_sequence_order(db: Option<String>) {
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
     let mut tx = store.begin().await.unwrap();
     // A kind no broker writes: the store orders and reads it like any other.
-    let mut stale = latchkey::audit::AuditEvent::new(
-        latchkey::audit::EventKind::PolicyDecided,
+    let mut stale = latchkey::model::audit::AuditEvent::new(
+        latchkey::model::audit::EventKind::PolicyDecided,
         "latchkey",
         &Default::default(),
         past,
@@ -522,7 +524,7 @@ async fn an_https_sink_s_acknowledged_checkpoint_is_remembered_outside_the_datab
     let app = spawn_app(options.clone()).await;
     let last = activity(&app, "alice@example.com", 3).await;
     app.stop().await.unwrap();
-    let acked = latchkey::audit::sink::acknowledged(site.data.path())
+    let acked = latchkey::adapters::sink::acknowledged(site.data.path())
         .unwrap()
         .unwrap();
     assert_eq!(

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use latchkey::providers::aws_deny::{iam_size, POLICY_NAME, REQUEST_TAG};
-use latchkey::service::aws_deny_sync::drain;
+use latchkey::adapters::providers::aws_deny::{iam_size, POLICY_NAME, REQUEST_TAG};
+use latchkey::app::aws_deny_sync::drain;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -166,7 +166,11 @@ async fn revoke(app: &TestApp, token: &str, id: &str) {
     .await;
 }
 
-async fn events(app: &TestApp, subject: &str, kind: &str) -> Vec<latchkey::audit::AuditEvent> {
+async fn events(
+    app: &TestApp,
+    subject: &str,
+    kind: &str,
+) -> Vec<latchkey::model::audit::AuditEvent> {
     let mut tx = app.broker.store.begin_read().await.unwrap();
     let all = tx.audit_events(Some(subject), 0, 10_000).await.unwrap();
     tx.commit().await.unwrap();
@@ -510,7 +514,7 @@ async fn after_revoke_the_cli_drops_its_cached_session_and_creds_aws_fails_clean
     let mut tx = app.broker.store.begin_read().await.unwrap();
     let state = tx.request(&third).await.unwrap().unwrap().state;
     tx.commit().await.unwrap();
-    assert_eq!(state, latchkey::access::State::Revoked);
+    assert_eq!(state, latchkey::model::access::State::Revoked);
     let doc = eventually("the deny of the grant ended by logout", || {
         deny_policy(&moto, &role.name).filter(|d| revoked_grants(d).contains(&third))
     })

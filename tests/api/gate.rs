@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use chrono::Utc;
-use latchkey::audit::Origin;
-use latchkey::gate::cache::cache_key;
+use latchkey::app::gate::cache::cache_key;
+use latchkey::model::audit::Origin;
 
 use crate::cli_and_config::{free_port, wait_ready};
 use crate::gate_fixture::{policy_dir, upstream, Upstream};

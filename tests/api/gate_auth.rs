@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use latchkey::config::LivestreamLayer;
-use latchkey::secret::Secret;
+use latchkey::model::secret::Secret;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -105,7 +105,7 @@ async fn forward_auth_refuses_a_request_carrying_its_own_identity_header() {
     let path = format!("{}/v1/gate/auth/{STREAM}", app.url);
     for h in SPOOFED.iter().filter(|h| {
         // Forwarding headers are the proxy's own on the check; identity claims are not.
-        latchkey::gate::spoof::is_identity(h)
+        latchkey::edges::gate::spoof::is_identity(h)
     }) {
         let resp = app
             .http
@@ -289,7 +289,7 @@ async fn token_expiring_while_remembered(options: Options) {
     };
     let resource = app.broker.policy.current().catalogue.resources[STREAM].clone();
     let exp = chrono::DateTime::from_timestamp(now.timestamp() + 2, 0).unwrap();
-    let (token, _) = latchkey::providers::token::mint(
+    let (token, _) = latchkey::adapters::providers::token::mint(
         &app.broker.keyring,
         &app.broker.config.public_url,
         &resource,

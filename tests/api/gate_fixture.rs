@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use jsonwebtoken::jwk::JwkSet;
-use latchkey::gate::assertion::{self, AssertionClaims};
+use latchkey::adapters::assertion;
+use latchkey::adapters::assertion::AssertionClaims;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -118,7 +119,7 @@ async fn events(State(f): State<Fixture>, req: Request) -> Response {
     if let Err(r) = check(&f, &req) {
         return r;
     }
-    let ticker = latchkey::gate::devsource::router(None);
+    let ticker = latchkey::edges::gate::devsource::router(None);
     // Reuse the development source's stream, fast.
     let inner = Request::builder()
         .uri("/events?every_ms=20")

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use latchkey::app::SharedBroker;
 use latchkey::config::{AdminLayer, Layer, OidcLayer, TlsLayer};
-use latchkey::service::SharedBroker;
 use latchkey::startup::Application;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

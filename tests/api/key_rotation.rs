@@ -2,7 +2,7 @@
 //! broker without an active key.
 
 use jsonwebtoken::jwk::JwkSet;
-use latchkey::providers::token::verify_offline;
+use latchkey::adapters::providers::token::verify_offline;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use latchkey::http::ROUTES;
+use latchkey::edges::http::ROUTES;
 use serde_json::Value;
 
 use crate::helpers::spawn_dev_app;

@@ -1,11 +1,11 @@
-//! The one OpenID Connect client (`latchkey::auth::provider`, over the `openidconnect`
+//! The one OpenID Connect client (`latchkey::adapters::auth::provider`, over the `openidconnect`
 //! crate): discovery must find the very issuer it was given.
 
 use reqwest::StatusCode;
 
 use crate::helpers::{assert_error, spawn_app, Options};
 use crate::idp::TestIdp;
-use latchkey::auth::provider::{Provider, ProviderError};
+use latchkey::adapters::auth::provider::{Provider, ProviderError};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -79,7 +79,7 @@ async fn a_fresh_code_login_asks_for_a_new_authentication_with_an_s256_challenge
         .await
         .unwrap();
     let verifier = "v".repeat(43);
-    let login = latchkey::auth::provider::CodeLogin {
+    let login = latchkey::adapters::auth::provider::CodeLogin {
         redirect_uri: "https://broker.example/v1/slack/callback",
         state: "st",
         nonce: "no",
@@ -105,7 +105,7 @@ async fn a_fresh_code_login_asks_for_a_new_authentication_with_an_s256_challenge
         ("login", "0")
     );
     // A verifier the RFC does not allow is an error, not a panic in the crate.
-    let short = latchkey::auth::provider::CodeLogin {
+    let short = latchkey::adapters::auth::provider::CodeLogin {
         pkce_verifier: "short",
         ..login
     };

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use latchkey::config::SlackLayer;
-use latchkey::secret::Secret;
-use latchkey::slack::signing::sign;
+use latchkey::edges::http::slack_signing::sign;
+use latchkey::model::secret::Secret;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -624,8 +624,8 @@ async fn slack_endpoints_are_absent_without_a_slack_section() {
     app.stop().await.unwrap();
 }
 
-fn person(issuer: &str, who: &str, groups: &[&str]) -> latchkey::domain::Identity {
-    latchkey::domain::Identity {
+fn person(issuer: &str, who: &str, groups: &[&str]) -> latchkey::model::domain::Identity {
+    latchkey::model::domain::Identity {
         issuer: issuer.to_string(),
         subject: who.to_string(),
         email: Some(format!("{who}@example.com")),
@@ -667,7 +667,7 @@ async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_review
     tx.upsert_user(&alice, chrono::Utc::now()).await.unwrap();
     tx.commit().await.unwrap();
     fake.add_user("UALICE", "alice@example.com", true);
-    let requester = latchkey::domain::Principal {
+    let requester = latchkey::model::domain::Principal {
         user_id: bob.user_id(),
         subject: "bob".into(),
         email: bob.email.clone(),
@@ -678,7 +678,7 @@ async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_review
         dev: false,
         auth_time: Some(chrono::Utc::now()),
     };
-    let ask = || latchkey::policy::decide::Ask {
+    let ask = || latchkey::model::policy::decide::Ask {
         resource: "aws:prod".into(),
         role: Some("admin".into()),
         duration: None,
@@ -686,7 +686,7 @@ async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_review
         ticket: Some("INC-42".into()),
         breakglass: false,
     };
-    let origin = latchkey::audit::Origin::default();
+    let origin = latchkey::model::audit::Origin::default();
     let (first, _) = app
         .broker
         .create_request(&requester, ask(), None, &origin, chrono::Utc::now())

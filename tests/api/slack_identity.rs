@@ -167,7 +167,7 @@ async fn extreme_slack_timestamps_are_a_clean_refusal_not_a_panic() {
         let headers = vec![
             (
                 "x-slack-signature",
-                latchkey::slack::signing::sign(SECRET, &ts, body.as_bytes()),
+                latchkey::edges::http::slack_signing::sign(SECRET, &ts, body.as_bytes()),
             ),
             ("x-slack-request-timestamp", ts.clone()),
         ];

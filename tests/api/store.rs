@@ -1,10 +1,10 @@
 //! One store suite, run against SQLite and against PostgreSQL (a fresh database per test).
 
 use chrono::{DateTime, Duration, Utc};
-use latchkey::access::{AccessRequest, NewRequest, Review, Start, State, Terms, Verdict};
-use latchkey::audit::checkpoint::Checkpoint;
-use latchkey::audit::{AuditEvent, EventKind};
-use latchkey::domain::{from_ms, to_ms, Identity, Lock, Session};
+use latchkey::model::access::{AccessRequest, NewRequest, Review, Start, State, Terms, Verdict};
+use latchkey::model::audit::checkpoint::Checkpoint;
+use latchkey::model::audit::{AuditEvent, EventKind};
+use latchkey::model::domain::{from_ms, to_ms, Identity, Lock, Session};
 use latchkey::store::{Confirmation, Issuance, NewDeny, Store};
 
 use crate::helpers::fresh_postgres;
@@ -622,7 +622,10 @@ async fn audit_events_are_chained_in_commit_order_and_read_back(store: Store) {
     drop(tx);
     let mut tx = store.begin().await.unwrap();
     let (seq, hash) = tx.lock_audit_head().await.unwrap();
-    assert_eq!((seq, hash.as_str()), (0, latchkey::audit::chain::GENESIS));
+    assert_eq!(
+        (seq, hash.as_str()),
+        (0, latchkey::model::audit::chain::GENESIS)
+    );
     for (i, subject) in ["r1", "r2", "r1"].iter().enumerate() {
         let e = event("request.created", subject, t0 + Duration::seconds(i as i64));
         tx.append_audit(&e).await.unwrap();
@@ -644,8 +647,11 @@ async fn audit_events_are_chained_in_commit_order_and_read_back(store: Store) {
     let all = tx.audit_events(None, 0, 100).await.unwrap();
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(all[3].at, t0 + Duration::seconds(2));
-    let mut verifier =
-        latchkey::audit::chain::ChainVerifier::new(1, latchkey::audit::chain::GENESIS, vec![]);
+    let mut verifier = latchkey::model::audit::chain::ChainVerifier::new(
+        1,
+        latchkey::model::audit::chain::GENESIS,
+        vec![],
+    );
     verifier.push(&all).unwrap();
     assert_eq!(
         tx.audit_head().await.unwrap(),
@@ -696,8 +702,11 @@ async fn a_thousand_events_and_more_are_written_in_one_commit(store: Store) {
     let mut tx = store.begin_read().await.unwrap();
     let all = tx.audit_events(None, 0, 2000).await.unwrap();
     assert_eq!(all.len(), 1203);
-    let mut verifier =
-        latchkey::audit::chain::ChainVerifier::new(1, latchkey::audit::chain::GENESIS, vec![]);
+    let mut verifier = latchkey::model::audit::chain::ChainVerifier::new(
+        1,
+        latchkey::model::audit::chain::GENESIS,
+        vec![],
+    );
     verifier.push(&all).unwrap();
     assert_eq!(all[1202].subject.as_deref(), Some("r1202"));
 }
@@ -723,8 +732,11 @@ async fn events_from_before_the_chain_are_chained_once(store: Store) {
     let mut tx = store.begin_read().await.unwrap();
     let all = tx.audit_events(None, 0, 10).await.unwrap();
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
-    let mut verifier =
-        latchkey::audit::chain::ChainVerifier::new(1, latchkey::audit::chain::GENESIS, vec![]);
+    let mut verifier = latchkey::model::audit::chain::ChainVerifier::new(
+        1,
+        latchkey::model::audit::chain::GENESIS,
+        vec![],
+    );
     verifier.push(&all).unwrap();
 }
 

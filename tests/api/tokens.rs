@@ -1,7 +1,7 @@
 //! Broker tokens: issued only inside an active grant, verified offline against the JWKS.
 
 use jsonwebtoken::jwk::JwkSet;
-use latchkey::providers::token::{verify_offline, VerifyError};
+use latchkey::adapters::providers::token::{verify_offline, VerifyError};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -6,16 +6,17 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use latchkey::audit::chain::{link, ChainVerifier, GENESIS};
-use latchkey::audit::export::{bundle::verify_bundle, write_bundle, Period};
-use latchkey::audit::{AuditEvent, EventKind, Origin};
-use latchkey::keys::audit::AuditKey;
+use latchkey::adapters::keys::audit::AuditKey;
+use latchkey::app::export::bundle::verify_bundle;
+use latchkey::app::export::{write_bundle, Period};
+use latchkey::model::audit::chain::{link, ChainVerifier, GENESIS};
+use latchkey::model::audit::{AuditEvent, EventKind, Origin};
 use latchkey::store::Store;
 
 fn event(i: u64) -> AuditEvent {
     let origin = Origin {
         request_id: Some(format!("req-{i:08}")),
-        client: latchkey::service::ClientInfo {
+        client: latchkey::app::ClientInfo {
             addr: Some("10.1.2.3".into()),
             user_agent: Some("latchkey-cli/0.1.0".into()),
         },
@@ -77,7 +78,7 @@ fn main() {
         let start = Instant::now();
         let mut sink = 0usize;
         for e in &events {
-            sink += latchkey::audit::chain::event_hash(e).expect("hash").len();
+            sink += latchkey::model::audit::chain::event_hash(e).expect("hash").len();
         }
         let per = start.elapsed().as_secs_f64() / events.len() as f64;
         println!("One event's canonical encoding and SHA-256, one core: {:.2} µs ({sink} hex digits)", per * 1e6);
@@ -85,7 +86,7 @@ fn main() {
         let mut bytes = 0usize;
         for e in &events {
             let mut buf = Vec::with_capacity(512);
-            latchkey::audit::chain::write_event(e, false, &mut buf).expect("encode");
+            latchkey::model::audit::chain::write_event(e, false, &mut buf).expect("encode");
             bytes += buf.len();
         }
         println!(
@@ -123,7 +124,7 @@ fn main() {
         let key = AuditKey::load_or_create(dir.path()).expect("key");
         let mut tx = store.begin().await.expect("begin");
         let (events, head) = tx.lock_audit_head().await.expect("head");
-        let cp = latchkey::audit::checkpoint::Checkpoint::sign(&key, None, events, &head, Utc::now());
+        let cp = latchkey::model::audit::checkpoint::Checkpoint::sign(&key, None, events, &head, Utc::now());
         tx.insert_checkpoint(&cp).await.expect("checkpoint");
         tx.commit().await.expect("commit");
 
@@ -150,7 +151,7 @@ fn main() {
             report.events as f64 / took.as_secs_f64()
         );
         let start = Instant::now();
-        let live = latchkey::audit::verify::verify_store(&store, key.public(), Vec::new(), None).await.expect("live");
+        let live = latchkey::app::audit_verify::verify_store(&store, key.public(), Vec::new(), None).await.expect("live");
         assert!(live.ok, "{live:?}");
         println!(
             "Live verification from SQLite: {} events in {:.1} s, {:.0} events/s",

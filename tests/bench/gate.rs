@@ -48,7 +48,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use latchkey::gate::pool::{Pool, Pooled, UpstreamError};
+use latchkey::adapters::upstream::{Pool, Pooled, UpstreamError};
 use serde_json::{json, Value};
 
 type Http = Client<HttpConnector, Empty<Bytes>>;
@@ -81,7 +81,7 @@ struct N {
 
 /// The upstream's process: `/hello`, `/burst?n=` and the dev live-events source.
 async fn serve_upstream() {
-    let event = latchkey::gate::devsource::event(1).to_string();
+    let event = latchkey::edges::gate::devsource::event(1).to_string();
     let frame: Bytes = format!("data: {event}\n\n").repeat(100).into();
     let app = Router::new()
         .route("/hello", routing::get(|| async { "hello from upstream\n" }))
@@ -89,7 +89,9 @@ async fn serve_upstream() {
         .route(
             "/recent",
             routing::get(|Query(q): Query<N>| async move {
-                let events: Vec<Value> = (0..q.n).map(latchkey::gate::devsource::event).collect();
+                let events: Vec<Value> = (0..q.n)
+                    .map(latchkey::edges::gate::devsource::event)
+                    .collect();
                 axum::Json(events)
             }),
         )
@@ -105,7 +107,7 @@ async fn serve_upstream() {
                 }
             }),
         )
-        .merge(latchkey::gate::devsource::router(None));
+        .merge(latchkey::edges::gate::devsource::router(None));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -6,8 +6,8 @@
 use std::fmt::Write;
 use std::time::Instant;
 
-use latchkey::policy::decide::{decide, Ask, Who};
-use latchkey::policy::Policy;
+use latchkey::model::policy::decide::{decide, Ask, Who};
+use latchkey::model::policy::Policy;
 
 fn measure(name: &str, iterations: usize, mut f: impl FnMut()) {
     for _ in 0..iterations / 10 {
@@ -90,7 +90,7 @@ async fn main() {
         },
     );
     let (catalogue, csv) = large_policy();
-    let large = Policy::from_texts(&catalogue, latchkey::policy::rules::MODEL, &csv)
+    let large = Policy::from_texts(&catalogue, latchkey::model::policy::rules::MODEL, &csv)
         .await
         .expect("large policy");
     let team = vec!["team5".to_string(), "eng".to_string()];

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use jsonwebtoken::jwk::JwkSet;
-use latchkey::access::{AccessRequest, NewRequest, Start, Terms};
-use latchkey::keys::Keyring;
-use latchkey::policy::Policy;
-use latchkey::providers::token::{mint, OfflineVerifier};
+use latchkey::adapters::keys::Keyring;
+use latchkey::adapters::providers::token::{mint, OfflineVerifier};
+use latchkey::model::access::{AccessRequest, NewRequest, Start, Terms};
+use latchkey::model::policy::Policy;
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");

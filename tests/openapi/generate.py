@@ -1,4 +1,4 @@
-# Writes src/http/openapi.json. Edit here, run `python3 tests/openapi/generate.py`; tests/api/openapi.rs checks the result against the routes.
+# Writes src/edges/http/openapi.json. Edit here, run `python3 tests/openapi/generate.py`; tests/api/openapi.rs checks the result against the routes.
 import json
 err = {"$ref": "#/components/responses/Error"}
 def op(summary, tag, auth=True, body=None, ok="200", ok_schema=None, params=None, extra=None, ok_type="application/json", body_required=True):
@@ -112,5 +112,5 @@ doc = {
   }
  }
 }
-json.dump(doc, open(__import__('os').path.join(__import__('os').path.dirname(__file__), '..', '..', 'src', 'http', 'openapi.json'), 'w'), indent=1)
+json.dump(doc, open(__import__('os').path.join(__import__('os').path.dirname(__file__), '..', '..', 'src', 'edges', 'http', 'openapi.json'), 'w'), indent=1)
 print(sum(len(v) for v in paths.values()), "operations")

@@ -1,0 +1,19 @@
+//! Credential providers: each resource's kind picks the one that turns an active grant
+//! into a credential a real tool accepts.
+//!
+//! - [`aws`]: AWS STS AssumeRole sessions named after the human.
+//! - [`aws_deny`]: the inline deny policy that makes AWS refuse a revoked grant's or a locked user's sessions.
+//! - [`aws_iam`]: IAM calls that write, read back and delete that policy.
+//! - [`livestream`]: tokens for PostHog's live events service (HS256 with its own secret).
+//! - [`token`]: the broker's own signed tokens (EdDSA, or ES256), verified offline against the JWKS.
+
+pub mod aws;
+pub mod aws_deny;
+pub mod aws_iam;
+pub mod livestream;
+pub mod token;
+
+/// A short fingerprint of a secret, for the audit log: the first 16 hex digits of its SHA-256.
+pub fn fingerprint(secret: &str) -> String {
+    crate::model::digest::sha256_hex(secret.as_bytes())[..16].to_string()
+}

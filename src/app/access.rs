@@ -1,0 +1,359 @@
+//! Access requests as the API serves them: create (decided by the policy), activate,
+//! extend, cancel, revoke, and the sweeper (reviews are in `review`). Each change and its audit event
+//! commit in one transaction; concurrent changes to one request retry from a fresh read,
+//! so exactly one of two racing outcomes wins.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::app::{Broker, ServiceError};
+use crate::model::access::{
+    AccessRequest, Change, NewRequest, Review, Start, Terms, TransitionRefusal,
+};
+use crate::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
+use crate::model::domain::Principal;
+use crate::model::policy::decide;
+use crate::model::policy::decide::{Ask, Decision, Outcome, Who};
+use crate::store::Tx;
+
+/// Attempts before a change that keeps losing races gives up.
+pub(super) const RETRIES: usize = 8;
+
+/// A request with its reviews and who can still decide it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct RequestView {
+    /// The request.
+    #[serde(flatten)]
+    pub request: AccessRequest,
+    /// Reviews so far.
+    pub reviews: Vec<Review>,
+    /// Approvals counted.
+    pub approvals: u32,
+    /// Denials counted.
+    pub denials: u32,
+    /// Who may review it, in words.
+    pub reviewers: String,
+}
+
+pub(super) fn who(p: &Principal) -> Who<'_> {
+    Who {
+        name: Broker::policy_name(p),
+        user_id: &p.user_id,
+        groups: &p.groups,
+    }
+}
+
+pub(super) fn event(
+    kind: EventKind,
+    actor: &str,
+    r: &AccessRequest,
+    origin: &Origin,
+    now: DateTime<Utc>,
+) -> AuditEvent {
+    AuditEvent::new(kind, actor, origin, now).about(&r.id, &r.resource, &r.role)
+}
+
+impl Broker {
+    /// Decides and, unless refused, records a request. With an idempotency key, a repeat
+    /// returns the first request unchanged.
+    pub async fn create_request(
+        &self,
+        p: &Principal,
+        ask: Ask,
+        idempotency_key: Option<&str>,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<(AccessRequest, Decision), ServiceError> {
+        let policy = self.policy.current();
+        let decision = decide::decide(&policy, &who(p), &ask);
+        let mut tx = self.store.begin().await?;
+        if let Some(key) = idempotency_key {
+            if let Some(existing) = tx.request_by_key(&p.user_id, key).await? {
+                return Ok((existing, decision));
+            }
+        }
+        let mut decided = AuditEvent::new(EventKind::PolicyDecided, &p.user_id, origin, now)
+            .details(serde_json::json!({ "decision": &decision, "policy_hash": policy.hash, "breakglass": ask.breakglass }));
+        decided.resource = Some(ask.resource.clone());
+        decided.role = decision.role.clone().or(ask.role.clone());
+        let (start, role_name) = match (decision.outcome, &decision.role) {
+            (Outcome::Refused, _) | (_, None) => {
+                decided = decided.outcome("refused", decision.explanation.last().cloned());
+                tx.append_audit(&decided).await?;
+                tx.commit().await?;
+                return Err(ServiceError::Refused(Box::new(decision)));
+            }
+            (Outcome::AutoApproved, Some(r)) => (Start::AutoApproved, r.clone()),
+            (Outcome::Breakglass, Some(r)) => (Start::Breakglass, r.clone()),
+            (Outcome::NeedsReview, Some(r)) => (Start::Pending, r.clone()),
+        };
+        let Some((_, role)) = policy.catalogue.role(&ask.resource, &role_name) else {
+            return Err(ServiceError::Refused(Box::new(decision)));
+        };
+        let request = AccessRequest::create(
+            NewRequest {
+                id: uuid::Uuid::new_v4().to_string(),
+                requester_id: p.user_id.clone(),
+                requester_name: Broker::policy_name(p).to_string(),
+                resource: ask.resource.clone(),
+                role: role_name.clone(),
+                reason: ask.reason.clone(),
+                ticket: ask.ticket.clone(),
+                duration: Duration::from_secs(decision.duration_secs),
+                pending_timeout: role.pending_timeout,
+                terms: Terms {
+                    approvals: role.approvals,
+                    denials: role.denials,
+                    activation_window: role.activation_window,
+                    max_duration: if ask.breakglass {
+                        role.breakglass_max_duration
+                    } else {
+                        role.max_duration
+                    },
+                    max_extensions: if ask.breakglass {
+                        0
+                    } else {
+                        role.max_extensions
+                    },
+                    extension: role.extension,
+                },
+            },
+            start,
+            now,
+        );
+        let first_request = if self.slack.is_some() {
+            !tx.list_requests(Some(&p.user_id), &[], 200)
+                .await?
+                .iter()
+                .any(|earlier| earlier.resource == request.resource)
+        } else {
+            false
+        };
+        tx.insert_request(&request, idempotency_key).await?;
+        if self.slack.is_some() && matches!(start, Start::Pending | Start::Breakglass) {
+            crate::app::slack::notify::announce(&mut tx, &request, first_request, now).await?;
+        }
+        decided.subject = Some(request.id.clone());
+        tx.append_audit(&decided).await?;
+        let created = event(EventKind::RequestCreated, &p.user_id, &request, origin, now)
+            .outcome("success", request.reason.clone())
+            .details(serde_json::json!({ "state": request.state, "duration_secs": decision.duration_secs, "ticket": request.ticket }));
+        tx.append_audit(&created).await?;
+        if start != Start::Pending {
+            let kind = if start == Start::Breakglass {
+                EventKind::BreakglassUsed
+            } else {
+                EventKind::GrantActivated
+            };
+            let e = event(kind, &p.user_id, &request, origin, now)
+                .details(serde_json::json!({ "expires_at": request.expires_at, "auto_approved": request.auto_approved }));
+            tx.append_audit(&e).await?;
+        }
+        tx.commit().await?;
+        if start == Start::Breakglass {
+            self.notify_breakglass(&request);
+        }
+        Ok((request, decision))
+    }
+
+    /// Loads a request, expiring it first if a clock ran out (committed on its own).
+    pub(super) async fn load_live(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<AccessRequest, ServiceError> {
+        let mut r = tx
+            .request(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no request {id}")))?;
+        if let Some(change) = r.expire(now) {
+            if tx.update_request(&r).await? {
+                let e = event(change.event, SYSTEM, &r, origin, now)
+                    .outcome("success", r.end_reason.clone());
+                tx.append_audit(&e).await?;
+                self.slack_changed(tx, &r, now).await?;
+                r.version += 1;
+            }
+        }
+        Ok(r)
+    }
+
+    /// Applies `op` to a request and records it with its audit event, retrying on races.
+    async fn change(
+        &self,
+        p: &Principal,
+        id: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
+        op: impl Fn(&mut AccessRequest) -> Result<Change, TransitionRefusal>,
+    ) -> Result<AccessRequest, ServiceError> {
+        for _ in 0..RETRIES {
+            let mut tx = self.store.begin().await?;
+            let mut r = self.load_live(&mut tx, id, origin, now).await?;
+            let change = match op(&mut r) {
+                Ok(c) => c,
+                Err(refusal) => {
+                    // Keep an expiry that load_live found; refuse the operation.
+                    tx.commit().await?;
+                    return Err(refusal.into());
+                }
+            };
+            if !tx.update_request(&r).await? {
+                continue;
+            }
+            let e = event(change.event, &p.user_id, &r, origin, now)
+                .outcome("success", r.end_reason.clone())
+                .details(serde_json::json!({ "from": change.from, "to": change.to, "expires_at": r.expires_at }));
+            tx.append_audit(&e).await?;
+            self.slack_changed(&mut tx, &r, now).await?;
+            if change.from == crate::model::access::State::Active
+                && change.to == crate::model::access::State::Revoked
+            {
+                // Ended early: its AWS sessions are denied at AWS, queued with the revocation.
+                self.deny_grant_sessions(&mut tx, &r, change.event.as_str(), now)
+                    .await?;
+            }
+            tx.commit().await?;
+            r.version += 1;
+            return Ok(r);
+        }
+        Err(ServiceError::Conflict)
+    }
+
+    /// The requester activates an approved grant.
+    pub async fn activate(
+        &self,
+        p: &Principal,
+        id: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<AccessRequest, ServiceError> {
+        self.change(p, id, origin, now, |r| r.activate(&p.user_id, now))
+            .await
+    }
+
+    /// The requester extends a live grant.
+    pub async fn extend(
+        &self,
+        p: &Principal,
+        id: &str,
+        by: Duration,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<AccessRequest, ServiceError> {
+        self.change(p, id, origin, now, |r| r.extend(&p.user_id, by, now))
+            .await
+    }
+
+    /// The requester withdraws a request that is not yet active.
+    pub async fn cancel(
+        &self,
+        p: &Principal,
+        id: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<AccessRequest, ServiceError> {
+        self.change(p, id, origin, now, |r| r.cancel(&p.user_id, now))
+            .await
+    }
+
+    /// The requester or an administrator ends a grant.
+    pub async fn revoke(
+        &self,
+        p: &Principal,
+        id: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<AccessRequest, ServiceError> {
+        let admin = self.is_admin(p);
+        let name = Broker::policy_name(p).to_string();
+        let r = self
+            .change(p, id, origin, now, |r| {
+                r.revoke(&p.user_id, &name, admin, now)
+            })
+            .await?;
+        // Committed: every gated stream of the grant closes now.
+        self.gate.end_grant(&r.id, crate::app::gate::End::Revoked);
+        Ok(r)
+    }
+
+    /// Expires every request whose clock has run out; returns how many.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
+        let mut done = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let due = tx.due_requests(now, 100).await?;
+            let batch = due.len();
+            let mut ended = Vec::new();
+            for mut r in due {
+                if let Some(change) = r.expire(now) {
+                    if tx.update_request(&r).await? {
+                        let e = event(change.event, SYSTEM, &r, &Origin::default(), now)
+                            .outcome("success", r.end_reason.clone());
+                        tx.append_audit(&e).await?;
+                        self.slack_changed(&mut tx, &r, now).await?;
+                        done += 1;
+                        ended.push(r.id);
+                    }
+                }
+            }
+            tx.commit().await?;
+            for id in ended {
+                self.gate.end_grant(&id, crate::app::gate::End::Expired);
+            }
+            if batch < 100 {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Queues the Slack update of a changed request (same transaction), when Slack is on.
+    async fn slack_changed(
+        &self,
+        tx: &mut Tx,
+        r: &AccessRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        if self.slack.is_some() {
+            crate::app::slack::notify::changed(tx, r, false, now).await?;
+        }
+        Ok(())
+    }
+
+    fn notify_breakglass(&self, r: &AccessRequest) {
+        tracing::warn!(request = %r.id, resource = %r.resource, role = %r.role, by = %r.requester_name, "break-glass used");
+        let Some(url) = self.config.hooks.breakglass_url.clone() else {
+            return;
+        };
+        let body = serde_json::json!({
+            "event": EventKind::BreakglassUsed.as_str(), "request_id": r.id, "requester": r.requester_name,
+            "resource": r.resource, "role": r.role, "reason": r.reason, "expires_at": r.expires_at,
+        });
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            for attempt in 0..3u32 {
+                match http
+                    .post(&url)
+                    .json(&body)
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await
+                {
+                    Ok(resp) if resp.status().is_success() => return,
+                    Ok(resp) => {
+                        tracing::warn!(status = %resp.status(), attempt, "break-glass hook refused")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e.without_url(), attempt, "break-glass hook failed")
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+            }
+            tracing::error!("break-glass hook gave up after 3 attempts");
+        });
+    }
+}

@@ -1,0 +1,210 @@
+//! Reviews and what people see of requests: approve or deny (eligibility checked against
+//! the policy at the moment of the review), one request with its reviews, and the lists.
+
+use chrono::{DateTime, Utc};
+
+use crate::app::access::{event, who, RequestView, RETRIES};
+use crate::app::{Broker, ServiceError};
+use crate::model::access::{AccessRequest, Review, State, TransitionRefusal, Verdict};
+use crate::model::audit::{EventKind, Origin};
+use crate::model::domain::Principal;
+use crate::model::policy::decide;
+use crate::model::policy::Action;
+
+impl Broker {
+    /// A reviewer approves or denies. Eligibility is checked against the policy now.
+    pub async fn review(
+        &self,
+        p: &Principal,
+        id: &str,
+        verdict: Verdict,
+        comment: Option<String>,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, ServiceError> {
+        self.review_via(p, id, verdict, comment, origin, None, now)
+            .await
+    }
+
+    /// [`Broker::review`] with where the review came from (e.g. Slack and the Slack user),
+    /// recorded in the audit events' details.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn review_via(
+        &self,
+        p: &Principal,
+        id: &str,
+        verdict: Verdict,
+        comment: Option<String>,
+        origin: &Origin,
+        via: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, ServiceError> {
+        let with_via = |mut details: serde_json::Value| {
+            if let (Some(serde_json::Value::Object(extra)), Some(map)) =
+                (via, details.as_object_mut())
+            {
+                map.extend(extra.clone());
+            }
+            details
+        };
+        let policy = self.policy.current();
+        for _ in 0..RETRIES {
+            let mut tx = self.store.begin().await?;
+            let mut r = self.load_live(&mut tx, id, origin, now).await?;
+            if let Err(refusal) = decide::may_review(
+                &policy,
+                &who(p),
+                p.auth_time,
+                &r.resource,
+                &r.role,
+                &r.requester_id,
+                now,
+            ) {
+                let e = event(EventKind::ReviewRefused, &p.user_id, &r, origin, now)
+                    .outcome("refused", Some(refusal.message.clone()))
+                    .details(with_via(serde_json::json!({ "code": refusal.code })));
+                tx.append_audit(&e).await?;
+                tx.commit().await?;
+                return Err(ServiceError::ReviewRefused(refusal));
+            }
+            let earlier = tx.reviews(id).await?;
+            let review = Review {
+                reviewer_id: p.user_id.clone(),
+                reviewer_name: Broker::policy_name(p).to_string(),
+                verdict,
+                comment: comment.clone(),
+                at: now,
+            };
+            let change = match r.review(&earlier, &review, now) {
+                Ok(c) => c,
+                Err(refusal) => {
+                    tx.commit().await?;
+                    return Err(refusal.into());
+                }
+            };
+            if !tx.insert_review(id, &review).await? {
+                return Err(TransitionRefusal::AlreadyReviewed.into());
+            }
+            // Bump the version even when the state stays, so racing reviews serialise.
+            if !tx.update_request(&r).await? {
+                continue;
+            }
+            let submitted = event(EventKind::ReviewSubmitted, &p.user_id, &r, origin, now)
+                .outcome("success", comment.clone())
+                .details(with_via(serde_json::json!({ "verdict": verdict })));
+            tx.append_audit(&submitted).await?;
+            let decided = change.is_some();
+            if let Some(c) = change {
+                let e = event(c.event, &p.user_id, &r, origin, now)
+                    .outcome("success", r.end_reason.clone())
+                    .details(with_via(serde_json::json!({ "from": c.from, "to": c.to })));
+                tx.append_audit(&e).await?;
+            }
+            if self.slack.is_some() {
+                crate::app::slack::notify::changed(&mut tx, &r, decided, now).await?;
+            }
+            tx.commit().await?;
+            r.version += 1;
+            let mut reviews = earlier;
+            reviews.push(review);
+            return Ok(self.view(r, reviews));
+        }
+        Err(ServiceError::Conflict)
+    }
+
+    fn view(&self, request: AccessRequest, reviews: Vec<Review>) -> RequestView {
+        let (approvals, denials) = request.tally(&reviews);
+        let policy = self.policy.current();
+        let reviewers = match policy.catalogue.role(&request.resource, &request.role) {
+            Some((_, role)) => decide::reviewers_text(&policy, &request.resource, role),
+            None => "nobody (the role is no longer in the catalogue)".into(),
+        };
+        RequestView {
+            request,
+            reviews,
+            approvals,
+            denials,
+            reviewers,
+        }
+    }
+
+    /// Whether `p` may see request `r`: the requester, an administrator, an audit reader,
+    /// or someone the policy lets review it.
+    fn may_see(&self, p: &Principal, r: &AccessRequest) -> bool {
+        let policy = self.policy.current();
+        let name = Broker::policy_name(p);
+        r.requester_id == p.user_id
+            || self.is_admin(p)
+            || policy
+                .check(name, &p.groups, "audit", Action::AuditRead)
+                .allowed
+            || policy
+                .check(
+                    name,
+                    &p.groups,
+                    &decide::object(&r.resource, &r.role),
+                    Action::Review,
+                )
+                .allowed
+    }
+
+    /// One request with its reviews.
+    pub async fn request_view(
+        &self,
+        p: &Principal,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        let r = self.load_live(&mut tx, id, &Origin::default(), now).await?;
+        let reviews = tx.reviews(id).await?;
+        tx.commit().await?;
+        if !self.may_see(p, &r) {
+            return Err(ServiceError::NotFound(format!("no request {id}")));
+        }
+        Ok(self.view(r, reviews))
+    }
+
+    /// The caller's requests, or those the caller may review and has not.
+    pub async fn list_requests(
+        &self,
+        p: &Principal,
+        to_review: bool,
+    ) -> Result<Vec<AccessRequest>, ServiceError> {
+        let mut tx = self.store.begin_read().await?;
+        let list = if to_review {
+            let candidates = tx
+                .list_requests(None, &[State::Pending, State::Active], 500)
+                .await?;
+            let policy = self.policy.current();
+            let mut out = Vec::new();
+            for r in candidates {
+                let waiting = r.state == State::Pending || r.breakglass;
+                if waiting
+                    && decide::may_review(
+                        &policy,
+                        &who(p),
+                        p.auth_time,
+                        &r.resource,
+                        &r.role,
+                        &r.requester_id,
+                        Utc::now(),
+                    )
+                    .is_ok()
+                    && !tx
+                        .reviews(&r.id)
+                        .await?
+                        .iter()
+                        .any(|rv| rv.reviewer_id == p.user_id)
+                {
+                    out.push(r);
+                }
+            }
+            out
+        } else {
+            tx.list_requests(Some(&p.user_id), &[], 200).await?
+        };
+        tx.commit().await?;
+        Ok(list)
+    }
+}

@@ -1,0 +1,202 @@
+//! Reviews from Slack on roles that ask for a fresh login (`reviewer_fresh_login`). A
+//! click is not a login, so the click is answered (ephemerally, to that reviewer only)
+//! with a single-use link; it leads to the identity provider (authorization code + PKCE,
+//! `prompt=login`, `max_age=0`), and the review counts when the provider vouches, with a
+//! new `auth_time`, for the very latchkey user the Slack account is bound to. The ID
+//! token is checked like a login's (signature, issuer, audience, expiry, nonce) and can
+//! be used once.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::adapters::auth::provider::{CodeLogin, Provider, ProviderError};
+use crate::app::{Broker, RequestView, ServiceError};
+use crate::model::access::Verdict;
+use crate::model::audit::Origin;
+use crate::model::domain::Principal;
+use crate::model::random::random_id;
+use crate::store::Confirmation;
+
+/// How long a confirmation link works.
+const LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+/// Path of the link a reviewer opens.
+pub const CONFIRM_PATH: &str = "/v1/slack/confirm";
+/// Path the provider redirects back to (register `{public_url}/v1/slack/callback` with the provider).
+pub const CALLBACK_PATH: &str = "/v1/slack/callback";
+
+fn unavailable(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::IdToken(
+        crate::adapters::auth::oidc::IdTokenError::ProviderUnavailable(e.to_string()),
+    )
+}
+
+fn http() -> Result<reqwest::Client, ServiceError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| unavailable(e.without_url()))
+}
+
+/// The configured provider, discovered (its document must name the configured issuer).
+async fn provider(broker: &Broker) -> Result<Provider, ServiceError> {
+    let oidc = broker
+        .config
+        .oidc
+        .as_ref()
+        .ok_or(ServiceError::NoProvider)?;
+    Provider::discover(http()?, &oidc.issuer, &oidc.client_id, &oidc.scopes)
+        .await
+        .map_err(unavailable)
+}
+
+/// The code login of a pending confirmation: a fresh authentication, with its own state,
+/// nonce and PKCE verifier.
+fn code_login<'a>(redirect_uri: &'a str, c: &'a Confirmation) -> CodeLogin<'a> {
+    CodeLogin {
+        redirect_uri,
+        state: &c.state,
+        nonce: &c.nonce,
+        pkce_verifier: &c.pkce_verifier,
+        fresh: true,
+    }
+}
+
+fn redirect_uri(broker: &Broker) -> String {
+    format!("{}{CALLBACK_PATH}", broker.config.public_url)
+}
+
+/// Records a pending confirmation; returns the link to show the reviewer.
+pub async fn offer(
+    broker: &Broker,
+    slack_user_id: &str,
+    user_id: &str,
+    request_id: &str,
+    verdict: Verdict,
+    now: DateTime<Utc>,
+) -> Result<String, ServiceError> {
+    if broker.config.oidc.is_none() {
+        return Err(ServiceError::NoProvider);
+    }
+    let c = Confirmation {
+        id: random_id()?,
+        state: random_id()?,
+        request_id: request_id.to_string(),
+        verdict: match verdict {
+            Verdict::Approve => "approve",
+            Verdict::Deny => "deny",
+        }
+        .to_string(),
+        slack_user_id: slack_user_id.to_string(),
+        user_id: user_id.to_string(),
+        nonce: random_id()?,
+        pkce_verifier: random_id()?,
+        expires_at: crate::model::domain::to_ms(now + LIFETIME),
+    };
+    let mut tx = broker.store.begin().await?;
+    tx.slack_insert_confirmation(&c).await?;
+    tx.commit().await?;
+    Ok(format!(
+        "{}{CONFIRM_PATH}/{}",
+        broker.config.public_url, c.id
+    ))
+}
+
+/// The provider's authorization URL for a pending confirmation.
+pub async fn start(broker: &Broker, id: &str, now: DateTime<Utc>) -> Result<String, ServiceError> {
+    if broker.config.oidc.is_none() {
+        return Err(ServiceError::NoProvider);
+    }
+    let mut tx = broker.store.begin_read().await?;
+    let c = tx.slack_confirmation(id, now).await?;
+    tx.commit().await?;
+    let c = c.ok_or_else(|| {
+        ServiceError::NotFound(
+            "this confirmation link is unknown, used or expired; click the button in Slack again"
+                .into(),
+        )
+    })?;
+    let redirect = redirect_uri(broker);
+    let url = provider(broker)
+        .await?
+        .authorization_url(&code_login(&redirect, &c))
+        .map_err(unavailable)?;
+    Ok(url.to_string())
+}
+
+/// Completes a confirmation: exchanges the code, verifies the ID token, checks it names
+/// the bound user, and submits the review with the new `auth_time`.
+pub async fn finish(
+    broker: &Broker,
+    state: &str,
+    code: &str,
+    origin: &Origin,
+    now: DateTime<Utc>,
+) -> Result<RequestView, ServiceError> {
+    let verifier = broker.verifier.as_ref().ok_or(ServiceError::NoProvider)?;
+    let mut tx = broker.store.begin().await?;
+    let c = tx.slack_take_confirmation(state, now).await?;
+    tx.commit().await?;
+    let c = c.ok_or(ServiceError::LoginAttemptInvalid)?;
+    let redirect = redirect_uri(broker);
+    let id_token = provider(broker)
+        .await?
+        .exchange_code(code, &code_login(&redirect, &c))
+        .await
+        .map_err(|e| match e {
+            ProviderError::Refused { .. } => {
+                ServiceError::Forbidden(format!("the identity provider refused the login ({e})"))
+            }
+            e => unavailable(e),
+        })?;
+    let verified = verifier.verify(&id_token, Some(&c.nonce), now).await?;
+    let identity = verified.identity;
+    if identity.user_id() != c.user_id {
+        return Err(ServiceError::Forbidden(format!(
+            "you confirmed as {}, but this Slack account is bound to another latchkey user",
+            identity.email.as_deref().unwrap_or(&identity.subject)
+        )));
+    }
+    let mut tx = broker.store.begin().await?;
+    if !tx
+        .mark_id_token_used(&verified.replay_key, verified.remember_until, now)
+        .await?
+    {
+        return Err(ServiceError::IdTokenReplayed);
+    }
+    if tx.find_lock(&identity.lock_identifiers()).await?.is_some() {
+        return Err(ServiceError::UserLocked);
+    }
+    tx.upsert_user(&identity, now).await?;
+    tx.commit().await?;
+    let principal = Principal {
+        user_id: identity.user_id(),
+        subject: identity.subject.clone(),
+        email: identity.email.clone(),
+        name: identity.name.clone(),
+        groups: identity.groups.clone(),
+        session_id: format!("slack-confirm:{}", c.id),
+        expires_at: now,
+        dev: false,
+        auth_time: identity.auth_time,
+    };
+    let verdict = if c.verdict == "deny" {
+        Verdict::Deny
+    } else {
+        Verdict::Approve
+    };
+    let via = serde_json::json!({ "via": "slack", "slack_user_id": c.slack_user_id, "binding": "fresh_login" });
+    broker
+        .review_via(
+            &principal,
+            &c.request_id,
+            verdict,
+            None,
+            origin,
+            Some(&via),
+            now,
+        )
+        .await
+}

@@ -1,0 +1,302 @@
+//! The client verbs: each resolves the server and session, calls the API, prints.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::adapters::keys::KeyInfo;
+use crate::app::BrowserLogin;
+use crate::edges::cli::client::{ApiClient, ApiClientError};
+use crate::edges::cli::login;
+use crate::edges::cli::login::Prompt;
+use crate::edges::cli::saved_sessions::{config_dir, Saved, SavedSession};
+use crate::edges::cli::{exit, Command, KeysCommand, LoginArgs, Output, SlackCommand};
+use crate::edges::http::login::{AuthConfig, SessionResponse, WhoAmI};
+use crate::model::domain::Principal;
+use crate::model::refusal::Class;
+
+/// Why a client verb failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The broker refused.
+    #[error(transparent)]
+    Api(#[from] ApiClientError),
+    /// Not logged in to this server.
+    #[error("{0}")]
+    NotLoggedIn(String),
+    /// Anything else.
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+    /// A defined outcome with its own exit code (`--wait`).
+    #[error("{1}")]
+    Exit(u8, String),
+}
+
+impl CliError {
+    /// The process exit code for this error: the one place a refusal class becomes one.
+    pub fn exit_code(&self) -> u8 {
+        let class = match self {
+            CliError::Api(e) => e.status().and_then(crate::edges::http::error::class_of),
+            _ => None,
+        };
+        match self {
+            _ if class == Some(Class::Unauthenticated) => exit::UNAUTHENTICATED,
+            _ if class == Some(Class::Forbidden) => exit::FORBIDDEN,
+            CliError::NotLoggedIn(_) => exit::UNAUTHENTICATED,
+            CliError::Exit(code, _) => *code,
+            _ => exit::FAILURE,
+        }
+    }
+}
+
+fn print<T: Serialize>(
+    output: Output,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> Result<(), CliError> {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?
+        ),
+        Output::Text => println!("{}", text()),
+    }
+    Ok(())
+}
+
+/// Runs a client verb.
+pub async fn run(server: Option<String>, output: Output, command: Command) -> Result<(), CliError> {
+    let dir = config_dir()?;
+    let mut saved = Saved::load(&dir)?;
+    let server = match server.or_else(|| saved.current.clone()) {
+        Some(s) => s.trim_end_matches('/').to_string(),
+        None => {
+            return Err(CliError::NotLoggedIn(
+                "no server: pass --server URL (or set LATCHKEY_SERVER) to log in".into(),
+            ))
+        }
+    };
+    if let Command::Login(args) = command {
+        let session = login_to(&server, &args).await?;
+        let shown = session.clone();
+        saved.current = Some(server.clone());
+        saved.sessions.insert(server.clone(), session);
+        saved.save(&dir)?;
+        return print(output, &shown, || {
+            format!(
+                "Logged in to {server} as {} (groups: {}){}\nSession expires {}",
+                shown.email.as_deref().unwrap_or(&shown.user_id),
+                shown.groups.join(", "),
+                if shown.dev {
+                    " [development session]"
+                } else {
+                    ""
+                },
+                shown.expires_at.format("%Y-%m-%d %H:%M UTC")
+            )
+        });
+    }
+    let token = saved
+        .sessions
+        .get(&server)
+        .map(|s| s.token.clone())
+        .ok_or_else(|| {
+            CliError::NotLoggedIn(format!(
+                "not logged in to {server}; run `latchkey login --server {server}`"
+            ))
+        })?;
+    let api = ApiClient::new(&server, Some(token));
+    match command {
+        Command::Whoami => {
+            let me: WhoAmI = api.get("/v1/session").await?;
+            let p = &me.principal;
+            print(output, &me, || whoami_text(&server, p, me.admin))
+        }
+        Command::Logout { revoke } => {
+            let body = serde_json::json!({ "revoke_grants": revoke });
+            let result: Result<(), _> = api.post("/v1/auth/logout", &body).await;
+            saved.sessions.remove(&server);
+            saved.save(&dir)?;
+            crate::edges::cli::aws_cache::forget(&server, None)?;
+            match result {
+                // A session the broker already ended is as logged out as it gets.
+                Ok(()) | Err(ApiClientError::Api { status: 401, .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            print(output, &serde_json::json!({"logged_out": server}), || {
+                format!("Logged out of {server}")
+            })
+        }
+        Command::Lock { user, reason } => {
+            let out: serde_json::Value = api
+                .post(
+                    "/v1/admin/locks",
+                    &serde_json::json!({"user": user, "reason": reason}),
+                )
+                .await?;
+            let ended = out["sessions_ended"].as_u64().unwrap_or(0);
+            // Locked oneself: this session has ended, and with it every cached credential.
+            if let Err(ApiClientError::Api { status: 401, .. }) =
+                api.get::<WhoAmI>("/v1/session").await
+            {
+                crate::edges::cli::aws_cache::forget(&server, None)?;
+            }
+            print(output, &out, || {
+                format!("Locked {user}: {ended} session(s) ended; new logins are refused")
+            })
+        }
+        Command::Unlock { user } => {
+            let () = api
+                .delete(&format!("/v1/admin/locks/{}", urlencode(&user)))
+                .await?;
+            print(output, &serde_json::json!({"unlocked": user}), || {
+                format!("Unlocked {user}")
+            })
+        }
+        Command::Access(command) => crate::edges::cli::requests::run(&api, output, command).await,
+        Command::Audit { command } => crate::edges::cli::audit::run(&api, output, command).await,
+        Command::Creds { command } => crate::edges::cli::creds::run(&api, command).await,
+        Command::Exec { resource, command } => {
+            crate::edges::cli::creds::exec(&api, &resource, &command).await
+        }
+        Command::Stream(args) => crate::edges::cli::stream::run(&api, output, args).await,
+        Command::Keys { command } => {
+            let keys: Vec<KeyInfo> = match command {
+                KeysCommand::List => api.get("/v1/keys").await?,
+                KeysCommand::Rotate => {
+                    api.post("/v1/admin/keys/rotate", &serde_json::json!({}))
+                        .await?
+                }
+            };
+            print(output, &keys, || keys_text(&keys))
+        }
+        Command::Slack {
+            command: SlackCommand::Link,
+        } => {
+            let code: crate::app::LinkCode =
+                api.post("/v1/slack/link", &serde_json::json!({})).await?;
+            print(output, &code, || {
+                format!(
+                    "In Slack, type:\n\n    {}\n\nThe code works once, until {}.",
+                    code.command,
+                    code.expires_at.format("%H:%M UTC")
+                )
+            })
+        }
+        Command::Serve(_)
+        | Command::Migrate(_)
+        | Command::Login(_)
+        | Command::Policy { .. }
+        | Command::Completions { .. } => Ok(()),
+    }
+}
+
+pub(crate) fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+fn whoami_text(server: &str, p: &Principal, admin: bool) -> String {
+    let mut lines = vec![
+        format!("user:     {}", p.email.as_deref().unwrap_or(&p.user_id)),
+        format!("subject:  {}", p.user_id),
+        format!(
+            "groups:   {}",
+            if p.groups.is_empty() {
+                "(none)".into()
+            } else {
+                p.groups.join(", ")
+            }
+        ),
+        format!("server:   {server}"),
+        format!("expires:  {}", p.expires_at.format("%Y-%m-%d %H:%M:%S UTC")),
+    ];
+    if admin {
+        lines.push("role:     administrator".into());
+    }
+    if p.dev {
+        lines.push("session:  development login (not valid on a production broker)".into());
+    }
+    lines.join("\n")
+}
+
+fn keys_text(keys: &[KeyInfo]) -> String {
+    keys.iter()
+        .map(|k| {
+            let state = match (k.active, k.retire_at) {
+                (true, _) => "active".to_string(),
+                (false, Some(t)) => format!("retiring at {}", t.format("%Y-%m-%d %H:%M UTC")),
+                (false, None) => "published".to_string(),
+            };
+            format!(
+                "{}  created {}  {state}",
+                k.kid,
+                k.created_at.format("%Y-%m-%d %H:%M UTC")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn show_prompt(p: &Prompt) {
+    match p {
+        Prompt::Device {
+            verification_uri,
+            verification_uri_complete,
+            user_code,
+        } => {
+            eprintln!("To log in, open {verification_uri} and enter the code {user_code}");
+            if let Some(complete) = verification_uri_complete {
+                eprintln!("  (or open {complete})");
+            }
+            eprintln!("Waiting for you to confirm…");
+        }
+        Prompt::Browser { url } => {
+            eprintln!("Open this URL in your browser to log in:\n  {url}");
+            if std::env::var_os("LATCHKEY_NO_BROWSER").is_none() {
+                let _ = std::process::Command::new("xdg-open")
+                    .arg(url)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn();
+            }
+        }
+    }
+}
+
+async fn login_to(server: &str, args: &LoginArgs) -> Result<SavedSession, CliError> {
+    let api = ApiClient::new(server, None);
+    let session: SessionResponse = if let Some(email) = &args.dev {
+        api.post(
+            "/v1/auth/dev-login",
+            &serde_json::json!({"email": email, "groups": args.groups}),
+        )
+        .await?
+    } else {
+        let config: AuthConfig = api.get("/v1/auth/config").await?;
+        let http = crate::startup::http_client()?;
+        let provider = login::discover(&http, &config).await?;
+        if args.browser {
+            let attempt: BrowserLogin =
+                api.post("/v1/auth/browser", &serde_json::json!({})).await?;
+            let id_token = login::browser_flow(
+                &provider,
+                &attempt.nonce,
+                Duration::from_secs(300),
+                show_prompt,
+            )
+            .await?;
+            api.post(
+                "/v1/auth/login",
+                &serde_json::json!({"id_token": id_token, "login_id": attempt.login_id}),
+            )
+            .await?
+        } else {
+            let id_token = login::device_flow(&provider, show_prompt).await?;
+            api.post("/v1/auth/login", &serde_json::json!({"id_token": id_token}))
+                .await?
+        }
+    };
+    Ok(session)
+}

@@ -1,0 +1,172 @@
+//! `latchkey policy explain|test|check`: policy reviewed like code, offline, from its directory.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+
+use crate::edges::cli::Output;
+use crate::model::duration;
+use crate::model::policy::decide::{decide, Ask, Outcome, Who};
+use crate::model::policy::{lint, table, Policy};
+
+/// `latchkey policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Explain the decision for a principal asking for a role.
+    Explain {
+        /// The principal's email (as policy lines name it).
+        #[arg(long = "as", value_name = "EMAIL")]
+        user: String,
+        /// The principal's groups, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Resource.
+        #[arg(long)]
+        resource: String,
+        /// Role.
+        #[arg(long)]
+        role: Option<String>,
+        /// Duration asked.
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        /// Reason.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Ticket.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// As break-glass.
+        #[arg(long)]
+        breakglass: bool,
+        /// Policy directory.
+        #[arg(long, default_value = "policies")]
+        policy_dir: PathBuf,
+    },
+    /// Run the table tests in DIR/tests against the policy in DIR.
+    Test {
+        /// Policy directory.
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+    },
+    /// Lint: unknown resources or roles, roles nobody may review, durations above the provider's limits.
+    Check {
+        /// Policy directory.
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+    },
+}
+
+async fn load(dir: &std::path::Path) -> anyhow::Result<Policy> {
+    Policy::load(dir)
+        .await
+        .with_context(|| format!("loading the policy in {}", dir.display()))
+}
+
+/// Runs a policy verb.
+pub async fn run(output: Output, command: PolicyCommand) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Explain {
+            user,
+            groups,
+            resource,
+            role,
+            duration,
+            reason,
+            ticket,
+            breakglass,
+            policy_dir,
+        } => {
+            let policy = load(&policy_dir).await?;
+            let duration = duration.as_deref().map(duration::parse).transpose()?;
+            let ask = Ask {
+                resource,
+                role,
+                duration,
+                reason,
+                ticket,
+                breakglass,
+            };
+            let who = Who {
+                name: &user,
+                user_id: &user,
+                groups: &groups,
+            };
+            let d = decide(&policy, &who, &ask);
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+                Output::Text => {
+                    let verdict = match d.outcome {
+                        Outcome::Refused => format!("REFUSED ({})", d.code.unwrap_or("refused")),
+                        Outcome::AutoApproved => "AUTO-APPROVED".into(),
+                        Outcome::Breakglass => {
+                            "BREAK-GLASS (active at once, reviewed after)".into()
+                        }
+                        Outcome::NeedsReview => format!(
+                            "NEEDS REVIEW ({} approval(s); {} denial(s) end it)",
+                            d.approvals, d.denials
+                        ),
+                    };
+                    println!("{verdict}");
+                    for line in &d.explanation {
+                        println!("  - {line}");
+                    }
+                    if let Some(h) = &d.hint {
+                        println!("  to make it possible: {h}");
+                    }
+                    if d.outcome == Outcome::NeedsReview {
+                        println!("  who can approve: {}", d.reviewers);
+                    }
+                }
+            }
+            Ok(())
+        }
+        PolicyCommand::Test { dir } => {
+            let policy = load(&dir).await?;
+            let results = table::run(&policy, &dir.join("tests"))?;
+            let failed = results.iter().filter(|r| !r.passed).count();
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+                Output::Text => {
+                    for r in &results {
+                        if r.passed {
+                            println!("ok    {}", r.name);
+                        } else {
+                            println!("FAIL  {}\n      {}", r.name, r.detail);
+                        }
+                    }
+                    println!("{} passed, {failed} failed", results.len() - failed);
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} policy test(s) failed");
+            }
+            Ok(())
+        }
+        PolicyCommand::Check { dir } => {
+            let policy = load(&dir).await?;
+            let findings = lint::check(&policy);
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+                Output::Text => {
+                    for f in &findings {
+                        println!("{:?}: {}", f.level, f.message);
+                    }
+                    if findings.is_empty() {
+                        println!(
+                            "{}: {} resources, {} policy lines, no findings (hash {})",
+                            dir.display(),
+                            policy.catalogue.resources.len(),
+                            policy.rules.len(),
+                            &policy.hash[..12]
+                        );
+                    }
+                }
+            }
+            if findings.iter().any(|f| f.level == lint::Level::Error) {
+                bail!("the policy has errors");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! `latchkey serve` and `latchkey migrate`.
+
+use anyhow::Context;
+
+use crate::config::{Config, Layer};
+use crate::edges::cli::ServeArgs;
+use crate::startup;
+use crate::startup::Application;
+
+fn flags(args: &ServeArgs) -> Layer {
+    Layer {
+        dev: args.dev.then_some(true),
+        listen: args.listen.clone(),
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        public_url: args.public_url.clone(),
+        behind_tls_proxy: args.behind_tls_proxy.then_some(true),
+        ..Layer::default()
+    }
+}
+
+/// Defaults ← file ← environment ← flags, validated.
+pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let file = match &args.config {
+        Some(path) => Layer::from_file(path)?,
+        None => Layer::default(),
+    };
+    let mut env = Layer::from_env(std::env::vars())?;
+    if args.dev && env.data_dir.is_none() && file.data_dir.is_none() && args.data_dir.is_none() {
+        env.data_dir = Some(".latchkey-dev".into());
+    }
+    let config = flags(args)
+        .over(env.over(file))
+        .validate()
+        .context("invalid configuration")?;
+    Ok(config)
+}
+
+/// Runs the broker until SIGTERM or Ctrl-C.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    let app = Application::build(config).await?;
+    app.run_until(startup::shutdown_signal()).await
+}
+
+/// Applies migrations and exits.
+pub async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    startup::open_store(&config).await?;
+    eprintln!(
+        "migrations applied to {}",
+        crate::model::secret::redact_url(&config.database_url)
+    );
+    Ok(())
+}

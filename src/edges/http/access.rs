@@ -1,0 +1,363 @@
+//! `/v1/resources`, `/v1/requests` and `/v1/policy/explain`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::app::{Broker, RequestView, ServiceError};
+use crate::edges::http::error::ApiError;
+use crate::edges::http::AppState;
+use crate::model::access::{AccessRequest, Verdict};
+use crate::model::audit::Origin;
+use crate::model::domain::Principal;
+use crate::model::policy::decide;
+use crate::model::policy::decide::{Ask, Decision, Who};
+use crate::model::policy::Action;
+use crate::model::refusal::Class;
+
+type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+/// A duration field of a request body, or 400 `invalid_duration` naming the field.
+pub(crate) fn duration(
+    field: &'static str,
+    v: Option<&str>,
+) -> Result<Option<std::time::Duration>, ApiError> {
+    v.map(|s| {
+        crate::model::duration::parse(s)
+            .map_err(|e| ApiError::new(Class::Invalid, "invalid_duration", format!("{field}: {e}")))
+    })
+    .transpose()
+}
+
+/// A role as `latchkey resources` shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoleView {
+    /// Role name.
+    pub role: String,
+    /// Default duration (s).
+    pub default_duration_secs: u64,
+    /// Maximum duration (s).
+    pub max_duration_secs: u64,
+    /// Granted at once for the caller.
+    pub auto_approved: bool,
+    /// Approvals needed otherwise.
+    pub approvals: u32,
+    /// Who approves.
+    pub reviewers: String,
+    /// A reason is required.
+    pub reason_required: bool,
+    /// Break-glass possible for the caller.
+    pub breakglass: bool,
+}
+
+/// A resource as `latchkey resources` shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResourceView {
+    /// Name.
+    pub name: String,
+    /// Provider kind.
+    pub kind: String,
+    /// Description.
+    pub description: String,
+    /// Roles the caller may request.
+    pub roles: Vec<RoleView>,
+}
+
+/// `GET /v1/resources`: what the caller may request.
+pub async fn resources(State(state): State<AppState>, p: Principal) -> Json<Vec<ResourceView>> {
+    let policy = state.broker.policy.current();
+    let name = Broker::policy_name(&p);
+    let mut out = Vec::new();
+    for r in policy.catalogue.resources.values() {
+        let roles: Vec<RoleView> = r
+            .roles
+            .values()
+            .filter(|role| {
+                policy
+                    .check(
+                        name,
+                        &p.groups,
+                        &decide::object(&r.name, &role.name),
+                        Action::Request,
+                    )
+                    .allowed
+            })
+            .map(|role| {
+                let obj = decide::object(&r.name, &role.name);
+                RoleView {
+                    role: role.name.clone(),
+                    default_duration_secs: role.default_duration.as_secs(),
+                    max_duration_secs: role.max_duration.as_secs(),
+                    auto_approved: role.auto_approve
+                        && policy
+                            .check(name, &p.groups, &obj, Action::AutoApprove)
+                            .allowed,
+                    approvals: role.approvals,
+                    reviewers: decide::reviewers_text(&policy, &r.name, role),
+                    reason_required: role.reason_required,
+                    breakglass: role.breakglass
+                        && policy
+                            .check(name, &p.groups, &obj, Action::Breakglass)
+                            .allowed,
+                }
+            })
+            .collect();
+        if !roles.is_empty() {
+            let kind = serde_json::to_value(r.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            out.push(ResourceView {
+                name: r.name.clone(),
+                kind,
+                description: r.description.clone(),
+                roles,
+            });
+        }
+    }
+    Json(out)
+}
+
+/// Body of `POST /v1/requests` and `POST /v1/policy/explain`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// Resource.
+    pub resource: String,
+    /// Role.
+    pub role: Option<String>,
+    /// Duration, e.g. `2h`.
+    pub duration: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Ticket.
+    pub ticket: Option<String>,
+    /// Break-glass.
+    #[serde(default)]
+    pub breakglass: bool,
+}
+
+impl CreateBody {
+    fn into_ask(self) -> Result<Ask, ApiError> {
+        Ok(Ask {
+            duration: duration("duration", self.duration.as_deref())?,
+            resource: self.resource,
+            role: self.role,
+            reason: self.reason,
+            ticket: self.ticket,
+            breakglass: self.breakglass,
+        })
+    }
+}
+
+/// A created request and the decision.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Created {
+    /// The request.
+    pub request: AccessRequest,
+    /// Why it is in its state.
+    pub decision: serde_json::Value,
+}
+
+/// `POST /v1/requests` (header `Idempotency-Key` makes a retry return the first request).
+pub async fn create(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    headers: HeaderMap,
+    body: Body<CreateBody>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let Json(b) = body?;
+    let key = idempotency_key(&headers)?;
+    let ask = b.into_ask()?;
+    let (request, decision) = state
+        .broker
+        .create_request(&p, ask, key, &origin, Utc::now())
+        .await?;
+    let decision = serde_json::to_value(&decision).unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(Created { request, decision })))
+}
+
+/// The `Idempotency-Key` header: absent, or 1 to 128 visible ASCII characters. Any other
+/// value is refused, not ignored: a retry the caller believes safe would otherwise make a
+/// second request.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(k) if (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k))
+        }
+        _ => Err(ServiceError::BadRequest(
+            "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+        )
+        .into()),
+    }
+}
+
+/// Query of `GET /v1/requests`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// `mine` (default) or `to_review`.
+    pub view: Option<String>,
+}
+
+/// `GET /v1/requests?view=mine|to_review`.
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<AccessRequest>>, ApiError> {
+    let to_review = match q.view.as_deref() {
+        None | Some("mine") => false,
+        Some("to_review") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                Class::Invalid,
+                "invalid_view",
+                format!("view must be mine or to_review, not {other:?}"),
+            ))
+        }
+    };
+    Ok(Json(state.broker.list_requests(&p, to_review).await?))
+}
+
+/// `GET /v1/requests/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(state.broker.request_view(&p, &id, Utc::now()).await?))
+}
+
+/// Body of approve and deny.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    /// Comment; for a denial, the reason (required).
+    pub comment: Option<String>,
+}
+
+/// `POST /v1/requests/{id}/approve`.
+pub async fn approve(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    Path(id): Path<String>,
+    body: Body<ReviewBody>,
+) -> Result<Json<RequestView>, ApiError> {
+    let Json(b) = body?;
+    Ok(Json(
+        state
+            .broker
+            .review(&p, &id, Verdict::Approve, b.comment, &origin, Utc::now())
+            .await?,
+    ))
+}
+
+/// `POST /v1/requests/{id}/deny`: a reason is required.
+pub async fn deny(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    Path(id): Path<String>,
+    body: Body<ReviewBody>,
+) -> Result<Json<RequestView>, ApiError> {
+    let Json(b) = body?;
+    let Some(reason) = b.comment.filter(|c| !c.trim().is_empty()) else {
+        return Err(ApiError::new(
+            Class::Invalid,
+            "reason_required",
+            "a denial needs a reason (comment)",
+        ));
+    };
+    Ok(Json(
+        state
+            .broker
+            .review(&p, &id, Verdict::Deny, Some(reason), &origin, Utc::now())
+            .await?,
+    ))
+}
+
+/// `POST /v1/requests/{id}/activate`.
+pub async fn activate(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    Path(id): Path<String>,
+) -> Result<Json<AccessRequest>, ApiError> {
+    Ok(Json(
+        state.broker.activate(&p, &id, &origin, Utc::now()).await?,
+    ))
+}
+
+/// Body of extend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    /// How much longer, e.g. `1h`.
+    pub duration: String,
+}
+
+/// `POST /v1/requests/{id}/extend`.
+pub async fn extend(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    Path(id): Path<String>,
+    body: Body<ExtendBody>,
+) -> Result<Json<AccessRequest>, ApiError> {
+    let Json(b) = body?;
+    let by = duration("duration", Some(&b.duration))?.unwrap_or_default();
+    Ok(Json(
+        state
+            .broker
+            .extend(&p, &id, by, &origin, Utc::now())
+            .await?,
+    ))
+}
+
+/// `POST /v1/requests/{id}/cancel`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    Path(id): Path<String>,
+) -> Result<Json<AccessRequest>, ApiError> {
+    Ok(Json(
+        state.broker.cancel(&p, &id, &origin, Utc::now()).await?,
+    ))
+}
+
+/// `POST /v1/requests/{id}/revoke`.
+pub async fn revoke(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    Path(id): Path<String>,
+) -> Result<Json<AccessRequest>, ApiError> {
+    Ok(Json(
+        state.broker.revoke(&p, &id, &origin, Utc::now()).await?,
+    ))
+}
+
+/// `POST /v1/policy/explain`: the decision the caller would get, without making a request.
+pub async fn explain(
+    State(state): State<AppState>,
+    p: Principal,
+    body: Body<CreateBody>,
+) -> Result<Json<Decision>, ApiError> {
+    let Json(b) = body?;
+    let ask = b.into_ask()?;
+    let policy = state.broker.policy.current();
+    let who = Who {
+        name: Broker::policy_name(&p),
+        user_id: &p.user_id,
+        groups: &p.groups,
+    };
+    Ok(Json(decide::decide(&policy, &who, &ask)))
+}

@@ -1,0 +1,69 @@
+//! Administration: locking users, rotating and listing keys.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::adapters::keys::KeyInfo;
+use crate::app::admin::LockOutcome;
+use crate::edges::http::error::ApiError;
+use crate::edges::http::AppState;
+use crate::model::audit::Origin;
+use crate::model::domain::Principal;
+
+/// Body of `POST /v1/admin/locks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockBody {
+    /// Email, subject or user id.
+    pub user: String,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/admin/locks`: lock a user; their sessions end at once.
+pub async fn lock(
+    State(state): State<AppState>,
+    admin: Principal,
+    origin: Origin,
+    body: Result<Json<LockBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<LockOutcome>), ApiError> {
+    let Json(body) = body?;
+    let outcome = state
+        .broker
+        .lock_user(&admin, &body.user, body.reason, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+/// `DELETE /v1/admin/locks/{user}`.
+pub async fn unlock(
+    State(state): State<AppState>,
+    admin: Principal,
+    origin: Origin,
+    Path(user): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .broker
+        .unlock_user(&admin, &user, &origin, Utc::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/admin/keys/rotate`.
+pub async fn rotate_keys(
+    State(state): State<AppState>,
+    admin: Principal,
+    origin: Origin,
+) -> Result<Json<Vec<KeyInfo>>, ApiError> {
+    let now = Utc::now();
+    state.broker.rotate_keys(&admin, &origin, now).await?;
+    Ok(Json(state.broker.keyring.list(now)))
+}
+
+/// `GET /v1/keys`: the signing keys and their state (public information).
+pub async fn list_keys(State(state): State<AppState>) -> Json<Vec<KeyInfo>> {
+    Json(state.broker.keyring.list(Utc::now()))
+}

@@ -1,0 +1,172 @@
+//! The audit log over HTTP: the public audit key, reading and following events,
+//! checkpoints on demand, live verification, and evidence exports as one tar stream.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::adapters::keys::audit::AuditPublicKey;
+use crate::app::audit::CheckpointTrigger;
+use crate::app::audit_verify::Report;
+use crate::app::ServiceError;
+use crate::edges::http::error::ApiError;
+use crate::edges::http::AppState;
+use crate::model::audit::checkpoint::Checkpoint;
+use crate::model::audit::{AuditEvent, Origin};
+use crate::model::domain::Principal;
+use crate::model::refusal::Class;
+
+/// `GET /v1/audit/key`: the public half of the audit key (pin it out of band).
+pub async fn key(State(state): State<AppState>) -> Json<AuditPublicKey> {
+    Json(state.broker.audit_key.public().clone())
+}
+
+/// Query of `GET /v1/audit/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Events after this sequence number (default 0).
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (default 100, at most 10,000).
+    pub limit: Option<i64>,
+    /// Seconds to wait for a first new event (long polling, at most 25).
+    pub wait: Option<u64>,
+    /// Instead of `after`: the last this many events.
+    pub last: Option<i64>,
+}
+
+/// `GET /v1/audit/events`: events after a sequence number, optionally waiting for new ones.
+pub async fn events(
+    State(state): State<AppState>,
+    p: Principal,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    let Query(q) =
+        query.map_err(|e| ApiError::new(Class::Invalid, "bad_request", e.body_text()))?;
+    let wait = std::time::Duration::from_secs(q.wait.unwrap_or(0).min(25));
+    let after = match q.last {
+        Some(n) => state.broker.audit_head_seq(&p).await? - n.max(0),
+        None => q.after,
+    };
+    let events = state
+        .broker
+        .audit_events(&p, after.max(0), q.limit.unwrap_or(100), wait)
+        .await?;
+    Ok(Json(events))
+}
+
+/// `POST /v1/audit/checkpoints`: sign the head now (administrators and auditors).
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<(StatusCode, Json<Checkpoint>), ApiError> {
+    let broker = &state.broker;
+    if !broker.is_admin(&p) && !broker.can_read_audit(&p) {
+        return Err(ServiceError::Forbidden(
+            "checkpoints on demand are for administrators and auditors".into(),
+        )
+        .into());
+    }
+    let cp = broker
+        .checkpoint(CheckpointTrigger::OnDemand, Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::new(Class::Conflict, "conflict", "no checkpoint was made"))?;
+    Ok((StatusCode::CREATED, Json(cp)))
+}
+
+/// Body of `POST /v1/audit/verify`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// Checkpoints kept elsewhere, to hold the log against.
+    #[serde(default)]
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// `POST /v1/audit/verify`: check the whole live log.
+pub async fn verify(
+    State(state): State<AppState>,
+    p: Principal,
+    body: Option<Json<VerifyBody>>,
+) -> Result<Json<Report>, ApiError> {
+    let outside = body.map(|Json(b)| b.checkpoints).unwrap_or_default();
+    Ok(Json(state.broker.verify_audit(&p, outside).await?))
+}
+
+/// Body of `POST /v1/audit/export`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// First instant (RFC 3339) or day (`YYYY-MM-DD`, from its start) included.
+    pub from: String,
+    /// Last day included (`YYYY-MM-DD`, to its end) or first instant excluded (RFC 3339).
+    pub to: String,
+}
+
+/// `POST /v1/audit/export`: the evidence bundle of a period, as a tar stream.
+pub async fn export(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    body: Result<Json<ExportBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let period = crate::app::export::period::parse(&body.from, &body.to)
+        .map_err(|e| ApiError::new(Class::Invalid, "bad_period", e))?;
+    let broker = &state.broker;
+    let failed = |e: std::io::Error| ServiceError::Export(e.to_string());
+    // Under the data directory, which start-up empties of what a crash left behind.
+    let exports = broker.config.data_dir.join("exports");
+    std::fs::create_dir_all(&exports).map_err(failed)?;
+    // Removed with its files when the answer is made (or the export fails).
+    let work = tempfile::Builder::new()
+        .prefix("export-")
+        .tempdir_in(&exports)
+        .map_err(failed)?;
+    let manifest = broker
+        .export_audit(&p, period, work.path(), &origin, &|_, _| {})
+        .await?;
+    let tar_file = tempfile::Builder::new()
+        .prefix("export-")
+        .suffix(".tar")
+        .tempfile_in(&exports)
+        .map_err(failed)?;
+    let dir = work.path().to_path_buf();
+    let names: Vec<String> = manifest
+        .files
+        .iter()
+        .map(|f| f.name.clone())
+        .chain(["manifest.json".to_string()])
+        .collect();
+    let tar = tar_file.path().to_path_buf();
+    tokio::task::spawn_blocking(move || crate::app::export::archive::write(&dir, &names, &tar))
+        .await
+        .map_err(|e| ServiceError::Export(e.to_string()))?
+        .map_err(|e| ServiceError::Export(e.to_string()))?;
+    let file = tokio::fs::File::from_std(tar_file.reopen().map_err(failed)?);
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    // The tar file is unlinked at once: the open handle keeps it readable until the stream ends.
+    drop(tar_file);
+    drop(work);
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 16);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"latchkey-evidence-{}.tar\"",
+                    manifest.period.from.format("%Y%m%d")
+                ),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

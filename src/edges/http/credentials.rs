@@ -1,0 +1,71 @@
+//! `/v1/credentials/*`: credentials inside the caller's active grants.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::app::IssuedToken;
+use crate::edges::http::error::ApiError;
+use crate::edges::http::AppState;
+use crate::model::audit::Origin;
+use crate::model::domain::Principal;
+
+/// Body of `POST /v1/credentials/token`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// Resource (of kind `token`).
+    pub resource: String,
+    /// Lifetime asked, e.g. `10m` (capped by the grant and the provider).
+    pub ttl: Option<String>,
+}
+
+/// `POST /v1/credentials/token`: a broker token for a resource the caller holds a grant on.
+pub async fn token(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    body: Result<Json<TokenBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    let Json(b) = body?;
+    let ttl = crate::edges::http::access::duration("ttl", b.ttl.as_deref())?;
+    let issued = state
+        .broker
+        .issue_token(&p, &b.resource, ttl, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Body of `POST /v1/credentials/aws`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsBody {
+    /// Resource (of kind `aws`).
+    pub resource: String,
+    /// Session length asked, e.g. `1h` (within the role's maximum and the grant).
+    pub duration: Option<String>,
+}
+
+/// `POST /v1/credentials/aws`: an STS session for a resource the caller holds a grant on.
+pub async fn aws(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    body: Result<Json<AwsBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<
+    (
+        StatusCode,
+        Json<crate::adapters::providers::aws::AwsCredentials>,
+    ),
+    ApiError,
+> {
+    let Json(b) = body?;
+    let asked = crate::edges::http::access::duration("duration", b.duration.as_deref())?;
+    let creds = state
+        .broker
+        .issue_aws(&p, &b.resource, asked, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(creds)))
+}

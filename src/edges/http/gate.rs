@@ -1,0 +1,105 @@
+//! The gate's API routes: forward-auth, PostHog livestream tokens and the livestream
+//! service's authorization callback. The proxy itself is [`crate::edges::gate::proxy`].
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::app::gate::livestream::IssuedLivestream;
+use crate::edges::gate::forward_auth;
+use crate::edges::gate::headers::bearer;
+use crate::edges::http::error::ApiError;
+use crate::edges::http::AppState;
+use crate::model::audit::Origin;
+use crate::model::domain::Principal;
+use crate::model::refusal::Class;
+
+/// `GET /v1/gate/auth/{resource}`: may the bearer reach this resource now?
+pub async fn forward_auth(
+    state: State<AppState>,
+    Path(resource): Path<String>,
+    origin: Origin,
+    headers: HeaderMap,
+) -> Response {
+    check(state, &resource, None, origin, headers).await
+}
+
+/// `ANY /v1/gate/auth/{resource}/{*path}`: the same, for Envoy, which appends the original
+/// path and keeps the original method.
+pub async fn forward_auth_path(
+    state: State<AppState>,
+    uri: Uri,
+    origin: Origin,
+    headers: HeaderMap,
+) -> Response {
+    // Read from the raw path, not a `Path` extractor: the appended path is checked as
+    // sent, and one that does not decode is refused here like any other bad path.
+    let raw = uri.path().strip_prefix("/v1/gate").unwrap_or("");
+    let raw = format!("/gate{}", raw.strip_prefix("/auth").unwrap_or(""));
+    let Some((resource, appended)) = crate::edges::gate::headers::split_path(&raw) else {
+        return ApiError::new(Class::NotFound, "not_found", "no such endpoint").into_response();
+    };
+    check(state, &resource, Some(appended), origin, headers).await
+}
+
+async fn check(
+    State(state): State<AppState>,
+    resource: &str,
+    appended: Option<&str>,
+    origin: Origin,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = forward_auth::screen(&headers, appended) {
+        return forward_auth::refused(r);
+    }
+    match state
+        .broker
+        .admit(bearer(&headers), resource, &|| origin.clone(), Utc::now())
+        .await
+    {
+        Ok(a) => forward_auth::allowed(&a),
+        Err(r) => forward_auth::refused(r),
+    }
+}
+
+/// Body of `POST /v1/credentials/livestream`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivestreamBody {
+    /// Resource (of kind `http`, with a `team:N` role).
+    pub resource: String,
+    /// Lifetime asked, e.g. `5m` (at most 15m and the grant).
+    pub ttl: Option<String>,
+}
+
+/// `POST /v1/credentials/livestream`: a PostHog live events token inside the caller's grant.
+pub async fn livestream_token(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+    body: Result<Json<LivestreamBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<IssuedLivestream>), ApiError> {
+    let Json(b) = body?;
+    let ttl = crate::edges::http::access::duration("ttl", b.ttl.as_deref())?;
+    let issued = state
+        .broker
+        .issue_livestream(&p, &b.resource, ttl, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// `GET|POST /v1/gate/livestream/authz`: the live events service's callback, with the
+/// stream's own bearer token: 204 while its grant is active, 403 once it is not.
+pub async fn livestream_authz(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state
+        .broker
+        .livestream_authz(bearer(&headers), Utc::now())
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => forward_auth::refused(r),
+    }
+}

@@ -1,0 +1,184 @@
+//! Login, the development login, logout and `whoami`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::app::{BrowserLogin, IssuedSession};
+use crate::edges::http::error::ApiError;
+use crate::edges::http::AppState;
+use crate::model::audit::Origin;
+use crate::model::domain::Principal;
+
+/// What a CLI needs to log in.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuthConfig {
+    /// The provider's issuer, if one is configured.
+    pub issuer: Option<String>,
+    /// The CLI's client id.
+    pub client_id: Option<String>,
+    /// Scopes to request.
+    pub scopes: Vec<String>,
+    /// Whether the development login is accepted.
+    pub dev_login: bool,
+}
+
+/// `GET /v1/auth/config`.
+pub async fn auth_config(State(state): State<AppState>) -> Json<AuthConfig> {
+    let c = &state.broker.config;
+    Json(AuthConfig {
+        issuer: c.oidc.as_ref().map(|o| o.issuer.clone()),
+        client_id: c.oidc.as_ref().map(|o| o.client_id.clone()),
+        scopes: c
+            .oidc
+            .as_ref()
+            .map(|o| o.scopes.clone())
+            .unwrap_or_default(),
+        dev_login: c.dev && c.listen.ip().is_loopback(),
+    })
+}
+
+/// `POST /v1/auth/browser`: a nonce for an authorization-code login.
+pub async fn begin_browser(State(state): State<AppState>) -> Result<Json<BrowserLogin>, ApiError> {
+    Ok(Json(state.broker.begin_browser_login(Utc::now()).await?))
+}
+
+/// Body of `POST /v1/auth/login`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    /// The provider's ID token.
+    pub id_token: String,
+    /// The browser login it answers, if any.
+    pub login_id: Option<String>,
+}
+
+/// A session as the login endpoints return it (and the CLI saves it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionResponse {
+    /// Bearer token.
+    pub token: String,
+    /// Session id.
+    pub session_id: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// User id.
+    pub user_id: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// Development session.
+    pub dev: bool,
+}
+
+impl From<IssuedSession> for SessionResponse {
+    fn from(s: IssuedSession) -> Self {
+        SessionResponse {
+            user_id: s.identity.user_id(),
+            token: s.token,
+            session_id: s.session_id,
+            expires_at: s.expires_at,
+            email: s.identity.email,
+            groups: s.identity.groups,
+            dev: s.dev,
+        }
+    }
+}
+
+/// `POST /v1/auth/login`: ID token in, session out.
+pub async fn login(
+    State(state): State<AppState>,
+    origin: Origin,
+    body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<SessionResponse>), ApiError> {
+    let Json(body) = body?;
+    let issued = state
+        .broker
+        .login(
+            &body.id_token,
+            body.login_id.as_deref(),
+            &origin,
+            Utc::now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued.into())))
+}
+
+/// Body of `POST /v1/auth/dev-login`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevLoginBody {
+    /// Email to log in as.
+    pub email: String,
+    /// Groups to carry.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// `POST /v1/auth/dev-login`: development servers only.
+pub async fn dev_login(
+    State(state): State<AppState>,
+    origin: Origin,
+    body: Result<Json<DevLoginBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<SessionResponse>), ApiError> {
+    let Json(body) = body?;
+    let issued = state
+        .broker
+        .dev_login(&body.email, body.groups, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued.into())))
+}
+
+/// Body of `POST /v1/auth/logout` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutBody {
+    /// Revoke every live grant of the caller first (their AWS sessions are denied at AWS).
+    #[serde(default)]
+    pub revoke_grants: bool,
+}
+
+/// `POST /v1/auth/logout`: ends the caller's session, and with `revoke_grants` their grants.
+pub async fn logout(
+    State(state): State<AppState>,
+    principal: Principal,
+    origin: Origin,
+    body: Result<Json<LogoutBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = match body {
+        Ok(Json(b)) => b,
+        // No JSON body at all: a plain logout, as before the option existed.
+        Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
+            LogoutBody::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if body.revoke_grants {
+        state
+            .broker
+            .logout_revoking(&principal, &origin, Utc::now())
+            .await?;
+    } else {
+        state.broker.logout(&principal, &origin, Utc::now()).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What `whoami` shows.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// The principal.
+    #[serde(flatten)]
+    pub principal: Principal,
+    /// Whether the configuration makes them an administrator.
+    pub admin: bool,
+}
+
+/// `GET /v1/session`.
+pub async fn whoami(State(state): State<AppState>, principal: Principal) -> Json<WhoAmI> {
+    let admin = state.broker.is_admin(&principal);
+    Json(WhoAmI { principal, admin })
+}

@@ -1,0 +1,116 @@
+//! Operational endpoints: liveness, readiness, metrics and the public keys.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
+use axum::Json;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::edges::http::error::ApiError;
+use crate::edges::http::metrics::Format;
+use crate::edges::http::AppState;
+use crate::model::refusal::Class;
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: the database answers, the audit log was not found broken, and signing
+/// keys are loaded.
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let broker = &state.broker;
+    if let Err(e) = broker.store.ping().await {
+        tracing::warn!(error = %e, "not ready: database");
+        return Err(ApiError::new(
+            Class::Unavailable,
+            "not_ready",
+            "the database does not answer",
+        ));
+    }
+    if let Some(why) = broker.store.audit_guard().broken() {
+        return Err(ApiError::new(
+            Class::Unavailable,
+            "audit_chain_broken",
+            format!("the audit log was found cut short or rewritten ({why}); the broker refuses every change and issuance: {}", crate::store::audit_guard::WHAT_TO_DO),
+        ));
+    }
+    if broker.keyring.is_empty() {
+        return Err(ApiError::new(
+            Class::Unavailable,
+            "not_ready",
+            "no signing key is loaded",
+        ));
+    }
+    Ok(Json(serde_json::json!({
+        "status": "ready",
+        "database": broker.store.backend(),
+        "keys": broker.keyring.len(),
+        "dev": broker.config.dev,
+    })))
+}
+
+/// `GET /metrics`: Prometheus text format, or OpenMetrics when the scraper's `Accept`
+/// asks for it.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
+    let text = state.metrics.render(&scrape_time_metrics(&state), format);
+    ([(header::CONTENT_TYPE, format.content_type())], text)
+}
+
+/// The metrics read from the broker when scraped, in a registry of their own.
+fn scrape_time_metrics(state: &AppState) -> Registry {
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Build {
+        version: &'static str,
+        database: &'static str,
+    }
+    let broker = &state.broker;
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut r = Registry::default();
+    r.register(
+        "latchkey_build",
+        "Build of the running broker",
+        Info::new(Build {
+            version: env!("CARGO_PKG_VERSION"),
+            database: broker.store.backend(),
+        }),
+    );
+    r.register(
+        "latchkey_signing_keys",
+        "Signing keys published",
+        ConstGauge::new(count(broker.keyring.len())),
+    );
+    r.register(
+        "latchkey_gate_admission_checks",
+        "Gate admissions checked in full (credential verified, grant read from the store); the others were answered from the admission cache",
+        ConstCounter::new(broker.gate.admissions.checks()),
+    );
+    r.register(
+        "latchkey_gate_streams_open",
+        "Gated streams open now (server-sent events, chunked answers, upgraded connections)",
+        ConstGauge::new(count(broker.gate.hub.open_streams())),
+    );
+    r
+}
+
+/// `GET /.well-known/jwks.json`: every key a verifier should trust now.
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.broker.keyring.jwks(chrono::Utc::now())),
+    )
+}
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}

@@ -1,0 +1,176 @@
+//! `/v1/slack/*`: Slack's interaction and slash-command webhooks (signed by Slack,
+//! verified on the raw body before anything is parsed, answered at once, worked after),
+//! and `POST /v1/slack/link` for a one-time code that links the caller's Slack account.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, Redirect};
+use axum::Json;
+use chrono::Utc;
+
+use crate::app::slack::{commands, fresh, interactions};
+use crate::app::LinkCode;
+use crate::edges::http::error::ApiError;
+use crate::edges::http::slack_signing as signing;
+use crate::edges::http::AppState;
+use crate::model::audit::Origin;
+use crate::model::domain::Principal;
+use crate::model::refusal::Class;
+
+fn not_configured() -> ApiError {
+    ApiError::new(
+        Class::NotFound,
+        "slack_not_configured",
+        "Slack is not configured on this broker",
+    )
+}
+
+/// Refuses anything not signed by Slack within the last five minutes.
+fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    // Unsigned is unsigned whether or not Slack is configured here.
+    if !headers.contains_key("x-slack-signature")
+        || !headers.contains_key("x-slack-request-timestamp")
+    {
+        return Err(ApiError::new(
+            Class::Unauthenticated,
+            "invalid_slack_signature",
+            "the request is not signed by Slack",
+        ));
+    }
+    let config = state
+        .broker
+        .config
+        .slack
+        .as_ref()
+        .ok_or_else(not_configured)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    signing::verify(
+        config.signing_secret.expose(),
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        body,
+        Utc::now().timestamp(),
+    )
+    .map_err(|e| {
+        tracing::warn!(why = %e, retry = header("x-slack-retry-num").unwrap_or("0"), "Slack request refused");
+        ApiError::new(Class::Unauthenticated, "invalid_slack_signature", e.to_string())
+    })
+}
+
+fn bad_payload(message: String) -> ApiError {
+    ApiError::new(Class::Invalid, "invalid_slack_payload", message)
+}
+
+/// `POST /v1/slack/interactions`: button clicks. 200 at once; the review runs after.
+pub async fn interactions(
+    State(state): State<AppState>,
+    origin: Origin,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    verify(&state, &headers, &body)?;
+    let payload = interactions::parse_interaction(&body).map_err(bad_payload)?;
+    tokio::spawn(interactions::handle_actions(
+        state.broker.clone(),
+        payload,
+        origin,
+    ));
+    Ok(StatusCode::OK)
+}
+
+/// `POST /v1/slack/commands`: `/latchkey …`. 200 at once; the answer follows by `response_url`.
+pub async fn commands(
+    State(state): State<AppState>,
+    origin: Origin,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    verify(&state, &headers, &body)?;
+    let command = commands::parse_command(&body).map_err(bad_payload)?;
+    tokio::spawn(commands::handle_command(
+        state.broker.clone(),
+        command,
+        origin,
+    ));
+    Ok(StatusCode::OK)
+}
+
+/// `POST /v1/slack/link`: a one-time code to type in Slack as `/latchkey link CODE`.
+pub async fn link(
+    State(state): State<AppState>,
+    p: Principal,
+    origin: Origin,
+) -> Result<(StatusCode, Json<LinkCode>), ApiError> {
+    state
+        .broker
+        .config
+        .slack
+        .as_ref()
+        .ok_or_else(not_configured)?;
+    let code = state
+        .broker
+        .slack_link_code(&p, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(code)))
+}
+
+/// `GET /v1/slack/confirm/{id}`: the link a reviewer got in Slack; on to the identity provider.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Redirect, ApiError> {
+    state
+        .broker
+        .config
+        .slack
+        .as_ref()
+        .ok_or_else(not_configured)?;
+    let url = fresh::start(&state.broker, &id, Utc::now()).await?;
+    Ok(Redirect::to(&url))
+}
+
+/// Query of the provider's redirect.
+#[derive(Debug, serde::Deserialize)]
+pub struct CallbackQuery {
+    /// The OAuth state.
+    pub state: Option<String>,
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The provider's refusal.
+    pub error: Option<String>,
+}
+
+/// `GET /v1/slack/callback`: the provider vouched (or not); the review counts now.
+pub async fn callback(
+    State(state): State<AppState>,
+    origin: Origin,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Html<String>, ApiError> {
+    state
+        .broker
+        .config
+        .slack
+        .as_ref()
+        .ok_or_else(not_configured)?;
+    let (Some(st), Some(code)) = (q.state, q.code) else {
+        let why = q.error.unwrap_or_else(|| "no code".into());
+        return Err(ApiError::new(
+            Class::Forbidden,
+            "login_refused",
+            format!(
+                "the identity provider did not confirm: {}",
+                why.chars().take(100).collect::<String>()
+            ),
+        ));
+    };
+    let view = fresh::finish(&state.broker, &st, &code, &origin, Utc::now()).await?;
+    let r = &view.request;
+    Ok(Html(format!(
+        "<!doctype html><title>latchkey</title><p>Review recorded: the request of {} for {}#{} is now {}. You can close this window.</p>",
+        crate::model::html::escape(&r.requester_name),
+        crate::model::html::escape(&r.resource),
+        crate::model::html::escape(&r.role),
+        r.state.as_str()
+    )))
+}
