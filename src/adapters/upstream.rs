@@ -24,7 +24,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use crate::app::gate::UpstreamBody;
+/// The body type sent upstream: the caller's, as it arrives.
+pub type UpstreamBody = axum::body::Body;
 
 /// How long an idle upstream connection is kept.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -17,15 +17,6 @@ const BROWSER_LOGIN_WINDOW: i64 = 600;
 /// The issuer recorded for identities from the development login.
 pub const DEV_ISSUER: &str = "dev";
 
-/// Where a request came from, for the session record.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// Peer address.
-    pub addr: Option<String>,
-    /// User agent.
-    pub user_agent: Option<String>,
-}
-
 /// A browser login's single-use handle and the nonce to send to the provider.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BrowserLogin {

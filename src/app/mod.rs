@@ -48,11 +48,12 @@ use crate::model::domain::Principal;
 use crate::model::policy::{Action, PolicyHandle};
 use crate::store::{Store, StoreError};
 
+pub use crate::model::domain::ClientInfo;
 pub use access::RequestView;
 pub use credentials::IssuedToken;
 pub(crate) use issuance::{Ended, Holder, Minted};
 pub use issuance::{InFlight, Pause};
-pub use login::{BrowserLogin, ClientInfo, IssuedSession, DEV_ISSUER};
+pub use login::{BrowserLogin, IssuedSession, DEV_ISSUER};
 pub use slack::LinkCode;
 
 /// The broker's core: configuration, storage, keys and the provider's verifier.

@@ -51,7 +51,7 @@ impl Broker {
         for _ in 0..RETRIES {
             let mut tx = self.store.begin().await?;
             let mut r = self.load_live(&mut tx, id, origin, now).await?;
-            if let Err(refusal) = decide::may_review(
+            if let Err(refusal) = crate::model::policy::review::may_review(
                 &policy,
                 &who(p),
                 p.auth_time,
@@ -116,7 +116,9 @@ impl Broker {
         let (approvals, denials) = request.tally(&reviews);
         let policy = self.policy.current();
         let reviewers = match policy.catalogue.role(&request.resource, &request.role) {
-            Some((_, role)) => decide::reviewers_text(&policy, &request.resource, role),
+            Some((_, role)) => {
+                crate::model::policy::review::reviewers_text(&policy, &request.resource, role)
+            }
             None => "nobody (the role is no longer in the catalogue)".into(),
         };
         RequestView {
@@ -181,7 +183,7 @@ impl Broker {
             for r in candidates {
                 let waiting = r.state == State::Pending || r.breakglass;
                 if waiting
-                    && decide::may_review(
+                    && crate::model::policy::review::may_review(
                         &policy,
                         &who(p),
                         p.auth_time,

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::adapters::providers::livestream::{LivestreamSettings, DEFAULT_TTL, MAX_TTL};
+use crate::config::providers::{LivestreamSettings, DEFAULT_TTL, MAX_TTL};
 use crate::config::{invalid, ConfigError, GateLayer, LivestreamLayer};
 use crate::model::duration;
 

@@ -17,6 +17,8 @@ pub use layer::{
 };
 mod gate;
 pub mod limits;
+pub mod providers;
+pub mod slack;
 pub use limits::{LimitsConfig, LimitsLayer};
 
 /// A configuration that cannot be used, with what to set.
@@ -97,13 +99,13 @@ pub struct Config {
     /// Notification hooks.
     pub hooks: HooksConfig,
     /// How the broker reaches AWS STS.
-    pub aws: crate::adapters::providers::aws::AwsSettings,
+    pub aws: crate::config::providers::AwsSettings,
     /// Audit checkpoints and the event sink.
     pub audit: AuditConfig,
     /// Slack approvals; `None` when no `[slack]` section is configured.
     pub slack: Option<crate::config::slack::SlackConfig>,
     /// Tokens for PostHog's live events service, when configured.
-    pub livestream: Option<crate::adapters::providers::livestream::LivestreamSettings>,
+    pub livestream: Option<crate::config::providers::LivestreamSettings>,
     /// Where the development server runs its live-events source.
     pub dev_source: Option<SocketAddr>,
     /// Limits on unauthenticated callers.
@@ -321,10 +323,8 @@ fn validate_session_lifetime(lifetime: Option<&str>) -> Result<Duration, ConfigE
 }
 
 /// The deny policy's budget: at most IAM's limit, and room for at least a few entries.
-fn validate_aws(
-    layer: AwsLayer,
-) -> Result<crate::adapters::providers::aws::AwsSettings, ConfigError> {
-    use crate::adapters::providers::aws_deny::ROLE_POLICY_LIMIT;
+fn validate_aws(layer: AwsLayer) -> Result<crate::config::providers::AwsSettings, ConfigError> {
+    use crate::config::providers::ROLE_POLICY_LIMIT;
     let deny_policy_max_chars = match layer.deny_policy_max_chars.as_deref() {
         None => ROLE_POLICY_LIMIT,
         Some(v) => match v.trim().replace([',', '_'], "").parse::<usize>() {
@@ -337,7 +337,7 @@ fn validate_aws(
             }
         },
     };
-    Ok(crate::adapters::providers::aws::AwsSettings {
+    Ok(crate::config::providers::AwsSettings {
         region: layer.region,
         endpoint_url: layer.endpoint_url,
         iam_endpoint_url: layer.iam_endpoint_url,
@@ -442,6 +442,5 @@ fn validate_oidc(layer: OidcLayer, dev: bool) -> Result<Option<OidcConfig>, Conf
     }))
 }
 
-pub mod slack;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod duration;
 pub mod gate;
 pub mod html;
+pub mod keys;
 pub mod policy;
 pub mod random;
 pub mod refusal;

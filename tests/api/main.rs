@@ -21,6 +21,7 @@ mod gate_cli;
 mod gate_edges;
 mod gate_fixture;
 mod health;
+mod house;
 mod id_token_attacks;
 mod id_tokens;
 mod issuance_races;

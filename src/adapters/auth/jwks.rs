@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet};
 use openidconnect::JsonWebKey;
 
-use crate::adapters::auth::oidc::IdTokenError;
 use crate::adapters::auth::provider::Provider;
+use crate::model::auth::claims::IdTokenError;
 
 /// How long fetched provider keys are trusted before a refetch.
 pub const JWKS_TTL: Duration = Duration::from_secs(3600);

@@ -15,8 +15,8 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 pub mod audit;
 mod files;
 pub mod jwt_crypto;
-mod material;
-pub use material::KeyAlg;
+use crate::model::keys as material;
+pub use crate::model::keys::KeyAlg;
 use serde::{Deserialize, Serialize};
 
 /// Why the keyring could not be loaded or changed.

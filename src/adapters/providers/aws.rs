@@ -17,6 +17,8 @@ use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::providers::AwsSettings;
+
 /// STS's shortest session.
 pub const MIN_SESSION: Duration = Duration::from_secs(900);
 /// STS's longest session.
@@ -24,31 +26,6 @@ pub const MAX_SESSION: Duration = Duration::from_secs(12 * 3600);
 /// The longest an AWS call may take, retries included: a session STS mints for a call
 /// started before a revocation is issued at most this long after it.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Where the broker reaches STS.
-#[derive(Debug, Clone)]
-pub struct AwsSettings {
-    /// Region (default: from the environment or profile, else us-east-1).
-    pub region: Option<String>,
-    /// Another STS endpoint (a VPC endpoint, or an emulator in tests).
-    pub endpoint_url: Option<String>,
-    /// Another IAM endpoint (an emulator in tests); AWS's own by default.
-    pub iam_endpoint_url: Option<String>,
-    /// The size budget of the deny policy on each role (IAM's 10,240 by default; less
-    /// when the role carries other inline policies).
-    pub deny_policy_max_chars: usize,
-}
-
-impl Default for AwsSettings {
-    fn default() -> Self {
-        Self {
-            region: None,
-            endpoint_url: None,
-            iam_endpoint_url: None,
-            deny_policy_max_chars: crate::adapters::providers::aws_deny::ROLE_POLICY_LIMIT,
-        }
-    }
-}
 
 /// One AssumeRole call.
 #[derive(Debug, Clone)]

@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 
 /// The inline policy's name on every role the broker denies sessions of.
 pub const POLICY_NAME: &str = "latchkey-revocations";
-/// IAM's limit on the aggregate of a role's inline policies, whitespace not counted.
-pub const ROLE_POLICY_LIMIT: usize = 10_240;
+pub use crate::config::providers::ROLE_POLICY_LIMIT;
 /// The condition key of the broker's session tag.
 pub const REQUEST_TAG: &str = "aws:PrincipalTag/latchkey:request";
 

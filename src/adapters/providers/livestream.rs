@@ -5,37 +5,15 @@
 //! `jti` names the issuance, so the service's authorization callback can be traced back
 //! to the grant.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::model::secret::Secret;
+pub use crate::config::providers::{LivestreamSettings, DEFAULT_TTL, MAX_TTL};
+pub use crate::model::policy::upstream::team_of_role;
 
 /// The `aud` the live events service requires, exactly (a string, not an array).
 pub const AUDIENCE: &str = "posthog:livestream";
-/// How long a token lives when the caller does not say.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
-/// The longest a token may live: the service re-checks through the callback, but a leaked
-/// token should still die soon.
-pub const MAX_TTL: Duration = Duration::from_secs(15 * 60);
-
-/// The livestream settings (`[livestream]` in the configuration).
-#[derive(Debug, Clone)]
-pub struct LivestreamSettings {
-    /// The service's own JWT secret (its `LIVESTREAM_JWT_SECRET`).
-    pub secret: Secret,
-    /// The project API token events are filtered on.
-    pub api_token: String,
-    /// The PostHog organization (a UUID), when configured.
-    pub organization_id: Option<String>,
-    /// PostHog user ids by email, for `user_id`, where configured.
-    pub user_ids: BTreeMap<String, i64>,
-    /// Default token lifetime.
-    pub token_ttl: Duration,
-}
 
 /// Claims of a livestream token, as the service reads them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,14 +36,6 @@ pub struct LivestreamClaims {
     pub iat: i64,
     /// The issuance id.
     pub jti: String,
-}
-
-/// The team a role names: `team:2` is team 2; anything else, or team 0, names none.
-pub fn team_of_role(role: &str) -> Option<i64> {
-    role.strip_prefix("team:")?
-        .parse::<i64>()
-        .ok()
-        .filter(|t| *t > 0)
 }
 
 /// Signs a token for `team_id`, valid until `expires_at`.
@@ -107,7 +77,10 @@ pub fn verify(settings: &LivestreamSettings, token: &str) -> Option<LivestreamCl
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::model::secret::Secret;
 
     fn settings(secret: &str) -> LivestreamSettings {
         LivestreamSettings {

@@ -24,8 +24,7 @@ pub use crate::model::gate::admission_rules::{Admission, GateRefusal};
 pub use cache::AdmissionCache;
 pub use revocation::{End, Hub, Liveness};
 
-/// The body type sent upstream: the caller's, as it arrives.
-pub type UpstreamBody = axum::body::Body;
+pub use crate::adapters::upstream::UpstreamBody;
 
 /// The gate's state: open streams, recent admissions, upstream connections.
 #[derive(Default)]

@@ -14,7 +14,6 @@ use crate::adapters::slack::blocks;
 use crate::adapters::slack::blocks::MessageView;
 use crate::app::SharedBroker;
 use crate::model::access::{AccessRequest, State};
-use crate::model::policy::decide;
 use crate::store::{OutboxRow, StoreError, Tx};
 
 /// How long a worker holds a row it is sending before another may take it.
@@ -204,7 +203,7 @@ async fn send(broker: &SharedBroker, api: &SlackApi, row: &OutboxRow) -> Result<
         .role(&r.resource, &r.role)
         .map(|(_, role)| role);
     let reviewers = match role {
-        Some(role) => decide::reviewers_text(&policy, &r.resource, role),
+        Some(role) => crate::model::policy::review::reviewers_text(&policy, &r.resource, role),
         None => "nobody (the role is no longer in the catalogue)".into(),
     };
     let view = MessageView {

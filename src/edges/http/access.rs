@@ -95,7 +95,7 @@ pub async fn resources(State(state): State<AppState>, p: Principal) -> Json<Vec<
                             .check(name, &p.groups, &obj, Action::AutoApprove)
                             .allowed,
                     approvals: role.approvals,
-                    reviewers: decide::reviewers_text(&policy, &r.name, role),
+                    reviewers: crate::model::policy::review::reviewers_text(&policy, &r.name, role),
                     reason_required: role.reason_required,
                     breakglass: role.breakglass
                         && policy

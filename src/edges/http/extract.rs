@@ -7,9 +7,9 @@ use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderValue};
 
-use crate::app::ClientInfo;
 use crate::edges::http::error::ApiError;
 use crate::edges::http::AppState;
+use crate::model::domain::ClientInfo;
 use crate::model::domain::Principal;
 
 impl FromRequestParts<AppState> for Principal {

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::adapters::keys::audit::{AuditKey, AuditPublicKey};
 use crate::model::audit::canonical;
+use crate::model::audit::key::{AuditKey, AuditPublicKey};
 use crate::model::audit::problem::Problem;
 
 /// What a checkpoint signature is computed over, before the canonical body.

@@ -18,6 +18,7 @@ pub mod bounded;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
+pub mod key;
 pub mod kind;
 pub mod lines;
 pub mod par;
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use kind::EventKind;
 
-use crate::app::ClientInfo;
+use crate::model::domain::ClientInfo;
 
 /// Where an action came from: the HTTP request id and the client.
 #[derive(Debug, Clone, Default)]

@@ -4,7 +4,74 @@
 
 use serde_json::{Map, Value};
 
-use crate::adapters::auth::oidc::IdTokenError;
+/// Why an ID token was refused. Each variant has a stable code for API clients.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdTokenError {
+    /// Not a compact JWS.
+    #[error("the ID token is malformed")]
+    Malformed,
+    /// `alg` not in the allow-list (this includes `none` and every HMAC algorithm).
+    #[error("the ID token's algorithm {0:?} is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// No key with this `kid` in the provider's JWKS, even after a refetch.
+    #[error("the ID token was signed by a key the provider does not publish")]
+    UnknownKey,
+    /// The key's type does not fit the algorithm.
+    #[error("the ID token's algorithm does not match the provider's key")]
+    KeyMismatch,
+    /// The signature does not verify.
+    #[error("the ID token's signature is invalid")]
+    BadSignature,
+    /// `iss` is not the configured issuer.
+    #[error("the ID token was issued by another issuer")]
+    WrongIssuer,
+    /// `aud` does not name this broker's client, or `azp` names another.
+    #[error("the ID token is for another audience")]
+    WrongAudience,
+    /// The header's `typ` says this is not an ID token (an access token, a logout token…).
+    #[error("the token is not an ID token (typ {0:?})")]
+    WrongType(String),
+    /// Past `exp`.
+    #[error("the ID token has expired")]
+    Expired,
+    /// Before `nbf`.
+    #[error("the ID token is not yet valid")]
+    NotYetValid,
+    /// `iat` in the future.
+    #[error("the ID token was issued in the future")]
+    IssuedInFuture,
+    /// `nonce` missing or different from the one this login started with.
+    #[error("the ID token's nonce does not match this login")]
+    NonceMismatch,
+    /// A required claim is missing or of the wrong type.
+    #[error("the ID token lacks a valid {0} claim")]
+    MissingClaim(&'static str),
+    /// The provider could not be reached or answered nonsense.
+    #[error("the identity provider is unavailable: {0}")]
+    ProviderUnavailable(String),
+}
+
+impl IdTokenError {
+    /// Stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed => "id_token_malformed",
+            Self::AlgorithmNotAllowed(_) => "id_token_algorithm_not_allowed",
+            Self::UnknownKey => "id_token_unknown_key",
+            Self::KeyMismatch => "id_token_key_mismatch",
+            Self::BadSignature => "id_token_bad_signature",
+            Self::WrongIssuer => "id_token_wrong_issuer",
+            Self::WrongAudience => "id_token_wrong_audience",
+            Self::WrongType(_) => "id_token_wrong_type",
+            Self::Expired => "id_token_expired",
+            Self::NotYetValid => "id_token_not_yet_valid",
+            Self::IssuedInFuture => "id_token_issued_in_future",
+            Self::NonceMismatch => "id_token_nonce_mismatch",
+            Self::MissingClaim(_) => "id_token_missing_claim",
+            Self::ProviderUnavailable(_) => "identity_provider_unavailable",
+        }
+    }
+}
 
 /// OIDC Core 3.1.3.7: `azp`, when present, must be this client; with several audiences
 /// it must be present.

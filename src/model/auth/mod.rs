@@ -1,3 +1,3 @@
 //! Identity claims as the core reads them.
 
-pub(crate) mod claims;
+pub mod claims;

@@ -2,8 +2,8 @@
 //! resource's audience) whose human holds an active grant on the resource and is not
 //! locked. Admissions are remembered for a while ([`crate::app::gate::cache`]).
 
-use axum::http::HeaderValue;
 use chrono::{DateTime, Utc};
+use http::HeaderValue;
 
 use crate::model::access::{AccessRequest, State};
 use crate::model::policy::upstream::Upstream;

@@ -8,22 +8,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::model::duration;
-
-/// Which credential provider serves a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// The broker's own signed tokens.
-    Token,
-    /// AWS STS sessions.
-    Aws,
-    /// Database logins.
-    Db,
-    /// OpenSSH certificates.
-    Ssh,
-    /// A gated HTTP service or stream.
-    Http,
-}
+pub use crate::model::policy::kind::{Kind, UpstreamAuth};
 
 /// How broker tokens are signed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,27 +18,6 @@ pub enum TokenAlgorithm {
     EdDSA,
     /// ECDSA P-256, for verifiers that lack EdDSA.
     ES256,
-}
-
-impl Kind {
-    /// The longest a single credential of this provider may live (a grant may last
-    /// longer; credentials are issued again within it).
-    pub fn max_credential_ttl(self) -> Duration {
-        match self {
-            Kind::Token | Kind::Http => Duration::from_secs(3600),
-            Kind::Aws => Duration::from_secs(12 * 3600),
-            Kind::Db | Kind::Ssh => Duration::from_secs(24 * 3600),
-        }
-    }
-
-    /// The longest access the provider can back.
-    pub fn max_duration(self) -> Duration {
-        match self {
-            // AssumeRole's DurationSeconds ceiling.
-            Kind::Aws => Duration::from_secs(12 * 3600),
-            Kind::Token | Kind::Db | Kind::Ssh | Kind::Http => Duration::from_secs(24 * 3600),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,17 +41,6 @@ struct ResourceFile {
     upstream_auth: UpstreamAuth,
     #[serde(default, rename = "role")]
     roles: Vec<RoleFile>,
-}
-
-/// What the gate sends upstream as `Authorization` besides the identity assertion.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UpstreamAuth {
-    /// Nothing: the upstream reads `X-Latchkey-Assertion`.
-    #[default]
-    Assertion,
-    /// A PostHog live events token for the role's team (needs `[livestream]` in the configuration).
-    Livestream,
 }
 
 #[derive(Debug, Default, Deserialize)]

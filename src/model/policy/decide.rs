@@ -6,19 +6,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::model::duration;
-pub use crate::model::policy::review::{may_review, reviewers_text, ReviewRefusal};
+use crate::model::policy::review::reviewers_text;
+pub use crate::model::policy::subject::{object, Who};
 use crate::model::policy::{Action, Policy, Role};
-
-/// Who is asking or reviewing.
-#[derive(Debug, Clone)]
-pub struct Who<'a> {
-    /// The policy name: verified email, else user id.
-    pub name: &'a str,
-    /// Broker user id.
-    pub user_id: &'a str,
-    /// Groups.
-    pub groups: &'a [String],
-}
 
 /// What is asked.
 #[derive(Debug, Clone, Default)]
@@ -98,11 +88,6 @@ impl Decision {
             rules: Vec::new(),
         }
     }
-}
-
-/// `resource#role`, the object policy lines match.
-pub fn object(resource: &str, role: &str) -> String {
-    format!("{resource}#{role}")
 }
 
 fn pick_role<'p>(

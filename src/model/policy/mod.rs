@@ -13,9 +13,11 @@
 pub mod aws;
 pub mod catalogue;
 pub mod decide;
+pub mod kind;
 pub mod lint;
 pub mod review;
 pub mod rules;
+pub mod subject;
 pub mod table;
 pub mod upstream;
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::model::duration;
-use crate::model::policy::decide::{object, Who};
+use crate::model::policy::subject::{object, Who};
 use crate::model::policy::{Action, Policy, Role};
 
 /// Who may review `resource#role`, in words (role filters and the policy's `review` lines).

@@ -1,10 +1,10 @@
 //! The upstream of an `http` resource: the base URL the gate proxies to, checked at load
 //! so that a typo stops the broker (or the reload) with a message naming the resource.
 
-use axum::http::uri::{Authority, PathAndQuery};
-use axum::http::{HeaderValue, Uri};
+use http::uri::{Authority, PathAndQuery};
+use http::{HeaderValue, Uri};
 
-use crate::model::policy::catalogue::{Kind, UpstreamAuth};
+use crate::model::policy::kind::{Kind, UpstreamAuth};
 
 /// An upstream base URL taken apart once: `http://authority[/prefix]`.
 #[derive(Debug, Clone)]
@@ -103,9 +103,7 @@ pub fn validate<'a>(
         ));
     }
     if auth == UpstreamAuth::Livestream {
-        if let Some(bad) =
-            roles.find(|r| crate::adapters::providers::livestream::team_of_role(r).is_none())
-        {
+        if let Some(bad) = roles.find(|r| team_of_role(r).is_none()) {
             return Err(format!(
                 "{name}: with upstream_auth = \"livestream\" every role must name a team as team:N (N > 0), not {bad:?}"
             ));
@@ -114,6 +112,14 @@ pub fn validate<'a>(
     Upstream::parse(upstream.trim_end_matches('/'))
         .map(Some)
         .map_err(|e| format!("{name}: {e}"))
+}
+
+/// The team a role names: `team:2` is team 2; anything else, or team 0, names none.
+pub fn team_of_role(role: &str) -> Option<i64> {
+    role.strip_prefix("team:")?
+        .parse::<i64>()
+        .ok()
+        .filter(|t| *t > 0)
 }
 
 #[cfg(test)]

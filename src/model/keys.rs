@@ -33,7 +33,7 @@ impl KeyAlg {
 }
 
 /// A loaded key.
-pub(super) struct Material {
+pub(crate) struct Material {
     /// RFC 7638 thumbprint.
     pub kid: String,
     /// Public JWK, without `kid`.
@@ -43,7 +43,7 @@ pub(super) struct Material {
 }
 
 /// A new private key as PKCS#8.
-pub(super) fn generate(alg: KeyAlg) -> Result<Vec<u8>, String> {
+pub(crate) fn generate(alg: KeyAlg) -> Result<Vec<u8>, String> {
     let rng = ring::rand::SystemRandom::new();
     let doc = match alg {
         KeyAlg::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng),
@@ -53,7 +53,7 @@ pub(super) fn generate(alg: KeyAlg) -> Result<Vec<u8>, String> {
         .map_err(|_| "the system random generator failed".to_string())
 }
 
-pub(super) fn thumbprint(canonical: &str) -> String {
+pub(crate) fn thumbprint(canonical: &str) -> String {
     URL_SAFE_NO_PAD.encode(ring::digest::digest(
         &ring::digest::SHA256,
         canonical.as_bytes(),
@@ -61,7 +61,7 @@ pub(super) fn thumbprint(canonical: &str) -> String {
 }
 
 /// Loads a PKCS#8 private key of `alg`.
-pub(super) fn load(alg: KeyAlg, pkcs8: &[u8]) -> Result<Material, String> {
+pub(crate) fn load(alg: KeyAlg, pkcs8: &[u8]) -> Result<Material, String> {
     match alg {
         KeyAlg::Ed25519 => {
             let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
