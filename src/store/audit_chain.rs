@@ -4,7 +4,7 @@
 
 use crate::model::audit::{chain, AuditEvent};
 use crate::model::domain::to_ms;
-use crate::store::audit_log::{AuditRow, AUDIT_COLUMNS};
+use crate::store::audit_row::{AuditRow, AUDIT_COLUMNS};
 use crate::store::statement::sql;
 use crate::store::tx::Backend;
 use crate::store::{postgres, sqlite, StoreError, Tx};

@@ -21,6 +21,7 @@ mod access;
 mod audit_chain;
 pub mod audit_guard;
 mod audit_log;
+mod audit_row;
 mod aws;
 mod begin;
 mod checkpoints;

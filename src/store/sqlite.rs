@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::store::audit_log::AuditRow;
+use crate::store::audit_row::AuditRow;
 use crate::store::statement::sql;
 use crate::store::{StoreError, Tx};
 
