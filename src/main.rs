@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
     .enable_all()
     .build();
     match runtime {
-        Ok(rt) => rt.block_on(latchkey::edges::cli::run(cli)),
+        Ok(rt) => rt.block_on(latchkey::startup::commands::run(cli)),
         Err(e) => {
             eprintln!("latchkey: cannot start the async runtime: {e}");
             std::process::ExitCode::FAILURE

@@ -3,6 +3,7 @@
 
 pub mod assertion;
 pub mod auth;
+pub mod http;
 pub mod keys;
 pub mod providers;
 pub mod sink;

@@ -9,9 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::app::{Broker, ServiceError};
-use crate::model::access::{
-    AccessRequest, Change, NewRequest, Review, Start, Terms, TransitionRefusal,
-};
+use crate::model::access::lifecycle::{Change, TransitionRefusal};
+use crate::model::access::{AccessRequest, NewRequest, Review, Start, Terms};
 use crate::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use crate::model::domain::Principal;
 use crate::model::policy::decide;

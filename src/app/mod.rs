@@ -146,7 +146,7 @@ pub enum ServiceError {
     ReviewRefused(crate::model::policy::review::ReviewRefusal),
     /// The request's state or rules do not allow this.
     #[error(transparent)]
-    Lifecycle(#[from] crate::model::access::TransitionRefusal),
+    Lifecycle(#[from] crate::model::access::lifecycle::TransitionRefusal),
     /// No active grant: the message names the command that would request one.
     #[error("you have no active grant for {resource}; request one: {command}")]
     NoActiveGrant {

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::app::access::{event, who, RequestView, RETRIES};
 use crate::app::{Broker, ServiceError};
-use crate::model::access::{AccessRequest, Review, State, TransitionRefusal, Verdict};
+use crate::model::access::lifecycle::TransitionRefusal;
+use crate::model::access::{AccessRequest, Review, State, Verdict};
 use crate::model::audit::{EventKind, Origin};
 use crate::model::domain::Principal;
 use crate::model::policy::decide;

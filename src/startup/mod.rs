@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -20,12 +19,10 @@ use crate::model::policy::PolicyHandle;
 use crate::model::secret::redact_url;
 use crate::store::Store;
 
+pub mod commands;
 mod serve;
 mod tasks;
 use tasks::{audit_policy, chain_legacy_events, checkpoint_forever, sweep_forever, watch_policy};
-
-/// How long in-flight requests may take to finish after a shutdown signal.
-const DRAIN: Duration = Duration::from_secs(30);
 
 /// A broker bound to its socket, ready to serve.
 pub struct Application {
@@ -39,16 +36,7 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// An HTTP client for talking to the identity provider.
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("building the HTTP client")
-}
+pub use crate::adapters::http::client as http_client;
 
 /// Opens the database and applies migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -1,13 +1,17 @@
 //! The listener, plain or TLS, served until shutdown and then drained for at most
 //! [`DRAIN`].
 
+use std::time::Duration;
+
 use std::future::Future;
 
 use anyhow::Context;
 
 use crate::config::TlsConfig;
 use crate::edges::http::front::MakeFront;
-use crate::startup::DRAIN;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub(crate) const DRAIN: Duration = Duration::from_secs(30);
 
 /// Plain HTTP: after `shutdown`, in-flight requests get [`DRAIN`] to finish.
 pub(super) async fn plain(

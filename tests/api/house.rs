@@ -28,9 +28,14 @@ const LAYERS: &[(&str, u8)] = &[
 const APART: &[(&str, &str)] = &[
     ("store", "adapters"),
     ("adapters", "store"),
-    // The edges reach state and the outside only through the application layer.
-    ("edges", "store"),
-    ("edges", "adapters"),
+    // The server's edges reach state and the outside only through the application layer.
+    ("edges::http", "store"),
+    ("edges::http", "adapters"),
+    ("edges::gate", "store"),
+    ("edges::gate", "adapters"),
+    // The CLI runs on the engineer's machine: it talks to the identity provider and
+    // verifies bundles with a pinned key itself, but never opens a database.
+    ("edges::cli", "store"),
 ];
 
 /// Crates the pure core may not name outside its tests.
@@ -140,6 +145,10 @@ fn references(source: &Source, modules: &BTreeSet<String>) -> BTreeSet<String> {
         }
     };
     for m in path.captures_iter(&text) {
+        // the prefix of a `use a::{b, c}` group names no item: its members do (below)
+        if text[m.get(0).unwrap().end()..].starts_with("::{") {
+            continue;
+        }
         let mut base = base_of(&m[1]);
         let mut rest = m[2].to_string();
         while let Some(r) = rest.strip_prefix("::super") {
@@ -381,13 +390,6 @@ fn layers_import_downwards_and_no_file_is_in_a_circle() {
 /// `app`'s `Broker`, `edges::http`'s `AppState`, `config`'s `ConfigError`); the edges still
 /// reach adapters and the store for key material, AWS wire types and the gate's upstream.
 const KNOWN: &[&str] = &[
-    "apart: edges::cli::audit imports adapters::keys::audit",
-    "apart: edges::cli::audit imports adapters::sink",
-    "apart: edges::cli::aws_cache imports adapters::providers",
-    "apart: edges::cli::aws_cache imports adapters::providers::aws",
-    "apart: edges::cli::commands imports adapters::keys",
-    "apart: edges::cli::creds imports adapters::providers::aws",
-    "apart: edges::cli::login imports adapters::auth::provider",
     "apart: edges::gate::devsource imports adapters::assertion",
     "apart: edges::gate::forward_auth imports adapters::assertion",
     "apart: edges::gate::headers imports adapters::assertion",
@@ -397,16 +399,10 @@ const KNOWN: &[&str] = &[
     "apart: edges::http::audit imports adapters::keys::audit",
     "apart: edges::http::credentials imports adapters::providers::aws",
     "apart: edges::http::ops imports store::audit_guard",
-    "circle: adapters::keys -> adapters::keys::files",
     "circle: app -> app::access -> app::credentials -> app::issuance -> app::login -> app::slack -> app::slack::binding -> app::slack::notify",
     "circle: config -> config::audit -> config::gate -> config::layer -> config::limits -> config::slack",
-    "circle: edges::cli -> edges::cli::audit -> edges::cli::aws_cache -> edges::cli::commands -> edges::cli::creds -> edges::cli::policy -> edges::cli::requests -> edges::cli::server -> edges::cli::stream",
     "circle: edges::gate::forward_auth -> edges::gate::proxy -> edges::http -> edges::http::access -> edges::http::admin -> edges::http::audit -> edges::http::credentials -> edges::http::extract -> edges::http::front -> edges::http::gate -> edges::http::login -> edges::http::metrics -> edges::http::ops -> edges::http::request_id -> edges::http::slack",
-    "circle: model::access -> model::access::lifecycle",
-    "circle: startup -> startup::serve",
     "circle: store -> store::access -> store::audit_guard -> store::audit_log -> store::aws -> store::begin -> store::issuances -> store::pool -> store::postgres -> store::sessions -> store::slack_links -> store::slack_outbox -> store::sqlite -> store::statement -> store::tx -> store::users",
-    "climb: edges::cli::commands (edges) imports startup (startup)",
-    "climb: edges::cli::server (edges) imports startup (startup)",
 ];
 
 fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
-use crate::adapters::keys::{material, KeyError};
+use crate::adapters::keys::error::KeyError;
 pub use crate::model::audit::key::{AuditKey, AuditPublicKey};
+use crate::model::keys as material;
 
 impl AuditKey {
     /// Loads `audit.key` from `dir`, creating it on first start.
@@ -16,12 +17,13 @@ impl AuditKey {
         let pkcs8 = match crate::adapters::keys::files::read_private(&path)? {
             Some(bytes) => bytes,
             None => {
-                let bytes = material::generate(crate::adapters::keys::KeyAlg::Ed25519).map_err(
-                    |message| KeyError::Corrupt {
-                        path: path.clone(),
-                        message,
-                    },
-                )?;
+                let bytes =
+                    material::generate(crate::model::keys::KeyAlg::Ed25519).map_err(|message| {
+                        KeyError::Corrupt {
+                            path: path.clone(),
+                            message,
+                        }
+                    })?;
                 crate::adapters::keys::files::write_new_private(&path, &bytes)?;
                 bytes
             }

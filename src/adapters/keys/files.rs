@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::adapters::keys::{io, KeyError};
+use crate::adapters::keys::error::{io, KeyError};
 
 /// Creates `dir` (0700) if missing. An existing one that group or others may write to is
 /// refused; one they may only list or enter is set to 0700, with a warning.

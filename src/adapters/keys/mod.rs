@@ -13,38 +13,13 @@ use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
 pub mod audit;
+mod error;
 mod files;
 pub mod jwt_crypto;
+pub use crate::adapters::keys::error::KeyError;
 use crate::model::keys as material;
 pub use crate::model::keys::KeyAlg;
 use serde::{Deserialize, Serialize};
-
-/// Why the keyring could not be loaded or changed.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// File system trouble.
-    #[error("keys directory {path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A key file or the manifest is damaged.
-    #[error("keys directory {path}: {message}")]
-    Corrupt {
-        /// The path.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A key file is readable by others.
-    #[error("key file {0} must not be readable by group or others (chmod 600)")]
-    Permissions(PathBuf),
-    /// The keys directory is writable by group or others.
-    #[error("keys directory {0} is writable by group or others, so its keys cannot be trusted: check its files, then chmod 700")]
-    DirPermissions(PathBuf),
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ManifestEntry {
@@ -97,13 +72,6 @@ impl std::fmt::Debug for Keyring {
         f.debug_struct("Keyring")
             .field("dir", &self.dir)
             .finish_non_exhaustive()
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 

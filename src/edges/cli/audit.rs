@@ -11,8 +11,8 @@ use crate::adapters::sink;
 use crate::app::audit_verify::Report;
 use crate::app::export::bundle::verify_bundle;
 use crate::edges::cli::client::ApiClient;
-use crate::edges::cli::commands::CliError;
-use crate::edges::cli::{exit, Output};
+use crate::edges::cli::error::CliError;
+use crate::edges::cli::output::{exit, Output};
 use crate::model::audit::checkpoint::Checkpoint;
 use crate::model::audit::{format_at, AuditEvent};
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::adapters::providers::aws::AwsCredentials;
 use crate::app::RequestView;
 use crate::edges::cli::client::{ApiClient, ApiClientError};
-use crate::edges::cli::commands::CliError;
+use crate::edges::cli::error::CliError;
 use crate::edges::cli::saved_sessions::config_dir;
 use crate::model::access::State;
 

@@ -218,3 +218,10 @@ impl ApiClient {
             .await
     }
 }
+
+/// A path segment or query value, percent-encoded (spaces as `%20`).
+pub(crate) fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}

@@ -6,48 +6,15 @@ use serde::Serialize;
 
 use crate::adapters::keys::KeyInfo;
 use crate::app::BrowserLogin;
-use crate::edges::cli::client::{ApiClient, ApiClientError};
+use crate::edges::cli::args::{Command, KeysCommand, LoginArgs, SlackCommand};
+use crate::edges::cli::client::{urlencode, ApiClient, ApiClientError};
+pub use crate::edges::cli::error::CliError;
 use crate::edges::cli::login;
 use crate::edges::cli::login::Prompt;
+use crate::edges::cli::output::Output;
 use crate::edges::cli::saved_sessions::{config_dir, Saved, SavedSession};
-use crate::edges::cli::{exit, Command, KeysCommand, LoginArgs, Output, SlackCommand};
 use crate::edges::http::login::{AuthConfig, SessionResponse, WhoAmI};
 use crate::model::domain::Principal;
-use crate::model::refusal::Class;
-
-/// Why a client verb failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// The broker refused.
-    #[error(transparent)]
-    Api(#[from] ApiClientError),
-    /// Not logged in to this server.
-    #[error("{0}")]
-    NotLoggedIn(String),
-    /// Anything else.
-    #[error("{0:#}")]
-    Other(#[from] anyhow::Error),
-    /// A defined outcome with its own exit code (`--wait`).
-    #[error("{1}")]
-    Exit(u8, String),
-}
-
-impl CliError {
-    /// The process exit code for this error: the one place a refusal class becomes one.
-    pub fn exit_code(&self) -> u8 {
-        let class = match self {
-            CliError::Api(e) => e.status().and_then(crate::edges::http::error::class_of),
-            _ => None,
-        };
-        match self {
-            _ if class == Some(Class::Unauthenticated) => exit::UNAUTHENTICATED,
-            _ if class == Some(Class::Forbidden) => exit::FORBIDDEN,
-            CliError::NotLoggedIn(_) => exit::UNAUTHENTICATED,
-            CliError::Exit(code, _) => *code,
-            _ => exit::FAILURE,
-        }
-    }
-}
 
 fn print<T: Serialize>(
     output: Output,
@@ -191,12 +158,6 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
     }
 }
 
-pub(crate) fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
-
 fn whoami_text(server: &str, p: &Principal, admin: bool) -> String {
     let mut lines = vec![
         format!("user:     {}", p.email.as_deref().unwrap_or(&p.user_id)),
@@ -275,7 +236,7 @@ async fn login_to(server: &str, args: &LoginArgs) -> Result<SavedSession, CliErr
         .await?
     } else {
         let config: AuthConfig = api.get("/v1/auth/config").await?;
-        let http = crate::startup::http_client()?;
+        let http = crate::adapters::http::client()?;
         let provider = login::discover(&http, &config).await?;
         if args.browser {
             let attempt: BrowserLogin =

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::adapters::providers::aws::AwsCredentials;
 use crate::edges::cli::aws_cache;
 use crate::edges::cli::client::ApiClient;
-use crate::edges::cli::commands::CliError;
+use crate::edges::cli::error::CliError;
 use crate::edges::http::access::ResourceView;
 
 /// How `creds aws` prints.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 
-use crate::edges::cli::Output;
+use crate::edges::cli::output::Output;
 use crate::model::duration;
 use crate::model::policy::decide::{decide, Ask, Outcome, Who};
 use crate::model::policy::{lint, table, Policy};

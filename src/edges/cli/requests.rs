@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::app::RequestView;
 use crate::edges::cli::client::ApiClient;
-use crate::edges::cli::commands::CliError;
-use crate::edges::cli::{exit, Output};
+use crate::edges::cli::error::CliError;
+use crate::edges::cli::output::{exit, Output};
 use crate::edges::http::access::{Created, ResourceView};
 use crate::model::access::{AccessRequest, State};
 use crate::model::duration;

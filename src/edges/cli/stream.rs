@@ -12,8 +12,8 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::edges::cli::client::ApiClient;
-use crate::edges::cli::commands::CliError;
-use crate::edges::cli::{exit, Output};
+use crate::edges::cli::error::CliError;
+use crate::edges::cli::output::{exit, Output};
 
 /// Events kept while paused; older ones are dropped (and counted) beyond this.
 const PAUSE_BUFFER: usize = 10_000;
@@ -84,18 +84,18 @@ pub async fn run(api: &ApiClient, output: Output, args: StreamArgs) -> Result<()
     if let Some(e) = &args.event_type {
         query.push(format!(
             "eventType={}",
-            crate::edges::cli::commands::urlencode(e)
+            crate::edges::cli::client::urlencode(e)
         ));
     }
     if let Some(d) = &args.distinct_id {
         query.push(format!(
             "distinctId={}",
-            crate::edges::cli::commands::urlencode(d)
+            crate::edges::cli::client::urlencode(d)
         ));
     }
     let path = format!(
         "/gate/{}/{}{}{}",
-        crate::edges::cli::commands::urlencode(&resource),
+        crate::edges::cli::client::urlencode(&resource),
         args.path.trim_start_matches('/'),
         if query.is_empty() { "" } else { "?" },
         query.join("&")

@@ -3,9 +3,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 
-use crate::model::access::{
-    AccessRequest, NewRequest, Review, Start, State, Terms, TransitionRefusal, Verdict,
-};
+use crate::model::access::lifecycle::TransitionRefusal;
+use crate::model::access::{AccessRequest, NewRequest, Review, Start, State, Terms, Verdict};
 use crate::model::audit::EventKind;
 
 fn terms(approvals: u32, denials: u32, max_extensions: u32) -> Terms {

@@ -1,9 +1,13 @@
-//! `latchkey serve` and `latchkey migrate`.
+//! `latchkey serve` and `latchkey migrate`: the two verbs that run the broker rather than
+//! talk to one. The binary starts here; every other verb goes to the CLI's edge.
+
+use std::process::ExitCode;
 
 use anyhow::Context;
 
 use crate::config::{Config, Layer};
-use crate::edges::cli::ServeArgs;
+use crate::edges::cli::args::{Cli, Command, ServeArgs};
+use crate::edges::cli::error::CliError;
 use crate::startup;
 use crate::startup::Application;
 
@@ -52,4 +56,21 @@ pub async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
         crate::model::secret::redact_url(&config.database_url)
     );
     Ok(())
+}
+
+/// Runs the parsed command line: `serve` and `migrate` here, every client verb through
+/// [`crate::edges::cli::run`].
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => migrate(args).await,
+        _ => return crate::edges::cli::run(cli).await,
+    };
+    match result.map_err(CliError::Other) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
