@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::app::{Broker, ServiceError};
+use crate::app::broker::Broker;
+use crate::app::error::ServiceError;
 use crate::model::access::lifecycle::{Change, TransitionRefusal};
 use crate::model::access::{AccessRequest, NewRequest, Review, Start, Terms};
 use crate::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::app::{Broker, ServiceError};
+use crate::app::broker::Broker;
+use crate::app::error::ServiceError;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::{Lock, Principal};
 

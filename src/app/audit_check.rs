@@ -14,7 +14,8 @@ use crate::model::audit::checkpoint::Checkpoint;
 use crate::model::audit::problem::Problem;
 use crate::store::{StoreError, Tx};
 
-use crate::app::{Broker, ServiceError};
+use crate::app::broker::Broker;
+use crate::app::error::ServiceError;
 
 /// Events read at once while checking the segment since the newest checkpoint.
 const PAGE: i64 = 5_000;

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::adapters::providers::aws;
 use crate::adapters::providers::aws::{MAX_SESSION, OPERATION_TIMEOUT};
-use crate::app::Broker;
+use crate::app::broker::Broker;
 use crate::model::access::AccessRequest;
 use crate::model::audit::EventKind;
 use crate::model::domain::{from_ms, Lock};

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::app::{Broker, ServiceError};
+use crate::app::broker::Broker;
+use crate::app::error::ServiceError;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 
 impl Broker {

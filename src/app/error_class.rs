@@ -2,7 +2,7 @@
 //! status of a class is chosen in `http::error`, nowhere else.
 
 use crate::adapters::auth::session::SessionTokenError;
-use crate::app::ServiceError;
+use crate::app::error::ServiceError;
 use crate::model::refusal::Class;
 
 impl ServiceError {

@@ -6,14 +6,12 @@
 //! discarded (audited as `credential.discarded`, never handed out), or it waits until the
 //! issuance has committed, and then ends that credential like any other.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::app::Broker;
+use crate::app::broker::Broker;
+pub use crate::app::in_flight::{InFlight, Pause};
 use crate::model::access::{AccessRequest, State};
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::{Principal, SessionState};
@@ -81,42 +79,6 @@ impl Ended {
             Ended::SessionRevoked => "session_revoked",
             Ended::SessionExpired => "session_expired",
             Ended::UserLocked => "user_locked",
-        }
-    }
-}
-
-/// An async pause (see [`InFlight`]).
-pub type Pause =
-    Arc<dyn Fn(&'static str) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
-/// A test seam: an optional pause where something is about to be granted on the
-/// strength of an earlier read: `token`, `aws` and `livestream` after the provider
-/// minted and before the re-check, `admission` after the gate's check and before it is
-/// remembered. The broker never sets it; the race tests do, to hold a credential in
-/// flight (a slow provider) while they revoke. Unset, it costs one uncontended read lock.
-#[derive(Default)]
-pub struct InFlight {
-    pause: RwLock<Option<Pause>>,
-}
-
-impl InFlight {
-    /// Sets (or with `None` removes) the pause.
-    pub fn set(&self, pause: Option<Pause>) {
-        *self
-            .pause
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = pause;
-    }
-
-    /// Waits as long as the pause says for `what`, if one is set.
-    pub(crate) async fn pass(&self, what: &'static str) {
-        let pause = self
-            .pause
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(p) = pause {
-            p(what).await;
         }
     }
 }

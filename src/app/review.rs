@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::app::access::{event, who, RequestView, RETRIES};
-use crate::app::{Broker, ServiceError};
+use crate::app::broker::Broker;
+use crate::app::error::ServiceError;
 use crate::model::access::lifecycle::TransitionRefusal;
 use crate::model::access::{AccessRequest, Review, State, Verdict};
 use crate::model::audit::{EventKind, Origin};

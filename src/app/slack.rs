@@ -17,8 +17,9 @@ pub mod notify;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::app::broker::Broker;
+use crate::app::error::ServiceError;
 use crate::app::slack::binding::{code_hash, new_link_code, LINK_CODE_LIFETIME};
-use crate::app::{Broker, ServiceError};
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::Principal;
 

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{invalid, AuditLayer, ConfigError};
+use crate::config::error::{invalid, ConfigError};
+use crate::config::layer::AuditLayer;
 use crate::model::duration;
 
 /// Validated `[audit]` settings.

@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::config::error::{invalid, ConfigError};
+use crate::config::layer::{GateLayer, LivestreamLayer};
 use crate::config::providers::{LivestreamSettings, DEFAULT_TTL, MAX_TTL};
-use crate::config::{invalid, ConfigError, GateLayer, LivestreamLayer};
 use crate::model::duration;
 
 /// `[livestream]`: all or nothing, starting with the secret.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{invalid, ConfigError};
+use crate::config::error::{invalid, ConfigError};
 
 /// Every setting, each optional: one layer of configuration.
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::config::{invalid, ConfigError};
+use crate::config::error::{invalid, ConfigError};
 
 /// `[limits]` settings.
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -2,6 +2,8 @@
 //! `LATCHKEY_*` environment variables, then command-line flags. The result is validated
 //! once at start; a missing or wrong setting stops start-up with a message naming what to set.
 
+pub(crate) use crate::config::error::invalid;
+pub use crate::config::error::ConfigError;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,47 +17,12 @@ pub use layer::{
     AdminLayer, AuditLayer, AwsLayer, GateLayer, HooksLayer, Layer, LivestreamLayer, OidcLayer,
     SlackLayer, TlsLayer,
 };
+mod error;
 mod gate;
 pub mod limits;
 pub mod providers;
 pub mod slack;
 pub use limits::{LimitsConfig, LimitsLayer};
-
-/// A configuration that cannot be used, with what to set.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema.
-    #[error("config file {path} is invalid: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message.
-        message: String,
-    },
-    /// A setting has a wrong value or is missing.
-    #[error("{setting}: {problem}")]
-    Invalid {
-        /// The setting as written in the file, with its environment variable.
-        setting: &'static str,
-        /// What is wrong and what to set.
-        problem: String,
-    },
-}
-
-pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        setting,
-        problem: problem.into(),
-    }
-}
 
 /// Algorithms an ID token may be signed with when the configuration does not say.
 pub const DEFAULT_ID_TOKEN_ALGORITHMS: &[&str] = &["RS256", "ES256", "EdDSA"];

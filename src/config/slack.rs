@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{invalid, ConfigError, SlackLayer};
+use crate::config::error::{invalid, ConfigError};
+use crate::config::layer::SlackLayer;
 use crate::model::secret::Secret;
 
 /// The Web API's public address.

@@ -5,9 +5,11 @@
 use crate::model::audit::{chain, AuditEvent};
 use crate::model::domain::to_ms;
 use crate::store::audit_row::{AuditRow, AUDIT_COLUMNS};
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
 use crate::store::tx::Backend;
-use crate::store::{postgres, sqlite, StoreError, Tx};
+use crate::store::tx::Tx;
+use crate::store::{postgres, sqlite};
 
 /// Whether the locked head `(seq, hash)` agrees with the stored log (`stored`: the rows at
 /// the head and at the `known` head's seq as (seq, hash, at); `last`: the highest seq) and

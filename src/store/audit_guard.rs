@@ -4,14 +4,14 @@
 //! checkpoint it signed or checked, and a signal for every append.
 //!
 //! It lives in the store because every state change and issuance writes its audit event
-//! through [`crate::store::Tx::commit`]: refusing there covers every write path at once.
+//! through [`crate::store::tx::Tx::commit`]: refusing there covers every write path at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::model::audit::checkpoint::Checkpoint;
 
-/// What this process knows of the audit log's integrity; shared by every [`crate::store::Tx`]
+/// What this process knows of the audit log's integrity; shared by every [`crate::store::tx::Tx`]
 /// of one [`crate::store::Store`].
 #[derive(Debug, Default)]
 pub struct AuditGuard {
@@ -57,9 +57,9 @@ impl AuditGuard {
     }
 
     /// Refuses when the log was found broken.
-    pub fn check(&self) -> Result<(), crate::store::StoreError> {
+    pub fn check(&self) -> Result<(), crate::store::error::StoreError> {
         match self.broken() {
-            Some(why) => Err(crate::store::StoreError::AuditBroken(why)),
+            Some(why) => Err(crate::store::error::StoreError::AuditBroken(why)),
             None => Ok(()),
         }
     }
@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(g.broken().as_deref(), Some("events 3-4 were removed"));
         assert!(matches!(
             g.check(),
-            Err(crate::store::StoreError::AuditBroken(_))
+            Err(crate::store::error::StoreError::AuditBroken(_))
         ));
     }
 

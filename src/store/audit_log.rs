@@ -8,9 +8,11 @@ use crate::model::audit::AuditEvent;
 use crate::model::domain::to_ms;
 use crate::store::access::{RequestRow, ReviewRow, REQUEST_COLUMNS};
 use crate::store::audit_row::{AuditRow, AUDIT_COLUMNS};
+use crate::store::error::StoreError;
+use crate::store::sqlite;
 use crate::store::statement::sql;
 use crate::store::tx::Backend;
-use crate::store::{sqlite, StoreError, Tx};
+use crate::store::tx::Tx;
 
 /// The access records of an export period.
 #[derive(Debug, Default)]

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::domain::{from_ms, to_ms};
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 /// One entry of a role's deny policy.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,7 +1,7 @@
 //! Beginning a write transaction so that cancelling its caller cannot leave a pooled
 //! connection inside it.
 
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 
 /// Begins a write transaction on a task of its own. A caller cancelled while `BEGIN` is
 /// under way (a task aborted at shutdown, a client that went away) would otherwise leave

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 
 use crate::model::audit::checkpoint::Checkpoint;
 use crate::model::domain::{from_ms, to_ms};
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 #[derive(sqlx::FromRow)]
 struct CheckpointRow {

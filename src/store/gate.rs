@@ -4,8 +4,9 @@
 
 use crate::model::access::AccessRequest;
 use crate::store::access::{RequestRow, REQUEST_COLUMNS};
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {

@@ -8,9 +8,11 @@
 
 use crate::model::access::AccessRequest;
 use crate::store::access::{RequestRow, REQUEST_COLUMNS};
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
 use crate::store::tx::Backend;
-use crate::store::{postgres, sqlite, StoreError, Tx};
+use crate::store::tx::Tx;
+use crate::store::{postgres, sqlite};
 
 impl Tx {
     /// Keeps user locks from committing until this transaction ends, and waits for one

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::domain::to_ms;
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 /// A credential issued inside a grant, as stored: never the secret.
 #[derive(Debug, Clone)]

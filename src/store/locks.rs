@@ -2,8 +2,9 @@
 //! and refuses them until unlocked.
 
 use crate::model::domain::{from_ms, to_ms, Lock};
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 #[derive(sqlx::FromRow)]
 struct LockRow {

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::store::audit_guard::AuditGuard;
+use crate::store::error::StoreError;
 use crate::store::tx::{Conn, Tx};
-use crate::store::{begin, postgres, sqlite, AuditGuard, StoreError};
+use crate::store::{begin, postgres, sqlite};
 
 /// A connection pool to one of the two backends.
 #[derive(Debug, Clone)]

@@ -6,8 +6,9 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 /// Connects to the server named by `url`.
 pub async fn connect(url: &str) -> Result<PgPool, StoreError> {

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::domain::{from_ms, to_ms, Identity, Session};
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 /// A session with what the API needs to know of its user.
 #[derive(Debug, Clone)]

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::domain::to_ms;
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 /// A pending fresh-login confirmation of a Slack review.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -8,8 +8,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use crate::store::audit_row::AuditRow;
+use crate::store::error::StoreError;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 /// What ends a `SELECT` that holds its rows: nothing, since a writer (`BEGIN IMMEDIATE`)
 /// already excludes every other writer.

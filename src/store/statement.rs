@@ -11,8 +11,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Arguments, Database, Encode, FromRow, Type};
 
+use crate::store::error::StoreError;
 use crate::store::tx::{Conn, Tx};
-use crate::store::StoreError;
 
 /// A value bound to a placeholder.
 #[derive(Debug, Clone)]

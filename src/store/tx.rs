@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::store::{AuditGuard, StoreError};
+use crate::store::audit_guard::AuditGuard;
+use crate::store::error::StoreError;
 
 /// An open transaction on either backend, with the audit events it will append when it
 /// commits (see [`Tx::append_audit`]).

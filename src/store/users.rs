@@ -2,9 +2,10 @@
 //! denies), and as the gate passes them upstream. Users are written at login
 //! ([`Tx::upsert_user`]).
 
+use crate::store::error::StoreError;
 use crate::store::sessions::parse_groups;
 use crate::store::statement::sql;
-use crate::store::{StoreError, Tx};
+use crate::store::tx::Tx;
 
 /// A latchkey user as stored at their last login, with whether a lock names them.
 #[derive(Debug, Clone)]

@@ -399,10 +399,7 @@ const KNOWN: &[&str] = &[
     "apart: edges::http::audit imports adapters::keys::audit",
     "apart: edges::http::credentials imports adapters::providers::aws",
     "apart: edges::http::ops imports store::audit_guard",
-    "circle: app -> app::access -> app::credentials -> app::issuance -> app::login -> app::slack -> app::slack::binding -> app::slack::notify",
-    "circle: config -> config::audit -> config::gate -> config::layer -> config::limits -> config::slack",
     "circle: edges::gate::forward_auth -> edges::gate::proxy -> edges::http -> edges::http::access -> edges::http::admin -> edges::http::audit -> edges::http::credentials -> edges::http::extract -> edges::http::front -> edges::http::gate -> edges::http::login -> edges::http::metrics -> edges::http::ops -> edges::http::request_id -> edges::http::slack",
-    "circle: store -> store::access -> store::audit_guard -> store::audit_log -> store::aws -> store::begin -> store::issuances -> store::pool -> store::postgres -> store::sessions -> store::slack_links -> store::slack_outbox -> store::sqlite -> store::statement -> store::tx -> store::users",
 ];
 
 fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use crate::adapters::assertion;
 use crate::adapters::auth::session::{SessionTokenError, SESSION_AUDIENCE};
 use crate::adapters::providers::token::{BrokerTokenClaims, OfflineVerifier, VerifyError};
+use crate::app::broker::Broker;
+use crate::app::error::ServiceError;
 use crate::app::gate::cache::{cache_key, CacheKey};
-use crate::app::{Broker, Holder, ServiceError};
+use crate::app::issuance::Holder;
 use crate::model::access::{AccessRequest, State};
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::gate::admission_rules::{

@@ -6,8 +6,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
 
+use crate::app::broker::Broker;
+use crate::app::broker::SharedBroker;
 use crate::app::gate::revocation::{End, POLL};
-use crate::app::{Broker, SharedBroker};
 use crate::model::domain::to_ms;
 use crate::store::StoreError;
 

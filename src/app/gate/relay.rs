@@ -14,8 +14,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body::{Body, Frame};
 
+use crate::app::broker::SharedBroker;
 use crate::app::gate::revocation::{End, Liveness, Watch};
-use crate::app::SharedBroker;
 use crate::model::access::State;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::gate::admission_rules::Admission;

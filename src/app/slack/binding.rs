@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::adapters::slack::api::{SlackApi, SlackError};
-use crate::app::Broker;
+use crate::app::broker::Broker;
 use crate::model::audit::EventKind;
 use crate::model::digest::sha256_hex;
 use crate::model::domain::Principal;
@@ -80,7 +80,7 @@ fn principal(
         return Err(BindError::Locked);
     }
     Ok(Principal {
-        dev: u.issuer == crate::app::DEV_ISSUER,
+        dev: u.issuer == crate::app::login::DEV_ISSUER,
         user_id: u.id,
         subject: u.subject,
         email: u.email,

@@ -5,9 +5,9 @@
 
 use chrono::Utc;
 
+use crate::app::broker::SharedBroker;
 use crate::app::slack::binding;
 use crate::app::slack::interactions::{first_time, form, reply, said};
-use crate::app::SharedBroker;
 use crate::model::audit::Origin;
 use crate::model::policy::decide::Ask;
 

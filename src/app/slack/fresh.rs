@@ -11,7 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::adapters::auth::provider::{CodeLogin, Provider, ProviderError};
-use crate::app::{Broker, RequestView, ServiceError};
+use crate::app::access::RequestView;
+use crate::app::broker::Broker;
+use crate::app::error::ServiceError;
 use crate::model::access::Verdict;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;

@@ -11,8 +11,9 @@ use serde_json::json;
 use crate::app::slack::binding;
 
 use crate::adapters::slack::blocks::{APPROVE, DENY};
+use crate::app::broker::SharedBroker;
+use crate::app::error::ServiceError;
 use crate::app::slack::binding::BindError;
-use crate::app::{ServiceError, SharedBroker};
 use crate::model::access::Verdict;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 

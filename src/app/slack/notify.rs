@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::adapters::slack::api::{SlackApi, SlackError};
 use crate::adapters::slack::blocks;
 use crate::adapters::slack::blocks::MessageView;
-use crate::app::SharedBroker;
+use crate::app::broker::SharedBroker;
 use crate::model::access::{AccessRequest, State};
 use crate::store::{OutboxRow, StoreError, Tx};
 
