@@ -399,7 +399,6 @@ const KNOWN: &[&str] = &[
     "apart: edges::http::audit imports adapters::keys::audit",
     "apart: edges::http::credentials imports adapters::providers::aws",
     "apart: edges::http::ops imports store::audit_guard",
-    "circle: edges::gate::forward_auth -> edges::gate::proxy -> edges::http -> edges::http::access -> edges::http::admin -> edges::http::audit -> edges::http::credentials -> edges::http::extract -> edges::http::front -> edges::http::gate -> edges::http::login -> edges::http::metrics -> edges::http::ops -> edges::http::request_id -> edges::http::slack",
 ];
 
 fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -13,16 +13,14 @@ use axum::extract::Request;
 use axum::http::header;
 use axum::http::{HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
 use hyper_util::rt::TokioIo;
 
 use crate::app::gate::relay::{ending, Counted, Relay, StreamAudit};
 use crate::edges::gate::headers::{bearer, is_upgrade, split_path, strip, upstream_headers};
 use crate::edges::http::error::ApiError;
 use crate::edges::http::extract::Caller;
-use crate::edges::http::front::Peer;
-use crate::edges::http::AppState;
+use crate::edges::http::peer::Peer;
+use crate::edges::http::state::AppState;
 use crate::model::gate::admission_rules::{Admission, GateRefusal};
 use crate::model::refusal::Class;
 
@@ -30,16 +28,6 @@ use crate::model::refusal::Class;
 const UPSTREAM_HEADERS: Duration = Duration::from_secs(30);
 /// Response header naming the grant a proxied answer was served under.
 pub const GRANT_HEADER: HeaderName = HeaderName::from_static("x-latchkey-grant");
-
-/// The gate's routes inside the API: forward-auth with the original path appended and
-/// the original method (Envoy's ext_authz sends both). The proxy itself sits in front of
-/// the API ([`crate::edges::http::front`]).
-pub fn api_routes() -> Router<AppState> {
-    Router::new().route(
-        "/v1/gate/auth/{resource}/{*path}",
-        any(crate::edges::http::gate::forward_auth_path),
-    )
-}
 
 impl From<GateRefusal> for ApiError {
     fn from(r: GateRefusal) -> Self {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::adapters::keys::KeyInfo;
 use crate::app::admin::LockOutcome;
 use crate::edges::http::error::ApiError;
-use crate::edges::http::AppState;
+use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 

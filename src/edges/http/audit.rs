@@ -14,7 +14,7 @@ use crate::app::audit::CheckpointTrigger;
 use crate::app::audit_verify::Report;
 use crate::app::ServiceError;
 use crate::edges::http::error::ApiError;
-use crate::edges::http::AppState;
+use crate::edges::http::state::AppState;
 use crate::model::audit::checkpoint::Checkpoint;
 use crate::model::audit::{AuditEvent, Origin};
 use crate::model::domain::Principal;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::app::IssuedToken;
 use crate::edges::http::error::ApiError;
-use crate::edges::http::AppState;
+use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderValue};
 
 use crate::edges::http::error::ApiError;
-use crate::edges::http::AppState;
+use crate::edges::http::state::AppState;
 use crate::model::domain::ClientInfo;
 use crate::model::domain::Principal;
 
@@ -74,7 +74,7 @@ impl Caller {
         Self {
             peer,
             user_agent: headers.get(USER_AGENT).cloned(),
-            request_id: headers.get(crate::edges::http::REQUEST_ID).cloned(),
+            request_id: headers.get(crate::edges::http::state::REQUEST_ID).cloned(),
         }
     }
 

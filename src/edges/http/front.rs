@@ -16,38 +16,20 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::HeaderValue;
 use axum::response::Response;
 use axum::serve::{IncomingStream, Listener};
 use axum::Router;
 use bytes::Bytes;
 use tower::Service;
 
+use crate::edges::http::peer::Peer;
 use crate::edges::http::request_id::WithRequestId;
-use crate::edges::http::AppState;
+use crate::edges::http::state::AppState;
 
 /// Paths the gate's proxy serves.
 pub const GATE_PREFIX: &str = "/gate/";
 /// The route label of proxied requests in the metrics.
 pub(crate) const GATE_ROUTE: &str = "/gate/{resource}/{*path}";
-
-/// The peer of a connection, as the gate passes it on.
-#[derive(Clone, Debug)]
-pub struct Peer {
-    /// The caller's address.
-    pub addr: SocketAddr,
-    /// Its `X-Forwarded-For` value.
-    pub forwarded_for: Option<HeaderValue>,
-}
-
-impl Peer {
-    fn new(addr: SocketAddr) -> Self {
-        Self {
-            addr,
-            forwarded_for: crate::edges::gate::headers::ip_value(addr.ip()),
-        }
-    }
-}
 
 /// Makes a [`Front`] for each accepted connection: for `axum::serve` (plain HTTP) and for
 /// `axum_server` (TLS), which hands over the peer's address.
@@ -157,14 +139,15 @@ impl Service<Request> for Dispatch {
             // The proxy's future is boxed where it is made: the layers around it then move
             // a pointer, not kilobytes of state, as each is set up.
             let answer = || {
-                crate::edges::http::in_request_context(req, |req| {
+                crate::edges::http::request_id::in_request_context(req, |req| {
                     Box::pin(crate::edges::gate::proxy::proxy(state, peer, req))
                 })
             };
             let mut resp = metrics.time(&method, GATE_ROUTE, answer).await;
             // The answer carries the broker's id, never one the upstream chose:
             // `PropagateRequestId` would keep an id already on the answer.
-            resp.headers_mut().remove(crate::edges::http::REQUEST_ID);
+            resp.headers_mut()
+                .remove(crate::edges::http::state::REQUEST_ID);
             Ok(resp)
         })
     }

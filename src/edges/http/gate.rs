@@ -12,7 +12,7 @@ use crate::app::gate::livestream::IssuedLivestream;
 use crate::edges::gate::forward_auth;
 use crate::edges::gate::headers::bearer;
 use crate::edges::http::error::ApiError;
-use crate::edges::http::AppState;
+use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;

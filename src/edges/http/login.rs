@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::{BrowserLogin, IssuedSession};
 use crate::edges::http::error::ApiError;
-use crate::edges::http::AppState;
+use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -16,8 +16,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-use crate::edges::http::AppState;
 
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -42,15 +40,15 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// The label of requests no route matched.
 const UNMATCHED: &str = "unmatched";
 
-/// Route templates known when the router is built: their label borrows the template, so
-/// counting a request for one allocates nothing.
-static KNOWN_ROUTES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    crate::edges::http::ROUTES
-        .iter()
-        .map(|(_, path)| *path)
-        .chain([crate::edges::http::front::GATE_ROUTE, UNMATCHED])
-        .collect()
-});
+/// Route templates known when the router is built ([`know_routes`]): their label borrows
+/// the template, so counting a request for one allocates nothing.
+static KNOWN_ROUTES: OnceLock<HashSet<&'static str>> = OnceLock::new();
+
+/// Tells the metrics which route templates the router serves (once per process; the
+/// router is the same for every broker in it).
+pub fn know_routes(routes: impl IntoIterator<Item = &'static str>) {
+    KNOWN_ROUTES.get_or_init(|| routes.into_iter().chain([UNMATCHED]).collect());
+}
 
 /// The labels of one answer.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,7 +106,7 @@ impl Default for Metrics {
 
 /// The route label of `route`: borrowed when the route is known.
 fn route_label(route: &str) -> Cow<'static, str> {
-    match KNOWN_ROUTES.get(route) {
+    match KNOWN_ROUTES.get().and_then(|known| known.get(route)) {
         Some(known) => Cow::Borrowed(known),
         None => Cow::Owned(route.to_string()),
     }
@@ -205,11 +203,11 @@ impl Metrics {
 
 /// Middleware: counts and times every request by its route template (never the raw path,
 /// which would let callers create unbounded label values).
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    state.metrics.time(&method, route, || next.run(req)).await
+    metrics.time(&method, route, || next.run(req)).await
 }
 
 #[cfg(test)]

@@ -28,34 +28,25 @@ pub mod limit;
 pub mod login;
 pub mod metrics;
 pub mod ops;
+pub mod peer;
 pub mod rejection;
 pub mod request_id;
 pub mod slack;
 pub mod slack_signing;
+pub mod state;
 
+pub use crate::edges::http::request_id::in_request_context;
+pub use crate::edges::http::state::AppState;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use tracing::Instrument;
 
-use crate::app::SharedBroker;
 use crate::model::refusal::Class;
-
-/// Shared state of every handler: small, cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The broker core.
-    pub broker: SharedBroker,
-    /// Request metrics.
-    pub metrics: Arc<metrics::Metrics>,
-}
-
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Registers every route and lists it in [`ROUTES`], so the OpenAPI document can be
 /// checked against what is really served.
@@ -117,8 +108,17 @@ api_routes! {
 
 /// The whole API, with the gate's proxy in front of it.
 pub fn service(state: AppState) -> front::MakeFront {
+    metrics::know_routes(
+        ROUTES
+            .iter()
+            .map(|(_, path)| *path)
+            .chain([front::GATE_ROUTE]),
+    );
     let api = routes()
-        .merge(crate::edges::gate::proxy::api_routes())
+        .route(
+            "/v1/gate/auth/{resource}/{*path}",
+            axum::routing::any(gate::forward_auth_path),
+        )
         .fallback(|| async {
             error::ApiError::new(Class::NotFound, "not_found", "no such endpoint")
         })
@@ -127,7 +127,7 @@ pub fn service(state: AppState) -> front::MakeFront {
             limit::anonymous,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             metrics::track,
         ))
         .layer(
@@ -148,32 +148,4 @@ pub fn service(state: AppState) -> front::MakeFront {
 /// Middleware: the API's requests in their [`in_request_context`].
 async fn request_context(req: Request, next: Next) -> Response {
     in_request_context(req, |req| next.run(req)).await
-}
-
-/// Answers `req` with `answer` in the request's context: a span that names its id (set
-/// by [`request_id::layer`] around every request), and the id where error bodies read it.
-/// A 5xx is logged as an error.
-pub async fn in_request_context<F, A>(req: Request, answer: F) -> Response
-where
-    F: FnOnce(Request) -> A,
-    A: std::future::Future<Output = Response>,
-{
-    let id = request_id::of(&req);
-    // Clean ids and new ones are ASCII.
-    let id_text = id.to_str().unwrap_or("-");
-    // Path only: query strings may carry codes or tokens.
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id_text, user = tracing::field::Empty);
-    let started = std::time::Instant::now();
-    let resp = error::REQUEST_ID
-        .scope(id, answer(req))
-        .instrument(span.clone())
-        .await;
-    let status = resp.status();
-    let ms = || started.elapsed().as_secs_f64() * 1e3;
-    if status.is_server_error() {
-        tracing::error!(parent: &span, status = status.as_u16(), latency_ms = ms(), "request failed");
-    } else if tracing::enabled!(tracing::Level::DEBUG) {
-        tracing::debug!(parent: &span, status = status.as_u16(), latency_ms = ms(), "request answered");
-    }
-    resp
 }

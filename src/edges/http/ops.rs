@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 
 use crate::edges::http::error::ApiError;
 use crate::edges::http::metrics::Format;
-use crate::edges::http::AppState;
+use crate::edges::http::state::AppState;
 use crate::model::refusal::Class;
 
 /// `GET /healthz`: the process answers.

@@ -3,9 +3,11 @@
 //! is a short token; any other is dropped first, so that it is replaced.
 
 use axum::http::{HeaderValue, Request};
+use axum::response::Response;
 use tower_http::request_id::{MakeRequestId, PropagateRequestId, RequestId, SetRequestId};
+use tracing::Instrument;
 
-use crate::edges::http::REQUEST_ID;
+use crate::edges::http::state::REQUEST_ID;
 
 /// `inner` with its requests' ids set and its answers carrying them.
 pub type WithRequestId<S> = SetRequestId<PropagateRequestId<S>, NewRequestId>;
@@ -73,6 +75,34 @@ fn new_request_id() -> HeaderValue {
     let mut buf = uuid::Uuid::encode_buffer();
     HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
         .unwrap_or(HeaderValue::from_static("-"))
+}
+
+/// Answers `req` with `answer` in the request's context: a span that names its id (set
+/// by [`layer`] around every request), and the id where error bodies read it.
+/// A 5xx is logged as an error.
+pub async fn in_request_context<F, A>(req: axum::extract::Request, answer: F) -> Response
+where
+    F: FnOnce(axum::extract::Request) -> A,
+    A: std::future::Future<Output = Response>,
+{
+    let id = of(&req);
+    // Clean ids and new ones are ASCII.
+    let id_text = id.to_str().unwrap_or("-");
+    // Path only: query strings may carry codes or tokens.
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id_text, user = tracing::field::Empty);
+    let started = std::time::Instant::now();
+    let resp = crate::edges::http::error::REQUEST_ID
+        .scope(id, answer(req))
+        .instrument(span.clone())
+        .await;
+    let status = resp.status();
+    let ms = || started.elapsed().as_secs_f64() * 1e3;
+    if status.is_server_error() {
+        tracing::error!(parent: &span, status = status.as_u16(), latency_ms = ms(), "request failed");
+    } else if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(parent: &span, status = status.as_u16(), latency_ms = ms(), "request answered");
+    }
+    resp
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::app::slack::{commands, fresh, interactions};
 use crate::app::LinkCode;
 use crate::edges::http::error::ApiError;
 use crate::edges::http::slack_signing as signing;
-use crate::edges::http::AppState;
+use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;
