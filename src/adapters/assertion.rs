@@ -13,13 +13,7 @@ use crate::adapters::auth::registered::RegisteredClaims;
 use crate::adapters::keys::{KeyAlg, Keyring};
 use crate::adapters::providers::token::{OfflineVerifier, VerifyError};
 
-/// The header upstreams read the assertion from.
-pub const HEADER: &str = "x-latchkey-assertion";
-/// [`HEADER`] as a header name, made once (a name made from a string at each use is
-/// parsed, and copied when inserted).
-pub const HEADER_NAME: axum::http::HeaderName = axum::http::HeaderName::from_static(HEADER);
-/// The JOSE `typ` of assertions.
-pub const TYP: &str = "latchkey-assertion+jwt";
+pub use crate::model::gate::assertion::{HEADER, HEADER_NAME, TYP};
 /// How long an assertion lives (at most; never past the grant).
 pub const LIFETIME: Duration = Duration::seconds(60);
 

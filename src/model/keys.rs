@@ -3,10 +3,27 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// A key as the JWKS and `latchkey keys` show it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stops being trusted, if it has been rotated out.
+    pub retire_at: Option<DateTime<Utc>>,
+    /// Whether it signs new tokens.
+    pub active: bool,
+    /// Key kind.
+    #[serde(default)]
+    pub alg: KeyAlg,
+}
 
 /// The kinds of signing key the broker keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -15,3 +15,4 @@ pub mod policy;
 pub mod random;
 pub mod refusal;
 pub mod secret;
+pub mod wire;

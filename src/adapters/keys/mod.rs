@@ -18,7 +18,7 @@ mod files;
 pub mod jwt_crypto;
 pub use crate::adapters::keys::error::KeyError;
 use crate::model::keys as material;
-pub use crate::model::keys::KeyAlg;
+pub use crate::model::keys::{KeyAlg, KeyInfo};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,22 +42,6 @@ struct LoadedKey {
     jwk: serde_json::Value,
     encoding: EncodingKey,
     decoding: DecodingKey,
-}
-
-/// A key as the JWKS and `latchkey keys` show it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct KeyInfo {
-    /// Key id.
-    pub kid: String,
-    /// When it was made.
-    pub created_at: DateTime<Utc>,
-    /// When it stops being trusted, if it has been rotated out.
-    pub retire_at: Option<DateTime<Utc>>,
-    /// Whether it signs new tokens.
-    pub active: bool,
-    /// Key kind.
-    #[serde(default)]
-    pub alg: KeyAlg,
 }
 
 /// The loaded keys; cheap to clone, shared by every request.

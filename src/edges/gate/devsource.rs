@@ -97,7 +97,7 @@ async fn events(
 ) -> Response {
     if let Some(check) = check {
         let ok = headers
-            .get(crate::adapters::assertion::HEADER)
+            .get(crate::model::gate::assertion::HEADER)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| check(a));
         if !ok {

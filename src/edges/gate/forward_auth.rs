@@ -99,7 +99,7 @@ pub fn allowed(a: &Admission) -> Response {
         a.headers.grant.clone(),
     );
     headers.insert(
-        crate::adapters::assertion::HEADER_NAME,
+        crate::model::gate::assertion::HEADER_NAME,
         a.headers.assertion.clone(),
     );
     (StatusCode::OK, headers).into_response()

@@ -7,8 +7,8 @@ use std::borrow::Cow;
 
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::adapters::assertion;
 use crate::model::gate::admission_rules::Admission;
+use crate::model::gate::assertion;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
 pub const HOP_BY_HOP: &[&str] = &[

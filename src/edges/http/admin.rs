@@ -6,12 +6,12 @@ use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::adapters::keys::KeyInfo;
 use crate::app::admin::LockOutcome;
 use crate::edges::http::error::ApiError;
 use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
+use crate::model::keys::KeyInfo;
 
 /// Body of `POST /v1/admin/locks`.
 #[derive(Debug, Deserialize)]

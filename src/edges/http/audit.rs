@@ -9,13 +9,13 @@ use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::adapters::keys::audit::AuditPublicKey;
 use crate::app::audit::CheckpointTrigger;
 use crate::app::audit_verify::Report;
 use crate::app::ServiceError;
 use crate::edges::http::error::ApiError;
 use crate::edges::http::state::AppState;
 use crate::model::audit::checkpoint::Checkpoint;
+use crate::model::audit::key::AuditPublicKey;
 use crate::model::audit::{AuditEvent, Origin};
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;

@@ -54,13 +54,7 @@ pub async fn aws(
     p: Principal,
     origin: Origin,
     body: Result<Json<AwsBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<
-    (
-        StatusCode,
-        Json<crate::adapters::providers::aws::AwsCredentials>,
-    ),
-    ApiError,
-> {
+) -> Result<(StatusCode, Json<crate::model::wire::AwsCredentials>), ApiError> {
     let Json(b) = body?;
     let asked = crate::edges::http::access::duration("duration", b.duration.as_deref())?;
     let creds = state
