@@ -1,5 +1,9 @@
-//! The edges: HTTP and the command line. They call the application layer and share wire
-//! types; they never open a transaction or call an adapter themselves.
+//! The edges: HTTP and the command line. The server's edges (HTTP, the gate) call the
+//! application layer and share the model's wire types; they never open a transaction.
+//! Two reaches remain (`tests/api/house.rs` lists them): the gate's proxy streams through
+//! the upstream pool itself, and readiness reads the store's audit guard. The CLI runs on
+//! the engineer's machine and may use adapters (the provider client, key files), never
+//! the store.
 
 pub mod cli;
 pub mod gate;
