@@ -38,6 +38,7 @@ pub mod gate;
 mod in_flight;
 mod issuance;
 mod login;
+pub mod readiness;
 mod review;
 pub mod slack;
 

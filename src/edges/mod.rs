@@ -1,7 +1,7 @@
 //! The edges: HTTP and the command line. The server's edges (HTTP, the gate) call the
 //! application layer and share the model's wire types; they never open a transaction.
-//! Two reaches remain (`tests/api/house.rs` lists them): the gate's proxy streams through
-//! the upstream pool itself, and readiness reads the store's audit guard. The CLI runs on
+//! One reach remains (`tests/api/house.rs` lists it): the gate's proxy streams through
+//! the upstream pool itself and names a store error. The CLI runs on
 //! the engineer's machine and may use adapters (the provider client, key files), never
 //! the store.
 

@@ -23,34 +23,16 @@ pub async fn healthz() -> &'static str {
 /// `GET /readyz`: the database answers, the audit log was not found broken, and signing
 /// keys are loaded.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let broker = &state.broker;
-    if let Err(e) = broker.store.ping().await {
-        tracing::warn!(error = %e, "not ready: database");
-        return Err(ApiError::new(
-            Class::Unavailable,
-            "not_ready",
-            "the database does not answer",
-        ));
-    }
-    if let Some(why) = broker.store.audit_guard().broken() {
-        return Err(ApiError::new(
-            Class::Unavailable,
-            "audit_chain_broken",
-            format!("the audit log was found cut short or rewritten ({why}); the broker refuses every change and issuance: {}", crate::store::audit_guard::WHAT_TO_DO),
-        ));
-    }
-    if broker.keyring.is_empty() {
-        return Err(ApiError::new(
-            Class::Unavailable,
-            "not_ready",
-            "no signing key is loaded",
-        ));
-    }
+    let ready = state
+        .broker
+        .readiness()
+        .await
+        .map_err(|why| ApiError::new(Class::Unavailable, why.code(), why.message()))?;
     Ok(Json(serde_json::json!({
         "status": "ready",
-        "database": broker.store.backend(),
-        "keys": broker.keyring.len(),
-        "dev": broker.config.dev,
+        "database": ready.database,
+        "keys": ready.keys,
+        "dev": ready.dev,
     })))
 }
 
