@@ -8,6 +8,7 @@ pub mod auth;
 pub mod digest;
 pub mod domain;
 pub mod duration;
+pub mod error_chain;
 pub mod gate;
 pub mod html;
 pub mod keys;

@@ -20,6 +20,8 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::model::error_chain::error_chain;
+
 /// The discovery document's field for the device flow, which core metadata leaves out.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct DeviceEndpoint {
@@ -315,13 +317,7 @@ where
 
 /// An error with its sources, without the URLs reqwest puts in its messages.
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
+    let mut out = error_chain(e);
     while let Some(at) = out.find(" for url (") {
         let end = out[at..].find(')').map_or(out.len(), |e| at + e + 1);
         out.replace_range(at..end, "");

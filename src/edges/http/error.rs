@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::app::ServiceError;
+use crate::model::error_chain::error_chain;
 use crate::model::refusal::Class;
 
 tokio::task_local! {
@@ -127,17 +128,6 @@ impl From<ServiceError> for ApiError {
         }
         err
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 impl IntoResponse for ApiError {
