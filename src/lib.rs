@@ -28,7 +28,11 @@
 //!    the adapters do not know each other.
 //! 3. [`app`]: the one application layer: every operation (login, locks, keys, access
 //!    requests, reviews, credentials, audit, Slack approvals, gate admissions and
-//!    streams), each one transaction with its audit events, calling adapters.
+//!    streams), each one transaction with its audit events, calling adapters. It is a few
+//!    services with one concern each (`Sessions`, `Access`, `Credentials`, `Admin`,
+//!    `Audit`, `Gatekeeper`, `Slack`; `app::services` shows what each holds and whom it
+//!    calls) over a shared `Core` (configuration, store, policy). A write that acts for a
+//!    person takes a `model::policy::permit::Permit`, which only the policy's check makes.
 //! 4. [`edges`]: HTTP (the axum router, the one API error type, extractors, metrics,
 //!    request ids), the gate's reverse proxy and forward-auth, and the command line. They
 //!    call the application layer and share its wire types.

@@ -8,14 +8,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::app::broker::Broker;
+use crate::app::core::Core;
 use crate::app::error::ServiceError;
+use crate::app::services::Access;
 use crate::model::access::lifecycle::{Change, TransitionRefusal};
 use crate::model::access::{AccessRequest, NewRequest, Review, Start, Terms};
 use crate::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use crate::model::domain::Principal;
-use crate::model::policy::decide;
 use crate::model::policy::decide::{Ask, Decision, Outcome, Who};
+use crate::model::policy::permit;
 use crate::store::Tx;
 
 /// Attempts before a change that keeps losing races gives up.
@@ -39,7 +40,7 @@ pub struct RequestView {
 
 pub(super) fn who(p: &Principal) -> Who<'_> {
     Who {
-        name: Broker::policy_name(p),
+        name: Core::policy_name(p),
         user_id: &p.user_id,
         groups: &p.groups,
     }
@@ -55,7 +56,7 @@ pub(super) fn event(
     AuditEvent::new(kind, actor, origin, now).about(&r.id, &r.resource, &r.role)
 }
 
-impl Broker {
+impl Access {
     /// Decides and, unless refused, records a request. With an idempotency key, a repeat
     /// returns the first request unchanged.
     pub async fn create_request(
@@ -66,9 +67,9 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<(AccessRequest, Decision), ServiceError> {
-        let policy = self.policy.current();
-        let decision = decide::decide(&policy, &who(p), &ask);
-        let mut tx = self.store.begin().await?;
+        let policy = self.core.policy.current();
+        let (decision, permit) = permit::request(&policy, &who(p), &ask);
+        let mut tx = self.core.store.begin().await?;
         if let Some(key) = idempotency_key {
             if let Some(existing) = tx.request_by_key(&p.user_id, key).await? {
                 return Ok((existing, decision));
@@ -78,16 +79,16 @@ impl Broker {
             .details(serde_json::json!({ "decision": &decision, "policy_hash": policy.hash, "breakglass": ask.breakglass }));
         decided.resource = Some(ask.resource.clone());
         decided.role = decision.role.clone().or(ask.role.clone());
-        let (start, role_name) = match (decision.outcome, &decision.role) {
-            (Outcome::Refused, _) | (_, None) => {
+        let (permit, start, role_name) = match (permit, decision.outcome, &decision.role) {
+            (None, _, _) | (_, Outcome::Refused, _) | (_, _, None) => {
                 decided = decided.outcome("refused", decision.explanation.last().cloned());
                 tx.append_audit(&decided).await?;
                 tx.commit().await?;
                 return Err(ServiceError::Refused(Box::new(decision)));
             }
-            (Outcome::AutoApproved, Some(r)) => (Start::AutoApproved, r.clone()),
-            (Outcome::Breakglass, Some(r)) => (Start::Breakglass, r.clone()),
-            (Outcome::NeedsReview, Some(r)) => (Start::Pending, r.clone()),
+            (Some(pm), Outcome::AutoApproved, Some(r)) => (pm, Start::AutoApproved, r.clone()),
+            (Some(pm), Outcome::Breakglass, Some(r)) => (pm, Start::Breakglass, r.clone()),
+            (Some(pm), Outcome::NeedsReview, Some(r)) => (pm, Start::Pending, r.clone()),
         };
         let Some((_, role)) = policy.catalogue.role(&ask.resource, &role_name) else {
             return Err(ServiceError::Refused(Box::new(decision)));
@@ -96,7 +97,7 @@ impl Broker {
             NewRequest {
                 id: uuid::Uuid::new_v4().to_string(),
                 requester_id: p.user_id.clone(),
-                requester_name: Broker::policy_name(p).to_string(),
+                requester_name: Core::policy_name(p).to_string(),
                 resource: ask.resource.clone(),
                 role: role_name.clone(),
                 reason: ask.reason.clone(),
@@ -123,7 +124,7 @@ impl Broker {
             start,
             now,
         );
-        let first_request = if self.slack.is_some() {
+        let first_request = if self.slack_on {
             !tx.list_requests(Some(&p.user_id), &[], 200)
                 .await?
                 .iter()
@@ -131,8 +132,9 @@ impl Broker {
         } else {
             false
         };
-        tx.insert_request(&request, idempotency_key).await?;
-        if self.slack.is_some() && matches!(start, Start::Pending | Start::Breakglass) {
+        tx.insert_request(&permit, &request, idempotency_key)
+            .await?;
+        if self.slack_on && matches!(start, Start::Pending | Start::Breakglass) {
             crate::app::slack::notify::announce(&mut tx, &request, first_request, now).await?;
         }
         decided.subject = Some(request.id.clone());
@@ -192,7 +194,7 @@ impl Broker {
         op: impl Fn(&mut AccessRequest) -> Result<Change, TransitionRefusal>,
     ) -> Result<AccessRequest, ServiceError> {
         for _ in 0..RETRIES {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.core.store.begin().await?;
             let mut r = self.load_live(&mut tx, id, origin, now).await?;
             let change = match op(&mut r) {
                 Ok(c) => c,
@@ -214,7 +216,8 @@ impl Broker {
                 && change.to == crate::model::access::State::Revoked
             {
                 // Ended early: its AWS sessions are denied at AWS, queued with the revocation.
-                self.deny_grant_sessions(&mut tx, &r, change.event.as_str(), now)
+                self.core
+                    .deny_grant_sessions(&mut tx, &r, change.event.as_str(), now)
                     .await?;
             }
             tx.commit().await?;
@@ -269,8 +272,8 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<AccessRequest, ServiceError> {
-        let admin = self.is_admin(p);
-        let name = Broker::policy_name(p).to_string();
+        let admin = self.core.is_admin(p);
+        let name = Core::policy_name(p).to_string();
         let r = self
             .change(p, id, origin, now, |r| {
                 r.revoke(&p.user_id, &name, admin, now)
@@ -285,7 +288,7 @@ impl Broker {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
         let mut done = 0;
         loop {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.core.store.begin().await?;
             let due = tx.due_requests(now, 100).await?;
             let batch = due.len();
             let mut ended = Vec::new();
@@ -318,7 +321,7 @@ impl Broker {
         r: &AccessRequest,
         now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
-        if self.slack.is_some() {
+        if self.slack_on {
             crate::app::slack::notify::changed(tx, r, false, now).await?;
         }
         Ok(())
@@ -326,7 +329,7 @@ impl Broker {
 
     fn notify_breakglass(&self, r: &AccessRequest) {
         tracing::warn!(request = %r.id, resource = %r.resource, role = %r.role, by = %r.requester_name, "break-glass used");
-        let Some(url) = self.config.hooks.breakglass_url.clone() else {
+        let Some(url) = self.core.config.hooks.breakglass_url.clone() else {
             return;
         };
         let body = serde_json::json!({

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::app::broker::Broker;
 use crate::app::error::ServiceError;
+use crate::app::services::Admin;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::{Lock, Principal};
 
@@ -34,7 +34,7 @@ fn normalise(identifier: &str) -> Result<String, ServiceError> {
     })
 }
 
-impl Broker {
+impl Admin {
     /// Locks a user by email, subject or user id: their sessions end and new logins are refused.
     pub async fn lock_user(
         &self,
@@ -44,17 +44,17 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<LockOutcome, ServiceError> {
-        self.require_admin(admin, "lock users")?;
+        let permit = self.core.require_admin(admin, "lock users")?;
         let lock = Lock {
             identifier: normalise(identifier)?,
             reason,
             locked_by: admin.user_id.clone(),
             locked_at: now,
         };
-        let mut tx = self.store.begin().await?;
-        let sessions_ended = tx.lock(&lock).await?;
+        let mut tx = self.core.store.begin().await?;
+        let sessions_ended = tx.lock(&permit, &lock).await?;
         // Their AWS sessions are denied at AWS, queued with the lock.
-        let aws_denies_queued = self.deny_locked_sessions(&mut tx, &lock, now).await?;
+        let aws_denies_queued = self.core.deny_locked_sessions(&mut tx, &lock, now).await?;
         let mut event = AuditEvent::new(EventKind::UserLocked, &admin.user_id, origin, now)
             .outcome("success", lock.reason.clone())
             .details(serde_json::json!({ "sessions_ended": sessions_ended, "aws_denies_queued": aws_denies_queued }));
@@ -77,10 +77,10 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
-        self.require_admin(admin, "unlock users")?;
+        let permit = self.core.require_admin(admin, "unlock users")?;
         let id = normalise(identifier)?;
-        let mut tx = self.store.begin().await?;
-        let existed = tx.unlock(&id).await?;
+        let mut tx = self.core.store.begin().await?;
+        let existed = tx.unlock(&permit, &id).await?;
         if existed {
             let mut event = AuditEvent::new(EventKind::UserUnlocked, &admin.user_id, origin, now);
             event.subject = Some(id.clone());
@@ -99,7 +99,7 @@ impl Broker {
     /// the leeway verifiers allow on `exp`.
     pub fn longest_signed_lifetime(&self) -> Duration {
         let longest = [
-            self.config.session_lifetime,
+            self.core.config.session_lifetime,
             crate::model::policy::Kind::Token.max_credential_ttl(),
             crate::model::policy::Kind::Http.max_credential_ttl(),
         ]
@@ -117,12 +117,12 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<String, ServiceError> {
-        self.require_admin(admin, "rotate keys")?;
+        self.core.require_admin(admin, "rotate keys")?;
         let keep = self.longest_signed_lifetime();
         let kid = self.keyring.rotate(now, keep)?;
         let event = AuditEvent::new(EventKind::KeyRotated, &admin.user_id, origin, now)
             .details(serde_json::json!({ "new_kid": kid, "old_keys_trusted_until": now + keep }));
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         tx.append_audit(&event).await?;
         tx.commit().await?;
         tracing::warn!(kid = %kid, by = %admin.user_id, "signing key rotated");

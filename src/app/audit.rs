@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use crate::adapters::sink;
 use crate::app::audit_verify as verify;
 use crate::app::audit_verify::Report;
-use crate::app::broker::Broker;
 use crate::app::error::ServiceError;
 use crate::app::export;
 use crate::app::export::{Manifest, Period};
+use crate::app::services::Audit;
 use crate::model::audit::checkpoint::Checkpoint;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::Principal;
@@ -32,12 +32,18 @@ pub enum CheckpointTrigger {
     OnDemand,
 }
 
-impl Broker {
+impl Audit {
     /// Whether the policy lets `p` read and export the audit log.
     pub fn can_read_audit(&self, p: &Principal) -> bool {
-        self.policy
+        self.core
+            .policy
             .current()
-            .check(Self::policy_name(p), &p.groups, "audit", Action::AuditRead)
+            .check(
+                crate::app::core::Core::policy_name(p),
+                &p.groups,
+                "audit",
+                Action::AuditRead,
+            )
             .allowed
     }
 
@@ -55,24 +61,24 @@ impl Broker {
     /// the sink lacks. Returns the new checkpoint, or `None` when the trigger found no
     /// need (a fresh one made by another replica, too few events since the last).
     ///
-    /// First the log since the newest checkpoint is checked ([`Broker::check_since_checkpoint`]):
+    /// First the log since the newest checkpoint is checked ([`Audit::check_since_checkpoint`]):
     /// if it does not hold, nothing is signed and the broker refuses to act from then on.
     pub async fn checkpoint(
         &self,
         trigger: CheckpointTrigger,
         now: DateTime<Utc>,
     ) -> Result<Option<Checkpoint>, ServiceError> {
-        let guard = self.store.audit_guard().clone();
+        let guard = self.core.store.audit_guard().clone();
         guard.check()?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         let (events, head) = tx.lock_audit_head().await?;
         let last = tx.last_checkpoint().await?;
-        let half = chrono::Duration::from_std(self.config.audit.checkpoint_interval / 2)
+        let half = chrono::Duration::from_std(self.core.config.audit.checkpoint_interval / 2)
             .unwrap_or_default();
         let since = events - last.as_ref().map_or(0, |l| l.events);
         let skip = match trigger {
             CheckpointTrigger::Interval => last.as_ref().is_some_and(|l| now - l.at < half),
-            CheckpointTrigger::Events => since < self.config.audit.checkpoint_every_events,
+            CheckpointTrigger::Events => since < self.core.config.audit.checkpoint_every_events,
             CheckpointTrigger::Shutdown => last.is_some() && since == 0,
             CheckpointTrigger::OnDemand => false,
         };
@@ -114,7 +120,7 @@ impl Broker {
     /// Sends undelivered checkpoints to the sink, oldest first; a failure is logged and
     /// retried on the next round.
     pub async fn deliver_checkpoints(&self) {
-        let Some(sink_config) = &self.config.audit.checkpoint_sink else {
+        let Some(sink_config) = &self.core.config.audit.checkpoint_sink else {
             return;
         };
         let pending = match self.undelivered().await {
@@ -124,7 +130,7 @@ impl Broker {
         for cp in pending {
             let mut outcome = sink::deliver(sink_config, &self.http, &cp).await;
             if outcome.is_ok() && matches!(sink_config, crate::config::CheckpointSink::Http(_)) {
-                let (dir, acked) = (self.config.data_dir.clone(), cp.clone());
+                let (dir, acked) = (self.core.config.data_dir.clone(), cp.clone());
                 outcome =
                     tokio::task::spawn_blocking(move || sink::remember_acknowledged(&dir, &acked))
                         .await
@@ -144,7 +150,8 @@ impl Broker {
     }
 
     async fn undelivered(&self) -> Result<Vec<Checkpoint>, crate::store::StoreError> {
-        self.store
+        self.core
+            .store
             .begin_read()
             .await?
             .undelivered_checkpoints()
@@ -160,14 +167,14 @@ impl Broker {
             Ok(()) => (Some(Utc::now()), None),
             Err(e) => (None, Some(e.as_str())),
         };
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         tx.mark_checkpoint_delivery(number, at, error).await?;
         tx.commit().await
     }
 
     /// The checkpoints held outside: the sink directory's files, when the sink is one.
     pub(super) fn sink_checkpoints(&self) -> Vec<Checkpoint> {
-        match &self.config.audit.checkpoint_sink {
+        match &self.core.config.audit.checkpoint_sink {
             Some(crate::config::CheckpointSink::Dir(dir)) if dir.exists() => {
                 sink::read_checkpoint_dir(dir).unwrap_or_else(|e| {
                     tracing::error!(error = %e, "reading the checkpoint sink");
@@ -186,14 +193,14 @@ impl Broker {
         outside: Vec<Checkpoint>,
     ) -> Result<Report, ServiceError> {
         self.require_audit_read(p)?;
-        let guard = self.store.audit_guard();
+        let guard = self.core.store.audit_guard();
         let mut copies = self.sink_checkpoints();
         copies.extend(self.sink_newest().await.map(|(_, c)| c));
         copies.extend(guard.known_checkpoint());
         let from_caller = !outside.is_empty();
         copies.extend(outside);
         let report = verify::verify_store(
-            &self.store,
+            &self.core.store,
             self.audit_key.public(),
             copies,
             guard.known_head(),
@@ -213,7 +220,7 @@ impl Broker {
     /// The last event's sequence number.
     pub async fn audit_head_seq(&self, p: &Principal) -> Result<i64, ServiceError> {
         self.require_audit_read(p)?;
-        Ok(self.store.begin_read().await?.audit_last_seq().await?)
+        Ok(self.core.store.begin_read().await?.audit_last_seq().await?)
     }
 
     /// Events after `after`, at most `limit`. With `wait`, waits up to that long for the
@@ -229,6 +236,7 @@ impl Broker {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let events = self
+                .core
                 .store
                 .begin_read()
                 .await?
@@ -258,16 +266,16 @@ impl Broker {
             ));
         }
         // A broken log is still exported (reads answer), without a checkpoint over it.
-        let broken = self.store.audit_guard().is_broken();
+        let broken = self.core.store.audit_guard().is_broken();
         if !broken {
             self.checkpoint(CheckpointTrigger::OnDemand, Utc::now())
                 .await?;
         }
         let (manifest, problem) = export::write_bundle(
-            &self.store,
+            &self.core.store,
             &self.audit_key,
             period,
-            Self::policy_name(p),
+            crate::app::core::Core::policy_name(p),
             dir,
             progress,
         )
@@ -302,7 +310,7 @@ impl Broker {
             tracing::warn!("evidence exported from a broken audit log; the export is not audited");
             return Ok(manifest);
         }
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         tx.append_audit(&event).await?;
         tx.commit().await?;
         Ok(manifest)

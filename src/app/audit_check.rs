@@ -14,17 +14,17 @@ use crate::model::audit::checkpoint::Checkpoint;
 use crate::model::audit::problem::Problem;
 use crate::store::{StoreError, Tx};
 
-use crate::app::broker::Broker;
 use crate::app::error::ServiceError;
+use crate::app::services::Audit;
 
 /// Events read at once while checking the segment since the newest checkpoint.
 const PAGE: i64 = 5_000;
 
-impl Broker {
+impl Audit {
     /// At start: the log must agree with the newest checkpoint in the database and in the
     /// sink. Returns what is wrong, as a full verification report, when it does not.
     pub async fn check_audit_at_start(&self) -> Result<Option<Report>, ServiceError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         let (events, head) = tx.lock_audit_head().await?;
         let problem = match self
             .check_since_checkpoint(&mut tx, (events, &head))
@@ -32,7 +32,7 @@ impl Broker {
         {
             Ok(_) => {
                 if events > 0 {
-                    self.store.audit_guard().record_head(events, &head);
+                    self.core.store.audit_guard().record_head(events, &head);
                 }
                 return Ok(None);
             }
@@ -41,7 +41,7 @@ impl Broker {
         drop(tx);
         let mut copies = self.sink_checkpoints();
         copies.extend(self.sink_newest().await.map(|(_, c)| c));
-        let report = verify::verify_store(&self.store, self.audit_key.public(), copies, None);
+        let report = verify::verify_store(&self.core.store, self.audit_key.public(), copies, None);
         let mut report = report.await?;
         report.problems.push(problem);
         Ok(Some(report.conclude()))
@@ -51,7 +51,7 @@ impl Broker {
     /// or the one an `https` sink last acknowledged (remembered in the data directory).
     /// A sink that cannot be read is logged and counts as holding nothing.
     pub(super) async fn sink_newest(&self) -> Option<(String, Checkpoint)> {
-        let (place, read) = match &self.config.audit.checkpoint_sink {
+        let (place, read) = match &self.core.config.audit.checkpoint_sink {
             None => return None,
             Some(CheckpointSink::Dir(dir)) => {
                 let dir = dir.clone();
@@ -60,7 +60,7 @@ impl Broker {
                 (place, read)
             }
             Some(CheckpointSink::Http(_)) => {
-                let data = self.config.data_dir.clone();
+                let data = self.core.config.data_dir.clone();
                 let place = format!(
                     "the record of the sink's acknowledgements, {}",
                     sink::acknowledged_file(&data).display()
@@ -92,7 +92,7 @@ impl Broker {
         let mut known: Vec<(String, Checkpoint)> = Vec::new();
         known.extend(db.clone().map(|c| ("the database".to_string(), c)));
         known.extend(self.sink_newest().await);
-        let memory = self.store.audit_guard().known_checkpoint();
+        let memory = self.core.store.audit_guard().known_checkpoint();
         known.extend(memory.map(|c| ("this broker's memory".to_string(), c)));
         let key = self.audit_key.public();
         if let Some((place, cp)) = known.iter().find(|(_, c)| !c.signature_valid(key)) {
@@ -147,7 +147,7 @@ impl Broker {
                 ),
             )));
         }
-        self.store.audit_guard().record_checkpoint(&best);
+        self.core.store.audit_guard().record_checkpoint(&best);
         Ok(Ok(Some(best)))
     }
 
@@ -215,7 +215,7 @@ impl Broker {
         (head_seq, head_hash): (i64, &str),
     ) -> Result<Result<(), Problem>, StoreError> {
         // What this broker appended itself must still be there, as it wrote it.
-        let known = self.store.audit_guard().known_head();
+        let known = self.core.store.audit_guard().known_head();
         let anchors = known.filter(|k| k.0 > from).map(|(s, h)| (s, h, 0));
         let mut verifier = ChainVerifier::new(from + 1, from_hash, anchors.into_iter().collect());
         while verifier.next_seq() <= head_seq {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::adapters::providers::aws;
 use crate::adapters::providers::aws::{MAX_SESSION, OPERATION_TIMEOUT};
-use crate::app::broker::Broker;
+use crate::app::core::Core;
 use crate::model::access::AccessRequest;
 use crate::model::audit::EventKind;
 use crate::model::domain::{from_ms, Lock};
@@ -37,7 +37,7 @@ pub fn session_bound(
     recorded.map_or(in_flight, |r| r.max(in_flight))
 }
 
-impl Broker {
+impl Core {
     /// The AWS settings of a resource's role, if it is an `aws` resource.
     fn aws_role_of(&self, resource: &str, role: &str) -> Option<AwsRole> {
         let policy = self.policy.current();
@@ -52,7 +52,7 @@ impl Broker {
     /// that ends early. Nothing for grants of other kinds, nor for one without a live
     /// session: every session handed out is recorded before a revocation that sees the
     /// grant commits (the issuance holds the grant), and one minted but not handed out is
-    /// denied by [`Broker::deny_discarded_session`]. So a grant that never had an AWS
+    /// denied by [`Core::deny_discarded_session`]. So a grant that never had an AWS
     /// session costs no call to IAM.
     pub(crate) async fn deny_grant_sessions(
         &self,

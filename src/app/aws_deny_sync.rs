@@ -7,6 +7,7 @@
 //! did not fit. A failed write is retried with backoff until it succeeds or every session
 //! it was for has expired.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,8 +16,7 @@ use serde_json::json;
 use crate::adapters::providers::aws_deny;
 use crate::adapters::providers::aws_deny::{Entry, Rendered, Target, POLICY_NAME};
 use crate::adapters::providers::aws_iam::{IamClient, IamError};
-use crate::app::broker::Broker;
-use crate::app::broker::SharedBroker;
+use crate::app::core::Core;
 use crate::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use crate::model::domain::{from_ms, to_ms};
 use crate::store::{DenyOutboxRow, DenyRow, StoreError, Tx};
@@ -35,10 +35,17 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(2u64.saturating_pow(exp)).min(MAX_BACKOFF)
 }
 
+/// The worker that writes the queued denies to IAM: what it needs and nothing else.
+#[derive(Clone)]
+pub struct DenyWriter {
+    pub(crate) core: Arc<Core>,
+    pub(crate) iam: Arc<IamClient>,
+}
+
 /// Drains the outbox until the task is aborted.
-pub async fn run(broker: SharedBroker) {
+pub async fn run(writer: DenyWriter) {
     loop {
-        match drain(&broker, Utc::now()).await {
+        match drain(&writer, Utc::now()).await {
             Ok(0) => tokio::time::sleep(POLL).await,
             Ok(_) => {}
             Err(e) => {
@@ -50,19 +57,19 @@ pub async fn run(broker: SharedBroker) {
 }
 
 /// Writes every role due at `now`; returns how many were attempted.
-pub async fn drain(broker: &Broker, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    let mut tx = broker.store.begin_read().await?;
+pub async fn drain(writer: &DenyWriter, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let mut tx = writer.core.store.begin_read().await?;
     let due = tx.aws_deny_due(now, 20).await?;
     tx.commit().await?;
     let mut attempted = 0;
     for row in due {
-        let mut tx = broker.store.begin().await?;
+        let mut tx = writer.core.store.begin().await?;
         let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
         let claimed = tx.aws_deny_claim(row.id, now, until).await?;
         tx.commit().await?;
         if claimed {
             attempted += 1;
-            sync_role(broker, &row, now).await?;
+            sync_role(writer, &row, now).await?;
         }
     }
     Ok(attempted)
@@ -104,22 +111,22 @@ async fn write(iam: &IamClient, role_arn: &str, document: Option<&str>) -> Resul
 }
 
 async fn sync_role(
-    broker: &Broker,
+    writer: &DenyWriter,
     row: &DenyOutboxRow,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let mut tx = broker.store.begin_read().await?;
+    let mut tx = writer.core.store.begin_read().await?;
     let rows = tx.aws_denies(&row.role_arn).await?;
     tx.commit().await?;
     let (expired, live): (Vec<DenyRow>, Vec<DenyRow>) =
         rows.into_iter().partition(|d| d.lasts_until <= to_ms(now));
     let entries: Vec<Entry> = live.iter().filter_map(entry).collect();
-    let rendered = aws_deny::render(&entries, broker.config.aws.deny_policy_max_chars);
-    let result = write(&broker.iam, &row.role_arn, rendered.document.as_deref()).await;
-    let mut tx = broker.store.begin().await?;
+    let rendered = aws_deny::render(&entries, writer.core.config.aws.deny_policy_max_chars);
+    let result = write(&writer.iam, &row.role_arn, rendered.document.as_deref()).await;
+    let mut tx = writer.core.store.begin().await?;
     match result {
         Ok(()) => {
-            let budget = broker.config.aws.deny_policy_max_chars;
+            let budget = writer.core.config.aws.deny_policy_max_chars;
             written(&mut tx, row, &live, &rendered, budget, now).await?;
             removed(&mut tx, &expired, rendered.document.is_none(), now).await?;
             let next = live.iter().map(|d| d.lasts_until).min().map(from_ms);

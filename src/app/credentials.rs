@@ -12,9 +12,10 @@ use crate::adapters::auth::session::SessionTokenError;
 use crate::adapters::providers::aws;
 use crate::adapters::providers::aws::{AssumeRole, AwsCredentials};
 use crate::adapters::providers::{fingerprint, token};
-use crate::app::broker::Broker;
+use crate::app::core::Core;
 use crate::app::error::ServiceError;
 use crate::app::issuance::{Ended, Holder, Minted};
+use crate::app::services::Credentials;
 use crate::model::access::AccessRequest;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::Principal;
@@ -41,7 +42,7 @@ pub struct IssuedToken {
     pub algorithm: String,
 }
 
-impl Broker {
+impl Credentials {
     /// The caller's live grant on `resource`, or a refusal that says how to get one.
     pub(crate) async fn live_grant(
         &self,
@@ -51,7 +52,7 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<(Resource, AccessRequest), ServiceError> {
-        let policy = self.policy.current();
+        let policy = self.core.policy.current();
         let r = policy
             .catalogue
             .resources
@@ -64,7 +65,7 @@ impl Broker {
                 r.kind
             )));
         }
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.core.store.begin_read().await?;
         let grant = tx.active_grant(&p.user_id, resource, now).await?;
         tx.commit().await?;
         match grant {
@@ -74,7 +75,7 @@ impl Broker {
                     AuditEvent::new(EventKind::CredentialFailed, &p.user_id, origin, now)
                         .outcome("refused", Some("no active grant".into()));
                 event.resource = Some(resource.to_string());
-                let mut tx = self.store.begin().await?;
+                let mut tx = self.core.store.begin().await?;
                 tx.append_audit(&event).await?;
                 tx.commit().await?;
                 Err(no_active_grant(&r))
@@ -116,7 +117,7 @@ impl Broker {
     ) -> Result<IssuedToken, ServiceError> {
         let began = Instant::now();
         // Broker tokens serve token resources, and http resources behind the gate.
-        let kind = match self.policy.current().catalogue.resources.get(resource) {
+        let kind = match self.core.policy.current().catalogue.resources.get(resource) {
             Some(r) if r.kind == Kind::Http => Kind::Http,
             _ => Kind::Token,
         };
@@ -131,7 +132,7 @@ impl Broker {
         let expires_at = (now + asked).min(grant_end);
         let (jwt, claims) = token::mint(
             &self.keyring,
-            &self.config.public_url,
+            &self.core.config.public_url,
             &r,
             &grant,
             p.email.clone(),
@@ -196,7 +197,7 @@ impl Broker {
                 minimum: crate::model::duration::format(aws::MIN_SESSION),
             }
         })?;
-        let name = Broker::policy_name(p);
+        let name = Core::policy_name(p);
         let mut tags = vec![
             ("latchkey:request".to_string(), aws::tag_value(&grant.id)),
             ("latchkey:requester".to_string(), aws::tag_value(name)),
@@ -221,7 +222,7 @@ impl Broker {
             Ok(c) => c,
             Err(e) => {
                 let failed = event(EventKind::CredentialFailed).outcome("failure", Some(e.to_string())).details(serde_json::json!({ "kind": "aws", "code": e.code(), "role_arn": call.role_arn }));
-                let mut tx = self.store.begin().await?;
+                let mut tx = self.core.store.begin().await?;
                 tx.append_audit(&failed).await?;
                 tx.commit().await?;
                 return Err(e.into());

@@ -3,18 +3,18 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::app::broker::Broker;
 use crate::app::error::ServiceError;
+use crate::app::services::Sessions;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 
-impl Broker {
+impl Sessions {
     /// Ends every live development session when the broker does not run in development
     /// mode (started on the data of a development broker): each is revoked and audited.
     pub async fn end_dev_sessions(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
-        if self.config.dev {
+        if self.core.config.dev {
             return Ok(0);
         }
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         let ended = tx.revoke_dev_sessions("left development mode", now).await?;
         for (session_id, user_id) in &ended {
             let mut event =

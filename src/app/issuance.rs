@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::app::broker::Broker;
 pub use crate::app::in_flight::{InFlight, Pause};
+use crate::app::services::Credentials;
 use crate::model::access::{AccessRequest, State};
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::{Principal, SessionState};
@@ -83,7 +83,7 @@ impl Ended {
     }
 }
 
-impl Broker {
+impl Credentials {
     /// Records a minted credential and hands it out, if the grant, the session and the
     /// user are still what the first check found; else records `credential.discarded`
     /// and says what ended. Either way in one transaction that holds them.
@@ -96,8 +96,8 @@ impl Broker {
         origin: &Origin,
         (now, began): (DateTime<Utc>, Instant),
     ) -> Result<Result<(), Ended>, StoreError> {
-        self.in_flight.pass(minted.issuance.kind).await;
-        let mut tx = self.store.begin().await?;
+        self.core.in_flight.pass(minted.issuance.kind).await;
+        let mut tx = self.core.store.begin().await?;
         // The moment that counts is now, with the holds taken, not when the call began
         // (told on the caller's clock, which tests drive by hand).
         let at = now + chrono::Duration::from_std(began.elapsed()).unwrap_or_default();
@@ -140,7 +140,7 @@ impl Broker {
     }
 }
 
-impl Broker {
+impl Credentials {
     /// An AWS session cannot be recalled: one minted for a grant that ended, or for a
     /// user who was locked, before it could be handed out is denied at AWS with the
     /// grant's other sessions (queued in `tx`, merged with the revocation's own deny).
@@ -161,7 +161,7 @@ impl Broker {
         let Some(grant) = grant else {
             return Ok(false);
         };
-        self.deny_discarded_session(tx, &grant, at).await?;
+        self.core.deny_discarded_session(tx, &grant, at).await?;
         Ok(true)
     }
 }

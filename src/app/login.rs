@@ -7,8 +7,8 @@ use crate::adapters::auth::registered::RegisteredClaims;
 use crate::adapters::auth::session;
 use crate::adapters::auth::session::{SessionClaims, SESSION_AUDIENCE};
 use crate::adapters::providers::fingerprint;
-use crate::app::broker::Broker;
 use crate::app::error::ServiceError;
+use crate::app::services::Sessions;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::{Identity, Principal, Session, SessionState};
 use crate::model::random::random_id;
@@ -44,7 +44,7 @@ pub struct IssuedSession {
     pub dev: bool,
 }
 
-impl Broker {
+impl Sessions {
     /// Starts a browser (authorization code + PKCE) login: a nonce the ID token must carry.
     pub async fn begin_browser_login(
         &self,
@@ -59,8 +59,8 @@ impl Broker {
             nonce: random_id()?,
             expires_at: now + Duration::seconds(BROWSER_LOGIN_WINDOW),
         };
-        let mut tx = self.store.begin().await?;
-        let max = i64::from(self.config.limits.pending_logins);
+        let mut tx = self.core.store.begin().await?;
+        let max = i64::from(self.core.config.limits.pending_logins);
         if !tx
             .insert_login_attempt(&login.login_id, &login.nonce, login.expires_at, now, max)
             .await?
@@ -98,7 +98,7 @@ impl Broker {
         // follows, and no write lock is held while the provider's keys are fetched.
         let nonce = match login_id {
             Some(id) => {
-                let mut tx = self.store.begin().await?;
+                let mut tx = self.core.store.begin().await?;
                 let nonce = tx.take_login_attempt(id, now).await?;
                 tx.commit().await?;
                 Some(nonce.ok_or(ServiceError::LoginAttemptInvalid)?)
@@ -106,7 +106,7 @@ impl Broker {
             None => None,
         };
         let verified = verifier.verify(id_token, nonce.as_deref(), now).await?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         if !tx
             .mark_id_token_used(&verified.replay_key, verified.remember_until, now)
             .await?
@@ -140,7 +140,7 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedSession, ServiceError> {
-        if !self.config.dev || !self.config.listen.ip().is_loopback() {
+        if !self.core.config.dev || !self.core.config.listen.ip().is_loopback() {
             return Err(ServiceError::DevLoginDisabled);
         }
         let email = email.trim().to_lowercase();
@@ -157,7 +157,7 @@ impl Broker {
             groups,
             auth_time: Some(now),
         };
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         let issued = self
             .open_session(&mut tx, identity, true, origin, now)
             .await?;
@@ -194,7 +194,7 @@ impl Broker {
         // `who` is what the caller typed: bounded like every text from a request.
         event.subject = Some(crate::model::audit::bounded::clip(who));
         let written = async {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.core.store.begin().await?;
             tx.append_audit(&event).await?;
             tx.commit().await
         };
@@ -219,11 +219,11 @@ impl Broker {
             return Err(ServiceError::UserLocked);
         }
         let lifetime =
-            Duration::from_std(self.config.session_lifetime).unwrap_or(Duration::hours(8));
+            Duration::from_std(self.core.config.session_lifetime).unwrap_or(Duration::hours(8));
         let expires_at = now + lifetime;
         let claims = SessionClaims {
             registered: RegisteredClaims::new(
-                &self.config.public_url,
+                &self.core.config.public_url,
                 &identity.user_id(),
                 SESSION_AUDIENCE,
                 random_id()?,
@@ -273,12 +273,12 @@ impl Broker {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<Principal, ServiceError> {
-        let claims = session::verify(&self.keyring, &self.config.public_url, token, now)?;
+        let claims = session::verify(&self.keyring, &self.core.config.public_url, token, now)?;
         // Development sessions count on a development broker only, whatever the database says.
-        if claims.dev && !self.config.dev {
+        if claims.dev && !self.core.config.dev {
             return Err(ServiceError::DevSessionRefused);
         }
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.core.store.begin_read().await?;
         let record = tx
             .session(&claims.jti)
             .await?
@@ -287,7 +287,7 @@ impl Broker {
         if record.session.user_id != claims.sub {
             return Err(ServiceError::SessionRevoked);
         }
-        if record.session.dev && !self.config.dev {
+        if record.session.dev && !self.core.config.dev {
             return Err(ServiceError::DevSessionRefused);
         }
         match record.session.state(now, record.locked) {
@@ -321,14 +321,14 @@ impl Broker {
         now: DateTime<Utc>,
     ) -> Result<usize, ServiceError> {
         use crate::model::access::State;
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.core.store.begin_read().await?;
         let live = tx
             .list_requests(Some(&p.user_id), &[State::Approved, State::Active], 1000)
             .await?;
         tx.commit().await?;
         let mut revoked = 0;
         for r in live {
-            match self.revoke(p, &r.id, origin, now).await {
+            match self.access.revoke(p, &r.id, origin, now).await {
                 Ok(_) => revoked += 1,
                 // Ended meanwhile (expired, revoked elsewhere): nothing left to revoke.
                 Err(ServiceError::Lifecycle(_)) => {}
@@ -346,7 +346,7 @@ impl Broker {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         tx.revoke_session(&p.session_id, "logout", now).await?;
         let mut event = AuditEvent::new(EventKind::SessionEnded, &p.user_id, origin, now)
             .outcome("success", Some("logout".into()))

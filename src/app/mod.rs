@@ -28,7 +28,7 @@ pub mod audit_feed;
 pub mod audit_verify;
 mod aws_deny;
 pub mod aws_deny_sync;
-mod broker;
+mod core;
 mod credentials;
 mod devmode;
 mod error;
@@ -40,10 +40,14 @@ mod issuance;
 mod login;
 pub mod readiness;
 mod review;
+pub mod services;
 pub mod slack;
 
-pub use crate::app::broker::{Broker, SharedBroker};
+pub use crate::app::core::Core;
 pub use crate::app::error::ServiceError;
+pub use crate::app::services::{
+    Access, Admin, App, Audit, Credentials, Gatekeeper, Parts, Sessions, Slack,
+};
 pub use crate::model::domain::ClientInfo;
 pub use access::RequestView;
 pub use credentials::IssuedToken;

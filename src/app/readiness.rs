@@ -2,7 +2,7 @@
 //! and signing keys are loaded. `/readyz` reports it; the checks live here so the edge
 //! reads no store.
 
-use crate::app::broker::Broker;
+use crate::app::services::Admin;
 use crate::store::audit_guard::WHAT_TO_DO;
 
 /// A broker ready to serve, as `/readyz` describes it.
@@ -47,23 +47,23 @@ impl NotReady {
     }
 }
 
-impl Broker {
+impl Admin {
     /// Checks, in order, the database, the audit log's guard and the signing keys.
     pub async fn readiness(&self) -> Result<Ready, NotReady> {
-        if let Err(e) = self.store.ping().await {
+        if let Err(e) = self.core.store.ping().await {
             tracing::warn!(error = %e, "not ready: database");
             return Err(NotReady::Database);
         }
-        if let Some(why) = self.store.audit_guard().broken() {
+        if let Some(why) = self.core.store.audit_guard().broken() {
             return Err(NotReady::AuditBroken(why.to_string()));
         }
         if self.keyring.is_empty() {
             return Err(NotReady::NoKeys);
         }
         Ok(Ready {
-            database: self.store.backend(),
+            database: self.core.store.backend(),
             keys: self.keyring.len(),
-            dev: self.config.dev,
+            dev: self.core.config.dev,
         })
     }
 }

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::app::access::{event, who, RequestView, RETRIES};
-use crate::app::broker::Broker;
+use crate::app::core::Core;
 use crate::app::error::ServiceError;
+use crate::app::services::Access;
 use crate::model::access::lifecycle::TransitionRefusal;
 use crate::model::access::{AccessRequest, Review, State, Verdict};
 use crate::model::audit::{EventKind, Origin};
@@ -13,7 +14,7 @@ use crate::model::domain::Principal;
 use crate::model::policy::decide;
 use crate::model::policy::Action;
 
-impl Broker {
+impl Access {
     /// A reviewer approves or denies. Eligibility is checked against the policy now.
     pub async fn review(
         &self,
@@ -28,7 +29,7 @@ impl Broker {
             .await
     }
 
-    /// [`Broker::review`] with where the review came from (e.g. Slack and the Slack user),
+    /// [`Access::review`] with where the review came from (e.g. Slack and the Slack user),
     /// recorded in the audit events' details.
     #[allow(clippy::too_many_arguments)]
     pub async fn review_via(
@@ -49,30 +50,32 @@ impl Broker {
             }
             details
         };
-        let policy = self.policy.current();
+        let policy = self.core.policy.current();
         for _ in 0..RETRIES {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.core.store.begin().await?;
             let mut r = self.load_live(&mut tx, id, origin, now).await?;
-            if let Err(refusal) = crate::model::policy::review::may_review(
+            let permit = match crate::model::policy::permit::review(
                 &policy,
                 &who(p),
                 p.auth_time,
-                &r.resource,
-                &r.role,
+                (&r.resource, &r.role),
                 &r.requester_id,
                 now,
             ) {
-                let e = event(EventKind::ReviewRefused, &p.user_id, &r, origin, now)
-                    .outcome("refused", Some(refusal.message.clone()))
-                    .details(with_via(serde_json::json!({ "code": refusal.code })));
-                tx.append_audit(&e).await?;
-                tx.commit().await?;
-                return Err(ServiceError::ReviewRefused(refusal));
-            }
+                Ok((_, permit)) => permit,
+                Err(refusal) => {
+                    let e = event(EventKind::ReviewRefused, &p.user_id, &r, origin, now)
+                        .outcome("refused", Some(refusal.message.clone()))
+                        .details(with_via(serde_json::json!({ "code": refusal.code })));
+                    tx.append_audit(&e).await?;
+                    tx.commit().await?;
+                    return Err(ServiceError::ReviewRefused(refusal));
+                }
+            };
             let earlier = tx.reviews(id).await?;
             let review = Review {
                 reviewer_id: p.user_id.clone(),
-                reviewer_name: Broker::policy_name(p).to_string(),
+                reviewer_name: Core::policy_name(p).to_string(),
                 verdict,
                 comment: comment.clone(),
                 at: now,
@@ -84,7 +87,7 @@ impl Broker {
                     return Err(refusal.into());
                 }
             };
-            if !tx.insert_review(id, &review).await? {
+            if !tx.insert_review(&permit, &r, &review).await? {
                 return Err(TransitionRefusal::AlreadyReviewed.into());
             }
             // Bump the version even when the state stays, so racing reviews serialise.
@@ -102,7 +105,7 @@ impl Broker {
                     .details(with_via(serde_json::json!({ "from": c.from, "to": c.to })));
                 tx.append_audit(&e).await?;
             }
-            if self.slack.is_some() {
+            if self.slack_on {
                 crate::app::slack::notify::changed(&mut tx, &r, decided, now).await?;
             }
             tx.commit().await?;
@@ -116,7 +119,7 @@ impl Broker {
 
     fn view(&self, request: AccessRequest, reviews: Vec<Review>) -> RequestView {
         let (approvals, denials) = request.tally(&reviews);
-        let policy = self.policy.current();
+        let policy = self.core.policy.current();
         let reviewers = match policy.catalogue.role(&request.resource, &request.role) {
             Some((_, role)) => {
                 crate::model::policy::review::reviewers_text(&policy, &request.resource, role)
@@ -135,10 +138,10 @@ impl Broker {
     /// Whether `p` may see request `r`: the requester, an administrator, an audit reader,
     /// or someone the policy lets review it.
     fn may_see(&self, p: &Principal, r: &AccessRequest) -> bool {
-        let policy = self.policy.current();
-        let name = Broker::policy_name(p);
+        let policy = self.core.policy.current();
+        let name = Core::policy_name(p);
         r.requester_id == p.user_id
-            || self.is_admin(p)
+            || self.core.is_admin(p)
             || policy
                 .check(name, &p.groups, "audit", Action::AuditRead)
                 .allowed
@@ -159,7 +162,7 @@ impl Broker {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<RequestView, ServiceError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         let r = self.load_live(&mut tx, id, &Origin::default(), now).await?;
         let reviews = tx.reviews(id).await?;
         tx.commit().await?;
@@ -175,12 +178,12 @@ impl Broker {
         p: &Principal,
         to_review: bool,
     ) -> Result<Vec<AccessRequest>, ServiceError> {
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.core.store.begin_read().await?;
         let list = if to_review {
             let candidates = tx
                 .list_requests(None, &[State::Pending, State::Active], 500)
                 .await?;
-            let policy = self.policy.current();
+            let policy = self.core.policy.current();
             let mut out = Vec::new();
             for r in candidates {
                 let waiting = r.state == State::Pending || r.breakglass;

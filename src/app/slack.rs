@@ -17,8 +17,8 @@ pub mod notify;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::app::broker::Broker;
 use crate::app::error::ServiceError;
+use crate::app::services::Slack;
 use crate::app::slack::binding::{code_hash, new_link_code, LINK_CODE_LIFETIME};
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::Principal;
@@ -34,9 +34,9 @@ pub struct LinkCode {
     pub command: String,
 }
 
-impl Broker {
+impl Slack {
     fn require_slack(&self) -> Result<(), ServiceError> {
-        if self.slack.is_some() {
+        if self.api.is_some() {
             Ok(())
         } else {
             Err(ServiceError::NotFound(
@@ -55,7 +55,7 @@ impl Broker {
         self.require_slack()?;
         let code = new_link_code()?;
         let expires_at = now + LINK_CODE_LIFETIME;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         tx.slack_insert_link_code(&code_hash(&code), &p.user_id, expires_at)
             .await?;
         let e = AuditEvent::new(EventKind::SlackLinkCodeIssued, &p.user_id, origin, now)
@@ -78,7 +78,7 @@ impl Broker {
         now: DateTime<Utc>,
     ) -> Result<String, ServiceError> {
         self.require_slack()?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.core.store.begin().await?;
         let Some(user_id) = tx.slack_take_link_code(&code_hash(code), now).await? else {
             let e = AuditEvent::new(
                 EventKind::SlackLinked,

@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use crate::adapters::auth::oidc::IdTokenVerifier;
 use crate::adapters::keys::Keyring;
-use crate::app::{Broker, SharedBroker};
+use crate::app::{App, Core, Parts};
 use crate::config::Config;
 use crate::edges::http;
 use crate::edges::http::AppState;
@@ -27,7 +27,7 @@ use tasks::{audit_policy, chain_legacy_events, checkpoint_forever, sweep_forever
 /// A broker bound to its socket, ready to serve.
 pub struct Application {
     listener: tokio::net::TcpListener,
-    broker: SharedBroker,
+    app: App,
     local_addr: SocketAddr,
 }
 
@@ -146,22 +146,24 @@ impl Application {
             ),
             None => None,
         };
-        let broker = Arc::new(Broker {
-            config,
-            store,
+        let app = App::new(Parts {
+            core: Core {
+                config,
+                store,
+                policy,
+                in_flight: Default::default(),
+            },
             keyring,
             verifier,
-            policy,
             aws,
             iam,
             audit_key,
             http: http_client()?,
             slack,
-            gate: Default::default(),
-            in_flight: Default::default(),
         });
         // A log shorter than, or at odds with, a signed checkpoint is not served from.
-        if let Some(report) = broker
+        if let Some(report) = app
+            .audit
             .check_audit_at_start()
             .await
             .context("checking the audit log against its newest checkpoints")?
@@ -169,7 +171,8 @@ impl Application {
             anyhow::bail!(tasks::refusal(&report));
         }
         // A development broker's sessions do not survive a start without `--dev` on its data.
-        let ended = broker
+        let ended = app
+            .sessions
             .end_dev_sessions(Utc::now())
             .await
             .context("ending development sessions")?;
@@ -180,21 +183,23 @@ impl Application {
             );
         }
         // Crash safety: whatever ran out while the broker was down ends before anything is served.
-        let expired = broker
+        let expired = app
+            .access
             .sweep(Utc::now())
             .await
             .context("expiring overdue requests and grants")?;
         if expired > 0 {
             tracing::info!(expired, "expired overdue requests and grants at start");
         }
-        let mut details = broker.policy.provenance();
-        details["hash"] = serde_json::json!(broker.policy.current().hash);
-        details["dir"] = serde_json::json!(broker.config.policy_dir);
+        let core = &app.core;
+        let mut details = core.policy.provenance();
+        details["hash"] = serde_json::json!(core.policy.current().hash);
+        details["dir"] = serde_json::json!(core.config.policy_dir);
         details["trigger"] = serde_json::json!("start");
-        audit_policy(&broker, EventKind::PolicyLoaded, "success", None, details).await?;
+        audit_policy(core, EventKind::PolicyLoaded, "success", None, details).await?;
         Ok(Self {
             listener,
-            broker,
+            app,
             local_addr,
         })
     }
@@ -204,9 +209,9 @@ impl Application {
         self.local_addr
     }
 
-    /// The broker core (tests use it to reach the store).
-    pub fn broker(&self) -> SharedBroker {
-        self.broker.clone()
+    /// The application's services (tests use them to reach the store and the gate).
+    pub fn app(&self) -> App {
+        self.app.clone()
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests.
@@ -215,20 +220,20 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         // On the signal, gated streams end first (audited), so the drain does not wait on them.
-        let hub = self.broker.gate.hub.clone();
+        let hub = self.app.gate().hub.clone();
         let shutdown = async move {
             shutdown.await;
             hub.end_where(crate::app::gate::End::Shutdown, |_| true);
         };
         let state = AppState {
-            broker: self.broker.clone(),
+            app: self.app.clone(),
             metrics: Default::default(),
         };
-        let background = spawn_background(&self.broker).await;
+        let background = spawn_background(&self.app).await;
         // One service per connection, which knows the caller's address.
         let app = http::service(state);
-        let config = &self.broker.config;
-        tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.broker.store.backend(), "latchkey listening");
+        let config = &self.app.core.config;
+        tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.app.core.store.backend(), "latchkey listening");
         match &config.tls {
             None => serve::plain(self.listener, app, shutdown).await?,
             Some(tls) => serve::tls(self.listener, app, tls, shutdown).await?,
@@ -242,36 +247,38 @@ impl Application {
             let _ = task.await;
         }
         // The tail since the last checkpoint is signed too: a stopped broker leaves none.
-        tasks::checkpoint_at_shutdown(&self.broker).await;
+        tasks::checkpoint_at_shutdown(&self.app.audit).await;
 
-        self.broker.store.close().await;
+        self.app.core.store.close().await;
         tracing::info!("latchkey stopped");
         Ok(())
     }
 }
 
 /// The broker's background tasks, in the order they are stopped.
-async fn spawn_background(broker: &SharedBroker) -> Vec<tokio::task::JoinHandle<()>> {
-    let reloader = tokio::spawn(watch_policy(broker.clone()));
-    let sweeper = tokio::spawn(sweep_forever(broker.clone()));
-    let checkpointer = tokio::spawn(checkpoint_forever(broker.clone()));
-    let feed = broker
+async fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
+    let core = &app.core;
+    let reloader = tokio::spawn(watch_policy(core.clone()));
+    let sweeper = tokio::spawn(sweep_forever(app.access.clone()));
+    let checkpointer = tokio::spawn(checkpoint_forever(app.audit.clone()));
+    let feed = core
         .config
         .audit
         .event_sink
         .clone()
-        .map(|sink| tokio::spawn(crate::app::audit_feed::run(broker.store.clone(), sink)));
+        .map(|sink| tokio::spawn(crate::app::audit_feed::run(core.store.clone(), sink)));
     // Slack's outbox drains in the background: Slack being slow or down blocks nothing.
-    let slack = broker
+    let slack = app
         .slack
+        .api
         .clone()
-        .map(|api| tokio::spawn(crate::app::slack::notify::run(broker.clone(), api)));
+        .map(|api| tokio::spawn(crate::app::slack::notify::run(app.slack.clone(), api)));
     // Denies of revoked AWS sessions: queued with the revocation, written from here.
-    let aws_denies = tokio::spawn(crate::app::aws_deny_sync::run(broker.clone()));
-    let gate_poll = tokio::spawn(crate::app::gate::poll::poll_forever(broker.clone()));
-    let dev_source = match broker.config.dev_source {
+    let aws_denies = tokio::spawn(crate::app::aws_deny_sync::run(app.deny_writer.clone()));
+    let gate_poll = tokio::spawn(crate::app::gate::poll::poll_forever(app.gatekeeper.clone()));
+    let dev_source = match core.config.dev_source {
         Some(addr) => {
-            crate::edges::gate::devsource::spawn_dev(addr, dev_assertion_check(broker)).await
+            crate::edges::gate::devsource::spawn_dev(addr, dev_assertion_check(app)).await
         }
         None => None,
     };
@@ -290,13 +297,13 @@ async fn spawn_background(broker: &SharedBroker) -> Vec<tokio::task::JoinHandle<
 }
 
 /// The development live-events source accepts the gate's own identity assertions.
-fn dev_assertion_check(broker: &SharedBroker) -> crate::edges::gate::devsource::AssertionCheck {
-    let broker = broker.clone();
+fn dev_assertion_check(app: &App) -> crate::edges::gate::devsource::AssertionCheck {
+    let admin = app.admin.clone();
     Some(Arc::new(move |a: &str| {
-        serde_json::from_value(broker.keyring.jwks(Utc::now())).is_ok_and(|jwks| {
+        serde_json::from_value(admin.keyring.jwks(Utc::now())).is_ok_and(|jwks| {
             crate::adapters::assertion::verify(
                 &jwks,
-                &broker.config.public_url,
+                &admin.core.config.public_url,
                 crate::edges::gate::devsource::DEV_AUDIENCE,
                 a,
             )

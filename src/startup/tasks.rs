@@ -6,45 +6,47 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 
-use crate::app::{Broker, SharedBroker};
+use std::sync::Arc;
+
+use crate::app::{Access, Audit, Core};
 use crate::model::audit::EventKind;
 use crate::store::Store;
 
 /// Reloads the policy on SIGHUP and when its files change. A broken policy is refused
 /// with the reason in the log, and the previous one stays in force.
-pub(super) async fn watch_policy(broker: SharedBroker) {
+pub(super) async fn watch_policy(core: Arc<Core>) {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut seen = broker.policy.modified();
+    let mut seen = core.policy.modified();
     loop {
         let by_signal = tokio::select! {
             _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => true,
             _ = tokio::time::sleep(Duration::from_secs(2)) => false,
         };
-        let modified = broker.policy.modified();
+        let modified = core.policy.modified();
         if !by_signal && modified == seen {
             continue;
         }
         seen = modified;
-        let before = broker.policy.current().hash.clone();
-        let written = match broker.policy.reload().await {
+        let before = core.policy.current().hash.clone();
+        let written = match core.policy.reload().await {
             Ok(Some(p)) => {
                 tracing::info!(hash = %p.hash, by_signal, "policy reloaded");
-                let mut details = broker.policy.provenance();
+                let mut details = core.policy.provenance();
                 details["hash"] = serde_json::json!(p.hash);
                 details["previous_hash"] = serde_json::json!(before);
                 details["trigger"] =
                     serde_json::json!(if by_signal { "SIGHUP" } else { "file change" });
-                audit_policy(&broker, EventKind::PolicyReloaded, "success", None, details).await
+                audit_policy(&core, EventKind::PolicyReloaded, "success", None, details).await
             }
             Ok(None) => Ok(()),
             Err(e) => {
                 tracing::error!(error = %e, "policy refused; the previous policy stays in force");
-                let mut details = broker.policy.provenance();
+                let mut details = core.policy.provenance();
                 details["hash_in_force"] = serde_json::json!(before);
                 details["trigger"] =
                     serde_json::json!(if by_signal { "SIGHUP" } else { "file change" });
                 audit_policy(
-                    &broker,
+                    &core,
                     EventKind::PolicyReloaded,
                     "refused",
                     Some(e.to_string()),
@@ -60,7 +62,7 @@ pub(super) async fn watch_policy(broker: SharedBroker) {
 }
 
 pub(super) async fn audit_policy(
-    broker: &Broker,
+    core: &Core,
     kind: EventKind,
     outcome: &str,
     reason: Option<String>,
@@ -74,7 +76,7 @@ pub(super) async fn audit_policy(
     )
     .outcome(outcome, reason)
     .details(details);
-    let mut tx = broker.store.begin().await?;
+    let mut tx = core.store.begin().await?;
     tx.append_audit(&event).await?;
     tx.commit().await?;
     Ok(())
@@ -94,12 +96,12 @@ pub(super) async fn chain_legacy_events(store: &Store) -> anyhow::Result<usize> 
 /// Signs a checkpoint every interval, also when nothing happened, and once
 /// `audit.checkpoint_every_events` events were appended since the last one; retries
 /// sending the ones the sink has not taken. Stops signing once the log is found broken.
-pub(super) async fn checkpoint_forever(broker: SharedBroker) {
+pub(super) async fn checkpoint_forever(audit: Audit) {
     use crate::app::audit::CheckpointTrigger;
-    let mut tick = tokio::time::interval(broker.config.audit.checkpoint_interval);
+    let mut tick = tokio::time::interval(audit.core.config.audit.checkpoint_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let guard = broker.store.audit_guard().clone();
-    let every = broker.config.audit.checkpoint_every_events;
+    let guard = audit.core.store.audit_guard().clone();
+    let every = audit.core.config.audit.checkpoint_every_events;
     loop {
         let trigger = tokio::select! {
             _ = tick.tick() => CheckpointTrigger::Interval,
@@ -115,7 +117,7 @@ pub(super) async fn checkpoint_forever(broker: SharedBroker) {
         if guard.is_broken() {
             continue;
         }
-        if let Err(e) = broker.checkpoint(trigger, Utc::now()).await {
+        if let Err(e) = audit.checkpoint(trigger, Utc::now()).await {
             tracing::error!(error = %e, ?trigger, "audit checkpoint failed; retrying later");
         }
     }
@@ -124,14 +126,14 @@ pub(super) async fn checkpoint_forever(broker: SharedBroker) {
 /// Signs the events since the last checkpoint before the broker stops, and hands the sink
 /// any checkpoint still undelivered. A failure is tried again a few times: a lost
 /// shutdown checkpoint leaves the tail since the last one unprotected.
-pub(super) async fn checkpoint_at_shutdown(broker: &Broker) {
+pub(super) async fn checkpoint_at_shutdown(audit: &Audit) {
     use crate::app::audit::CheckpointTrigger;
     const ATTEMPTS: u32 = 3;
     for attempt in 1..=ATTEMPTS {
-        if broker.store.audit_guard().is_broken() {
+        if audit.core.store.audit_guard().is_broken() {
             return;
         }
-        match broker
+        match audit
             .checkpoint(CheckpointTrigger::Shutdown, Utc::now())
             .await
         {
@@ -143,7 +145,7 @@ pub(super) async fn checkpoint_at_shutdown(broker: &Broker) {
                 )
             }
             // Nothing new to sign; one signed earlier may not have reached the sink yet.
-            Ok(None) => return broker.deliver_checkpoints().await,
+            Ok(None) => return audit.deliver_checkpoints().await,
             Err(e) if attempt < ATTEMPTS => {
                 tracing::warn!(error = %e, attempt, "audit checkpoint at shutdown failed; trying again");
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -167,17 +169,17 @@ pub(super) fn refusal(report: &crate::app::audit_verify::Report) -> String {
 
 /// Expires overdue requests and grants every second, and closes the gate's idle upstream
 /// connections once they have been idle too long.
-pub(super) async fn sweep_forever(broker: SharedBroker) {
+pub(super) async fn sweep_forever(access: Access) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        broker.gate.pool.prune();
+        access.gate.pool.prune();
         // A broken log refuses every change: nothing to expire until an operator acts.
-        if broker.store.audit_guard().is_broken() {
+        if access.core.store.audit_guard().is_broken() {
             continue;
         }
-        match broker.sweep(Utc::now()).await {
+        match access.sweep(Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired overdue requests and grants"),
             Err(e) => tracing::error!(error = %e, "sweep failed; retrying"),

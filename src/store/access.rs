@@ -4,9 +4,24 @@ use chrono::{DateTime, Utc};
 
 use crate::model::access::{AccessRequest, Review, State, Verdict};
 use crate::model::domain::{from_ms, to_ms};
+use crate::model::policy::permit::{Act, Permit, RequestAccess, ReviewRequest};
+use crate::model::policy::subject::object;
 use crate::store::error::StoreError;
 use crate::store::statement::sql;
 use crate::store::tx::Tx;
+
+/// Refuses a write whose permit is for another principal or object.
+pub(super) fn permitted<A: Act>(
+    permit: &Permit<A>,
+    who: &str,
+    object: &str,
+) -> Result<(), StoreError> {
+    if permit.covers(who, object) {
+        Ok(())
+    } else {
+        Err(StoreError::NotPermitted(permit.mismatch(who, object)))
+    }
+}
 
 #[derive(sqlx::FromRow)]
 pub(super) struct RequestRow {
@@ -117,9 +132,11 @@ impl Tx {
     /// Stores a new request, with the requester's idempotency key if given.
     pub async fn insert_request(
         &mut self,
+        permit: &Permit<RequestAccess>,
         r: &AccessRequest,
         key: Option<&str>,
     ) -> Result<(), StoreError> {
+        permitted(permit, &r.requester_id, &object(&r.resource, &r.role))?;
         let terms =
             serde_json::to_string(&r.terms).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sql("INSERT INTO access_requests (id, requester_id, requester_name, resource, role, reason, ticket, duration_s,
@@ -205,9 +222,16 @@ impl Tx {
     /// Records a review; false if this reviewer already reviewed this request.
     pub async fn insert_review(
         &mut self,
-        request_id: &str,
+        permit: &Permit<ReviewRequest>,
+        request: &AccessRequest,
         r: &Review,
     ) -> Result<bool, StoreError> {
+        permitted(
+            permit,
+            &r.reviewer_id,
+            &object(&request.resource, &request.role),
+        )?;
+        let request_id = &request.id;
         let inserted = sql(
             "INSERT INTO reviews (request_id, reviewer_id, reviewer_name, verdict, comment, at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id, reviewer_id) DO NOTHING",

@@ -19,6 +19,9 @@ pub enum StoreError {
     /// event commits until an operator has dealt with it.
     #[error("the audit log was found cut short or rewritten ({0}); refusing to act")]
     AuditBroken(String),
+    /// A write was handed a permit for someone or something else (a bug, never written).
+    #[error("not permitted: {0}")]
+    NotPermitted(String),
 }
 
 impl StoreError {

@@ -2,6 +2,8 @@
 //! and refuses them until unlocked.
 
 use crate::model::domain::{from_ms, to_ms, Lock};
+use crate::model::policy::permit::{Administer, Permit, BROKER};
+use crate::store::access::permitted;
 use crate::store::error::StoreError;
 use crate::store::statement::sql;
 use crate::store::tx::Tx;
@@ -28,7 +30,12 @@ impl From<LockRow> for Lock {
 impl Tx {
     /// Locks an identifier (email, subject or user id) and ends the sessions of the users
     /// it names. Returns how many sessions were ended.
-    pub async fn lock(&mut self, lock: &Lock) -> Result<u64, StoreError> {
+    pub async fn lock(
+        &mut self,
+        permit: &Permit<Administer>,
+        lock: &Lock,
+    ) -> Result<u64, StoreError> {
+        permitted(permit, &lock.locked_by, BROKER)?;
         // Waits for issuances and logins that checked the locks to commit, and keeps
         // new ones from checking until this lock has committed (PostgreSQL).
         self.exclude_holders().await?;
@@ -52,7 +59,11 @@ impl Tx {
     }
 
     /// Removes a lock; false if there was none.
-    pub async fn unlock(&mut self, identifier: &str) -> Result<bool, StoreError> {
+    pub async fn unlock(
+        &mut self,
+        _administrator: &Permit<Administer>,
+        identifier: &str,
+    ) -> Result<bool, StoreError> {
         let removed = sql("DELETE FROM user_locks WHERE identifier = $1")
             .bind(identifier)
             .execute(self)

@@ -424,6 +424,7 @@ async fn the_sweeper_expires_each_clock_and_a_restart_expires_before_serving() {
     // 40 minutes on: only the activation window (30m) has run out.
     assert_eq!(
         app.broker
+            .access
             .sweep(now + chrono::Duration::minutes(40))
             .await
             .unwrap(),
@@ -566,10 +567,11 @@ pub async fn races(options: Options) {
             serde_json::from_value(v["pending_until"].clone()).unwrap()
         };
         let broker = app.broker.clone();
-        let sweep = tokio::spawn(async move { broker.sweep(pending_until).await.unwrap() });
+        let sweep = tokio::spawn(async move { broker.access.sweep(pending_until).await.unwrap() });
         // The approval comes a millisecond before the deadline, the sweep at it.
         let reviewer = app
             .broker
+            .sessions
             .authenticate(&carol, chrono::Utc::now())
             .await
             .unwrap();
@@ -577,6 +579,7 @@ pub async fn races(options: Options) {
         let origin = latchkey::model::audit::Origin::default();
         let approve = app
             .broker
+            .access
             .review(
                 &reviewer,
                 &id,

@@ -55,7 +55,7 @@ async fn pending_logins_are_bounded(database_url: Option<String>) {
     let (_idp, app) = oidc_app(database_url).await;
     let now = chrono::Utc::now();
     let later = now + chrono::Duration::minutes(10);
-    let mut tx = app.broker.store.begin().await.unwrap();
+    let mut tx = app.broker.core.store.begin().await.unwrap();
     let stored: Vec<bool> = {
         let mut v = Vec::new();
         for i in 0..4 {
@@ -104,7 +104,7 @@ async fn a_browser_login_on_a_broker_without_a_provider_stores_nothing() {
 
 /// The `session.refused` events, newest last.
 async fn refusals(app: &TestApp) -> Vec<latchkey::model::audit::AuditEvent> {
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let events = tx.audit_events(None, 0, 1000).await.unwrap();
     tx.commit().await.unwrap();
     events

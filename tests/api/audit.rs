@@ -76,7 +76,7 @@ async fn seed(app: &TestApp) -> i64 {
 }
 
 async fn last_seq(app: &TestApp) -> i64 {
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     tx.audit_last_seq().await.unwrap()
 }
 
@@ -108,7 +108,7 @@ fn today_body() -> Value {
 }
 
 fn sink_dir(app: &TestApp) -> std::path::PathBuf {
-    match &app.broker.config.audit.checkpoint_sink {
+    match &app.broker.core.config.audit.checkpoint_sink {
         Some(CheckpointSink::Dir(d)) => d.clone(),
         other => panic!("a directory sink was expected, not {other:?}"),
     }
@@ -210,7 +210,7 @@ pub async fn tampering_is_found(database_url: Option<String>, how: Tamper) {
     assert!(clean.ok, "an untouched log verifies: {clean:?}");
     assert!(clean.checkpoints >= 1, "{clean:?}");
 
-    let expected = tamper(&app.broker.store, how, 10, cp.events).await;
+    let expected = tamper(&app.broker.core.store, how, 10, cp.events).await;
     let online = verify_live(&app, &audra).await;
     assert!(!online.ok, "{how:?} goes unnoticed online");
     assert_eq!(
@@ -271,10 +271,10 @@ pub async fn appends_fail_closed(database_url: Option<String>) {
         .await;
     assert_eq!(granted["request"]["state"], "active");
     let (requests, issued) = (
-        count(&app.broker.store, "access_requests").await,
-        count(&app.broker.store, "credential_issuances").await,
+        count(&app.broker.core.store, "access_requests").await,
+        count(&app.broker.core.store, "credential_issuances").await,
     );
-    break_audit_appends(&app.broker.store).await;
+    break_audit_appends(&app.broker.core.store).await;
 
     let resp = app
         .post(
@@ -297,12 +297,12 @@ pub async fn appends_fail_closed(database_url: Option<String>) {
         "no token leaks: {body}"
     );
     assert_eq!(
-        count(&app.broker.store, "access_requests").await,
+        count(&app.broker.core.store, "access_requests").await,
         requests,
         "no request was stored"
     );
     assert_eq!(
-        count(&app.broker.store, "credential_issuances").await,
+        count(&app.broker.core.store, "credential_issuances").await,
         issued,
         "no credential was recorded"
     );
@@ -517,7 +517,7 @@ async fn events_written_before_the_chain_existed_are_chained_on_the_next_start()
     };
     let app = spawn_app(options.clone()).await;
     seed(&app).await;
-    let store = app.broker.store.clone();
+    let store = app.broker.core.store.clone();
     app.stop().await.unwrap();
     // As a database from before migration 0004 would look: no hashes, no head.
     let reopened = Store::connect(&store_url(&store, data.path()))

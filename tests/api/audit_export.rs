@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use latchkey::app::export::bundle::verify_bundle;
 use latchkey::app::export::Period;
-use latchkey::app::Broker;
+use latchkey::app::App;
 use latchkey::model::access::Verdict;
 use latchkey::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use latchkey::model::domain::Principal;
@@ -58,7 +58,7 @@ fn ask(
 
 /// Makes a request at `when` (RFC 3339) as `who`; returns its id.
 /// The session a seeded principal names, as a login would have recorded it (no events).
-async fn seed_session(b: &Broker, who: &Principal) {
+async fn seed_session(b: &App, who: &Principal) {
     let identity = latchkey::model::domain::Identity {
         issuer: "dev".into(),
         subject: who.subject.clone(),
@@ -68,7 +68,7 @@ async fn seed_session(b: &Broker, who: &Principal) {
         auth_time: who.auth_time,
     };
     let since = who.auth_time.unwrap_or(who.expires_at);
-    let mut tx = b.store.begin().await.unwrap();
+    let mut tx = b.core.store.begin().await.unwrap();
     tx.upsert_user(&identity, since).await.unwrap();
     tx.insert_session(&latchkey::model::domain::Session {
         id: who.session_id.clone(),
@@ -87,8 +87,9 @@ async fn seed_session(b: &Broker, who: &Principal) {
     tx.commit().await.unwrap();
 }
 
-async fn create(b: &Broker, who: &Principal, a: Ask, when: &str) -> String {
+async fn create(b: &App, who: &Principal, a: Ask, when: &str) -> String {
     let (r, _) = b
+        .access
         .create_request(who, a, None, &Origin::default(), t(when))
         .await
         .unwrap();
@@ -98,7 +99,7 @@ async fn create(b: &Broker, who: &Principal, a: Ask, when: &str) -> String {
 /// A quarter of activity, with the broker's clocks driven by hand. Returns request ids.
 /// It lies ahead of the real clock: audit times never go back in sequence order, so a
 /// quarter seeded after the broker's own start-up events must come after them.
-async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
+async fn seed_quarter(b: &App) -> HashMap<&'static str, String> {
     let o = Origin::default();
     let alice = person("alice@example.com", &["eng"], t("2030-07-01T00:00:00Z"));
     let dave = person("dave@example.com", &["eng"], t("2030-07-01T00:00:00Z"));
@@ -114,7 +115,7 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
         )
         .await,
     );
-    b.sweep(t("2030-07-02T11:01:00Z")).await.unwrap();
+    b.access.sweep(t("2030-07-02T11:01:00Z")).await.unwrap();
 
     let r2 = create(
         b,
@@ -131,17 +132,19 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
     )
     .await;
     let bob = person("bob@example.com", &["sre"], t("2030-07-10T14:12:00Z"));
-    b.review(
-        &bob,
-        &r2,
-        Verdict::Approve,
-        None,
-        &o,
-        t("2030-07-10T14:12:00Z"),
-    )
-    .await
-    .unwrap();
-    b.activate(&alice, &r2, &o, t("2030-07-10T14:15:00Z"))
+    b.access
+        .review(
+            &bob,
+            &r2,
+            Verdict::Approve,
+            None,
+            &o,
+            t("2030-07-10T14:12:00Z"),
+        )
+        .await
+        .unwrap();
+    b.access
+        .activate(&alice, &r2, &o, t("2030-07-10T14:15:00Z"))
         .await
         .unwrap();
     let carol = person(
@@ -149,7 +152,8 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
         &["security"],
         t("2030-07-10T14:30:00Z"),
     );
-    b.revoke(&carol, &r2, &o, t("2030-07-10T14:30:00Z"))
+    b.access
+        .revoke(&carol, &r2, &o, t("2030-07-10T14:30:00Z"))
         .await
         .unwrap();
     ids.insert("r2", r2);
@@ -157,7 +161,7 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
     let policy = AuditEvent::new(EventKind::PolicyReloaded, SYSTEM, &o, t("2030-08-01T08:00:00Z")).details(json!({
         "hash": "9f2c".repeat(16), "previous_hash": "11aa".repeat(16), "changed_by": "deploy", "trigger": "SIGHUP", "files": "policy.csv (owner deploy)"
     }));
-    let mut tx = b.store.begin().await.unwrap();
+    let mut tx = b.core.store.begin().await.unwrap();
     tx.append_audit(&policy).await.unwrap();
     tx.commit().await.unwrap();
 
@@ -169,16 +173,17 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
     )
     .await;
     let erin = person("erin@example.com", &["sre"], t("2030-08-03T08:20:00Z"));
-    b.review(
-        &erin,
-        &r3,
-        Verdict::Deny,
-        Some("use the replica".into()),
-        &o,
-        t("2030-08-03T08:20:00Z"),
-    )
-    .await
-    .unwrap();
+    b.access
+        .review(
+            &erin,
+            &r3,
+            Verdict::Deny,
+            Some("use the replica".into()),
+            &o,
+            t("2030-08-03T08:20:00Z"),
+        )
+        .await
+        .unwrap();
     ids.insert("r3", r3);
 
     let bob = person("bob@example.com", &["sre"], t("2030-08-20T03:00:00Z"));
@@ -199,7 +204,7 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
         )
         .await,
     );
-    b.sweep(t("2030-08-20T03:31:00Z")).await.unwrap();
+    b.access.sweep(t("2030-08-20T03:31:00Z")).await.unwrap();
 
     ids.insert(
         "r5",
@@ -213,16 +218,17 @@ async fn seed_quarter(b: &Broker) -> HashMap<&'static str, String> {
     );
     // A credential is handed out only to a live session (checked again at issuance).
     seed_session(b, &dave).await;
-    b.issue_token(
-        &dave,
-        "token:metrics-api",
-        None,
-        &o,
-        t("2030-09-29T12:05:00Z"),
-    )
-    .await
-    .unwrap();
-    b.sweep(t("2030-09-29T20:01:00Z")).await.unwrap();
+    b.credentials
+        .issue_token(
+            &dave,
+            "token:metrics-api",
+            None,
+            &o,
+            t("2030-09-29T12:05:00Z"),
+        )
+        .await
+        .unwrap();
+    b.access.sweep(t("2030-09-29T20:01:00Z")).await.unwrap();
 
     ids.insert(
         "r6",
@@ -277,12 +283,12 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
     .unwrap();
     // No server and no sweeper: the test drives the clocks.
     let app = latchkey::startup::Application::build(config).await.unwrap();
-    let b = app.broker();
+    let b = app.app();
     let ids = seed_quarter(&b).await;
     // What the broker itself never allows, forged in the database for the report to flag.
-    sql(&b.store, &format!("INSERT INTO reviews (request_id, reviewer_id, reviewer_name, verdict, comment, at) VALUES ('{}', 'dev|alice@example.com', 'alice@example.com', 'approve', NULL, {})", ids["r2"], t("2030-07-10T14:13:00Z").timestamp_millis())).await;
+    sql(&b.core.store, &format!("INSERT INTO reviews (request_id, reviewer_id, reviewer_name, verdict, comment, at) VALUES ('{}', 'dev|alice@example.com', 'alice@example.com', 'approve', NULL, {})", ids["r2"], t("2030-07-10T14:13:00Z").timestamp_millis())).await;
     sql(
-        &b.store,
+        &b.core.store,
         &format!(
             "UPDATE access_requests SET auto_approved = FALSE WHERE id = '{}'",
             ids["r1"]
@@ -290,7 +296,7 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
     )
     .await;
     sql(
-        &b.store,
+        &b.core.store,
         &format!(
             "UPDATE access_requests SET expires_at = expires_at + 43200000 WHERE id = '{}'",
             ids["r5"]
@@ -305,14 +311,15 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
         to: t("2030-10-01T00:00:00Z"),
     };
     let manifest = b
+        .audit
         .export_audit(&audra, period, out.path(), &Origin::default(), &|_, _| {})
         .await
         .unwrap();
     let dir = out.path();
 
-    let report = verify_bundle(dir, b.audit_key.public(), Vec::new()).unwrap();
+    let report = verify_bundle(dir, b.audit.audit_key().public(), Vec::new()).unwrap();
     assert!(report.ok, "{report:?}");
-    let in_period: i64 = match &b.store {
+    let in_period: i64 = match &b.core.store {
         latchkey::store::Store::Sqlite(s) => {
             // The export's own event comes after the bundle; with the quarter seeded ahead
             // of the real clock, audit times (never going back) put it in the quarter too.
@@ -456,7 +463,10 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
         "self-contained"
     );
     open_in_chromium(&dir.join("report.html"));
-    check_with_python(dir, &serde_json::to_string(b.audit_key.public()).unwrap());
+    check_with_python(
+        dir,
+        &serde_json::to_string(b.audit.audit_key().public()).unwrap(),
+    );
 }
 
 fn open_in_chromium(html: &Path) {

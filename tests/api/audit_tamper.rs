@@ -93,7 +93,7 @@ async fn activity(app: &TestApp, who: &str, n: usize) -> i64 {
         )
         .await;
     }
-    last_seq(&app.broker.store).await
+    last_seq(&app.broker.core.store).await
 }
 
 async fn last_seq(store: &Store) -> i64 {
@@ -231,7 +231,7 @@ pub async fn an_edited_event_in_the_tail_stops_the_broker_at_its_next_checkpoint
     let (app, audra, cp, _) = with_unprotected_tail(&site).await;
     let k = cp.events + 2;
     sql(
-        &app.broker.store,
+        &app.broker.core.store,
         &format!("UPDATE audit_events SET actor = 'mallory' WHERE seq = {k}"),
     )
     .await;
@@ -252,7 +252,7 @@ pub async fn a_tail_deleted_with_its_head_set_back_is_caught_at_the_next_append(
     let site = Site::new(db);
     let (app, audra, cp, last) = with_unprotected_tail(&site).await;
     let keep = cp.events + 2;
-    delete_tail_and_set_head_back(&app.broker.store, keep).await;
+    delete_tail_and_set_head_back(&app.broker.core.store, keep).await;
     refuses_to_act(&app, &site, &audra, cp.number).await;
     let r = verify_live(&app, &audra).await;
     assert_range(&r, keep + 1, Some(last), true, "a cut tail");
@@ -293,7 +293,7 @@ pub async fn rows_deleted_with_the_head_left_alone_stop_the_broker_at_its_next_c
     let (app, audra, cp, _) = with_unprotected_tail(&site).await;
     let (a, b) = (cp.events + 2, cp.events + 3);
     sql(
-        &app.broker.store,
+        &app.broker.core.store,
         &format!("DELETE FROM audit_events WHERE seq >= {a} AND seq <= {b}"),
     )
     .await;
@@ -340,7 +340,7 @@ pub async fn swapped_events_are_found_exactly_and_stop_the_broker(db: Option<Str
     let site = Site::new(db);
     let (app, audra, cp, _) = with_unprotected_tail(&site).await;
     let k = cp.events - 3;
-    let store = &app.broker.store;
+    let store = &app.broker.core.store;
     crate::audit::swap_events(store, k).await;
     assert_range(
         &verify_live(&app, &audra).await,
@@ -356,7 +356,7 @@ pub async fn swapped_events_are_found_exactly_and_stop_the_broker(db: Option<Str
 pub async fn a_chain_rehashed_in_the_tail_is_caught_at_the_next_append(db: Option<String>) {
     let site = Site::new(db);
     let (app, audra, cp, last) = with_unprotected_tail(&site).await;
-    edit_and_rehash(&app.broker.store, cp.events + 2).await;
+    edit_and_rehash(&app.broker.core.store, cp.events + 2).await;
     refuses_to_act(&app, &site, &audra, cp.number).await;
     assert_range(
         &verify_live(&app, &audra).await,
@@ -397,7 +397,7 @@ pub async fn audit_times_never_go_back_in_sequence_order(db: Option<String>) {
     let site = Site::new(db);
     let app = site.start().await;
     activity(&app, "alice@example.com", 1).await;
-    let store = &app.broker.store;
+    let store = &app.broker.core.store;
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
     let mut tx = store.begin().await.unwrap();
     // A kind no broker writes: the store orders and reads it like any other.
@@ -595,8 +595,8 @@ async fn the_gate_admits_nobody_once_the_log_is_found_cut_short_remembered_admis
         StatusCode::OK,
         "admitted and remembered"
     );
-    let last = last_seq(&app.broker.store).await;
-    delete_tail_and_set_head_back(&app.broker.store, last - 2).await;
+    let last = last_seq(&app.broker.core.store).await;
+    delete_tail_and_set_head_back(&app.broker.core.store, last - 2).await;
     let r = app
         .post("/v1/audit/checkpoints", json!({}), Some(&audra))
         .await;

@@ -306,7 +306,7 @@ async fn production_admin_sends_its_ticket_external_id_and_session_policy_and_en
     );
     assert!(sent.contains("latchkey%3Aticket") && sent.contains("CHG-1234"));
     // The secret never reaches the audit log; the access key id (which AWS logs) does.
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let all = serde_json::to_string(&tx.audit_events(Some(&id), 0, 100).await.unwrap()).unwrap();
     tx.commit().await.unwrap();
     assert!(

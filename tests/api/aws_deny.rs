@@ -171,7 +171,7 @@ async fn events(
     subject: &str,
     kind: &str,
 ) -> Vec<latchkey::model::audit::AuditEvent> {
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let all = tx.audit_events(Some(subject), 0, 10_000).await.unwrap();
     tx.commit().await.unwrap();
     all.into_iter().filter(|e| e.kind == kind).collect()
@@ -216,12 +216,12 @@ async fn revoked_grant_is_denied_then_the_deny_removed(database_url: Option<Stri
     assert_eq!(denied[0].details["role_arn"], role.arn.as_str());
     // Not removed while a session of the grant may still live (2h grant, 8h role maximum).
     let now = Utc::now();
-    drain(&app.broker, now + chrono::Duration::minutes(90))
+    drain(&app.broker.deny_writer, now + chrono::Duration::minutes(90))
         .await
         .unwrap();
     assert!(deny_policy(&moto, &role.name).is_some());
     // Removed once every session it covered has expired.
-    let attempted = drain(&app.broker, now + chrono::Duration::hours(3))
+    let attempted = drain(&app.broker.deny_writer, now + chrono::Duration::hours(3))
         .await
         .unwrap();
     assert_eq!(attempted, 1);
@@ -331,9 +331,12 @@ async fn a_locked_users_sessions_are_denied_by_source_identity_when_issued_befor
     let locked = events(&app, "bob@example.com", "user.locked").await;
     assert_eq!(locked[0].details["aws_denies_queued"], 1);
     // Removed once the grant's sessions are over.
-    drain(&app.broker, Utc::now() + chrono::Duration::hours(3))
-        .await
-        .unwrap();
+    drain(
+        &app.broker.deny_writer,
+        Utc::now() + chrono::Duration::hours(3),
+    )
+    .await
+    .unwrap();
     assert!(deny_policy(&moto, &role.name).is_none());
     assert_eq!(
         events(&app, "bob@example.com", "aws.deny_removed")
@@ -396,9 +399,12 @@ async fn many_revocations_stay_within_the_policy_limit_what_does_not_fit_is_audi
     assert!(long.iter().all(|id| unfit.contains(id)), "the newest wait");
     assert_eq!(&written[..], &short[..written.len()], "oldest first");
     // The 20-minute grants' sessions expire: their entries go, the waiting ones are written.
-    drain(&app.broker, Utc::now() + chrono::Duration::minutes(25))
-        .await
-        .unwrap();
+    drain(
+        &app.broker.deny_writer,
+        Utc::now() + chrono::Duration::minutes(25),
+    )
+    .await
+    .unwrap();
     let doc = deny_policy(&moto, &role.name).unwrap();
     let mut now_written = revoked_grants(&doc);
     now_written.sort();
@@ -511,7 +517,7 @@ async fn after_revoke_the_cli_drops_its_cached_session_and_creds_aws_fails_clean
     // With --revoke the grant ends too, and its sessions are denied at AWS.
     ok(&["logout", "--revoke"]);
     assert_eq!(cached(), 0);
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let state = tx.request(&third).await.unwrap().unwrap().state;
     tx.commit().await.unwrap();
     assert_eq!(state, latchkey::model::access::State::Revoked);

@@ -43,7 +43,7 @@ async fn dev_session_refused_after_leaving_dev(database_url: Option<String>) {
         .await;
     }
     // Ended at start, and audited.
-    let mut tx = prod.broker.store.begin_read().await.unwrap();
+    let mut tx = prod.broker.core.store.begin_read().await.unwrap();
     let events = tx
         .audit_events(Some("dev|mallory@example.com"), 0, 100)
         .await

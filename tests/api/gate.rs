@@ -90,7 +90,7 @@ async fn closed_after(stream: tokio::task::JoinHandle<Instant>, since: Instant) 
 }
 
 async fn audit(app: &TestApp, grant: &str) -> Vec<(String, Value)> {
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let events = tx.audit_events(Some(grant), 0, 1000).await.unwrap();
     tx.commit().await.unwrap();
     events.into_iter().map(|e| (e.kind, e.details)).collect()
@@ -238,7 +238,7 @@ async fn refused_callers_get_their_status_and_code_and_nothing_reaches_the_upstr
         "nothing reached the upstream"
     );
     // Refusals of known people are audited.
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let all = tx.audit_events(None, 0, 10_000).await.unwrap();
     tx.commit().await.unwrap();
     let refused: Vec<String> = all
@@ -397,7 +397,11 @@ async fn upstream_connections_are_reused_and_one_the_upstream_closed_is_replaced
     let r = get("/after").await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["path"], "/after");
     assert_eq!(g.up.seen.connections.load(Ordering::SeqCst), 3);
-    assert_eq!(app.broker.gate.pool.prune(), 0, "nothing idle is stale yet");
+    assert_eq!(
+        app.broker.gate().pool.prune(),
+        0,
+        "nothing idle is stale yet"
+    );
 }
 
 /// The race that forgetting on revoke cannot see: a check reads the grant just before its
@@ -411,10 +415,11 @@ async fn an_admission_remembered_after_its_revocation_is_forgotten_by_the_poll()
     let app = &g.app;
     let bob = app.dev_login("bob@example.com", &["eng"]).await;
     let id = grant(app, &bob, STREAM, json!({})).await;
-    let cache = &app.broker.gate.admissions;
+    let cache = &app.broker.gate().admissions;
     let since = cache.since();
     let checked_before = app
         .broker
+        .gatekeeper
         .admit(Some(&bob), STREAM, &Origin::default, Utc::now())
         .await
         .expect("admitted");
@@ -479,7 +484,7 @@ async fn concurrent_requests_with_one_credential_share_one_admission_check() {
     let bob = app.dev_login("bob@example.com", &["eng"]).await;
     grant(app, &bob, STREAM, json!({})).await;
     let mallory = app.dev_login("mallory@example.com", &["eng"]).await;
-    let cache = &app.broker.gate.admissions;
+    let cache = &app.broker.gate().admissions;
     // Spawned together on this test's one thread, each runs until its check waits on the
     // store, so all of them are in before the first check can finish.
     let admit_all = |token: &str, n: usize| {
@@ -488,6 +493,7 @@ async fn concurrent_requests_with_one_credential_share_one_admission_check() {
             let (broker, token) = (app.broker.clone(), token.to_string());
             set.spawn(async move {
                 broker
+                    .gatekeeper
                     .admit(Some(&token), STREAM, &Origin::default, Utc::now())
                     .await
                     .map(|a| a.grant_id.clone())
@@ -519,7 +525,12 @@ async fn concurrent_requests_with_one_credential_share_one_admission_check() {
     grant(app, &carol, STREAM, json!({})).await;
     let origin = Origin::default;
     let checking = cache.turn(cache_key(&carol, STREAM)).await;
-    let mut waiting = Box::pin(app.broker.admit(Some(&carol), STREAM, &origin, Utc::now()));
+    let mut waiting = Box::pin(app.broker.gatekeeper.admit(
+        Some(&carol),
+        STREAM,
+        &origin,
+        Utc::now(),
+    ));
     assert!(
         pending_after_one_poll(&mut waiting).await,
         "admitted while another check held the turn"
@@ -533,10 +544,12 @@ async fn concurrent_requests_with_one_credential_share_one_admission_check() {
     assert_eq!(cache.in_flight(), 0);
     // One that gives up waiting leaves nothing behind.
     let checking = cache.turn(cache_key(&carol, "stream:other")).await;
-    let mut waiting = Box::pin(
-        app.broker
-            .admit(Some(&carol), "stream:other", &origin, Utc::now()),
-    );
+    let mut waiting = Box::pin(app.broker.gatekeeper.admit(
+        Some(&carol),
+        "stream:other",
+        &origin,
+        Utc::now(),
+    ));
     assert!(pending_after_one_poll(&mut waiting).await);
     drop(waiting);
     drop(checking);

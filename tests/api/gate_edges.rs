@@ -282,16 +282,16 @@ async fn token_expiring_while_remembered(options: Options) {
     // A token that ends two seconds from now (the API's shortest is a minute).
     let now = chrono::Utc::now();
     let grant_row = {
-        let mut tx = app.broker.store.begin_read().await.unwrap();
+        let mut tx = app.broker.core.store.begin_read().await.unwrap();
         let g = tx.request(&id).await.unwrap().unwrap();
         tx.commit().await.unwrap();
         g
     };
-    let resource = app.broker.policy.current().catalogue.resources[STREAM].clone();
+    let resource = app.broker.core.policy.current().catalogue.resources[STREAM].clone();
     let exp = chrono::DateTime::from_timestamp(now.timestamp() + 2, 0).unwrap();
     let (token, _) = latchkey::adapters::providers::token::mint(
-        &app.broker.keyring,
-        &app.broker.config.public_url,
+        app.broker.admin.keyring(),
+        &app.broker.core.config.public_url,
         &resource,
         &grant_row,
         Some("bob@example.com".into()),
@@ -301,9 +301,9 @@ async fn token_expiring_while_remembered(options: Options) {
     .unwrap();
     let url = format!("/gate/{STREAM}/x");
     assert_eq!(app.get(&url, Some(&token)).await.status(), StatusCode::OK);
-    let checks = app.broker.gate.admissions.checks();
+    let checks = app.broker.gate().admissions.checks();
     assert_eq!(app.get(&url, Some(&token)).await.status(), StatusCode::OK);
-    assert_eq!(app.broker.gate.admissions.checks(), checks, "remembered");
+    assert_eq!(app.broker.gate().admissions.checks(), checks, "remembered");
     let wait = (exp - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(wait + Duration::from_millis(50)).await;
     assert_error(

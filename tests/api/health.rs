@@ -17,7 +17,7 @@ async fn healthz_and_readyz_answer_once_the_database_and_keys_are_there() {
 #[tokio::test]
 async fn readyz_fails_when_the_database_is_gone() {
     let app = spawn_dev_app().await;
-    app.broker.store.close().await;
+    app.broker.core.store.close().await;
     assert_error(
         app.get("/readyz", None).await,
         StatusCode::SERVICE_UNAVAILABLE,

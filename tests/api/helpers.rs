@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use latchkey::app::SharedBroker;
+use latchkey::app::App;
 use latchkey::config::{AdminLayer, Layer, OidcLayer, TlsLayer};
 use latchkey::startup::Application;
 use reqwest::StatusCode;
@@ -44,7 +44,7 @@ pub struct Options {
 
 pub struct TestApp {
     pub url: String,
-    pub broker: SharedBroker,
+    pub broker: App,
     pub http: reqwest::Client,
     _data_dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -135,7 +135,7 @@ pub async fn spawn_app(options: Options) -> TestApp {
         "http"
     };
     let url = format!("{scheme}://{}", app.local_addr());
-    let broker = app.broker();
+    let broker = app.app();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
@@ -178,7 +178,7 @@ impl TestApp {
 
     /// The audit events about one subject, oldest first.
     pub async fn audit_types(&self, subject: &str) -> Vec<String> {
-        let mut tx = self.broker.store.begin_read().await.unwrap();
+        let mut tx = self.broker.core.store.begin_read().await.unwrap();
         let events = tx.audit_events(Some(subject), 0, 1000).await.unwrap();
         tx.commit().await.unwrap();
         events.into_iter().map(|e| e.kind).collect()

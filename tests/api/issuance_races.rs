@@ -204,7 +204,7 @@ async fn broker(db: Option<String>, kind: Kind, pause: Pause) -> Option<Broker> 
     }
     let app = spawn_app(options).await;
     if kind != Kind::Aws {
-        app.broker.in_flight.set(Some(pause));
+        app.broker.core.in_flight.set(Some(pause));
     }
     Some(Broker {
         app,
@@ -250,7 +250,7 @@ fn ask(app: &TestApp, kind: Kind, token: &str) -> tokio::task::JoinHandle<(Statu
 }
 
 async fn events(app: &TestApp, subject: &str) -> Vec<AuditEvent> {
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let events = tx.audit_events(Some(subject), 0, 1000).await.unwrap();
     tx.commit().await.unwrap();
     events
@@ -327,7 +327,7 @@ async fn revoked_while_minting(db: Option<String>, kind: Kind) {
             (StatusCode::FORBIDDEN, Some("no_active_grant")),
             "{body}"
         );
-        assert_eq!(issuances(&app.broker.store, id).await, 0);
+        assert_eq!(issuances(&app.broker.core.store, id).await, 0);
         let all = events(app, id).await;
         assert!(
             !kinds(&all).contains(&"credential.issued"),
@@ -410,7 +410,7 @@ async fn racing_one_revoke(db: Option<String>, kind: Kind) {
         "and every other one was discarded"
     );
     assert_eq!(
-        issuances(&app.broker.store, &id).await as usize,
+        issuances(&app.broker.core.store, &id).await as usize,
         handed.len()
     );
     eprintln!(
@@ -450,6 +450,7 @@ async fn every_end_in_flight(db: Option<String>) {
     .await;
     let swept = app
         .broker
+        .access
         .sweep(chrono::Utc::now() + chrono::Duration::hours(9))
         .await
         .unwrap();
@@ -484,7 +485,7 @@ async fn every_end_in_flight(db: Option<String>) {
             .collect();
         assert_eq!(discarded.len(), 1, "{:?}", kinds(&all));
         assert_eq!(discarded[0].details["reason"], reason);
-        assert_eq!(issuances(&app.broker.store, id).await, 0);
+        assert_eq!(issuances(&app.broker.core.store, id).await, 0);
     }
 }
 
@@ -511,7 +512,7 @@ async fn admissions_overtaken(db: Option<String>, livestream: bool) {
     .await;
     up.trust(&app.url).await;
     let app = &app;
-    app.broker.in_flight.set(Some(stall.pause(pause)));
+    app.broker.core.in_flight.set(Some(stall.pause(pause)));
     let mut held = Vec::new();
     for i in 0..TRIALS {
         let t = app.dev_login(&format!("u{i}@example.com"), &["eng"]).await;
@@ -603,7 +604,7 @@ async fn ends_wait_for_a_hold(db: Option<String>) {
         ),
     ];
     for (i, (path, body, token)) in ends.into_iter().enumerate() {
-        let mut tx = app.broker.store.begin().await.unwrap();
+        let mut tx = app.broker.core.store.begin().await.unwrap();
         match i {
             0 => drop(tx.hold_request(&held[0].1).await.unwrap()),
             1 => tx.hold_session(&session(&held[1].0)).await.unwrap(),

@@ -39,7 +39,7 @@ async fn a_broker_token_signed_before_rotation_verifies_until_its_exp_with_a_sho
     let old = t["token"].as_str().unwrap().to_string();
     let kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
     let claims = verify_offline(
-        &serde_json::from_value(app.broker.keyring.jwks(chrono::Utc::now())).unwrap(),
+        &serde_json::from_value(app.broker.admin.keyring().jwks(chrono::Utc::now())).unwrap(),
         &app.url,
         METRICS_AUD,
         &old,
@@ -52,13 +52,19 @@ async fn a_broker_token_signed_before_rotation_verifies_until_its_exp_with_a_sho
     // still published and trusted: the session lifetime (one minute) does not bound it.
     for at in [claims.exp - 1, claims.exp + 30] {
         let when = chrono::DateTime::from_timestamp(at, 0).unwrap();
-        let published: JwkSet = serde_json::from_value(app.broker.keyring.jwks(when)).unwrap();
+        let published: JwkSet =
+            serde_json::from_value(app.broker.admin.keyring().jwks(when)).unwrap();
         assert!(
             published.find(&kid).is_some(),
             "the key that signed the token is gone {}s before its exp",
             claims.exp - at
         );
-        assert!(app.broker.keyring.decoding_key(&kid, when).is_some());
+        assert!(app
+            .broker
+            .admin
+            .keyring()
+            .decoding_key(&kid, when)
+            .is_some());
     }
 }
 

@@ -10,7 +10,7 @@ use crate::helpers::{assert_error, spawn_app, Options};
 use crate::idp::TestIdp;
 
 async fn audit_kinds(app: &crate::helpers::TestApp) -> Vec<(String, String)> {
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let events = tx.audit_events(None, 0, 10_000).await.unwrap();
     tx.commit().await.unwrap();
     events.into_iter().map(|e| (e.kind, e.outcome)).collect()
@@ -237,7 +237,7 @@ async fn logins_refusals_locks_and_rotations_are_audited_without_secrets() {
             "{want:?} missing from {kinds:?}"
         );
     }
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let all = serde_json::to_string(&tx.audit_events(None, 0, 10_000).await.unwrap()).unwrap();
     tx.commit().await.unwrap();
     assert!(

@@ -228,19 +228,24 @@ async fn a_session_past_its_lifetime_is_refused() {
     let token = app.dev_login("alice@example.com", &[]).await;
     let now = chrono::Utc::now();
     let later = now + chrono::Duration::seconds(61);
-    let err = app.broker.authenticate(&token, later).await.unwrap_err();
+    let err = app
+        .broker
+        .sessions
+        .authenticate(&token, later)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the session has expired; run `latchkey login`"
     );
-    assert!(app.broker.authenticate(&token, now).await.is_ok());
+    assert!(app.broker.sessions.authenticate(&token, now).await.is_ok());
 }
 
 #[tokio::test]
 async fn key_rotation_keeps_old_sessions_valid_and_publishes_both_keys() {
     let app = spawn_dev_app().await;
     let admin = app.dev_login("root@example.com", &["admin"]).await;
-    let old_kid = app.broker.keyring.active().0;
+    let old_kid = app.broker.admin.keyring().active().0;
     let keys: Value = app
         .post("/v1/admin/keys/rotate", json!({}), Some(&admin))
         .await
@@ -252,7 +257,7 @@ async fn key_rotation_keeps_old_sessions_valid_and_publishes_both_keys() {
         4,
         "old and new, Ed25519 and P-256"
     );
-    let new_kid = app.broker.keyring.active().0;
+    let new_kid = app.broker.admin.keyring().active().0;
     assert_ne!(old_kid, new_kid);
     let jwks: Value = app
         .get("/.well-known/jwks.json", None)
@@ -277,6 +282,16 @@ async fn key_rotation_keeps_old_sessions_valid_and_publishes_both_keys() {
     assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
     // Once the old key's retirement time passes, its tokens are refused.
     let after = chrono::Utc::now() + chrono::Duration::hours(9);
-    assert!(app.broker.keyring.decoding_key(&old_kid, after).is_none());
-    assert!(app.broker.authenticate(&admin, after).await.is_err());
+    assert!(app
+        .broker
+        .admin
+        .keyring()
+        .decoding_key(&old_kid, after)
+        .is_none());
+    assert!(app
+        .broker
+        .sessions
+        .authenticate(&admin, after)
+        .await
+        .is_err());
 }

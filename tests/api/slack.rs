@@ -310,7 +310,7 @@ async fn click_to_approve(database_url: Option<String>) {
     );
 
     // Audited like a CLI review, with the Slack user and never a secret.
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let events = tx.audit_events(None, 0, 1000).await.unwrap();
     tx.commit().await.unwrap();
     let submitted = events
@@ -662,7 +662,7 @@ async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_review
         person(&issuer, "bob", &["eng"]),
         person(&issuer, "alice", &["eng", "sre"]),
     );
-    let mut tx = app.broker.store.begin().await.unwrap();
+    let mut tx = app.broker.core.store.begin().await.unwrap();
     tx.upsert_user(&bob, chrono::Utc::now()).await.unwrap();
     tx.upsert_user(&alice, chrono::Utc::now()).await.unwrap();
     tx.commit().await.unwrap();
@@ -689,11 +689,13 @@ async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_review
     let origin = latchkey::model::audit::Origin::default();
     let (first, _) = app
         .broker
+        .access
         .create_request(&requester, ask(), None, &origin, chrono::Utc::now())
         .await
         .unwrap();
     let (second, _) = app
         .broker
+        .access
         .create_request(&requester, ask(), None, &origin, chrono::Utc::now())
         .await
         .unwrap();
@@ -779,7 +781,7 @@ async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_review
         browser.get(&link).send().await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let events = tx.audit_events(Some(&first.id), 0, 100).await.unwrap();
     tx.commit().await.unwrap();
     let submitted = events
@@ -795,7 +797,7 @@ async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_review
 
 /// State and number of reviews of a request, read by the broker itself.
 async fn state_of_as_broker(app: &TestApp, id: &str) -> (String, usize) {
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let r = tx.request(id).await.unwrap().unwrap();
     let n = tx.reviews(id).await.unwrap().len();
     tx.commit().await.unwrap();

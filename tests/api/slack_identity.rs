@@ -84,7 +84,7 @@ async fn a_code_linked_account_deactivated_or_made_a_guest_in_slack_no_longer_co
     let view = state_of(&app, &id, &bob).await;
     assert_eq!(view["state"], "pending");
     assert_eq!(view["reviews"].as_array().unwrap().len(), 0);
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let events = tx.audit_events(Some(&id), 0, 100).await.unwrap();
     tx.commit().await.unwrap();
     let codes: Vec<_> = events

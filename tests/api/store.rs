@@ -4,10 +4,118 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey::model::access::{AccessRequest, NewRequest, Review, Start, State, Terms, Verdict};
 use latchkey::model::audit::checkpoint::Checkpoint;
 use latchkey::model::audit::{AuditEvent, EventKind};
-use latchkey::model::domain::{from_ms, to_ms, Identity, Lock, Session};
+use latchkey::model::domain::{from_ms, to_ms, Identity, Lock, Principal, Session};
+use latchkey::model::policy::decide::Ask;
+use latchkey::model::policy::permit;
+use latchkey::model::policy::permit::{Administer, Admins, Permit, RequestAccess, ReviewRequest};
+use latchkey::model::policy::subject::Who;
+use latchkey::model::policy::Policy;
 use latchkey::store::{Confirmation, Issuance, NewDeny, Store};
 
 use crate::helpers::fresh_postgres;
+
+/// Permits, made the only way there is: by the policy's own checks, here on a policy that
+/// lets anyone request, review and administer the resources these tests write.
+struct Permits {
+    policy: Policy,
+}
+
+const PERMISSIVE_CATALOGUE: &str = r#"
+[[resource]]
+name = "db"
+kind = "token"
+description = "a database"
+[[resource.role]]
+name = "read"
+default_duration = "1h"
+max_duration = "4h"
+[[resource]]
+name = "web"
+kind = "token"
+description = "a web service"
+[[resource.role]]
+name = "read"
+default_duration = "1h"
+max_duration = "4h"
+"#;
+
+async fn permits() -> &'static Permits {
+    static PERMITS: tokio::sync::OnceCell<Permits> = tokio::sync::OnceCell::const_new();
+    PERMITS
+        .get_or_init(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+            std::fs::copy(src.join("model.conf"), dir.path().join("model.conf")).unwrap();
+            std::fs::write(dir.path().join("catalogue.toml"), PERMISSIVE_CATALOGUE).unwrap();
+            std::fs::write(
+                dir.path().join("policy.csv"),
+                "p, *, *, request, allow\np, *, *, review, allow\np, *, broker, admin, allow\n",
+            )
+            .unwrap();
+            Permits {
+                policy: Policy::load(dir.path()).await.unwrap(),
+            }
+        })
+        .await
+}
+
+impl Permits {
+    fn request(&self, r: &AccessRequest) -> Permit<RequestAccess> {
+        let who = Who {
+            name: &r.requester_name,
+            user_id: &r.requester_id,
+            groups: &[],
+        };
+        let ask = Ask {
+            resource: r.resource.clone(),
+            role: Some(r.role.clone()),
+            duration: None,
+            reason: r.reason.clone(),
+            ticket: None,
+            breakglass: false,
+        };
+        let (decision, permit) = permit::request(&self.policy, &who, &ask);
+        permit.unwrap_or_else(|| panic!("refused: {:?}", decision.explanation))
+    }
+
+    fn review(&self, r: &AccessRequest, review: &Review) -> Permit<ReviewRequest> {
+        let who = Who {
+            name: &review.reviewer_name,
+            user_id: &review.reviewer_id,
+            groups: &[],
+        };
+        permit::review(
+            &self.policy,
+            &who,
+            None,
+            (&r.resource, &r.role),
+            &r.requester_id,
+            review.at,
+        )
+        .map(|(_, permit)| permit)
+        .unwrap_or_else(|e| panic!("refused: {}", e.message))
+    }
+
+    fn admin(&self, user_id: &str) -> Permit<Administer> {
+        let p = Principal {
+            user_id: user_id.into(),
+            subject: user_id.into(),
+            email: None,
+            name: None,
+            groups: vec![],
+            session_id: "s".into(),
+            expires_at: Utc::now(),
+            dev: false,
+            auth_time: None,
+        };
+        let none = Admins {
+            groups: &[],
+            users: &[],
+        };
+        permit::administer(&self.policy, none, &p)
+            .expect("the policy makes everyone an administrator")
+    }
+}
 
 fn identity(sub: &str) -> Identity {
     Identity {
@@ -96,7 +204,12 @@ async fn a_lock_ends_the_users_sessions_only(store: Store) {
         locked_by: "admin".into(),
         locked_at: Utc::now(),
     };
-    assert_eq!(tx.lock(&lock).await.unwrap(), 2);
+    assert_eq!(
+        tx.lock(&permits().await.admin(&lock.locked_by), &lock)
+            .await
+            .unwrap(),
+        2
+    );
     assert!(tx.session("a1").await.unwrap().unwrap().locked);
     assert!(!tx.session("b1").await.unwrap().unwrap().locked);
     assert!(tx
@@ -123,9 +236,30 @@ async fn a_lock_ends_the_users_sessions_only(store: Store) {
         identifier: "bob".into(),
         ..lock.clone()
     };
-    assert_eq!(tx.lock(&by_sub).await.unwrap(), 1);
-    assert!(tx.unlock("bob").await.unwrap());
-    assert!(!tx.unlock("bob").await.unwrap());
+    assert_eq!(
+        tx.lock(&permits().await.admin(&by_sub.locked_by), &by_sub)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(tx
+        .unlock(&permits().await.admin("admin"), "bob")
+        .await
+        .unwrap());
+    assert!(!tx
+        .unlock(&permits().await.admin("admin"), "bob")
+        .await
+        .unwrap());
+    // An administrator's permit is their own: a lock recorded as someone else's is refused.
+    let forged = Lock {
+        locked_by: "mallory".into(),
+        ..lock.clone()
+    };
+    let refused = tx.lock(&permits().await.admin("admin"), &forged).await;
+    assert!(
+        matches!(refused, Err(latchkey::store::StoreError::NotPermitted(_))),
+        "{refused:?}"
+    );
     assert!(tx
         .find_lock(&bob.lock_identifiers())
         .await
@@ -287,7 +421,9 @@ async fn an_access_request_round_trips_and_updates_only_from_its_version(store: 
     let now = now_ms();
     let r = request("r1", "u-alice", "db", Start::Pending, now);
     let mut tx = store.begin().await.unwrap();
-    tx.insert_request(&r, Some("key-1")).await.unwrap();
+    tx.insert_request(&permits().await.request(&r), &r, Some("key-1"))
+        .await
+        .unwrap();
     assert_eq!(tx.request("r1").await.unwrap().as_ref(), Some(&r));
     assert!(tx.request("nope").await.unwrap().is_none());
     let by_key = tx.request_by_key("u-alice", "key-1").await.unwrap();
@@ -295,7 +431,20 @@ async fn an_access_request_round_trips_and_updates_only_from_its_version(store: 
     assert!(tx.request_by_key("u-bob", "key-1").await.unwrap().is_none());
     // The same key for another requester is no conflict.
     let bobs = request("r3", "u-bob", "db", Start::Pending, now);
-    tx.insert_request(&bobs, Some("key-1")).await.unwrap();
+    tx.insert_request(&permits().await.request(&bobs), &bobs, Some("key-1"))
+        .await
+        .unwrap();
+    // A permit is for its requester and resource: one made for alice's request does not
+    // record bob's, nor a request of hers for another resource.
+    let alices = permits().await.request(&r);
+    let other = request("r4", "u-alice", "web", Start::Pending, now);
+    for forged in [&bobs, &other] {
+        let refused = tx.insert_request(&alices, forged, None).await;
+        assert!(
+            matches!(refused, Err(latchkey::store::StoreError::NotPermitted(_))),
+            "{refused:?}"
+        );
+    }
     // An update applies once per version read: a writer holding the old version loses.
     let mut approved = r.clone();
     approved.state = State::Approved;
@@ -311,7 +460,10 @@ async fn an_access_request_round_trips_and_updates_only_from_its_version(store: 
     // The same key twice for one requester is refused, and the refusal leaves nothing.
     let mut tx = store.begin().await.unwrap();
     let twin = request("r2", "u-alice", "db", Start::Pending, now);
-    assert!(tx.insert_request(&twin, Some("key-1")).await.is_err());
+    assert!(tx
+        .insert_request(&permits().await.request(&twin), &twin, Some("key-1"))
+        .await
+        .is_err());
     drop(tx);
     let mut tx = store.begin_read().await.unwrap();
     assert!(tx.request("r2").await.unwrap().is_none());
@@ -320,16 +472,43 @@ async fn an_access_request_round_trips_and_updates_only_from_its_version(store: 
 async fn reviews_are_one_per_reviewer_and_read_oldest_first(store: Store) {
     let now = now_ms();
     let mut tx = store.begin().await.unwrap();
-    tx.insert_request(&request("r1", "u-alice", "db", Start::Pending, now), None)
+    let r1 = request("r1", "u-alice", "db", Start::Pending, now);
+    let permits = permits().await;
+    tx.insert_request(&permits.request(&r1), &r1, None)
         .await
         .unwrap();
     let later = review("bob", Verdict::Deny, now + Duration::seconds(5));
     let first = review("carol", Verdict::Approve, now);
-    assert!(tx.insert_review("r1", &later).await.unwrap());
-    assert!(tx.insert_review("r1", &first).await.unwrap());
+    let reviewed = |rv: &Review| permits.review(&r1, rv);
+    assert!(tx
+        .insert_review(&reviewed(&later), &r1, &later)
+        .await
+        .unwrap());
+    assert!(tx
+        .insert_review(&reviewed(&first), &r1, &first)
+        .await
+        .unwrap());
     // A second review by the same reviewer is not recorded, whatever it says.
     let changed = review("bob", Verdict::Approve, now);
-    assert!(!tx.insert_review("r1", &changed).await.unwrap());
+    assert!(!tx
+        .insert_review(&reviewed(&changed), &r1, &changed)
+        .await
+        .unwrap());
+    // A permit is for its reviewer and its request's resource and role only.
+    let mallory = review("mallory", Verdict::Approve, now);
+    let elsewhere = request("r9", "u-alice", "web", Start::Pending, now);
+    let refused = tx.insert_review(&reviewed(&later), &r1, &mallory).await;
+    assert!(
+        matches!(refused, Err(latchkey::store::StoreError::NotPermitted(_))),
+        "{refused:?}"
+    );
+    let refused = tx
+        .insert_review(&reviewed(&mallory), &elsewhere, &mallory)
+        .await;
+    assert!(
+        matches!(refused, Err(latchkey::store::StoreError::NotPermitted(_))),
+        "{refused:?}"
+    );
     let got = tx.reviews("r1").await.unwrap();
     assert_eq!(got, vec![first, later]);
     assert!(tx.reviews("nope").await.unwrap().is_empty());
@@ -344,7 +523,9 @@ async fn requests_are_listed_newest_first_and_found_when_due(store: Store) {
     let active = request("a", "u-alice", "db", Start::AutoApproved, at(1));
     let bobs = request("b", "u-bob", "db", Start::Pending, at(2));
     for r in [&pending, &active, &bobs] {
-        tx.insert_request(r, None).await.unwrap();
+        tx.insert_request(&permits().await.request(r), r, None)
+            .await
+            .unwrap();
     }
     let ids = |rs: Vec<AccessRequest>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
     let all = tx.list_requests(None, &[], 10).await.unwrap();
@@ -382,7 +563,9 @@ async fn the_live_grant_that_lasts_longest_is_found(store: Store) {
     let long = request("long", "u-alice", "db", Start::Breakglass, now);
     let other = request("other", "u-alice", "web", Start::AutoApproved, now);
     for r in [&short, &long, &other] {
-        tx.insert_request(r, None).await.unwrap();
+        tx.insert_request(&permits().await.request(r), r, None)
+            .await
+            .unwrap();
     }
     let found = tx.active_grant("u-alice", "db", now).await.unwrap();
     assert_eq!(found.map(|r| r.id).as_deref(), Some("long"));
@@ -426,7 +609,9 @@ async fn the_gate_reads_the_states_of_many_grants_and_sessions(store: Store) {
     // More than one statement's worth (500) of ids.
     for i in 0..520 {
         let r = request(&format!("r{i}"), "u-alice", "db", Start::AutoApproved, now);
-        tx.insert_request(&r, None).await.unwrap();
+        tx.insert_request(&permits().await.request(&r), &r, None)
+            .await
+            .unwrap();
         ids.push(r.id);
         let s = session(&format!("s{i}"), &alice);
         tx.insert_session(&s).await.unwrap();
@@ -459,7 +644,9 @@ async fn holds_read_what_they_hold(store: Store) {
     tx.upsert_user(&alice, now).await.unwrap();
     tx.insert_session(&session("s1", &alice)).await.unwrap();
     let r = request("r1", "u-alice", "db", Start::AutoApproved, now);
-    tx.insert_request(&r, None).await.unwrap();
+    tx.insert_request(&permits().await.request(&r), &r, None)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
     tx.hold_against_locks().await.unwrap();
@@ -489,7 +676,10 @@ async fn a_lock_waits_for_an_issuance_holding_against_locks(store: Store) {
                 locked_by: "admin".into(),
                 locked_at: Utc::now(),
             };
-            let ended = tx.lock(&lock).await.unwrap();
+            let ended = tx
+                .lock(&permits().await.admin(&lock.locked_by), &lock)
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
             ended
         })
@@ -541,7 +731,9 @@ async fn users_are_found_by_id_email_and_lock_identifier(store: Store) {
         locked_by: "admin".into(),
         locked_at: now,
     };
-    tx.lock(&lock).await.unwrap();
+    tx.lock(&permits().await.admin(&lock.locked_by), &lock)
+        .await
+        .unwrap();
     assert!(
         tx.user_by_id(&alice.user_id())
             .await
@@ -751,15 +943,18 @@ async fn an_export_reports_the_requests_alive_in_its_period(store: Store) {
     let inside = request("inside", "u-alice", "db", Start::Pending, at(10));
     let after = request("after", "u-alice", "db", Start::Pending, at(30));
     for r in [&before, &inside, &after] {
-        tx.insert_request(r, None).await.unwrap();
+        tx.insert_request(&permits().await.request(r), r, None)
+            .await
+            .unwrap();
     }
     assert!(tx.update_request(&ended).await.unwrap());
-    tx.insert_review("inside", &review("bob", Verdict::Approve, at(11)))
-        .await
-        .unwrap();
-    tx.insert_review("inside", &review("carol", Verdict::Deny, at(25)))
-        .await
-        .unwrap();
+    for rv in [
+        review("bob", Verdict::Approve, at(11)),
+        review("carol", Verdict::Deny, at(25)),
+    ] {
+        let permit = permits().await.review(&inside, &rv);
+        tx.insert_review(&permit, &inside, &rv).await.unwrap();
+    }
     tx.insert_issuance(&issuance("i1", "inside", "aws", at(12), 15))
         .await
         .unwrap();
@@ -984,7 +1179,9 @@ async fn a_locked_users_grants_with_live_aws_sessions_are_found(store: Store) {
     let mut ended = request("ended", &alice.user_id(), "db", Start::AutoApproved, now);
     let gone = request("gone", &alice.user_id(), "db", Start::Pending, now);
     for r in [&live, &ended, &gone] {
-        tx.insert_request(r, None).await.unwrap();
+        tx.insert_request(&permits().await.request(r), r, None)
+            .await
+            .unwrap();
     }
     ended.state = State::Revoked;
     ended.ended_at = Some(now);
@@ -1030,7 +1227,8 @@ async fn the_slack_outbox_dedupes_claims_and_retries(store: Store) {
     let now = now_ms();
     let mut tx = store.begin().await.unwrap();
     for id in ["r1", "r2"] {
-        tx.insert_request(&request(id, "u-alice", "db", Start::Pending, now), None)
+        let r = request(id, "u-alice", "db", Start::Pending, now);
+        tx.insert_request(&permits().await.request(&r), &r, None)
             .await
             .unwrap();
     }
@@ -1159,7 +1357,8 @@ async fn a_slack_confirmation_is_taken_once_before_it_expires(store: Store) {
     let alice = identity("alice");
     let mut tx = store.begin().await.unwrap();
     tx.upsert_user(&alice, now).await.unwrap();
-    tx.insert_request(&request("r1", "u-bob", "db", Start::Pending, now), None)
+    let r = request("r1", "u-bob", "db", Start::Pending, now);
+    tx.insert_request(&permits().await.request(&r), &r, None)
         .await
         .unwrap();
     let confirmation = |id: &str, state: &str, mins: i64| Confirmation {

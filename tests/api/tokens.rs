@@ -87,7 +87,7 @@ async fn a_token_inside_a_grant_verifies_offline_and_carries_the_grant() {
     // The issuance is audited by fingerprint, never the token.
     let events = app.audit_types(&id).await;
     assert_eq!(events.last().map(String::as_str), Some("credential.issued"));
-    let mut tx = app.broker.store.begin_read().await.unwrap();
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
     let all = serde_json::to_string(&tx.audit_events(Some(&id), 0, 100).await.unwrap()).unwrap();
     tx.commit().await.unwrap();
     assert!(!all.contains(token) && all.contains("fingerprint"));
@@ -183,6 +183,7 @@ async fn no_grant_an_expired_grant_or_a_revoked_grant_issues_nothing_and_says_wh
     )
     .await;
     app.broker
+        .access
         .sweep(chrono::Utc::now() + chrono::Duration::hours(9))
         .await
         .unwrap();
@@ -267,7 +268,8 @@ async fn after_rotation_old_tokens_verify_until_their_key_is_retired() {
     // Once the old key's time is up, the JWKS no longer has it and its tokens fail.
     let later: JwkSet = serde_json::from_value(
         app.broker
-            .keyring
+            .admin
+            .keyring()
             .jwks(chrono::Utc::now() + chrono::Duration::hours(9)),
     )
     .unwrap();

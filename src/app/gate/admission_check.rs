@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use crate::adapters::assertion;
 use crate::adapters::auth::session::{SessionTokenError, SESSION_AUDIENCE};
 use crate::adapters::providers::token::{BrokerTokenClaims, OfflineVerifier, VerifyError};
-use crate::app::broker::Broker;
 use crate::app::error::ServiceError;
 use crate::app::gate::cache::{cache_key, CacheKey};
 use crate::app::issuance::Holder;
+use crate::app::services::Gatekeeper;
 use crate::model::access::{AccessRequest, State};
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::gate::admission_rules::{
@@ -20,7 +20,7 @@ use crate::model::gate::admission_rules::{
 };
 use crate::model::refusal::Class;
 
-/// Checks of one admission before it gives up (see [`Broker::admit`]).
+/// Checks of one admission before it gives up (see [`Gatekeeper::admit`]).
 const CHECKS: usize = 3;
 
 /// The human behind a credential, before the grant is looked at.
@@ -56,7 +56,7 @@ fn audience_of(token: &str) -> Option<String> {
     v.get("aud")?.as_str().map(str::to_string)
 }
 
-impl Broker {
+impl Gatekeeper {
     /// Admits the holder of `token` to `resource`, or says why not.
     pub async fn admit(
         &self,
@@ -73,7 +73,7 @@ impl Broker {
             )
         })?;
         // A log found cut short or rewritten admits nobody, remembered admissions included.
-        if self.store.audit_guard().is_broken() {
+        if self.core.store.audit_guard().is_broken() {
             return Err(GateRefusal::new(
                 Class::Unavailable,
                 "audit_chain_broken",
@@ -100,7 +100,7 @@ impl Broker {
         .await
     }
 
-    /// [`Broker::admit`] past the cache: the credential and the grant checked, the
+    /// [`Gatekeeper::admit`] past the cache: the credential and the grant checked, the
     /// admission remembered, a refusal audited.
     async fn admit_uncached(
         &self,
@@ -111,7 +111,7 @@ impl Broker {
         now: DateTime<Utc>,
     ) -> Result<Arc<Admission>, GateRefusal> {
         let (r, upstream) = gated(
-            self.policy.current().catalogue.resources.get(resource),
+            self.core.policy.current().catalogue.resources.get(resource),
             resource,
         )?;
         // An end this replica commits while the check runs may have overtaken its reads:
@@ -123,7 +123,7 @@ impl Broker {
             let who = self.identify(token, &r.audience).await?;
             match self.admit_who(&who, &r, upstream.clone(), now).await {
                 Ok(a) => {
-                    self.in_flight.pass("admission").await;
+                    self.core.in_flight.pass("admission").await;
                     let a = Arc::new(a);
                     if self.gate.admissions.put(key, a.clone(), since) {
                         return Ok(a);
@@ -150,7 +150,7 @@ impl Broker {
         event.resource = Some(resource.to_string());
         event.subject = who.grant_id.clone();
         let written = async {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.core.store.begin().await?;
             tx.append_audit(&event).await?;
             tx.commit().await
         };
@@ -172,25 +172,29 @@ impl Broker {
         }
         let now = Utc::now();
         if audience_of(token).as_deref() == Some(SESSION_AUDIENCE) {
-            let p = self.authenticate(token, now).await.map_err(|e| match e {
-                ServiceError::UserLocked => GateRefusal::new(
-                    Class::Forbidden,
-                    "user_locked",
-                    "this user is locked by an administrator",
-                ),
-                ServiceError::SessionRevoked => unauthenticated(
-                    "session_revoked",
-                    "this session has ended; run `latchkey login`",
-                ),
-                ServiceError::Unauthenticated(SessionTokenError::Expired) => unauthenticated(
-                    "session_expired",
-                    "the session has expired; run `latchkey login`",
-                ),
-                ServiceError::Unauthenticated(_) => {
-                    unauthenticated("invalid_token", "the session token is invalid")
-                }
-                other => internal(other),
-            })?;
+            let p = self
+                .sessions
+                .authenticate(token, now)
+                .await
+                .map_err(|e| match e {
+                    ServiceError::UserLocked => GateRefusal::new(
+                        Class::Forbidden,
+                        "user_locked",
+                        "this user is locked by an administrator",
+                    ),
+                    ServiceError::SessionRevoked => unauthenticated(
+                        "session_revoked",
+                        "this session has ended; run `latchkey login`",
+                    ),
+                    ServiceError::Unauthenticated(SessionTokenError::Expired) => unauthenticated(
+                        "session_expired",
+                        "the session has expired; run `latchkey login`",
+                    ),
+                    ServiceError::Unauthenticated(_) => {
+                        unauthenticated("invalid_token", "the session token is invalid")
+                    }
+                    other => internal(other),
+                })?;
             return Ok(Who {
                 user_id: p.user_id,
                 subject: p.subject,
@@ -203,7 +207,7 @@ impl Broker {
         }
         let jwks = serde_json::from_value(self.keyring.jwks(now)).map_err(internal)?;
         let claims: BrokerTokenClaims =
-            OfflineVerifier::new(&jwks, &self.config.public_url, audience)
+            OfflineVerifier::new(&jwks, &self.core.config.public_url, audience)
                 .verify(token)
                 .map_err(|e| match e {
                     VerifyError::Invalid(why) if why == "wrong audience" => GateRefusal::new(
@@ -223,7 +227,7 @@ impl Broker {
         // signed the token by its own clock, so for the gate it ends at `exp` exactly
         // (refused in `admit_who`, after the grant, whose end is the likelier reason).
         let credential_ends = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
-        let mut tx = self.store.begin_read().await.map_err(internal)?;
+        let mut tx = self.core.store.begin_read().await.map_err(internal)?;
         let profile = tx.user_profile(&claims.sub).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         let profile = profile.ok_or_else(|| unauthenticated("invalid_token", "unknown user"))?;
@@ -248,7 +252,7 @@ impl Broker {
     ) -> Result<Admission, GateRefusal> {
         let mut user_keys = vec![who.user_id.clone(), who.subject.clone()];
         user_keys.extend(who.email.as_ref().map(|e| e.to_lowercase()));
-        let mut tx = self.store.begin_read().await.map_err(internal)?;
+        let mut tx = self.core.store.begin_read().await.map_err(internal)?;
         let grant: Option<AccessRequest> = match &who.grant_id {
             // A broker token names its grant: that one, and only while it is active.
             Some(id) => tx
@@ -312,7 +316,7 @@ impl Broker {
         };
         let (assertion, assertion_expires) = assertion::mint(
             &self.keyring,
-            &self.config.public_url,
+            &self.core.config.public_url,
             &r.audience,
             &subject,
             now,
@@ -325,7 +329,8 @@ impl Broker {
                 session_id: who.session_id.clone(),
             };
             Some(
-                self.gate_livestream_token(&holder, who.email.as_deref(), g, now)
+                self.credentials
+                    .gate_livestream_token(&holder, who.email.as_deref(), g, now)
                     .await?,
             )
         } else {

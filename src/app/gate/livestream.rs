@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use crate::adapters::providers::fingerprint;
 use crate::adapters::providers::livestream;
 use crate::adapters::providers::livestream::{LivestreamClaims, MAX_TTL};
-use crate::app::broker::Broker;
 use crate::app::error::ServiceError;
 use crate::app::gate::admission_check::internal;
 use crate::app::issuance::Ended;
 use crate::app::issuance::Holder;
 use crate::app::issuance::Minted;
+use crate::app::services::{Credentials, Gatekeeper};
 use crate::model::access::{AccessRequest, State};
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::Principal;
@@ -41,7 +41,7 @@ pub struct IssuedLivestream {
     pub grant_id: String,
 }
 
-impl Broker {
+impl Credentials {
     /// A livestream token inside the caller's active grant on `resource`.
     pub async fn issue_livestream(
         &self,
@@ -52,7 +52,7 @@ impl Broker {
         now: DateTime<Utc>,
     ) -> Result<IssuedLivestream, ServiceError> {
         let began = std::time::Instant::now();
-        let settings = self.config.livestream.as_ref().ok_or_else(|| {
+        let settings = self.core.config.livestream.as_ref().ok_or_else(|| {
             ServiceError::NotFound(
                 "this broker issues no livestream tokens: set [livestream] secret and api_token"
                     .into(),
@@ -90,7 +90,7 @@ impl Broker {
         now: DateTime<Utc>,
     ) -> Result<String, GateRefusal> {
         let began = std::time::Instant::now();
-        let settings = self.config.livestream.as_ref().ok_or_else(|| {
+        let settings = self.core.config.livestream.as_ref().ok_or_else(|| {
             GateRefusal::new(
                 Class::Unavailable,
                 "livestream_not_configured",
@@ -118,7 +118,9 @@ impl Broker {
             Err(ended) => Err(ended_refusal(&grant.resource, ended)),
         }
     }
+}
 
+impl Gatekeeper {
     /// The live events service's authorization callback: `Ok` while the grant behind
     /// this token is active and its human unlocked.
     pub async fn livestream_authz(
@@ -133,7 +135,12 @@ impl Broker {
                 "not a livestream token of this broker",
             )
         };
-        let settings = self.config.livestream.as_ref().ok_or_else(unauthorized)?;
+        let settings = self
+            .core
+            .config
+            .livestream
+            .as_ref()
+            .ok_or_else(unauthorized)?;
         let claims = token
             .and_then(|t| livestream::verify(settings, t))
             .ok_or_else(unauthorized)?;
@@ -141,7 +148,7 @@ impl Broker {
             tracing::error!(error = %e, "livestream authorization failed");
             GateRefusal::new(Class::Unavailable, "unavailable", "try again")
         };
-        let mut tx = self.store.begin_read().await.map_err(failed)?;
+        let mut tx = self.core.store.begin_read().await.map_err(failed)?;
         let grant = match tx.issuance_grant(&claims.jti, KIND).await.map_err(failed)? {
             Some(id) => tx.request(&id).await.map_err(failed)?,
             None => None,

@@ -6,30 +6,29 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
 
-use crate::app::broker::Broker;
-use crate::app::broker::SharedBroker;
 use crate::app::gate::revocation::{End, POLL};
+use crate::app::services::Gatekeeper;
 use crate::model::domain::to_ms;
 use crate::store::StoreError;
 
-/// Polls until the broker stops.
-pub async fn poll_forever(broker: SharedBroker) {
+/// Polls until the keeper stops.
+pub async fn poll_forever(keeper: Gatekeeper) {
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = poll_once(&broker).await {
+        if let Err(e) = poll_once(&keeper).await {
             // Fail closed: without the poll, remembered admissions could outlive an end
             // committed elsewhere; each is checked in full again.
-            broker.gate.admissions.forget(|_| true);
+            keeper.gate.admissions.forget(|_| true);
             tracing::error!(error = %e, "gate poll failed; admissions forgotten; retrying");
         }
     }
 }
 
 /// One poll.
-pub async fn poll_once(broker: &Broker) -> Result<(), StoreError> {
-    let gate = &broker.gate;
+pub async fn poll_once(keeper: &Gatekeeper) -> Result<(), StoreError> {
+    let gate = &keeper.gate;
     let streams = gate.hub.snapshot();
     let admitted = gate.admissions.live();
     if streams.is_empty() && admitted.is_empty() {
@@ -48,7 +47,7 @@ pub async fn poll_once(broker: &Broker) -> Result<(), StoreError> {
     let grants: Vec<String> = grants.into_iter().collect();
     let sessions: Vec<String> = sessions.into_iter().collect();
     let now = Utc::now();
-    let mut tx = broker.store.begin_read().await?;
+    let mut tx = keeper.core.store.begin_read().await?;
     let grant_states = tx.grant_states(&grants).await?;
     let session_states = tx.session_states(&sessions).await?;
     let locks = tx.lock_identifiers().await?;

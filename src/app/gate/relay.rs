@@ -1,5 +1,5 @@
 //! Relaying a stream: the upstream's body passes through frame by frame (nothing is
-//! buffered), counted, and cut the moment the broker ends the stream; its opening and
+//! buffered), counted, and cut the moment the keeper ends the stream; its opening and
 //! closing are audited (`gate.stream_opened`, `gate.stream_closed` with duration,
 //! bytes and why), each in its own short transaction.
 
@@ -14,8 +14,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body::{Body, Frame};
 
-use crate::app::broker::SharedBroker;
 use crate::app::gate::revocation::{End, Liveness, Watch};
+use crate::app::services::Gatekeeper;
 use crate::model::access::State;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::gate::admission_rules::Admission;
@@ -24,10 +24,10 @@ use crate::store::StoreError;
 /// Resolves when a stream must end.
 pub type Ending = Pin<Box<dyn Future<Output = End> + Send>>;
 
-/// Registers a stream with the hub; the future resolves when the broker ends it: a
+/// Registers a stream with the hub; the future resolves when the keeper ends it: a
 /// signal from the hub, or the grant's end (re-read then, since it may have been extended).
-pub fn ending(broker: SharedBroker, a: &Admission) -> Ending {
-    let mut watch: Watch = broker.gate.hub.register(Liveness {
+pub fn ending(keeper: Gatekeeper, a: &Admission) -> Ending {
+    let mut watch: Watch = keeper.gate.hub.register(Liveness {
         grant_id: a.grant_id.clone(),
         user_keys: a.user_keys.clone(),
         session_id: a.session_id.clone(),
@@ -40,7 +40,7 @@ pub fn ending(broker: SharedBroker, a: &Admission) -> Ending {
             tokio::select! {
                 why = watch.ended() => return why,
                 _ = tokio::time::sleep(wait) => {
-                    match grant_end(&broker, &grant_id).await {
+                    match grant_end(&keeper, &grant_id).await {
                         Ok(Some(later)) if later > Utc::now() => deadline = later,
                         Ok(Some(_)) => return End::Expired,
                         Ok(None) => return End::GrantEnded,
@@ -54,8 +54,8 @@ pub fn ending(broker: SharedBroker, a: &Admission) -> Ending {
 }
 
 /// The end of an active grant; `None` if it is not active.
-async fn grant_end(broker: &SharedBroker, id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let mut tx = broker.store.begin_read().await?;
+async fn grant_end(keeper: &Gatekeeper, id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let mut tx = keeper.core.store.begin_read().await?;
     let g = tx.request(id).await?;
     tx.commit().await?;
     Ok(g.filter(|g| g.state == State::Active)
@@ -64,7 +64,7 @@ async fn grant_end(broker: &SharedBroker, id: &str) -> Result<Option<DateTime<Ut
 
 /// Audits one stream's opening, then its closing.
 pub struct StreamAudit {
-    broker: SharedBroker,
+    keeper: Gatekeeper,
     admission: Arc<Admission>,
     origin: Origin,
     kind: &'static str,
@@ -75,7 +75,7 @@ pub struct StreamAudit {
 impl StreamAudit {
     /// Audits the opening of a stream (`sse`, `chunked` or `upgrade`) of `path`.
     pub async fn open(
-        broker: SharedBroker,
+        keeper: Gatekeeper,
         admission: Arc<Admission>,
         origin: Origin,
         kind: &'static str,
@@ -85,11 +85,11 @@ impl StreamAudit {
         let event = AuditEvent::new(EventKind::GateStreamOpened, &a.user_id, &origin, Utc::now())
             .about(&a.grant_id, &a.resource, &a.role)
             .details(serde_json::json!({ "kind": kind, "path": path, "session": a.session_id.is_some() }));
-        let mut tx = broker.store.begin().await?;
+        let mut tx = keeper.core.store.begin().await?;
         tx.append_audit(&event).await?;
         tx.commit().await?;
         Ok(Self {
-            broker,
+            keeper,
             admission,
             origin,
             kind,
@@ -107,10 +107,10 @@ impl StreamAudit {
             .outcome("success", Some(why.to_string()))
             .details(serde_json::json!({ "kind": self.kind, "path": self.path, "duration_ms": duration_ms, "bytes": bytes, "why": why }));
         tracing::info!(grant = %a.grant_id, why, bytes, duration_ms, "gated stream closed");
-        let broker = self.broker;
+        let keeper = self.keeper;
         tokio::spawn(async move {
             let written = async {
-                let mut tx = broker.store.begin().await?;
+                let mut tx = keeper.core.store.begin().await?;
                 tx.append_audit(&event).await?;
                 tx.commit().await
             };

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::adapters::slack::api::{SlackApi, SlackError};
-use crate::app::broker::Broker;
+use crate::app::services::Slack;
 use crate::model::audit::EventKind;
 use crate::model::digest::sha256_hex;
 use crate::model::domain::Principal;
@@ -123,7 +123,7 @@ pub async fn check_team(api: &SlackApi, team_id: Option<&str>) -> Result<(), Bin
 
 /// The latchkey principal of a Slack user, now, clicking from workspace `team_id`.
 pub async fn resolve(
-    broker: &Broker,
+    slack: &Slack,
     api: &SlackApi,
     team_id: Option<&str>,
     slack_user_id: &str,
@@ -135,7 +135,7 @@ pub async fn resolve(
     if user.deleted || user.is_bot || user.is_restricted || user.is_ultra_restricted {
         return Err(BindError::NotAMember);
     }
-    let mut tx = broker.store.begin_read().await?;
+    let mut tx = slack.core.store.begin_read().await?;
     let linked = match tx.slack_binding(slack_user_id).await? {
         Some((user_id, method)) if method == "code" => tx.user_by_id(&user_id).await?,
         _ => None,
@@ -155,7 +155,7 @@ pub async fn resolve(
             ))
         }
     };
-    let mut tx = broker.store.begin().await?;
+    let mut tx = slack.core.store.begin().await?;
     let mut matches = tx.users_by_email(&email).await?;
     if matches.len() != 1 {
         tx.commit().await?;

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 
-use crate::app::broker::SharedBroker;
+use crate::app::services::Slack;
 use crate::app::slack::binding;
 use crate::app::slack::interactions::{first_time, form, reply, said};
 use crate::model::audit::Origin;
@@ -82,11 +82,11 @@ pub fn parse_ask(args: &[&str]) -> Result<Ask, String> {
 }
 
 /// Handles `/latchkey …`.
-pub async fn handle_command(broker: SharedBroker, c: SlashCommand, origin: Origin) {
-    let Some(api) = broker.slack.clone() else {
+pub async fn handle_command(slack: Slack, c: SlashCommand, origin: Origin) {
+    let Some(api) = slack.api.clone() else {
         return;
     };
-    if !first_time(&broker, &format!("command:{}:{}", c.trigger_id, c.user_id)).await {
+    if !first_time(&slack, &format!("command:{}:{}", c.trigger_id, c.user_id)).await {
         return;
     }
     let words: Vec<&str> = c.text.split_whitespace().collect();
@@ -94,19 +94,20 @@ pub async fn handle_command(broker: SharedBroker, c: SlashCommand, origin: Origi
     let text = match words.split_first() {
         Some((&"link", [code])) => match binding::check_team(&api, Some(&c.team_id)).await {
             Err(e) => e.to_string(),
-            Ok(()) => match broker.slack_link(&c.user_id, code, &origin, now).await {
+            Ok(()) => match slack.slack_link(&c.user_id, code, &origin, now).await {
                 Ok(user) => format!("Linked: in latchkey your Slack account now acts as `{user}`."),
                 Err(e) => said(&e),
             },
         },
         Some((verb @ (&"request" | &"status"), args)) => {
-            match binding::resolve(&broker, &api, Some(&c.team_id), &c.user_id, now).await {
+            match binding::resolve(&slack, &api, Some(&c.team_id), &c.user_id, now).await {
                 Err(e) => e.to_string(),
                 Ok(bound) if *verb == "request" => match parse_ask(args) {
                     Err(usage) => usage,
                     Ok(ask) => {
                         let key = format!("slack:{}", c.trigger_id);
-                        match broker
+                        match slack
+                            .access
                             .create_request(&bound.principal, ask, Some(&key), &origin, now)
                             .await
                         {
@@ -122,21 +123,17 @@ pub async fn handle_command(broker: SharedBroker, c: SlashCommand, origin: Origi
                         }
                     }
                 },
-                Ok(bound) => status(&broker, &bound.principal, args.first().copied()).await,
+                Ok(bound) => status(&slack, &bound.principal, args.first().copied()).await,
             }
         }
         _ => USAGE.to_string(),
     };
-    reply(&broker, Some(&c.response_url), &text).await;
+    reply(&slack, Some(&c.response_url), &text).await;
 }
 
-async fn status(
-    broker: &SharedBroker,
-    p: &crate::model::domain::Principal,
-    id: Option<&str>,
-) -> String {
+async fn status(slack: &Slack, p: &crate::model::domain::Principal, id: Option<&str>) -> String {
     if let Some(id) = id {
-        return match broker.request_view(p, id, Utc::now()).await {
+        return match slack.access.request_view(p, id, Utc::now()).await {
             Ok(v) => format!(
                 "`{}` {}#{} by {}: {} ({} approval(s), {} denial(s); reviewers: {})",
                 v.request.id,
@@ -151,8 +148,8 @@ async fn status(
             Err(e) => said(&e),
         };
     }
-    let mine = broker.list_requests(p, false).await;
-    let to_review = broker.list_requests(p, true).await;
+    let mine = slack.access.list_requests(p, false).await;
+    let to_review = slack.access.list_requests(p, true).await;
     match (mine, to_review) {
         (Ok(mine), Ok(to_review)) => {
             let mut lines: Vec<String> = mine

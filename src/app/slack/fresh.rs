@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 
 use crate::adapters::auth::provider::{CodeLogin, Provider, ProviderError};
 use crate::app::access::RequestView;
-use crate::app::broker::Broker;
 use crate::app::error::ServiceError;
+use crate::app::services::Slack;
 use crate::model::access::Verdict;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
@@ -43,8 +43,9 @@ fn http() -> Result<reqwest::Client, ServiceError> {
 }
 
 /// The configured provider, discovered (its document must name the configured issuer).
-async fn provider(broker: &Broker) -> Result<Provider, ServiceError> {
-    let oidc = broker
+async fn provider(slack: &Slack) -> Result<Provider, ServiceError> {
+    let oidc = slack
+        .core
         .config
         .oidc
         .as_ref()
@@ -66,20 +67,20 @@ fn code_login<'a>(redirect_uri: &'a str, c: &'a Confirmation) -> CodeLogin<'a> {
     }
 }
 
-fn redirect_uri(broker: &Broker) -> String {
-    format!("{}{CALLBACK_PATH}", broker.config.public_url)
+fn redirect_uri(slack: &Slack) -> String {
+    format!("{}{CALLBACK_PATH}", slack.core.config.public_url)
 }
 
 /// Records a pending confirmation; returns the link to show the reviewer.
 pub async fn offer(
-    broker: &Broker,
+    slack: &Slack,
     slack_user_id: &str,
     user_id: &str,
     request_id: &str,
     verdict: Verdict,
     now: DateTime<Utc>,
 ) -> Result<String, ServiceError> {
-    if broker.config.oidc.is_none() {
+    if slack.core.config.oidc.is_none() {
         return Err(ServiceError::NoProvider);
     }
     let c = Confirmation {
@@ -97,21 +98,21 @@ pub async fn offer(
         pkce_verifier: random_id()?,
         expires_at: crate::model::domain::to_ms(now + LIFETIME),
     };
-    let mut tx = broker.store.begin().await?;
+    let mut tx = slack.core.store.begin().await?;
     tx.slack_insert_confirmation(&c).await?;
     tx.commit().await?;
     Ok(format!(
         "{}{CONFIRM_PATH}/{}",
-        broker.config.public_url, c.id
+        slack.core.config.public_url, c.id
     ))
 }
 
 /// The provider's authorization URL for a pending confirmation.
-pub async fn start(broker: &Broker, id: &str, now: DateTime<Utc>) -> Result<String, ServiceError> {
-    if broker.config.oidc.is_none() {
+pub async fn start(slack: &Slack, id: &str, now: DateTime<Utc>) -> Result<String, ServiceError> {
+    if slack.core.config.oidc.is_none() {
         return Err(ServiceError::NoProvider);
     }
-    let mut tx = broker.store.begin_read().await?;
+    let mut tx = slack.core.store.begin_read().await?;
     let c = tx.slack_confirmation(id, now).await?;
     tx.commit().await?;
     let c = c.ok_or_else(|| {
@@ -120,8 +121,8 @@ pub async fn start(broker: &Broker, id: &str, now: DateTime<Utc>) -> Result<Stri
                 .into(),
         )
     })?;
-    let redirect = redirect_uri(broker);
-    let url = provider(broker)
+    let redirect = redirect_uri(slack);
+    let url = provider(slack)
         .await?
         .authorization_url(&code_login(&redirect, &c))
         .map_err(unavailable)?;
@@ -131,19 +132,19 @@ pub async fn start(broker: &Broker, id: &str, now: DateTime<Utc>) -> Result<Stri
 /// Completes a confirmation: exchanges the code, verifies the ID token, checks it names
 /// the bound user, and submits the review with the new `auth_time`.
 pub async fn finish(
-    broker: &Broker,
+    slack: &Slack,
     state: &str,
     code: &str,
     origin: &Origin,
     now: DateTime<Utc>,
 ) -> Result<RequestView, ServiceError> {
-    let verifier = broker.verifier.as_ref().ok_or(ServiceError::NoProvider)?;
-    let mut tx = broker.store.begin().await?;
+    let verifier = slack.verifier.as_ref().ok_or(ServiceError::NoProvider)?;
+    let mut tx = slack.core.store.begin().await?;
     let c = tx.slack_take_confirmation(state, now).await?;
     tx.commit().await?;
     let c = c.ok_or(ServiceError::LoginAttemptInvalid)?;
-    let redirect = redirect_uri(broker);
-    let id_token = provider(broker)
+    let redirect = redirect_uri(slack);
+    let id_token = provider(slack)
         .await?
         .exchange_code(code, &code_login(&redirect, &c))
         .await
@@ -161,7 +162,7 @@ pub async fn finish(
             identity.email.as_deref().unwrap_or(&identity.subject)
         )));
     }
-    let mut tx = broker.store.begin().await?;
+    let mut tx = slack.core.store.begin().await?;
     if !tx
         .mark_id_token_used(&verified.replay_key, verified.remember_until, now)
         .await?
@@ -190,7 +191,8 @@ pub async fn finish(
         Verdict::Approve
     };
     let via = serde_json::json!({ "via": "slack", "slack_user_id": c.slack_user_id, "binding": "fresh_login" });
-    broker
+    slack
+        .access
         .review_via(
             &principal,
             &c.request_id,

@@ -11,8 +11,8 @@ use serde_json::json;
 use crate::app::slack::binding;
 
 use crate::adapters::slack::blocks::{APPROVE, DENY};
-use crate::app::broker::SharedBroker;
 use crate::app::error::ServiceError;
+use crate::app::services::Slack;
 use crate::app::slack::binding::BindError;
 use crate::model::access::Verdict;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
@@ -74,9 +74,9 @@ pub fn parse_interaction(body: &[u8]) -> Result<BlockActions, String> {
 }
 
 /// Marks an interaction handled; false if it already was.
-pub(crate) async fn first_time(broker: &SharedBroker, key: &str) -> bool {
+pub(crate) async fn first_time(slack: &Slack, key: &str) -> bool {
     let result = async {
-        let mut tx = broker.store.begin().await?;
+        let mut tx = slack.core.store.begin().await?;
         let first = tx.slack_first_click(key, Utc::now()).await?;
         tx.commit().await?;
         Ok::<_, crate::store::StoreError>(first)
@@ -91,8 +91,8 @@ pub(crate) async fn first_time(broker: &SharedBroker, key: &str) -> bool {
     }
 }
 
-pub(crate) async fn reply(broker: &SharedBroker, response_url: Option<&str>, text: &str) {
-    let (Some(api), Some(url)) = (broker.slack.as_ref(), response_url) else {
+pub(crate) async fn reply(slack: &Slack, response_url: Option<&str>, text: &str) {
+    let (Some(api), Some(url)) = (slack.api.as_ref(), response_url) else {
         return;
     };
     let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
@@ -113,7 +113,7 @@ pub(crate) fn said(e: &ServiceError) -> String {
 }
 
 async fn audit_unbound(
-    broker: &SharedBroker,
+    slack: &Slack,
     slack_user: &str,
     request_id: &str,
     why: &BindError,
@@ -129,7 +129,7 @@ async fn audit_unbound(
     .details(json!({ "via": "slack", "slack_user_id": slack_user, "code": why.code() }));
     e.subject = Some(request_id.to_string());
     let written = async {
-        let mut tx = broker.store.begin().await?;
+        let mut tx = slack.core.store.begin().await?;
         tx.append_audit(&e).await?;
         tx.commit().await
     }
@@ -140,8 +140,8 @@ async fn audit_unbound(
 }
 
 /// Handles Approve and Deny clicks.
-pub async fn handle_actions(broker: SharedBroker, p: BlockActions, origin: Origin) {
-    let Some(api) = broker.slack.clone() else {
+pub async fn handle_actions(slack: Slack, p: BlockActions, origin: Origin) {
+    let Some(api) = slack.api.clone() else {
         return;
     };
     if p.kind != "block_actions" {
@@ -161,13 +161,13 @@ pub async fn handle_actions(broker: SharedBroker, p: BlockActions, origin: Origi
             .as_deref()
             .or(p.trigger_id.as_deref())
             .unwrap_or("-");
-        if !first_time(&broker, &format!("action:{click}:{}", p.user.id)).await {
+        if !first_time(&slack, &format!("action:{click}:{}", p.user.id)).await {
             tracing::info!(slack_user = %p.user.id, "Slack: click already handled; ignored");
             continue;
         }
         let now = Utc::now();
         let text = match binding::resolve(
-            &broker,
+            &slack,
             &api,
             p.team.as_ref().map(|t| t.id.as_str()),
             &p.user.id,
@@ -176,7 +176,7 @@ pub async fn handle_actions(broker: SharedBroker, p: BlockActions, origin: Origi
         .await
         {
             Err(e) => {
-                audit_unbound(&broker, &p.user.id, request_id, &e, &origin).await;
+                audit_unbound(&slack, &p.user.id, request_id, &e, &origin).await;
                 format!("Not counted: {e}")
             }
             Ok(bound) => {
@@ -184,7 +184,8 @@ pub async fn handle_actions(broker: SharedBroker, p: BlockActions, origin: Origi
                     "via": "slack", "slack_user_id": p.user.id,
                     "slack_team_id": p.team.as_ref().map(|t| t.id.as_str()), "binding": bound.method,
                 });
-                match broker
+                match slack
+                    .access
                     .review_via(
                         &bound.principal,
                         request_id,
@@ -198,7 +199,7 @@ pub async fn handle_actions(broker: SharedBroker, p: BlockActions, origin: Origi
                 {
                     // Eligible but a click is no login: confirm at the identity provider.
                     Err(ServiceError::ReviewRefused(r)) if r.code == "login_not_fresh" => {
-                        match crate::app::slack::fresh::offer(&broker, &p.user.id, &bound.principal.user_id, request_id, verdict, now).await {
+                        match crate::app::slack::fresh::offer(&slack, &p.user.id, &bound.principal.user_id, request_id, verdict, now).await {
                             Ok(link) => format!("This role needs a fresh login: confirm with your identity provider at {link} (single use, 10 minutes)."),
                             Err(e) => format!("Not counted: {}; use `latchkey login` and `latchkey approve {request_id}`", said(&e)),
                         }
@@ -219,7 +220,7 @@ pub async fn handle_actions(broker: SharedBroker, p: BlockActions, origin: Origi
                 }
             }
         };
-        reply(&broker, p.response_url.as_deref(), &text).await;
+        reply(&slack, p.response_url.as_deref(), &text).await;
     }
 }
 

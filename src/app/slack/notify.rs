@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::adapters::slack::api::{SlackApi, SlackError};
 use crate::adapters::slack::blocks;
 use crate::adapters::slack::blocks::MessageView;
-use crate::app::broker::SharedBroker;
+use crate::app::services::Slack;
 use crate::model::access::{AccessRequest, State};
 use crate::store::{OutboxRow, StoreError, Tx};
 
@@ -89,9 +89,9 @@ pub fn backoff(attempts: i64, error: &SlackError) -> Duration {
 }
 
 /// Drains the outbox until the task is aborted.
-pub async fn run(broker: SharedBroker, api: SlackApi) {
+pub async fn run(slack: Slack, api: SlackApi) {
     loop {
-        match drain(&broker, &api, Utc::now()).await {
+        match drain(&slack, &api, Utc::now()).await {
             Ok(0) => tokio::time::sleep(POLL).await,
             Ok(_) => {}
             Err(e) => {
@@ -103,17 +103,13 @@ pub async fn run(broker: SharedBroker, api: SlackApi) {
 }
 
 /// Sends what is due at `now`; returns how many rows were attempted.
-pub async fn drain(
-    broker: &SharedBroker,
-    api: &SlackApi,
-    now: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    let mut tx = broker.store.begin_read().await?;
+pub async fn drain(slack: &Slack, api: &SlackApi, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let mut tx = slack.core.store.begin_read().await?;
     let due = tx.slack_due(now, 20).await?;
     tx.commit().await?;
     let mut attempted = 0;
     for row in due {
-        let mut tx = broker.store.begin().await?;
+        let mut tx = slack.core.store.begin().await?;
         let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
         let claimed = tx.slack_claim(row.id, row.next_at, until).await?;
         tx.commit().await?;
@@ -121,8 +117,8 @@ pub async fn drain(
             continue;
         }
         attempted += 1;
-        let result = send(broker, api, &row).await;
-        let mut tx = broker.store.begin().await?;
+        let result = send(slack, api, &row).await;
+        let mut tx = slack.core.store.begin().await?;
         match result {
             Ok(()) => {
                 tx.slack_sent(row.id, row.gen).await?;
@@ -154,11 +150,11 @@ pub async fn drain(
     Ok(attempted)
 }
 
-async fn send(broker: &SharedBroker, api: &SlackApi, row: &OutboxRow) -> Result<(), Failure> {
-    let Some(config) = broker.config.slack.as_ref() else {
+async fn send(slack: &Slack, api: &SlackApi, row: &OutboxRow) -> Result<(), Failure> {
+    let Some(config) = slack.core.config.slack.as_ref() else {
         return Err(Failure::Drop("Slack is not configured".into()));
     };
-    let mut tx = broker.store.begin_read().await?;
+    let mut tx = slack.core.store.begin_read().await?;
     let request = tx.request(&row.request_id).await?;
     let reviews = tx.reviews(&row.request_id).await?;
     let message = tx.slack_message(&row.request_id).await?;
@@ -197,7 +193,7 @@ async fn send(broker: &SharedBroker, api: &SlackApi, row: &OutboxRow) -> Result<
     let Some(message) = message else {
         return Err(Failure::Drop("the request was never announced".into()));
     };
-    let policy = broker.policy.current();
+    let policy = slack.core.policy.current();
     let role = policy
         .catalogue
         .role(&r.resource, &r.role)
@@ -228,7 +224,7 @@ async fn send(broker: &SharedBroker, api: &SlackApi, row: &OutboxRow) -> Result<
                 .channel_for(&r.resource)
                 .ok_or_else(|| Failure::Drop(format!("no Slack channel for {}", r.resource)))?;
             let (channel, ts) = api.post_message(channel, &text, &blocks).await?;
-            let mut tx = broker.store.begin().await?;
+            let mut tx = slack.core.store.begin().await?;
             tx.slack_message_posted(&r.id, &channel, &ts).await?;
             tx.commit().await?;
             Ok(())

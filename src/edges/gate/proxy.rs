@@ -6,7 +6,6 @@
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -16,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 
 use crate::app::gate::relay::{ending, Counted, Relay, StreamAudit};
+use crate::app::gate::{ForwardError, UpstreamResponse};
+use crate::app::{Gatekeeper, ServiceError};
 use crate::edges::gate::headers::{bearer, is_upgrade, split_path, strip, upstream_headers};
 use crate::edges::http::error::ApiError;
 use crate::edges::http::extract::Caller;
@@ -24,8 +25,6 @@ use crate::edges::http::state::AppState;
 use crate::model::gate::admission_rules::{Admission, GateRefusal};
 use crate::model::refusal::Class;
 
-/// How long the upstream may take to answer with its headers.
-const UPSTREAM_HEADERS: Duration = Duration::from_secs(30);
 /// Response header naming the grant a proxied answer was served under.
 pub const GRANT_HEADER: HeaderName = HeaderName::from_static("x-latchkey-grant");
 
@@ -48,8 +47,8 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
         Ok(split) => split,
         Err(refused) => return refused.into_response(),
     };
-    let broker = state.broker.clone();
-    let admission = match broker
+    let keeper = state.app.gatekeeper.clone();
+    let admission = match keeper
         .admit(
             bearer(req.headers()),
             &resource,
@@ -69,7 +68,7 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let method = req.method().clone();
     let upstream = Upstream {
-        broker: &broker,
+        keeper: &keeper,
         admission: &admission,
         resource: &resource,
     };
@@ -78,7 +77,7 @@ pub async fn proxy(state: AppState, peer: Peer, mut req: Request) -> Response {
         Err(refused) => return refused.into_response(),
     };
     let opened = Opened {
-        broker,
+        keeper,
         admission,
         caller: &caller,
         path: rest,
@@ -106,7 +105,7 @@ fn gate_path(path: &str) -> Result<(std::borrow::Cow<'_, str>, &str), ApiError> 
 
 /// An admitted request on its way to the upstream.
 struct Upstream<'a> {
-    broker: &'a crate::app::SharedBroker,
+    keeper: &'a Gatekeeper,
     admission: &'a Admission,
     resource: &'a str,
 }
@@ -119,7 +118,7 @@ impl Upstream<'_> {
         uri: axum::http::Uri,
         peer: &Peer,
         upgrade: bool,
-    ) -> Result<hyper::Response<crate::adapters::upstream::Pooled>, ApiError> {
+    ) -> Result<UpstreamResponse, ApiError> {
         let (mut parts, body) = req.into_parts();
         let a = self.admission;
         upstream_headers(&mut parts.headers, a, peer.forwarded_for.as_ref(), upgrade);
@@ -128,22 +127,21 @@ impl Upstream<'_> {
         *up.method_mut() = parts.method;
         *up.uri_mut() = uri;
         *up.headers_mut() = parts.headers;
-        let pool = &self.broker.gate.pool;
-        match tokio::time::timeout(UPSTREAM_HEADERS, pool.send(a.upstream.authority(), up)).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) if body_failed.get() => Err(ApiError::new(
+        match self.keeper.forward(a.upstream.authority(), up).await {
+            Ok(r) => Ok(r),
+            Err(ForwardError::Unreachable(_)) if body_failed.get() => Err(ApiError::new(
                 Class::Invalid,
                 "bad_body",
                 "the request body was malformed or cut short",
             )),
-            Ok(Err(e)) => {
+            Err(ForwardError::Unreachable(e)) => {
                 tracing::warn!(error = %e, resource = %self.resource, "upstream unreachable");
                 Err(bad_gateway(
                     "upstream_unavailable",
                     "the upstream service did not answer",
                 ))
             }
-            Err(_) => Err(ApiError::new(
+            Err(ForwardError::TimedOut) => Err(ApiError::new(
                 Class::UpstreamTimeout,
                 "upstream_timeout",
                 "the upstream service did not answer in time",
@@ -154,7 +152,7 @@ impl Upstream<'_> {
 
 /// The upstream's answer on its way back to the caller.
 struct Opened<'a> {
-    broker: crate::app::SharedBroker,
+    keeper: Gatekeeper,
     admission: Arc<Admission>,
     caller: &'a Caller,
     path: &'a str,
@@ -164,21 +162,21 @@ impl Opened<'_> {
     /// Opens the audit of a stream of `kind`.
     async fn audit(&self, kind: &'static str) -> Result<StreamAudit, Response> {
         Box::pin(StreamAudit::open(
-            self.broker.clone(),
+            self.keeper.clone(),
             self.admission.clone(),
             self.caller.origin(),
             kind,
             self.path.to_string(),
         ))
         .await
-        .map_err(audit_failed)
+        .map_err(|e| audit_failed(e.into()))
     }
 
     /// A switched protocol: tunnelled both ways until either side closes or access ends.
     async fn upgraded(
         self,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-        mut resp: hyper::Response<crate::adapters::upstream::Pooled>,
+        mut resp: UpstreamResponse,
     ) -> Response {
         let Some(client_upgrade) = client_upgrade else {
             return bad_gateway(
@@ -192,7 +190,7 @@ impl Opened<'_> {
             Err(refused) => return refused,
         };
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
-        let end = ending(self.broker, &self.admission);
+        let end = ending(self.keeper, &self.admission);
         tokio::spawn(tunnel(client_upgrade, upstream_upgrade, end, audit));
         let mut out = Response::new(Body::empty());
         *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -202,11 +200,7 @@ impl Opened<'_> {
 
     /// An answer: passed as it comes, or, for a stream, relayed, audited and ended with
     /// access.
-    async fn answer(
-        self,
-        method: &Method,
-        resp: hyper::Response<crate::adapters::upstream::Pooled>,
-    ) -> Response {
+    async fn answer(self, method: &Method, resp: UpstreamResponse) -> Response {
         let (mut parts, body) = resp.into_parts();
         let stream_kind = stream_kind(method, &parts);
         strip(&mut parts.headers, |_| false);
@@ -220,7 +214,7 @@ impl Opened<'_> {
             Ok(a) => a,
             Err(refused) => return refused,
         };
-        let end = ending(self.broker, &self.admission);
+        let end = ending(self.keeper, &self.admission);
         Response::from_parts(parts, Body::new(Relay::new(body, end, audit)))
     }
 }
@@ -242,15 +236,10 @@ fn stream_kind(method: &Method, parts: &axum::http::response::Parts) -> Option<&
     (!bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH)).then_some("chunked")
 }
 
-fn audit_failed(e: crate::store::StoreError) -> Response {
+fn audit_failed(e: ServiceError) -> Response {
     tracing::error!(error = %e, "could not audit a stream's opening; refused");
-    if e.audit_broken() {
-        return ApiError::new(
-            Class::Unavailable,
-            "audit_chain_broken",
-            crate::edges::http::error::AUDIT_BROKEN,
-        )
-        .into_response();
+    if e.refusal().1 == "audit_chain_broken" {
+        return ApiError::from(e).into_response();
     }
     ApiError::new(
         Class::Unavailable,

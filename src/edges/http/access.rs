@@ -6,9 +6,9 @@ use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::app::{Broker, RequestView, ServiceError};
+use crate::app::{Access, Core};
+use crate::app::{RequestView, ServiceError};
 use crate::edges::http::error::ApiError;
-use crate::edges::http::state::AppState;
 use crate::model::access::{AccessRequest, Verdict};
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
@@ -16,6 +16,7 @@ use crate::model::policy::decide;
 use crate::model::policy::decide::{Ask, Decision, Who};
 use crate::model::policy::Action;
 use crate::model::refusal::Class;
+use std::sync::Arc;
 
 type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
@@ -66,9 +67,9 @@ pub struct ResourceView {
 }
 
 /// `GET /v1/resources`: what the caller may request.
-pub async fn resources(State(state): State<AppState>, p: Principal) -> Json<Vec<ResourceView>> {
-    let policy = state.broker.policy.current();
-    let name = Broker::policy_name(&p);
+pub async fn resources(State(core): State<Arc<Core>>, p: Principal) -> Json<Vec<ResourceView>> {
+    let policy = core.policy.current();
+    let name = Core::policy_name(&p);
     let mut out = Vec::new();
     for r in policy.catalogue.resources.values() {
         let roles: Vec<RoleView> = r
@@ -163,7 +164,7 @@ pub struct Created {
 
 /// `POST /v1/requests` (header `Idempotency-Key` makes a retry return the first request).
 pub async fn create(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     p: Principal,
     origin: Origin,
     headers: HeaderMap,
@@ -172,8 +173,7 @@ pub async fn create(
     let Json(b) = body?;
     let key = idempotency_key(&headers)?;
     let ask = b.into_ask()?;
-    let (request, decision) = state
-        .broker
+    let (request, decision) = access
         .create_request(&p, ask, key, &origin, Utc::now())
         .await?;
     let decision = serde_json::to_value(&decision).unwrap_or_default();
@@ -207,7 +207,7 @@ pub struct ListQuery {
 
 /// `GET /v1/requests?view=mine|to_review`.
 pub async fn list(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     p: Principal,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<AccessRequest>>, ApiError> {
@@ -222,16 +222,16 @@ pub async fn list(
             ))
         }
     };
-    Ok(Json(state.broker.list_requests(&p, to_review).await?))
+    Ok(Json(access.list_requests(&p, to_review).await?))
 }
 
 /// `GET /v1/requests/{id}`.
 pub async fn show(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<RequestView>, ApiError> {
-    Ok(Json(state.broker.request_view(&p, &id, Utc::now()).await?))
+    Ok(Json(access.request_view(&p, &id, Utc::now()).await?))
 }
 
 /// Body of approve and deny.
@@ -244,7 +244,7 @@ pub struct ReviewBody {
 
 /// `POST /v1/requests/{id}/approve`.
 pub async fn approve(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     p: Principal,
     origin: Origin,
     Path(id): Path<String>,
@@ -252,8 +252,7 @@ pub async fn approve(
 ) -> Result<Json<RequestView>, ApiError> {
     let Json(b) = body?;
     Ok(Json(
-        state
-            .broker
+        access
             .review(&p, &id, Verdict::Approve, b.comment, &origin, Utc::now())
             .await?,
     ))
@@ -261,7 +260,7 @@ pub async fn approve(
 
 /// `POST /v1/requests/{id}/deny`: a reason is required.
 pub async fn deny(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     p: Principal,
     origin: Origin,
     Path(id): Path<String>,
@@ -276,8 +275,7 @@ pub async fn deny(
         ));
     };
     Ok(Json(
-        state
-            .broker
+        access
             .review(&p, &id, Verdict::Deny, Some(reason), &origin, Utc::now())
             .await?,
     ))
@@ -285,14 +283,12 @@ pub async fn deny(
 
 /// `POST /v1/requests/{id}/activate`.
 pub async fn activate(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     p: Principal,
     origin: Origin,
     Path(id): Path<String>,
 ) -> Result<Json<AccessRequest>, ApiError> {
-    Ok(Json(
-        state.broker.activate(&p, &id, &origin, Utc::now()).await?,
-    ))
+    Ok(Json(access.activate(&p, &id, &origin, Utc::now()).await?))
 }
 
 /// Body of extend.
@@ -305,7 +301,7 @@ pub struct ExtendBody {
 
 /// `POST /v1/requests/{id}/extend`.
 pub async fn extend(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     p: Principal,
     origin: Origin,
     Path(id): Path<String>,
@@ -313,49 +309,40 @@ pub async fn extend(
 ) -> Result<Json<AccessRequest>, ApiError> {
     let Json(b) = body?;
     let by = duration("duration", Some(&b.duration))?.unwrap_or_default();
-    Ok(Json(
-        state
-            .broker
-            .extend(&p, &id, by, &origin, Utc::now())
-            .await?,
-    ))
+    Ok(Json(access.extend(&p, &id, by, &origin, Utc::now()).await?))
 }
 
 /// `POST /v1/requests/{id}/cancel`.
 pub async fn cancel(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     p: Principal,
     origin: Origin,
     Path(id): Path<String>,
 ) -> Result<Json<AccessRequest>, ApiError> {
-    Ok(Json(
-        state.broker.cancel(&p, &id, &origin, Utc::now()).await?,
-    ))
+    Ok(Json(access.cancel(&p, &id, &origin, Utc::now()).await?))
 }
 
 /// `POST /v1/requests/{id}/revoke`.
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     p: Principal,
     origin: Origin,
     Path(id): Path<String>,
 ) -> Result<Json<AccessRequest>, ApiError> {
-    Ok(Json(
-        state.broker.revoke(&p, &id, &origin, Utc::now()).await?,
-    ))
+    Ok(Json(access.revoke(&p, &id, &origin, Utc::now()).await?))
 }
 
 /// `POST /v1/policy/explain`: the decision the caller would get, without making a request.
 pub async fn explain(
-    State(state): State<AppState>,
+    State(core): State<Arc<Core>>,
     p: Principal,
     body: Body<CreateBody>,
 ) -> Result<Json<Decision>, ApiError> {
     let Json(b) = body?;
     let ask = b.into_ask()?;
-    let policy = state.broker.policy.current();
+    let policy = core.policy.current();
     let who = Who {
-        name: Broker::policy_name(&p),
+        name: Core::policy_name(&p),
         user_id: &p.user_id,
         groups: &p.groups,
     };

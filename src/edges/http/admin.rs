@@ -7,8 +7,8 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::app::admin::LockOutcome;
+use crate::app::Admin;
 use crate::edges::http::error::ApiError;
-use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 use crate::model::keys::KeyInfo;
@@ -25,14 +25,13 @@ pub struct LockBody {
 
 /// `POST /v1/admin/locks`: lock a user; their sessions end at once.
 pub async fn lock(
-    State(state): State<AppState>,
+    State(service): State<Admin>,
     admin: Principal,
     origin: Origin,
     body: Result<Json<LockBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<LockOutcome>), ApiError> {
     let Json(body) = body?;
-    let outcome = state
-        .broker
+    let outcome = service
         .lock_user(&admin, &body.user, body.reason, &origin, Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(outcome)))
@@ -40,13 +39,12 @@ pub async fn lock(
 
 /// `DELETE /v1/admin/locks/{user}`.
 pub async fn unlock(
-    State(state): State<AppState>,
+    State(service): State<Admin>,
     admin: Principal,
     origin: Origin,
     Path(user): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .broker
+    service
         .unlock_user(&admin, &user, &origin, Utc::now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -54,16 +52,16 @@ pub async fn unlock(
 
 /// `POST /v1/admin/keys/rotate`.
 pub async fn rotate_keys(
-    State(state): State<AppState>,
+    State(service): State<Admin>,
     admin: Principal,
     origin: Origin,
 ) -> Result<Json<Vec<KeyInfo>>, ApiError> {
     let now = Utc::now();
-    state.broker.rotate_keys(&admin, &origin, now).await?;
-    Ok(Json(state.broker.keyring.list(now)))
+    service.rotate_keys(&admin, &origin, now).await?;
+    Ok(Json(service.keyring.list(now)))
 }
 
 /// `GET /v1/keys`: the signing keys and their state (public information).
-pub async fn list_keys(State(state): State<AppState>) -> Json<Vec<KeyInfo>> {
-    Json(state.broker.keyring.list(Utc::now()))
+pub async fn list_keys(State(service): State<Admin>) -> Json<Vec<KeyInfo>> {
+    Json(service.keyring.list(Utc::now()))
 }

@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 use crate::app::audit::CheckpointTrigger;
 use crate::app::audit_verify::Report;
+use crate::app::Audit;
 use crate::app::ServiceError;
 use crate::edges::http::error::ApiError;
-use crate::edges::http::state::AppState;
 use crate::model::audit::checkpoint::Checkpoint;
 use crate::model::audit::key::AuditPublicKey;
 use crate::model::audit::{AuditEvent, Origin};
@@ -21,8 +21,8 @@ use crate::model::domain::Principal;
 use crate::model::refusal::Class;
 
 /// `GET /v1/audit/key`: the public half of the audit key (pin it out of band).
-pub async fn key(State(state): State<AppState>) -> Json<AuditPublicKey> {
-    Json(state.broker.audit_key.public().clone())
+pub async fn key(State(audit): State<Audit>) -> Json<AuditPublicKey> {
+    Json(audit.audit_key.public().clone())
 }
 
 /// Query of `GET /v1/audit/events`.
@@ -42,7 +42,7 @@ pub struct EventsQuery {
 
 /// `GET /v1/audit/events`: events after a sequence number, optionally waiting for new ones.
 pub async fn events(
-    State(state): State<AppState>,
+    State(audit): State<Audit>,
     p: Principal,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<AuditEvent>>, ApiError> {
@@ -50,11 +50,10 @@ pub async fn events(
         query.map_err(|e| ApiError::new(Class::Invalid, "bad_request", e.body_text()))?;
     let wait = std::time::Duration::from_secs(q.wait.unwrap_or(0).min(25));
     let after = match q.last {
-        Some(n) => state.broker.audit_head_seq(&p).await? - n.max(0),
+        Some(n) => audit.audit_head_seq(&p).await? - n.max(0),
         None => q.after,
     };
-    let events = state
-        .broker
+    let events = audit
         .audit_events(&p, after.max(0), q.limit.unwrap_or(100), wait)
         .await?;
     Ok(Json(events))
@@ -62,17 +61,16 @@ pub async fn events(
 
 /// `POST /v1/audit/checkpoints`: sign the head now (administrators and auditors).
 pub async fn checkpoint(
-    State(state): State<AppState>,
+    State(audit): State<Audit>,
     p: Principal,
 ) -> Result<(StatusCode, Json<Checkpoint>), ApiError> {
-    let broker = &state.broker;
-    if !broker.is_admin(&p) && !broker.can_read_audit(&p) {
+    if !audit.core.is_admin(&p) && !audit.can_read_audit(&p) {
         return Err(ServiceError::Forbidden(
             "checkpoints on demand are for administrators and auditors".into(),
         )
         .into());
     }
-    let cp = broker
+    let cp = audit
         .checkpoint(CheckpointTrigger::OnDemand, Utc::now())
         .await?
         .ok_or_else(|| ApiError::new(Class::Conflict, "conflict", "no checkpoint was made"))?;
@@ -90,12 +88,12 @@ pub struct VerifyBody {
 
 /// `POST /v1/audit/verify`: check the whole live log.
 pub async fn verify(
-    State(state): State<AppState>,
+    State(audit): State<Audit>,
     p: Principal,
     body: Option<Json<VerifyBody>>,
 ) -> Result<Json<Report>, ApiError> {
     let outside = body.map(|Json(b)| b.checkpoints).unwrap_or_default();
-    Ok(Json(state.broker.verify_audit(&p, outside).await?))
+    Ok(Json(audit.verify_audit(&p, outside).await?))
 }
 
 /// Body of `POST /v1/audit/export`.
@@ -110,7 +108,7 @@ pub struct ExportBody {
 
 /// `POST /v1/audit/export`: the evidence bundle of a period, as a tar stream.
 pub async fn export(
-    State(state): State<AppState>,
+    State(audit): State<Audit>,
     p: Principal,
     origin: Origin,
     body: Result<Json<ExportBody>, axum::extract::rejection::JsonRejection>,
@@ -118,17 +116,16 @@ pub async fn export(
     let Json(body) = body?;
     let period = crate::app::export::period::parse(&body.from, &body.to)
         .map_err(|e| ApiError::new(Class::Invalid, "bad_period", e))?;
-    let broker = &state.broker;
     let failed = |e: std::io::Error| ServiceError::Export(e.to_string());
     // Under the data directory, which start-up empties of what a crash left behind.
-    let exports = broker.config.data_dir.join("exports");
+    let exports = audit.core.config.data_dir.join("exports");
     std::fs::create_dir_all(&exports).map_err(failed)?;
     // Removed with its files when the answer is made (or the export fails).
     let work = tempfile::Builder::new()
         .prefix("export-")
         .tempdir_in(&exports)
         .map_err(failed)?;
-    let manifest = broker
+    let manifest = audit
         .export_audit(&p, period, work.path(), &origin, &|_, _| {})
         .await?;
     let tar_file = tempfile::Builder::new()

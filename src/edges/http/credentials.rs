@@ -6,9 +6,9 @@ use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 
+use crate::app::Credentials;
 use crate::app::IssuedToken;
 use crate::edges::http::error::ApiError;
-use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 
@@ -24,15 +24,14 @@ pub struct TokenBody {
 
 /// `POST /v1/credentials/token`: a broker token for a resource the caller holds a grant on.
 pub async fn token(
-    State(state): State<AppState>,
+    State(credentials): State<Credentials>,
     p: Principal,
     origin: Origin,
     body: Result<Json<TokenBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     let Json(b) = body?;
     let ttl = crate::edges::http::access::duration("ttl", b.ttl.as_deref())?;
-    let issued = state
-        .broker
+    let issued = credentials
         .issue_token(&p, &b.resource, ttl, &origin, Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(issued)))
@@ -50,15 +49,14 @@ pub struct AwsBody {
 
 /// `POST /v1/credentials/aws`: an STS session for a resource the caller holds a grant on.
 pub async fn aws(
-    State(state): State<AppState>,
+    State(credentials): State<Credentials>,
     p: Principal,
     origin: Origin,
     body: Result<Json<AwsBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<crate::model::wire::AwsCredentials>), ApiError> {
     let Json(b) = body?;
     let asked = crate::edges::http::access::duration("duration", b.duration.as_deref())?;
-    let creds = state
-        .broker
+    let creds = credentials
         .issue_aws(&p, &b.resource, asked, &origin, Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(creds)))

@@ -32,7 +32,11 @@ impl FromRequestParts<AppState> for Principal {
                     "the Authorization header must be `Bearer <session token>`",
                 )
             })?;
-        let principal = state.broker.authenticate(token, chrono::Utc::now()).await?;
+        let principal = state
+            .app
+            .sessions
+            .authenticate(token, chrono::Utc::now())
+            .await?;
         tracing::Span::current().record("user", principal.user_id.as_str());
         Ok(principal)
     }

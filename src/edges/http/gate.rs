@@ -9,28 +9,28 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::app::gate::livestream::IssuedLivestream;
+use crate::app::{Credentials, Gatekeeper};
 use crate::edges::gate::forward_auth;
 use crate::edges::gate::headers::bearer;
 use crate::edges::http::error::ApiError;
-use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;
 
 /// `GET /v1/gate/auth/{resource}`: may the bearer reach this resource now?
 pub async fn forward_auth(
-    state: State<AppState>,
+    keeper: State<Gatekeeper>,
     Path(resource): Path<String>,
     origin: Origin,
     headers: HeaderMap,
 ) -> Response {
-    check(state, &resource, None, origin, headers).await
+    check(keeper, &resource, None, origin, headers).await
 }
 
 /// `ANY /v1/gate/auth/{resource}/{*path}`: the same, for Envoy, which appends the original
 /// path and keeps the original method.
 pub async fn forward_auth_path(
-    state: State<AppState>,
+    keeper: State<Gatekeeper>,
     uri: Uri,
     origin: Origin,
     headers: HeaderMap,
@@ -42,11 +42,11 @@ pub async fn forward_auth_path(
     let Some((resource, appended)) = crate::edges::gate::headers::split_path(&raw) else {
         return ApiError::new(Class::NotFound, "not_found", "no such endpoint").into_response();
     };
-    check(state, &resource, Some(appended), origin, headers).await
+    check(keeper, &resource, Some(appended), origin, headers).await
 }
 
 async fn check(
-    State(state): State<AppState>,
+    State(keeper): State<Gatekeeper>,
     resource: &str,
     appended: Option<&str>,
     origin: Origin,
@@ -55,8 +55,7 @@ async fn check(
     if let Err(r) = forward_auth::screen(&headers, appended) {
         return forward_auth::refused(r);
     }
-    match state
-        .broker
+    match keeper
         .admit(bearer(&headers), resource, &|| origin.clone(), Utc::now())
         .await
     {
@@ -77,15 +76,14 @@ pub struct LivestreamBody {
 
 /// `POST /v1/credentials/livestream`: a PostHog live events token inside the caller's grant.
 pub async fn livestream_token(
-    State(state): State<AppState>,
+    State(credentials): State<Credentials>,
     p: Principal,
     origin: Origin,
     body: Result<Json<LivestreamBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<IssuedLivestream>), ApiError> {
     let Json(b) = body?;
     let ttl = crate::edges::http::access::duration("ttl", b.ttl.as_deref())?;
-    let issued = state
-        .broker
+    let issued = credentials
         .issue_livestream(&p, &b.resource, ttl, &origin, Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(issued)))
@@ -93,12 +91,8 @@ pub async fn livestream_token(
 
 /// `GET|POST /v1/gate/livestream/authz`: the live events service's callback, with the
 /// stream's own bearer token: 204 while its grant is active, 403 once it is not.
-pub async fn livestream_authz(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state
-        .broker
-        .livestream_authz(bearer(&headers), Utc::now())
-        .await
-    {
+pub async fn livestream_authz(State(keeper): State<Gatekeeper>, headers: HeaderMap) -> Response {
+    match keeper.livestream_authz(bearer(&headers), Utc::now()).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => forward_auth::refused(r),
     }

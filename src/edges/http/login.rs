@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::{BrowserLogin, IssuedSession};
+use crate::app::{Core, Sessions};
 use crate::edges::http::error::ApiError;
-use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
+use std::sync::Arc;
 
 /// What a CLI needs to log in.
 #[derive(Debug, Serialize, Deserialize)]
@@ -26,8 +27,8 @@ pub struct AuthConfig {
 }
 
 /// `GET /v1/auth/config`.
-pub async fn auth_config(State(state): State<AppState>) -> Json<AuthConfig> {
-    let c = &state.broker.config;
+pub async fn auth_config(State(core): State<Arc<Core>>) -> Json<AuthConfig> {
+    let c = &core.config;
     Json(AuthConfig {
         issuer: c.oidc.as_ref().map(|o| o.issuer.clone()),
         client_id: c.oidc.as_ref().map(|o| o.client_id.clone()),
@@ -41,8 +42,10 @@ pub async fn auth_config(State(state): State<AppState>) -> Json<AuthConfig> {
 }
 
 /// `POST /v1/auth/browser`: a nonce for an authorization-code login.
-pub async fn begin_browser(State(state): State<AppState>) -> Result<Json<BrowserLogin>, ApiError> {
-    Ok(Json(state.broker.begin_browser_login(Utc::now()).await?))
+pub async fn begin_browser(
+    State(sessions): State<Sessions>,
+) -> Result<Json<BrowserLogin>, ApiError> {
+    Ok(Json(sessions.begin_browser_login(Utc::now()).await?))
 }
 
 /// Body of `POST /v1/auth/login`.
@@ -90,13 +93,12 @@ impl From<IssuedSession> for SessionResponse {
 
 /// `POST /v1/auth/login`: ID token in, session out.
 pub async fn login(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     origin: Origin,
     body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<SessionResponse>), ApiError> {
     let Json(body) = body?;
-    let issued = state
-        .broker
+    let issued = sessions
         .login(
             &body.id_token,
             body.login_id.as_deref(),
@@ -120,13 +122,12 @@ pub struct DevLoginBody {
 
 /// `POST /v1/auth/dev-login`: development servers only.
 pub async fn dev_login(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     origin: Origin,
     body: Result<Json<DevLoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<SessionResponse>), ApiError> {
     let Json(body) = body?;
-    let issued = state
-        .broker
+    let issued = sessions
         .dev_login(&body.email, body.groups, &origin, Utc::now())
         .await?;
     Ok((StatusCode::CREATED, Json(issued.into())))
@@ -143,7 +144,7 @@ pub struct LogoutBody {
 
 /// `POST /v1/auth/logout`: ends the caller's session, and with `revoke_grants` their grants.
 pub async fn logout(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     principal: Principal,
     origin: Origin,
     body: Result<Json<LogoutBody>, axum::extract::rejection::JsonRejection>,
@@ -157,12 +158,11 @@ pub async fn logout(
         Err(e) => return Err(e.into()),
     };
     if body.revoke_grants {
-        state
-            .broker
+        sessions
             .logout_revoking(&principal, &origin, Utc::now())
             .await?;
     } else {
-        state.broker.logout(&principal, &origin, Utc::now()).await?;
+        sessions.logout(&principal, &origin, Utc::now()).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -178,7 +178,7 @@ pub struct WhoAmI {
 }
 
 /// `GET /v1/session`.
-pub async fn whoami(State(state): State<AppState>, principal: Principal) -> Json<WhoAmI> {
-    let admin = state.broker.is_admin(&principal);
+pub async fn whoami(State(core): State<Arc<Core>>, principal: Principal) -> Json<WhoAmI> {
+    let admin = core.is_admin(&principal);
     Json(WhoAmI { principal, admin })
 }

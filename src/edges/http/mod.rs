@@ -123,7 +123,7 @@ pub fn service(state: AppState) -> front::MakeFront {
             error::ApiError::new(Class::NotFound, "not_found", "no such endpoint")
         })
         .layer(middleware::from_fn_with_state(
-            Arc::new(limit::AnonymousLimiter::new(&state.broker.config.limits)),
+            Arc::new(limit::AnonymousLimiter::new(&state.app.core.config.limits)),
             limit::anonymous,
         ))
         .layer(middleware::from_fn_with_state(

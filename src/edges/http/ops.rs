@@ -10,6 +10,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::app::Admin;
 use crate::edges::http::error::ApiError;
 use crate::edges::http::metrics::Format;
 use crate::edges::http::state::AppState;
@@ -22,9 +23,8 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the database answers, the audit log was not found broken, and signing
 /// keys are loaded.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let ready = state
-        .broker
+pub async fn readyz(State(admin): State<Admin>) -> Result<Json<serde_json::Value>, ApiError> {
+    let ready = admin
         .readiness()
         .await
         .map_err(|why| ApiError::new(Class::Unavailable, why.code(), why.message()))?;
@@ -52,7 +52,7 @@ fn scrape_time_metrics(state: &AppState) -> Registry {
         version: &'static str,
         database: &'static str,
     }
-    let broker = &state.broker;
+    let app = &state.app;
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let mut r = Registry::default();
     r.register(
@@ -60,32 +60,32 @@ fn scrape_time_metrics(state: &AppState) -> Registry {
         "Build of the running broker",
         Info::new(Build {
             version: env!("CARGO_PKG_VERSION"),
-            database: broker.store.backend(),
+            database: app.core.store.backend(),
         }),
     );
     r.register(
         "latchkey_signing_keys",
         "Signing keys published",
-        ConstGauge::new(count(broker.keyring.len())),
+        ConstGauge::new(count(app.admin.keyring.len())),
     );
     r.register(
         "latchkey_gate_admission_checks",
         "Gate admissions checked in full (credential verified, grant read from the store); the others were answered from the admission cache",
-        ConstCounter::new(broker.gate.admissions.checks()),
+        ConstCounter::new(app.gate().admissions.checks()),
     );
     r.register(
         "latchkey_gate_streams_open",
         "Gated streams open now (server-sent events, chunked answers, upgraded connections)",
-        ConstGauge::new(count(broker.gate.hub.open_streams())),
+        ConstGauge::new(count(app.gate().hub.open_streams())),
     );
     r
 }
 
 /// `GET /.well-known/jwks.json`: every key a verifier should trust now.
-pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn jwks(State(admin): State<Admin>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.broker.keyring.jwks(chrono::Utc::now())),
+        Json(admin.keyring.jwks(chrono::Utc::now())),
     )
 }
 

@@ -10,10 +10,9 @@ use axum::Json;
 use chrono::Utc;
 
 use crate::app::slack::{commands, fresh, interactions};
-use crate::app::LinkCode;
+use crate::app::{LinkCode, Slack};
 use crate::edges::http::error::ApiError;
 use crate::edges::http::slack_signing as signing;
-use crate::edges::http::state::AppState;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;
@@ -27,7 +26,7 @@ fn not_configured() -> ApiError {
 }
 
 /// Refuses anything not signed by Slack within the last five minutes.
-fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+fn verify(slack: &Slack, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     // Unsigned is unsigned whether or not Slack is configured here.
     if !headers.contains_key("x-slack-signature")
         || !headers.contains_key("x-slack-request-timestamp")
@@ -38,8 +37,8 @@ fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiE
             "the request is not signed by Slack",
         ));
     }
-    let config = state
-        .broker
+    let config = slack
+        .core
         .config
         .slack
         .as_ref()
@@ -64,69 +63,58 @@ fn bad_payload(message: String) -> ApiError {
 
 /// `POST /v1/slack/interactions`: button clicks. 200 at once; the review runs after.
 pub async fn interactions(
-    State(state): State<AppState>,
+    State(slack): State<Slack>,
     origin: Origin,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    verify(&state, &headers, &body)?;
+    verify(&slack, &headers, &body)?;
     let payload = interactions::parse_interaction(&body).map_err(bad_payload)?;
-    tokio::spawn(interactions::handle_actions(
-        state.broker.clone(),
-        payload,
-        origin,
-    ));
+    tokio::spawn(interactions::handle_actions(slack, payload, origin));
     Ok(StatusCode::OK)
 }
 
 /// `POST /v1/slack/commands`: `/latchkey …`. 200 at once; the answer follows by `response_url`.
 pub async fn commands(
-    State(state): State<AppState>,
+    State(slack): State<Slack>,
     origin: Origin,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    verify(&state, &headers, &body)?;
+    verify(&slack, &headers, &body)?;
     let command = commands::parse_command(&body).map_err(bad_payload)?;
-    tokio::spawn(commands::handle_command(
-        state.broker.clone(),
-        command,
-        origin,
-    ));
+    tokio::spawn(commands::handle_command(slack, command, origin));
     Ok(StatusCode::OK)
 }
 
 /// `POST /v1/slack/link`: a one-time code to type in Slack as `/latchkey link CODE`.
 pub async fn link(
-    State(state): State<AppState>,
+    State(slack): State<Slack>,
     p: Principal,
     origin: Origin,
 ) -> Result<(StatusCode, Json<LinkCode>), ApiError> {
-    state
-        .broker
+    slack
+        .core
         .config
         .slack
         .as_ref()
         .ok_or_else(not_configured)?;
-    let code = state
-        .broker
-        .slack_link_code(&p, &origin, Utc::now())
-        .await?;
+    let code = slack.slack_link_code(&p, &origin, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(code)))
 }
 
 /// `GET /v1/slack/confirm/{id}`: the link a reviewer got in Slack; on to the identity provider.
 pub async fn confirm(
-    State(state): State<AppState>,
+    State(slack): State<Slack>,
     Path(id): Path<String>,
 ) -> Result<Redirect, ApiError> {
-    state
-        .broker
+    slack
+        .core
         .config
         .slack
         .as_ref()
         .ok_or_else(not_configured)?;
-    let url = fresh::start(&state.broker, &id, Utc::now()).await?;
+    let url = fresh::start(&slack, &id, Utc::now()).await?;
     Ok(Redirect::to(&url))
 }
 
@@ -143,12 +131,12 @@ pub struct CallbackQuery {
 
 /// `GET /v1/slack/callback`: the provider vouched (or not); the review counts now.
 pub async fn callback(
-    State(state): State<AppState>,
+    State(slack): State<Slack>,
     origin: Origin,
     Query(q): Query<CallbackQuery>,
 ) -> Result<Html<String>, ApiError> {
-    state
-        .broker
+    slack
+        .core
         .config
         .slack
         .as_ref()
@@ -164,7 +152,7 @@ pub async fn callback(
             ),
         ));
     };
-    let view = fresh::finish(&state.broker, &st, &code, &origin, Utc::now()).await?;
+    let view = fresh::finish(&slack, &st, &code, &origin, Utc::now()).await?;
     let r = &view.request;
     Ok(Html(format!(
         "<!doctype html><title>latchkey</title><p>Review recorded: the request of {} for {}#{} is now {}. You can close this window.</p>",

@@ -7,6 +7,7 @@
 //! - [`decide`]: a request's decision and who may review it, with the explanation.
 //! - [`review`]: who may review a role, and whether one person may review one request now.
 //! - [`lint`]: `latchkey policy check`.
+//! - [`permit`]: proof of a decision, which the writes that act for a person take.
 //! - [`upstream`]: the upstream of an `http` resource, checked at load.
 //! - [`table`]: `latchkey policy test`, table tests kept next to the policy.
 
@@ -15,6 +16,7 @@ pub mod catalogue;
 pub mod decide;
 pub mod kind;
 pub mod lint;
+pub mod permit;
 pub mod review;
 pub mod rules;
 pub mod subject;
