@@ -72,63 +72,18 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 impl Application {
-    /// Binds, opens the store, migrates and loads (or creates) the signing keys.
+    /// Binds, opens the store, migrates, loads (or creates) the keys and the policy, wires
+    /// the services, and readies the state before anything is served.
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         install_crypto_provider();
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
-        let local_addr = listener.local_addr()?;
-        if config.public_url_derived {
-            let scheme = if config.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            config.public_url = format!("{scheme}://{local_addr}");
-        }
-        config.listen = local_addr;
+        let listener = bind(&mut config).await?;
+        let local_addr = config.listen;
         create_private_dir(&config.data_dir)?;
         // Working directories of exports a crash interrupted.
         let _ = std::fs::remove_dir_all(config.data_dir.join("exports"));
         let store = open_store(&config).await?;
-        let keyring = Keyring::load_or_create(&config.keys_dir, Utc::now())
-            .context("loading the signing keys")?;
-        let verifier = match &config.oidc {
-            Some(oidc) => Some(IdTokenVerifier::new(oidc.clone(), http_client()?)),
-            None => None,
-        };
-        let policy = PolicyHandle::load(&config.policy_dir)
-            .await
-            .with_context(|| {
-                format!(
-                    "loading the policy from {} (set policy_dir / LATCHKEY_POLICY_DIR)",
-                    config.policy_dir.display()
-                )
-            })?;
-        tracing::info!(policy_dir = %config.policy_dir.display(), hash = %policy.current().hash, "policy loaded");
-        if config.livestream.is_none() {
-            if let Some(r) = policy
-                .current()
-                .catalogue
-                .resources
-                .values()
-                .find(|r| r.upstream_auth == crate::model::policy::UpstreamAuth::Livestream)
-            {
-                anyhow::bail!(
-                    "{} has upstream_auth = \"livestream\": set [livestream] secret and api_token (LATCHKEY_LIVESTREAM_SECRET, LATCHKEY_LIVESTREAM_API_TOKEN)",
-                    r.name
-                );
-            }
-        }
-        if config.dev {
-            tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
-        }
-        let sdk = crate::adapters::providers::aws::sdk_config(&config.aws).await;
-        let aws = crate::adapters::providers::aws::AwsProvider::from_config(&sdk, &config.aws);
-        let iam = crate::adapters::providers::aws_iam::IamClient::from_config(&sdk, &config.aws);
-        let audit_key = crate::adapters::keys::audit::AuditKey::load_or_create(&config.keys_dir)
-            .context("loading the audit key")?;
+        let parts = outside(&config).await?;
+        let policy = load_policy(&config).await?;
         let chained = chain_legacy_events(&store).await?;
         if chained > 0 {
             tracing::info!(
@@ -139,64 +94,13 @@ impl Application {
         if config.audit.checkpoint_sink.is_none() {
             tracing::warn!("no audit.checkpoint_sink: checkpoints are kept in the database only; set one so history cannot be rewritten unnoticed");
         }
-        let slack = match &config.slack {
-            Some(s) => Some(
-                crate::adapters::slack::api::SlackApi::new(s)
-                    .context("building the Slack client")?,
-            ),
-            None => None,
-        };
-        let app = App::new(Parts {
-            core: Core {
-                config,
-                store,
-                policy,
-                in_flight: Default::default(),
-            },
-            keyring,
-            verifier,
-            aws,
-            iam,
-            audit_key,
-            http: http_client()?,
-            slack,
+        let app = parts.wire(Core {
+            config,
+            store,
+            policy,
+            in_flight: Default::default(),
         });
-        // A log shorter than, or at odds with, a signed checkpoint is not served from.
-        if let Some(report) = app
-            .audit
-            .check_audit_at_start()
-            .await
-            .context("checking the audit log against its newest checkpoints")?
-        {
-            anyhow::bail!(tasks::refusal(&report));
-        }
-        // A development broker's sessions do not survive a start without `--dev` on its data.
-        let ended = app
-            .sessions
-            .end_dev_sessions(Utc::now())
-            .await
-            .context("ending development sessions")?;
-        if ended > 0 {
-            tracing::warn!(
-                ended,
-                "ended the development sessions of an earlier development broker"
-            );
-        }
-        // Crash safety: whatever ran out while the broker was down ends before anything is served.
-        let expired = app
-            .access
-            .sweep(Utc::now())
-            .await
-            .context("expiring overdue requests and grants")?;
-        if expired > 0 {
-            tracing::info!(expired, "expired overdue requests and grants at start");
-        }
-        let core = &app.core;
-        let mut details = core.policy.provenance();
-        details["hash"] = serde_json::json!(core.policy.current().hash);
-        details["dir"] = serde_json::json!(core.config.policy_dir);
-        details["trigger"] = serde_json::json!("start");
-        audit_policy(core, EventKind::PolicyLoaded, "success", None, details).await?;
+        ready(&app).await?;
         Ok(Self {
             listener,
             app,
@@ -253,6 +157,151 @@ impl Application {
         tracing::info!("latchkey stopped");
         Ok(())
     }
+}
+
+/// Listens on the configured address; a derived public URL and port 0 become what was bound.
+async fn bind(config: &mut Config) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    if config.public_url_derived {
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        config.public_url = format!("{scheme}://{local_addr}");
+    }
+    config.listen = local_addr;
+    Ok(listener)
+}
+
+/// The policy in force at start; refused if a resource needs settings that are missing.
+async fn load_policy(config: &Config) -> anyhow::Result<PolicyHandle> {
+    let policy = PolicyHandle::load(&config.policy_dir)
+        .await
+        .with_context(|| {
+            format!(
+                "loading the policy from {} (set policy_dir / LATCHKEY_POLICY_DIR)",
+                config.policy_dir.display()
+            )
+        })?;
+    tracing::info!(policy_dir = %config.policy_dir.display(), hash = %policy.current().hash, "policy loaded");
+    if config.livestream.is_none() {
+        if let Some(r) = policy
+            .current()
+            .catalogue
+            .resources
+            .values()
+            .find(|r| r.upstream_auth == crate::model::policy::UpstreamAuth::Livestream)
+        {
+            anyhow::bail!(
+                "{} has upstream_auth = \"livestream\": set [livestream] secret and api_token (LATCHKEY_LIVESTREAM_SECRET, LATCHKEY_LIVESTREAM_API_TOKEN)",
+                r.name
+            );
+        }
+    }
+    if config.dev {
+        tracing::warn!(policy_dir = %config.policy_dir.display(), "development mode: loopback only, development login enabled");
+    }
+    Ok(policy)
+}
+
+/// What the services talk to outside the process: keys on disk, the identity
+/// provider, AWS, Slack, and the HTTP client for hooks and sinks.
+struct Outside {
+    keyring: Keyring,
+    verifier: Option<IdTokenVerifier>,
+    aws: crate::adapters::providers::aws::AwsProvider,
+    iam: crate::adapters::providers::aws_iam::IamClient,
+    audit_key: crate::adapters::keys::audit::AuditKey,
+    slack: Option<crate::adapters::slack::api::SlackApi>,
+    http: reqwest::Client,
+}
+
+async fn outside(config: &Config) -> anyhow::Result<Outside> {
+    let keyring = Keyring::load_or_create(&config.keys_dir, Utc::now())
+        .context("loading the signing keys")?;
+    let verifier = match &config.oidc {
+        Some(oidc) => Some(IdTokenVerifier::new(oidc.clone(), http_client()?)),
+        None => None,
+    };
+    let sdk = crate::adapters::providers::aws::sdk_config(&config.aws).await;
+    let audit_key = crate::adapters::keys::audit::AuditKey::load_or_create(&config.keys_dir)
+        .context("loading the audit key")?;
+    let slack = match &config.slack {
+        Some(s) => Some(
+            crate::adapters::slack::api::SlackApi::new(s).context("building the Slack client")?,
+        ),
+        None => None,
+    };
+    Ok(Outside {
+        keyring,
+        verifier,
+        aws: crate::adapters::providers::aws::AwsProvider::from_config(&sdk, &config.aws),
+        iam: crate::adapters::providers::aws_iam::IamClient::from_config(&sdk, &config.aws),
+        audit_key,
+        slack,
+        http: http_client()?,
+    })
+}
+
+impl Outside {
+    fn wire(self, core: Core) -> App {
+        App::new(Parts {
+            core,
+            keyring: self.keyring,
+            verifier: self.verifier,
+            aws: self.aws,
+            iam: self.iam,
+            audit_key: self.audit_key,
+            http: self.http,
+            slack: self.slack,
+        })
+    }
+}
+
+/// Before anything is served: the log holds against its checkpoints, an earlier
+/// development broker's sessions are ended, whatever ran out while the broker was down
+/// has ended, and the policy in force is in the audit log.
+async fn ready(app: &App) -> anyhow::Result<()> {
+    // A log shorter than, or at odds with, a signed checkpoint is not served from.
+    if let Some(report) = app
+        .audit
+        .check_audit_at_start()
+        .await
+        .context("checking the audit log against its newest checkpoints")?
+    {
+        anyhow::bail!(tasks::refusal(&report));
+    }
+    // A development broker's sessions do not survive a start without `--dev` on its data.
+    let ended = app
+        .sessions
+        .end_dev_sessions(Utc::now())
+        .await
+        .context("ending development sessions")?;
+    if ended > 0 {
+        tracing::warn!(
+            ended,
+            "ended the development sessions of an earlier development broker"
+        );
+    }
+    // Crash safety: whatever ran out while the broker was down ends before anything is served.
+    let expired = app
+        .access
+        .sweep(Utc::now())
+        .await
+        .context("expiring overdue requests and grants")?;
+    if expired > 0 {
+        tracing::info!(expired, "expired overdue requests and grants at start");
+    }
+    let core = &app.core;
+    let mut details = core.policy.provenance();
+    details["hash"] = serde_json::json!(core.policy.current().hash);
+    details["dir"] = serde_json::json!(core.config.policy_dir);
+    details["trigger"] = serde_json::json!("start");
+    audit_policy(core, EventKind::PolicyLoaded, "success", None, details).await
 }
 
 /// The broker's background tasks, in the order they are stopped.
