@@ -71,7 +71,7 @@ pub(super) async fn audit_policy(
         crate::model::audit::SYSTEM,
         &Default::default(),
         Utc::now(),
-    )
+    )?
     .outcome(outcome, reason)
     .details(details);
     let mut tx = broker.store.begin().await?;

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 
 use crate::app::gate::relay::{ending, Counted, Relay, StreamAudit};
+use crate::app::ServiceError;
 use crate::edges::gate::headers::{bearer, is_upgrade, split_path, strip, upstream_headers};
 use crate::edges::http::error::ApiError;
 use crate::edges::http::extract::Caller;
@@ -242,9 +243,9 @@ fn stream_kind(method: &Method, parts: &axum::http::response::Parts) -> Option<&
     (!bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH)).then_some("chunked")
 }
 
-fn audit_failed(e: crate::store::StoreError) -> Response {
+fn audit_failed(e: ServiceError) -> Response {
     tracing::error!(error = %e, "could not audit a stream's opening; refused");
-    if e.audit_broken() {
+    if matches!(&e, ServiceError::Store(s) if s.audit_broken()) {
         return ApiError::new(
             Class::Unavailable,
             "audit_chain_broken",
