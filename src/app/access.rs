@@ -52,7 +52,7 @@ pub(super) fn event(
     origin: &Origin,
     now: DateTime<Utc>,
 ) -> Result<AuditEvent, crate::model::random::RandomError> {
-    Ok(AuditEvent::new(kind, actor, origin, now)?.about(&r.id, &r.resource, &r.role))
+    AuditEvent::new(kind, actor, origin, now).map(|e| e.about(&r.id, &r.resource, &r.role))
 }
 
 impl Broker {

@@ -215,13 +215,8 @@ impl Broker {
             tags,
         };
         let event = |kind: EventKind| {
-            Ok::<_, crate::model::random::RandomError>(
-                AuditEvent::new(kind, &p.user_id, origin, now)?.about(
-                    &grant.id,
-                    &r.name,
-                    &grant.role,
-                ),
-            )
+            AuditEvent::new(kind, &p.user_id, origin, now)
+                .map(|e| e.about(&grant.id, &r.name, &grant.role))
         };
         let creds = match self.aws.assume_role(&call).await {
             Ok(c) => c,
