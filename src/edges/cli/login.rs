@@ -88,18 +88,7 @@ pub async fn browser_flow(
         fresh: false,
     };
     let url = provider.authorization_url(&login)?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<HashMap<String, String>>();
-    let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
-    let app = axum::Router::new().route(
-        "/callback",
-        axum::routing::get(move |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
-            if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
-                let _ = tx.send(q);
-            }
-            axum::response::Html("<!doctype html><title>latchkey</title><p>Login received. You can close this window and return to the terminal.</p>")
-        }),
-    );
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (server, rx) = serve_callback(listener);
     prompt(&Prompt::Browser {
         url: url.to_string(),
     });
@@ -113,7 +102,39 @@ pub async fn browser_flow(
             )
         })?
         .context("the redirect listener stopped")?;
-    if query.get("state").map(String::as_str) != Some(state.as_str()) {
+    let code = code_of(&query, &state)?;
+    provider
+        .exchange_code(code, &login)
+        .await
+        .map_err(|e| anyhow!(e).context("the identity provider refused the code"))
+}
+
+/// The redirect's query, received once on `listener`'s `/callback`.
+type Callback = tokio::sync::oneshot::Receiver<HashMap<String, String>>;
+
+/// Serves `/callback` on `listener`, handing the first redirect's query to the receiver.
+fn serve_callback(
+    listener: tokio::net::TcpListener,
+) -> (tokio::task::JoinHandle<std::io::Result<()>>, Callback) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<HashMap<String, String>>();
+    let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(move |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
+            if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                let _ = tx.send(q);
+            }
+            axum::response::Html("<!doctype html><title>latchkey</title><p>Login received. You can close this window and return to the terminal.</p>")
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    (server, rx)
+}
+
+/// The authorization code of a redirect for this login's `state`; a redirect for another
+/// login, or one carrying the provider's refusal, is an error.
+fn code_of<'q>(query: &'q HashMap<String, String>, state: &str) -> anyhow::Result<&'q String> {
+    if query.get("state").map(String::as_str) != Some(state) {
         bail!("the redirect's state does not match this login; refusing it");
     }
     if let Some(error) = query.get("error") {
@@ -125,9 +146,5 @@ pub async fn browser_flow(
                 .unwrap_or("")
         );
     }
-    let code = query.get("code").context("the redirect carries no code")?;
-    provider
-        .exchange_code(code, &login)
-        .await
-        .map_err(|e| anyhow!(e).context("the identity provider refused the code"))
+    query.get("code").context("the redirect carries no code")
 }
