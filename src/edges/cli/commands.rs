@@ -1,20 +1,17 @@
 //! The client verbs: each resolves the server and session, calls the API, prints.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::adapters::keys::KeyInfo;
-use crate::app::BrowserLogin;
 use crate::edges::cli::args::{Command, KeysCommand, LoginArgs, SlackCommand};
 use crate::edges::cli::client::{urlencode, ApiClient, ApiClientError};
 pub use crate::edges::cli::error::CliError;
 use crate::edges::cli::login;
-use crate::edges::cli::login::Prompt;
 use crate::edges::cli::output::Output;
-use crate::edges::cli::saved_sessions::{config_dir, Saved, SavedSession};
-use crate::edges::http::login::{AuthConfig, SessionResponse, WhoAmI};
+use crate::edges::cli::saved_sessions::{config_dir, Saved};
+use crate::edges::http::login::WhoAmI;
 use crate::model::domain::Principal;
 
 fn print<T: Serialize>(
@@ -38,7 +35,7 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
     let mut saved = Saved::load(&dir)?;
     let server = server_of(server, &saved)?;
     if let Command::Login(args) = command {
-        return login(output, &dir, &mut saved, &server, &args).await;
+        return log_in_and_save(output, &dir, &mut saved, &server, &args).await;
     }
     let token = token_for(&saved, &server)?;
     let api = ApiClient::new(&server, Some(token));
@@ -90,14 +87,14 @@ fn token_for(saved: &Saved, server: &str) -> Result<String, CliError> {
 }
 
 /// `login`: logs in to `server` and saves the session as the current one.
-async fn login(
+async fn log_in_and_save(
     output: Output,
     dir: &Path,
     saved: &mut Saved,
     server: &str,
     args: &LoginArgs,
 ) -> Result<(), CliError> {
-    let session = login_to(server, args).await?;
+    let session = login::log_in(server, args).await?;
     let shown = session.clone();
     saved.current = Some(server.to_string());
     saved.sessions.insert(server.to_string(), session);
@@ -246,66 +243,4 @@ fn keys_text(keys: &[KeyInfo]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn show_prompt(p: &Prompt) {
-    match p {
-        Prompt::Device {
-            verification_uri,
-            verification_uri_complete,
-            user_code,
-        } => {
-            eprintln!("To log in, open {verification_uri} and enter the code {user_code}");
-            if let Some(complete) = verification_uri_complete {
-                eprintln!("  (or open {complete})");
-            }
-            eprintln!("Waiting for you to confirm…");
-        }
-        Prompt::Browser { url } => {
-            eprintln!("Open this URL in your browser to log in:\n  {url}");
-            if std::env::var_os("LATCHKEY_NO_BROWSER").is_none() {
-                let _ = std::process::Command::new("xdg-open")
-                    .arg(url)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn();
-            }
-        }
-    }
-}
-
-async fn login_to(server: &str, args: &LoginArgs) -> Result<SavedSession, CliError> {
-    let api = ApiClient::new(server, None);
-    let session: SessionResponse = if let Some(email) = &args.dev {
-        api.post(
-            "/v1/auth/dev-login",
-            &serde_json::json!({"email": email, "groups": args.groups}),
-        )
-        .await?
-    } else {
-        let config: AuthConfig = api.get("/v1/auth/config").await?;
-        let http = crate::adapters::http::client()?;
-        let provider = login::discover(&http, &config).await?;
-        if args.browser {
-            let attempt: BrowserLogin =
-                api.post("/v1/auth/browser", &serde_json::json!({})).await?;
-            let id_token = login::browser_flow(
-                &provider,
-                &attempt.nonce,
-                Duration::from_secs(300),
-                show_prompt,
-            )
-            .await?;
-            api.post(
-                "/v1/auth/login",
-                &serde_json::json!({"id_token": id_token, "login_id": attempt.login_id}),
-            )
-            .await?
-        } else {
-            let id_token = login::device_flow(&provider, show_prompt).await?;
-            api.post("/v1/auth/login", &serde_json::json!({"id_token": id_token}))
-                .await?
-        }
-    };
-    Ok(session)
 }
