@@ -1,12 +1,20 @@
-//! One layer of configuration (file, environment or flags): every setting optional,
-//! and how layers are read and stacked.
+//! One layer of configuration (file, environment or flags): every setting optional
+//! (the sections are [`sections`]), and how layers are read (a file here, the
+//! environment in [`env`]) and stacked ([`Layer::over`]).
 
-use std::collections::BTreeMap;
+mod env;
+mod sections;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::error::{invalid, ConfigError};
+use crate::config::error::ConfigError;
+
+pub use self::sections::{
+    AdminLayer, AuditLayer, AwsLayer, GateLayer, HooksLayer, LivestreamLayer, OidcLayer,
+    SlackLayer, TlsLayer,
+};
 
 /// Every setting, each optional: one layer of configuration.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -62,141 +70,6 @@ pub struct Layer {
     pub limits: crate::config::limits::LimitsLayer,
 }
 
-/// `[audit]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditLayer {
-    /// How often the chain head is signed, e.g. `10m`.
-    pub checkpoint_interval: Option<String>,
-    /// Also sign once this many events were appended since the last checkpoint, e.g. `100`.
-    #[serde(default, deserialize_with = "number_or_text")]
-    pub checkpoint_every_events: Option<String>,
-    /// Where checkpoints go: a directory, or an `https://` URL that receives a JSON POST.
-    pub checkpoint_sink: Option<String>,
-    /// Where every event goes as a JSON line: `stdout` or `file:PATH`.
-    pub event_sink: Option<String>,
-}
-
-/// A TOML integer or string, kept as text for [`crate::config::audit`] to validate with the
-/// environment's value.
-fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum NumberOrText {
-        Number(i64),
-        Text(String),
-    }
-    Ok(Some(match NumberOrText::deserialize(d)? {
-        NumberOrText::Number(n) => n.to_string(),
-        NumberOrText::Text(s) => s,
-    }))
-}
-
-/// `[slack]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackLayer {
-    /// Bot token (`xoxb-…`) for the Web API.
-    pub bot_token: Option<crate::model::secret::Secret>,
-    /// The app's signing secret, to verify interactions and slash commands.
-    pub signing_secret: Option<crate::model::secret::Secret>,
-    /// Web API base URL (default `https://slack.com/api`).
-    pub api_url: Option<String>,
-    /// Channel (id) for requests whose resource has none in `channels`.
-    pub default_channel: Option<String>,
-    /// Channel (id) per resource, e.g. `"aws:prod" = "C0123PROD"`.
-    pub channels: Option<BTreeMap<String, String>>,
-    /// The workspace (team id, `T…`) whose clicks count; default: the bot token's own,
-    /// as `auth.test` reports it.
-    pub team_id: Option<String>,
-}
-
-/// `[livestream]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LivestreamLayer {
-    /// The live events service's own JWT secret (never the main application's key).
-    pub secret: Option<crate::model::secret::Secret>,
-    /// The project API token the service filters events on.
-    pub api_token: Option<String>,
-    /// The PostHog organization id (a UUID) put in tokens.
-    pub organization_id: Option<String>,
-    /// PostHog user ids by email, put in tokens as `user_id`.
-    pub user_ids: Option<BTreeMap<String, i64>>,
-    /// Default lifetime of a token, e.g. `5m` (at most 15m).
-    pub token_ttl: Option<String>,
-}
-
-/// `[gate]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GateLayer {
-    /// Where the development server runs its live-events source (`off` for none).
-    pub dev_source: Option<String>,
-}
-
-/// `[aws]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AwsLayer {
-    /// STS region (default: the environment's or profile's, else us-east-1).
-    pub region: Option<String>,
-    /// Another STS endpoint (a VPC endpoint, or an emulator).
-    pub endpoint_url: Option<String>,
-    /// Another IAM endpoint (an emulator); AWS's own by default.
-    pub iam_endpoint_url: Option<String>,
-    /// Size budget of the deny policy on each role (characters, whitespace not counted).
-    pub deny_policy_max_chars: Option<String>,
-}
-
-/// `[hooks]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HooksLayer {
-    /// URL that receives a JSON POST whenever break-glass is used.
-    pub breakglass_url: Option<String>,
-}
-
-/// `[tls]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsLayer {
-    /// PEM certificate chain.
-    pub cert: Option<PathBuf>,
-    /// PEM private key.
-    pub key: Option<PathBuf>,
-}
-
-/// `[oidc]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcLayer {
-    /// Issuer URL, exactly as the provider writes it in `iss`.
-    pub issuer: Option<String>,
-    /// Client id of the CLI (a public client with the device flow and PKCE).
-    pub client_id: Option<String>,
-    /// The claim holding the user's groups.
-    pub groups_claim: Option<String>,
-    /// Scopes the CLI asks for.
-    pub scopes: Option<Vec<String>>,
-    /// Signature algorithms accepted on ID tokens.
-    pub algorithms: Option<Vec<String>>,
-    /// Allowed clock difference for `exp`, `nbf` and `iat`, e.g. `60s`.
-    pub clock_skew: Option<String>,
-    /// Least time between two JWKS fetches caused by an unknown `kid`, e.g. `10s`.
-    pub jwks_min_refresh: Option<String>,
-}
-
-/// `[admin]` settings.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminLayer {
-    /// Members of these groups are administrators.
-    pub groups: Option<Vec<String>>,
-    /// These users (by email or subject) are administrators.
-    pub users: Option<Vec<String>>,
-}
-
 impl Layer {
     /// Reads a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -210,83 +83,9 @@ impl Layer {
         })
     }
 
-    /// Reads `LATCHKEY_*` variables (given, so tests need not touch the process environment).
-    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let vars: BTreeMap<String, String> = vars
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("LATCHKEY_"))
-            .collect();
-        let get = |name: &str| vars.get(name).cloned().filter(|v| !v.is_empty());
-        let list = |name: &str| get(name).map(|v| split_list(&v));
-        let flag = |name: &'static str| -> Result<Option<bool>, ConfigError> {
-            get(name).map(|v| parse_bool(name, &v)).transpose()
-        };
-        Ok(Layer {
-            listen: get("LATCHKEY_LISTEN"),
-            public_url: get("LATCHKEY_PUBLIC_URL"),
-            data_dir: get("LATCHKEY_DATA_DIR").map(PathBuf::from),
-            database_url: get("LATCHKEY_DATABASE_URL"),
-            dev: flag("LATCHKEY_DEV")?,
-            behind_tls_proxy: flag("LATCHKEY_BEHIND_TLS_PROXY")?,
-            policy_dir: get("LATCHKEY_POLICY_DIR").map(PathBuf::from),
-            session_lifetime: get("LATCHKEY_SESSION_LIFETIME"),
-            keys_dir: get("LATCHKEY_KEYS_DIR").map(PathBuf::from),
-            tls: TlsLayer {
-                cert: get("LATCHKEY_TLS_CERT").map(PathBuf::from),
-                key: get("LATCHKEY_TLS_KEY").map(PathBuf::from),
-            },
-            oidc: OidcLayer {
-                issuer: get("LATCHKEY_OIDC_ISSUER"),
-                client_id: get("LATCHKEY_OIDC_CLIENT_ID"),
-                groups_claim: get("LATCHKEY_OIDC_GROUPS_CLAIM"),
-                scopes: list("LATCHKEY_OIDC_SCOPES"),
-                algorithms: list("LATCHKEY_OIDC_ALGORITHMS"),
-                clock_skew: get("LATCHKEY_OIDC_CLOCK_SKEW"),
-                jwks_min_refresh: get("LATCHKEY_OIDC_JWKS_MIN_REFRESH"),
-            },
-            admin: AdminLayer {
-                groups: list("LATCHKEY_ADMIN_GROUPS"),
-                users: list("LATCHKEY_ADMIN_USERS"),
-            },
-            hooks: HooksLayer {
-                breakglass_url: get("LATCHKEY_HOOKS_BREAKGLASS_URL"),
-            },
-            aws: AwsLayer {
-                region: get("LATCHKEY_AWS_REGION"),
-                endpoint_url: get("LATCHKEY_AWS_ENDPOINT_URL"),
-                iam_endpoint_url: get("LATCHKEY_AWS_IAM_ENDPOINT_URL"),
-                deny_policy_max_chars: get("LATCHKEY_AWS_DENY_POLICY_MAX_CHARS"),
-            },
-            audit: AuditLayer {
-                checkpoint_interval: get("LATCHKEY_AUDIT_CHECKPOINT_INTERVAL"),
-                checkpoint_every_events: get("LATCHKEY_AUDIT_CHECKPOINT_EVERY_EVENTS"),
-                checkpoint_sink: get("LATCHKEY_AUDIT_CHECKPOINT_SINK"),
-                event_sink: get("LATCHKEY_AUDIT_EVENT_SINK"),
-            },
-            slack: SlackLayer {
-                bot_token: get("LATCHKEY_SLACK_BOT_TOKEN").map(crate::model::secret::Secret::new),
-                signing_secret: get("LATCHKEY_SLACK_SIGNING_SECRET")
-                    .map(crate::model::secret::Secret::new),
-                api_url: get("LATCHKEY_SLACK_API_URL"),
-                default_channel: get("LATCHKEY_SLACK_DEFAULT_CHANNEL"),
-                channels: None,
-                team_id: get("LATCHKEY_SLACK_TEAM_ID"),
-            },
-            livestream: LivestreamLayer {
-                secret: get("LATCHKEY_LIVESTREAM_SECRET").map(crate::model::secret::Secret::new),
-                api_token: get("LATCHKEY_LIVESTREAM_API_TOKEN"),
-                organization_id: get("LATCHKEY_LIVESTREAM_ORGANIZATION_ID"),
-                user_ids: None,
-                token_ttl: get("LATCHKEY_LIVESTREAM_TOKEN_TTL"),
-            },
-            gate: GateLayer {
-                dev_source: get("LATCHKEY_GATE_DEV_SOURCE"),
-            },
-            limits: crate::config::limits::LimitsLayer::from_env(get)?,
-        })
-    }
-
     /// This layer with every unset setting taken from `below`.
+    // Long on purpose: one line per setting, field by field, so that a setting added to
+    // `Layer` and left out here stands out (the struct literal names every field).
     pub fn over(self, below: Layer) -> Layer {
         Layer {
             listen: self.listen.or(below.listen),
@@ -362,24 +161,5 @@ impl Layer {
             },
             limits: self.limits.over(below.limits),
         }
-    }
-}
-
-fn split_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(invalid(
-            name,
-            format!("{v:?} is not a boolean; write true or false"),
-        )),
     }
 }
