@@ -198,6 +198,26 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn every_event_gets_its_own_version_4_id() {
+        let at = chrono::DateTime::from_timestamp_millis(1_780_000_000_123).unwrap();
+        let event = || {
+            super::AuditEvent::new(
+                super::EventKind::GrantActivated,
+                "alice",
+                &super::Origin::default(),
+                at,
+            )
+            .unwrap()
+        };
+        let (a, b) = (event(), event());
+        assert_ne!(a.id, b.id);
+        for e in [a, b] {
+            let id = uuid::Uuid::parse_str(&e.id).unwrap();
+            assert_eq!(id.get_version(), Some(uuid::Version::Random), "{}", e.id);
+        }
+    }
+
+    #[test]
     fn an_event_of_a_kind_this_broker_does_not_know_reads_as_its_text() {
         let mut e = super::AuditEvent::new(
             super::EventKind::GrantActivated,
