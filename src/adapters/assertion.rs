@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapters::auth::registered::RegisteredClaims;
 use crate::adapters::keys::{KeyAlg, Keyring};
+use crate::adapters::mint::MintError;
 use crate::adapters::providers::token::{OfflineVerifier, VerifyError};
+use crate::model::random::uuid_v4;
 
 pub use crate::model::gate::assertion::{HEADER, HEADER_NAME, TYP};
 /// How long an assertion lives (at most; never past the grant).
@@ -69,7 +71,7 @@ pub fn mint(
     audience: &str,
     who: &Subject<'_>,
     now: DateTime<Utc>,
-) -> Result<(String, DateTime<Utc>), jsonwebtoken::errors::Error> {
+) -> Result<(String, DateTime<Utc>), MintError> {
     let (kid, key) = keyring.active_for(KeyAlg::Ed25519);
     let mut header = Header::new(KeyAlg::Ed25519.jwt());
     header.kid = Some(kid);
@@ -80,7 +82,7 @@ pub fn mint(
             issuer,
             who.user_id,
             audience,
-            uuid::Uuid::new_v4().to_string(),
+            uuid_v4()?.to_string(),
             now,
             expires_at,
         ),

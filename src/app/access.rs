@@ -52,8 +52,8 @@ pub(super) fn event(
     r: &AccessRequest,
     origin: &Origin,
     now: DateTime<Utc>,
-) -> AuditEvent {
-    AuditEvent::new(kind, actor, origin, now).about(&r.id, &r.resource, &r.role)
+) -> Result<AuditEvent, crate::model::random::RandomError> {
+    AuditEvent::new(kind, actor, origin, now).map(|e| e.about(&r.id, &r.resource, &r.role))
 }
 
 impl Access {
@@ -75,7 +75,7 @@ impl Access {
                 return Ok((existing, decision));
             }
         }
-        let mut decided = AuditEvent::new(EventKind::PolicyDecided, &p.user_id, origin, now)
+        let mut decided = AuditEvent::new(EventKind::PolicyDecided, &p.user_id, origin, now)?
             .details(serde_json::json!({ "decision": &decision, "policy_hash": policy.hash, "breakglass": ask.breakglass }));
         decided.resource = Some(ask.resource.clone());
         decided.role = decision.role.clone().or(ask.role.clone());
@@ -95,7 +95,7 @@ impl Access {
         };
         let request = AccessRequest::create(
             NewRequest {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: crate::model::random::uuid_v4()?.to_string(),
                 requester_id: p.user_id.clone(),
                 requester_name: Core::policy_name(p).to_string(),
                 resource: ask.resource.clone(),
@@ -139,7 +139,7 @@ impl Access {
         }
         decided.subject = Some(request.id.clone());
         tx.append_audit(&decided).await?;
-        let created = event(EventKind::RequestCreated, &p.user_id, &request, origin, now)
+        let created = event(EventKind::RequestCreated, &p.user_id, &request, origin, now)?
             .outcome("success", request.reason.clone())
             .details(serde_json::json!({ "state": request.state, "duration_secs": decision.duration_secs, "ticket": request.ticket }));
         tx.append_audit(&created).await?;
@@ -149,7 +149,7 @@ impl Access {
             } else {
                 EventKind::GrantActivated
             };
-            let e = event(kind, &p.user_id, &request, origin, now)
+            let e = event(kind, &p.user_id, &request, origin, now)?
                 .details(serde_json::json!({ "expires_at": request.expires_at, "auto_approved": request.auto_approved }));
             tx.append_audit(&e).await?;
         }
@@ -174,7 +174,7 @@ impl Access {
             .ok_or_else(|| ServiceError::NotFound(format!("no request {id}")))?;
         if let Some(change) = r.expire(now) {
             if tx.update_request(&r).await? {
-                let e = event(change.event, SYSTEM, &r, origin, now)
+                let e = event(change.event, SYSTEM, &r, origin, now)?
                     .outcome("success", r.end_reason.clone());
                 tx.append_audit(&e).await?;
                 self.slack_changed(tx, &r, now).await?;
@@ -207,7 +207,7 @@ impl Access {
             if !tx.update_request(&r).await? {
                 continue;
             }
-            let e = event(change.event, &p.user_id, &r, origin, now)
+            let e = event(change.event, &p.user_id, &r, origin, now)?
                 .outcome("success", r.end_reason.clone())
                 .details(serde_json::json!({ "from": change.from, "to": change.to, "expires_at": r.expires_at }));
             tx.append_audit(&e).await?;
@@ -295,7 +295,7 @@ impl Access {
             for mut r in due {
                 if let Some(change) = r.expire(now) {
                     if tx.update_request(&r).await? {
-                        let e = event(change.event, SYSTEM, &r, &Origin::default(), now)
+                        let e = event(change.event, SYSTEM, &r, &Origin::default(), now)?
                             .outcome("success", r.end_reason.clone());
                         tx.append_audit(&e).await?;
                         self.slack_changed(&mut tx, &r, now).await?;

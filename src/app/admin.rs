@@ -55,7 +55,7 @@ impl Admin {
         let sessions_ended = tx.lock(&permit, &lock).await?;
         // Their AWS sessions are denied at AWS, queued with the lock.
         let aws_denies_queued = self.core.deny_locked_sessions(&mut tx, &lock, now).await?;
-        let mut event = AuditEvent::new(EventKind::UserLocked, &admin.user_id, origin, now)
+        let mut event = AuditEvent::new(EventKind::UserLocked, &admin.user_id, origin, now)?
             .outcome("success", lock.reason.clone())
             .details(serde_json::json!({ "sessions_ended": sessions_ended, "aws_denies_queued": aws_denies_queued }));
         event.subject = Some(lock.identifier.clone());
@@ -82,7 +82,7 @@ impl Admin {
         let mut tx = self.core.store.begin().await?;
         let existed = tx.unlock(&permit, &id).await?;
         if existed {
-            let mut event = AuditEvent::new(EventKind::UserUnlocked, &admin.user_id, origin, now);
+            let mut event = AuditEvent::new(EventKind::UserUnlocked, &admin.user_id, origin, now)?;
             event.subject = Some(id.clone());
             tx.append_audit(&event).await?;
         }
@@ -120,7 +120,7 @@ impl Admin {
         self.core.require_admin(admin, "rotate keys")?;
         let keep = self.longest_signed_lifetime();
         let kid = self.keyring.rotate(now, keep)?;
-        let event = AuditEvent::new(EventKind::KeyRotated, &admin.user_id, origin, now)
+        let event = AuditEvent::new(EventKind::KeyRotated, &admin.user_id, origin, now)?
             .details(serde_json::json!({ "new_kid": kid, "old_keys_trusted_until": now + keep }));
         let mut tx = self.core.store.begin().await?;
         tx.append_audit(&event).await?;

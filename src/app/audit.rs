@@ -288,7 +288,7 @@ impl Audit {
         let manifest_hash = std::fs::read(dir.join("manifest.json"))
             .map(|bytes| crate::model::digest::sha256_hex(&bytes))
             .map_err(|e| ServiceError::Export(e.to_string()))?;
-        let mut event = AuditEvent::new(EventKind::AuditExported, &p.user_id, origin, Utc::now())
+        let mut event = AuditEvent::new(EventKind::AuditExported, &p.user_id, origin, Utc::now())?
             .outcome(
                 if problem.is_some() {
                     "failure"

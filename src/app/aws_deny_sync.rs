@@ -17,9 +17,10 @@ use crate::adapters::providers::aws_deny;
 use crate::adapters::providers::aws_deny::{Entry, Rendered, Target, POLICY_NAME};
 use crate::adapters::providers::aws_iam::{IamClient, IamError};
 use crate::app::core::Core;
+use crate::app::error::ServiceError;
 use crate::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use crate::model::domain::{from_ms, to_ms};
-use crate::store::{DenyOutboxRow, DenyRow, StoreError, Tx};
+use crate::store::{DenyOutboxRow, DenyRow, Tx};
 
 /// How long a worker holds a role it is writing before another may take it: longer than
 /// the three IAM calls of one write can take.
@@ -49,7 +50,7 @@ pub async fn run(writer: DenyWriter) {
             Ok(0) => tokio::time::sleep(POLL).await,
             Ok(_) => {}
             Err(e) => {
-                tracing::error!(error = %e, "AWS deny outbox: database failed; retrying");
+                tracing::error!(error = %e, "AWS deny outbox: the database or the generator failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -57,7 +58,7 @@ pub async fn run(writer: DenyWriter) {
 }
 
 /// Writes every role due at `now`; returns how many were attempted.
-pub async fn drain(writer: &DenyWriter, now: DateTime<Utc>) -> Result<usize, StoreError> {
+pub async fn drain(writer: &DenyWriter, now: DateTime<Utc>) -> Result<usize, ServiceError> {
     let mut tx = writer.core.store.begin_read().await?;
     let due = tx.aws_deny_due(now, 20).await?;
     tx.commit().await?;
@@ -114,7 +115,7 @@ async fn sync_role(
     writer: &DenyWriter,
     row: &DenyOutboxRow,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), ServiceError> {
     let mut tx = writer.core.store.begin_read().await?;
     let rows = tx.aws_denies(&row.role_arn).await?;
     tx.commit().await?;
@@ -139,7 +140,7 @@ async fn sync_role(
                 .iter()
                 .filter(|d| d.written_at.is_none() && !d.failure_reported)
             {
-                let event = audited(d, EventKind::AwsDenyFailed, now)
+                let event = audited(d, EventKind::AwsDenyFailed, now)?
                     .outcome("failure", Some(e.to_string()))
                     .details(json!({ "role_arn": d.role_arn, "policy_name": POLICY_NAME, "code": e.code(),
                         "target": target(d), "retrying": true, "lasts_until": from_ms(d.lasts_until) }));
@@ -162,7 +163,7 @@ async fn sync_role(
             }
         }
     }
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 /// Audits the entries that now hold at AWS for the first time, and those left out.
@@ -173,11 +174,11 @@ async fn written(
     rendered: &Rendered,
     budget: usize,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), ServiceError> {
     for d in live {
         if rendered.included.contains(&d.id) && d.written_at.is_none() {
             let latency = (now - from_ms(d.created_at)).num_milliseconds();
-            let event = audited(d, EventKind::AwsSessionDenied, now).details(json!({
+            let event = audited(d, EventKind::AwsSessionDenied, now)?.details(json!({
                 "role_arn": d.role_arn, "policy_name": POLICY_NAME, "target": target(d),
                 "cause": d.cause, "lasts_until": from_ms(d.lasts_until), "queued_ms": latency,
                 "attempts": row.attempts + 1, "policy_chars": rendered.size,
@@ -185,7 +186,7 @@ async fn written(
             tx.append_audit(&event).await?;
             tx.aws_deny_written(d.id, now).await?;
         } else if rendered.left_out.contains(&d.id) && !d.failure_reported {
-            let event = audited(d, EventKind::AwsDenyFailed, now)
+            let event = audited(d, EventKind::AwsDenyFailed, now)?
                 .outcome("failure", Some(format!("the role's deny policy is full ({} of {budget} characters); this deny is written once older ones expire", rendered.size)))
                 .details(json!({ "role_arn": d.role_arn, "policy_name": POLICY_NAME, "code": "does_not_fit",
                     "target": target(d), "retrying": true, "lasts_until": from_ms(d.lasts_until) }));
@@ -202,7 +203,7 @@ async fn removed(
     expired: &[DenyRow],
     policy_deleted: bool,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), ServiceError> {
     for d in expired {
         if !tx.aws_deny_remove(d.id, now).await? {
             continue;
@@ -210,9 +211,9 @@ async fn removed(
         let details = json!({ "role_arn": d.role_arn, "policy_name": POLICY_NAME, "target": target(d),
             "lasts_until": from_ms(d.lasts_until), "policy_deleted": policy_deleted });
         let event = match d.written_at {
-            Some(_) => audited(d, EventKind::AwsDenyRemoved, now).details(details),
+            Some(_) => audited(d, EventKind::AwsDenyRemoved, now)?.details(details),
             // It never held: say so, it is the one case where a session outlived its grant.
-            None => audited(d, EventKind::AwsDenyFailed, now)
+            None => audited(d, EventKind::AwsDenyFailed, now)?
                 .outcome(
                     "failure",
                     Some("every session this deny was for expired before IAM accepted it".into()),
@@ -231,16 +232,20 @@ fn target(d: &DenyRow) -> serde_json::Value {
     }
 }
 
-fn audited(d: &DenyRow, kind: EventKind, now: DateTime<Utc>) -> AuditEvent {
-    let event = AuditEvent::new(kind, SYSTEM, &Origin::default(), now);
-    match (&d.resource, &d.role) {
+fn audited(
+    d: &DenyRow,
+    kind: EventKind,
+    now: DateTime<Utc>,
+) -> Result<AuditEvent, crate::model::random::RandomError> {
+    let event = AuditEvent::new(kind, SYSTEM, &Origin::default(), now)?;
+    Ok(match (&d.resource, &d.role) {
         (Some(resource), Some(role)) => event.about(&d.subject, resource, role),
         _ => {
             let mut event = event;
             event.subject = Some(d.subject.clone());
             event
         }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ impl Credentials {
             Some(g) => Ok((r, g)),
             None => {
                 let mut event =
-                    AuditEvent::new(EventKind::CredentialFailed, &p.user_id, origin, now)
+                    AuditEvent::new(EventKind::CredentialFailed, &p.user_id, origin, now)?
                         .outcome("refused", Some("no active grant".into()));
                 event.resource = Some(resource.to_string());
                 let mut tx = self.core.store.begin().await?;
@@ -149,7 +149,7 @@ impl Credentials {
                 issued_at: now,
                 expires_at,
             },
-            issued: AuditEvent::new(EventKind::CredentialIssued, &p.user_id, origin, now)
+            issued: AuditEvent::new(EventKind::CredentialIssued, &p.user_id, origin, now)?
                 .about(&grant.id, &r.name, &grant.role)
                 .details(serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti, "expires_at": expires_at, "audience": claims.aud })),
             identifiers: serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti }),
@@ -216,12 +216,13 @@ impl Credentials {
             tags,
         };
         let event = |kind: EventKind| {
-            AuditEvent::new(kind, &p.user_id, origin, now).about(&grant.id, &r.name, &grant.role)
+            AuditEvent::new(kind, &p.user_id, origin, now)
+                .map(|e| e.about(&grant.id, &r.name, &grant.role))
         };
         let creds = match self.aws.assume_role(&call).await {
             Ok(c) => c,
             Err(e) => {
-                let failed = event(EventKind::CredentialFailed).outcome("failure", Some(e.to_string())).details(serde_json::json!({ "kind": "aws", "code": e.code(), "role_arn": call.role_arn }));
+                let failed = event(EventKind::CredentialFailed)?.outcome("failure", Some(e.to_string())).details(serde_json::json!({ "kind": "aws", "code": e.code(), "role_arn": call.role_arn }));
                 let mut tx = self.core.store.begin().await?;
                 tx.append_audit(&failed).await?;
                 tx.commit().await?;
@@ -231,14 +232,14 @@ impl Credentials {
         // Never outlives the grant, even if STS rounded up.
         let expires_at = creds.expiration.min(grant.expires_at.unwrap_or(now));
         let print = fingerprint(&creds.session_token);
-        let issued = event(EventKind::CredentialIssued).details(serde_json::json!({
+        let issued = event(EventKind::CredentialIssued)?.details(serde_json::json!({
             "kind": "aws", "fingerprint": print, "access_key_id": creds.access_key_id, "role_arn": call.role_arn,
             "assumed_role_arn": creds.assumed_role_arn, "session_name": call.session_name,
             "duration_secs": duration.as_secs(), "expires_at": expires_at,
         }));
         let minted = Minted {
             issuance: Issuance {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: crate::model::random::uuid_v4()?.to_string(),
                 request_id: grant.id.clone(),
                 kind: "aws",
                 fingerprint: print.clone(),

@@ -18,7 +18,7 @@ impl Sessions {
         let ended = tx.revoke_dev_sessions("left development mode", now).await?;
         for (session_id, user_id) in &ended {
             let mut event =
-                AuditEvent::new(EventKind::SessionEnded, "latchkey", &Origin::default(), now)
+                AuditEvent::new(EventKind::SessionEnded, "latchkey", &Origin::default(), now)?
                     .outcome("success", Some("the broker left development mode".into()))
                     .details(serde_json::json!({ "session_id": session_id, "dev": true }));
             event.subject = Some(user_id.clone());

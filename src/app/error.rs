@@ -96,3 +96,15 @@ pub enum ServiceError {
     #[error(transparent)]
     Random(#[from] crate::model::random::RandomError),
 }
+
+/// A token that could not be minted fails as its cause does (no id: `Random`; signing:
+/// `Sign`).
+impl From<crate::adapters::mint::MintError> for ServiceError {
+    fn from(e: crate::adapters::mint::MintError) -> Self {
+        use crate::adapters::mint::MintError;
+        match e {
+            MintError::Random(e) => ServiceError::Random(e),
+            MintError::Sign(e) => ServiceError::Sign(e),
+        }
+    }
+}

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::app::error::ServiceError;
 pub use crate::app::in_flight::{InFlight, Pause};
 use crate::app::services::Credentials;
 use crate::model::access::{AccessRequest, State};
@@ -95,7 +96,7 @@ impl Credentials {
         minted: Minted,
         origin: &Origin,
         (now, began): (DateTime<Utc>, Instant),
-    ) -> Result<Result<(), Ended>, StoreError> {
+    ) -> Result<Result<(), Ended>, ServiceError> {
         self.core.in_flight.pass(minted.issuance.kind).await;
         let mut tx = self.core.store.begin().await?;
         // The moment that counts is now, with the holds taken, not when the call began
@@ -114,7 +115,7 @@ impl Credentials {
                 details["reason"] = code.into();
                 details["expires_at"] = serde_json::json!(minted.issuance.expires_at);
                 let mut event =
-                    AuditEvent::new(EventKind::CredentialDiscarded, &holder.user_id, origin, at)
+                    AuditEvent::new(EventKind::CredentialDiscarded, &holder.user_id, origin, at)?
                         .outcome(
                             "refused",
                             Some(format!(

@@ -188,9 +188,15 @@ impl Sessions {
             ServiceError::DevLoginDisabled => "dev_login_disabled",
             _ => "refused",
         };
-        let mut event = AuditEvent::new(EventKind::SessionRefused, who, origin, now)
-            .outcome("refused", Some(e.to_string()))
-            .details(serde_json::json!({ "code": code }));
+        let mut event = match AuditEvent::new(EventKind::SessionRefused, who, origin, now) {
+            Ok(event) => event
+                .outcome("refused", Some(e.to_string()))
+                .details(serde_json::json!({ "code": code })),
+            Err(err) => {
+                tracing::error!(error = %err, "could not write session.refused");
+                return;
+            }
+        };
         // `who` is what the caller typed: bounded like every text from a request.
         event.subject = Some(crate::model::audit::bounded::clip(who));
         let written = async {
@@ -250,7 +256,7 @@ impl Sessions {
         })
         .await?;
         // The token itself never reaches the log: only a fingerprint.
-        let mut event = AuditEvent::new(EventKind::SessionCreated, &claims.sub, origin, now)
+        let mut event = AuditEvent::new(EventKind::SessionCreated, &claims.sub, origin, now)?
             .details(serde_json::json!({
                 "session_id": claims.jti, "dev": dev, "kid": kid, "groups": identity.groups,
                 "expires_at": expires_at, "token_sha256": fingerprint(&token),
@@ -348,7 +354,7 @@ impl Sessions {
     ) -> Result<(), ServiceError> {
         let mut tx = self.core.store.begin().await?;
         tx.revoke_session(&p.session_id, "logout", now).await?;
-        let mut event = AuditEvent::new(EventKind::SessionEnded, &p.user_id, origin, now)
+        let mut event = AuditEvent::new(EventKind::SessionEnded, &p.user_id, origin, now)?
             .outcome("success", Some("logout".into()))
             .details(serde_json::json!({ "session_id": p.session_id }));
         event.subject = Some(p.user_id.clone());

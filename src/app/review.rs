@@ -64,7 +64,7 @@ impl Access {
             ) {
                 Ok((_, permit)) => permit,
                 Err(refusal) => {
-                    let e = event(EventKind::ReviewRefused, &p.user_id, &r, origin, now)
+                    let e = event(EventKind::ReviewRefused, &p.user_id, &r, origin, now)?
                         .outcome("refused", Some(refusal.message.clone()))
                         .details(with_via(serde_json::json!({ "code": refusal.code })));
                     tx.append_audit(&e).await?;
@@ -94,13 +94,13 @@ impl Access {
             if !tx.update_request(&r).await? {
                 continue;
             }
-            let submitted = event(EventKind::ReviewSubmitted, &p.user_id, &r, origin, now)
+            let submitted = event(EventKind::ReviewSubmitted, &p.user_id, &r, origin, now)?
                 .outcome("success", comment.clone())
                 .details(with_via(serde_json::json!({ "verdict": verdict })));
             tx.append_audit(&submitted).await?;
             let decided = change.is_some();
             if let Some(c) = change {
-                let e = event(c.event, &p.user_id, &r, origin, now)
+                let e = event(c.event, &p.user_id, &r, origin, now)?
                     .outcome("success", r.end_reason.clone())
                     .details(with_via(serde_json::json!({ "from": c.from, "to": c.to })));
                 tx.append_audit(&e).await?;

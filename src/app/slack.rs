@@ -58,7 +58,7 @@ impl Slack {
         let mut tx = self.core.store.begin().await?;
         tx.slack_insert_link_code(&code_hash(&code), &p.user_id, expires_at)
             .await?;
-        let e = AuditEvent::new(EventKind::SlackLinkCodeIssued, &p.user_id, origin, now)
+        let e = AuditEvent::new(EventKind::SlackLinkCodeIssued, &p.user_id, origin, now)?
             .details(serde_json::json!({ "expires_at": expires_at }));
         tx.append_audit(&e).await?;
         tx.commit().await?;
@@ -85,7 +85,7 @@ impl Slack {
                 &format!("slack:{slack_user_id}"),
                 origin,
                 now,
-            )
+            )?
             .outcome("refused", Some("unknown, used or expired link code".into()))
             .details(serde_json::json!({ "slack_user_id": slack_user_id, "method": "code" }));
             tx.append_audit(&e).await?;
@@ -96,7 +96,7 @@ impl Slack {
             ));
         };
         tx.slack_bind(slack_user_id, &user_id, "code", now).await?;
-        let e = AuditEvent::new(EventKind::SlackLinked, &user_id, origin, now)
+        let e = AuditEvent::new(EventKind::SlackLinked, &user_id, origin, now)?
             .details(serde_json::json!({ "slack_user_id": slack_user_id, "method": "code" }));
         tx.append_audit(&e).await?;
         tx.commit().await?;

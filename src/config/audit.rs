@@ -41,14 +41,24 @@ pub enum EventSink {
 /// `audit.checkpoint_every_events` when unset.
 pub const DEFAULT_EVERY_EVENTS: i64 = 100;
 
+/// `[audit]`, setting by setting.
 pub(super) fn validate(
     layer: AuditLayer,
     dev: bool,
     data_dir: &Path,
 ) -> Result<AuditConfig, ConfigError> {
+    Ok(AuditConfig {
+        checkpoint_interval: checkpoint_interval(layer.checkpoint_interval)?,
+        checkpoint_every_events: checkpoint_every_events(layer.checkpoint_every_events)?,
+        checkpoint_sink: checkpoint_sink(layer.checkpoint_sink, dev, data_dir)?,
+        event_sink: event_sink(layer.event_sink)?,
+    })
+}
+
+/// How often the head is signed: 10m by default, from 1s to 24h.
+fn checkpoint_interval(interval: Option<String>) -> Result<Duration, ConfigError> {
     const INTERVAL: &str = "audit.checkpoint_interval (LATCHKEY_AUDIT_CHECKPOINT_INTERVAL)";
-    const SINK: &str = "audit.checkpoint_sink (LATCHKEY_AUDIT_CHECKPOINT_SINK)";
-    let checkpoint_interval = match layer.checkpoint_interval {
+    let checkpoint_interval = match interval {
         None => Duration::from_secs(600),
         Some(s) => duration::parse(&s).map_err(|e| invalid(INTERVAL, e.to_string()))?,
     };
@@ -57,19 +67,35 @@ pub(super) fn validate(
     {
         return Err(invalid(INTERVAL, "must be between 1s and 24h"));
     }
+    Ok(checkpoint_interval)
+}
+
+/// After how many events a checkpoint is also signed: [`DEFAULT_EVERY_EVENTS`] by
+/// default, from 1 to a million.
+fn checkpoint_every_events(every: Option<String>) -> Result<i64, ConfigError> {
     const EVERY: &str = "audit.checkpoint_every_events (LATCHKEY_AUDIT_CHECKPOINT_EVERY_EVENTS)";
-    let checkpoint_every_events = match layer.checkpoint_every_events.as_deref() {
+    match every.as_deref() {
         // Small: the events after the last checkpoint are the ones that can be removed
         // unnoticed, and a checkpoint costs one signature and a check of that many events.
-        None => DEFAULT_EVERY_EVENTS,
+        None => Ok(DEFAULT_EVERY_EVENTS),
         Some(s) => s
             .trim()
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=1_000_000).contains(n))
-            .ok_or_else(|| invalid(EVERY, "must be a whole number from 1 to 1000000"))?,
-    };
-    let checkpoint_sink = match layer.checkpoint_sink {
+            .ok_or_else(|| invalid(EVERY, "must be a whole number from 1 to 1000000")),
+    }
+}
+
+/// Where checkpoints go: a directory, or an https URL (http on loopback); the development
+/// server's by default beside its data.
+fn checkpoint_sink(
+    sink: Option<String>,
+    dev: bool,
+    data_dir: &Path,
+) -> Result<Option<CheckpointSink>, ConfigError> {
+    const SINK: &str = "audit.checkpoint_sink (LATCHKEY_AUDIT_CHECKPOINT_SINK)";
+    Ok(match sink {
         // The development server keeps its checkpoints beside its data, for the walkthrough.
         None if dev => Some(CheckpointSink::Dir(data_dir.join("checkpoints"))),
         None => None,
@@ -88,8 +114,12 @@ pub(super) fn validate(
             return Err(invalid(SINK, "write a directory path or an https:// URL"));
         }
         Some(s) => Some(CheckpointSink::Dir(PathBuf::from(s))),
-    };
-    let event_sink = match layer.event_sink.as_deref() {
+    })
+}
+
+/// The event feed: `stdout` or `file:PATH`.
+fn event_sink(sink: Option<String>) -> Result<Option<EventSink>, ConfigError> {
+    Ok(match sink.as_deref() {
         None => None,
         Some("stdout") => Some(EventSink::Stdout),
         Some(s) => match s.strip_prefix("file:") {
@@ -101,11 +131,5 @@ pub(super) fn validate(
                 ))
             }
         },
-    };
-    Ok(AuditConfig {
-        checkpoint_interval,
-        checkpoint_every_events,
-        checkpoint_sink,
-        event_sink,
     })
 }

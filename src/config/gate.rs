@@ -30,14 +30,7 @@ pub(super) fn validate_livestream(
                 "not set: the project API token the service filters events on (phc_…)",
             )
         })?;
-    if let Some(org) = &l.organization_id {
-        if uuid::Uuid::parse_str(org).is_err() {
-            return Err(invalid(
-                "livestream.organization_id (LATCHKEY_LIVESTREAM_ORGANIZATION_ID)",
-                format!("{org:?} is not a UUID"),
-            ));
-        }
-    }
+    check_organization(l.organization_id.as_deref())?;
     let user_ids = l.user_ids.unwrap_or_default();
     if let Some((email, id)) = user_ids.iter().find(|(_, id)| **id <= 0) {
         return Err(invalid(
@@ -45,7 +38,35 @@ pub(super) fn validate_livestream(
             format!("{email} = {id}: PostHog user ids are positive integers"),
         ));
     }
-    let token_ttl = match l.token_ttl {
+    let token_ttl = livestream_ttl(l.token_ttl)?;
+    Ok(Some(LivestreamSettings {
+        secret,
+        api_token,
+        organization_id: l.organization_id.map(|o| o.to_lowercase()),
+        user_ids: user_ids
+            .into_iter()
+            .map(|(k, v)| (k.to_lowercase(), v))
+            .collect(),
+        token_ttl,
+    }))
+}
+
+/// `livestream.organization_id`, when set, is a UUID.
+fn check_organization(org: Option<&str>) -> Result<(), ConfigError> {
+    if let Some(org) = org {
+        if uuid::Uuid::parse_str(org).is_err() {
+            return Err(invalid(
+                "livestream.organization_id (LATCHKEY_LIVESTREAM_ORGANIZATION_ID)",
+                format!("{org:?} is not a UUID"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `livestream.token_ttl`: [`DEFAULT_TTL`] by default, from 30s to [`MAX_TTL`].
+fn livestream_ttl(ttl: Option<String>) -> Result<Duration, ConfigError> {
+    let token_ttl = match ttl {
         None => DEFAULT_TTL,
         Some(s) => duration::parse(&s).map_err(|e| {
             invalid(
@@ -60,16 +81,7 @@ pub(super) fn validate_livestream(
             "must be between 30s and 15m",
         ));
     }
-    Ok(Some(LivestreamSettings {
-        secret,
-        api_token,
-        organization_id: l.organization_id.map(|o| o.to_lowercase()),
-        user_ids: user_ids
-            .into_iter()
-            .map(|(k, v)| (k.to_lowercase(), v))
-            .collect(),
-        token_ttl,
-    }))
+    Ok(token_ttl)
 }
 
 /// `gate.dev_source`: on loopback, only in development mode; `127.0.0.1:8011` by default there.

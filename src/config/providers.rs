@@ -1,10 +1,12 @@
 //! The settings of the credential providers, read by the configuration and handed to the
 //! adapters: where the broker reaches AWS, and the live events service's secret and token
-//! lifetimes.
+//! lifetimes; and how `[aws]` is validated.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::config::error::{invalid, ConfigError};
+use crate::config::layer::AwsLayer;
 use crate::model::secret::Secret;
 
 /// IAM's limit on the aggregate of a role's inline policies, whitespace not counted.
@@ -54,4 +56,26 @@ impl Default for AwsSettings {
             deny_policy_max_chars: ROLE_POLICY_LIMIT,
         }
     }
+}
+
+/// The deny policy's budget: at most IAM's limit, and room for at least a few entries.
+pub(super) fn validate_aws(layer: AwsLayer) -> Result<AwsSettings, ConfigError> {
+    let deny_policy_max_chars = match layer.deny_policy_max_chars.as_deref() {
+        None => ROLE_POLICY_LIMIT,
+        Some(v) => match v.trim().replace([',', '_'], "").parse::<usize>() {
+            Ok(n) if (500..=ROLE_POLICY_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(invalid(
+                    "aws.deny_policy_max_chars (LATCHKEY_AWS_DENY_POLICY_MAX_CHARS)",
+                    format!("{v:?} is not a number of characters from 500 to {ROLE_POLICY_LIMIT} (IAM's limit for all inline policies of a role together)"),
+                ))
+            }
+        },
+    };
+    Ok(AwsSettings {
+        region: layer.region,
+        endpoint_url: layer.endpoint_url,
+        iam_endpoint_url: layer.iam_endpoint_url,
+        deny_policy_max_chars,
+    })
 }

@@ -1,5 +1,5 @@
 //! Random identifiers from the operating system's generator. A failure of the generator
-//! is an error: an identifier is never made from zeros or from a weaker source.
+//! is an error: an identifier is never made from zeros, a nil UUID or a weaker source.
 
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -29,6 +29,22 @@ fn id_from(
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A random version-4 UUID (audit event ids, request ids of access requests, issuance
+/// ids, token `jti`s). `uuid::Uuid::new_v4` would panic where the generator fails.
+pub fn uuid_v4() -> Result<uuid::Uuid, RandomError> {
+    uuid_from(fill)
+}
+
+/// A version-4 UUID from 16 bytes of `source` (the builder sets the version and variant
+/// bits).
+fn uuid_from(
+    source: impl FnOnce(&mut [u8]) -> Result<(), RandomError>,
+) -> Result<uuid::Uuid, RandomError> {
+    let mut bytes = [0u8; 16];
+    source(&mut bytes)?;
+    Ok(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +63,39 @@ mod tests {
     #[test]
     fn a_failing_generator_is_an_error_never_zeros() {
         assert_eq!(id_from(|_| Err(RandomError)), Err(RandomError));
+    }
+
+    #[test]
+    fn uuids_are_distinct_valid_version_4() {
+        let a = uuid_v4().unwrap();
+        let b = uuid_v4().unwrap();
+        assert_ne!(a, b);
+        for id in [a, b] {
+            assert_eq!(id.get_version(), Some(uuid::Version::Random));
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(uuid::Uuid::parse_str(&id.to_string()), Ok(id));
+        }
+    }
+
+    #[test]
+    fn a_failing_generator_is_an_error_never_a_nil_or_fixed_uuid() {
+        assert_eq!(uuid_from(|_| Err(RandomError)), Err(RandomError));
+        // a generator that fails after writing part of the buffer yields no id either
+        let partial = |b: &mut [u8]| {
+            b[..8].fill(0xab);
+            Err(RandomError)
+        };
+        assert_eq!(uuid_from(partial), Err(RandomError));
+    }
+
+    #[test]
+    fn the_uuid_is_made_from_the_source_bytes() {
+        let id = uuid_from(|b| {
+            b.fill(0xff);
+            Ok(())
+        })
+        .unwrap();
+        // all ones but the version nibble (4) and the variant bits (10)
+        assert_eq!(id.to_string(), "ffffffff-ffff-4fff-bfff-ffffffffffff");
     }
 }

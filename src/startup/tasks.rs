@@ -73,7 +73,7 @@ pub(super) async fn audit_policy(
         crate::model::audit::SYSTEM,
         &Default::default(),
         Utc::now(),
-    )
+    )?
     .outcome(outcome, reason)
     .details(details);
     let mut tx = core.store.begin().await?;

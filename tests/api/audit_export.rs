@@ -158,7 +158,7 @@ async fn seed_quarter(b: &App) -> HashMap<&'static str, String> {
         .unwrap();
     ids.insert("r2", r2);
 
-    let policy = AuditEvent::new(EventKind::PolicyReloaded, SYSTEM, &o, t("2030-08-01T08:00:00Z")).details(json!({
+    let policy = AuditEvent::new(EventKind::PolicyReloaded, SYSTEM, &o, t("2030-08-01T08:00:00Z")).unwrap().details(json!({
         "hash": "9f2c".repeat(16), "previous_hash": "11aa".repeat(16), "changed_by": "deploy", "trigger": "SIGHUP", "files": "policy.csv (owner deploy)"
     }));
     let mut tx = b.core.store.begin().await.unwrap();

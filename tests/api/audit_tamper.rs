@@ -406,7 +406,8 @@ pub async fn audit_times_never_go_back_in_sequence_order(db: Option<String>) {
         "latchkey",
         &Default::default(),
         past,
-    );
+    )
+    .unwrap();
     stale.kind = "test.stale".into();
     tx.append_audit(&stale).await.unwrap();
     tx.commit().await.unwrap();

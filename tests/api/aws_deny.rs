@@ -45,7 +45,10 @@ fn role(moto: &str) -> Role {
     broker_identity();
     let name = format!(
         "latchkey-deny-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
+        &latchkey::model::random::uuid_v4()
+            .unwrap()
+            .simple()
+            .to_string()[..12]
     );
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}]}"#;
     let out = aws(

@@ -270,7 +270,10 @@ pub async fn fresh_postgres() -> Option<PgDb> {
             return None;
         }
     };
-    let name = format!("latchkey_test_{}", uuid::Uuid::new_v4().simple());
+    let name = format!(
+        "latchkey_test_{}",
+        latchkey::model::random::uuid_v4().unwrap().simple()
+    );
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await

@@ -178,7 +178,7 @@ impl TestIdp {
             "iat": now, "exp": now + 600, "auth_time": now,
             "email": format!("{sub}@example.com"), "email_verified": true,
             "groups": ["eng", "sre"],
-            "jti": uuid::Uuid::new_v4().to_string(),
+            "jti": latchkey::model::random::uuid_v4().unwrap().to_string(),
         })
     }
 

@@ -394,7 +394,8 @@ fn review(who: &str, verdict: Verdict, at: DateTime<Utc>) -> Review {
 /// An audit event of `kind` about `subject` (the one place that builds events here). The
 /// kind is given as the stored text: the store keeps whatever text it is handed.
 fn event(kind: &str, subject: &str, at: DateTime<Utc>) -> AuditEvent {
-    let mut e = AuditEvent::new(EventKind::RequestCreated, "alice", &Default::default(), at);
+    let mut e =
+        AuditEvent::new(EventKind::RequestCreated, "alice", &Default::default(), at).unwrap();
     e.kind = kind.into();
     e.subject = Some(subject.into());
     e

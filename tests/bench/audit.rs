@@ -21,7 +21,7 @@ fn event(i: u64) -> AuditEvent {
             user_agent: Some("latchkey-cli/0.1.0".into()),
         },
     };
-    AuditEvent::new(EventKind::GrantActivated, "dev|alice@example.com", &origin, Utc::now())
+    AuditEvent::new(EventKind::GrantActivated, "dev|alice@example.com", &origin, Utc::now()).unwrap()
         .about(&format!("{:032x}", i), "aws:prod", "readonly")
         .outcome("success", Some("deploy the payments service".into()))
         .details(serde_json::json!({ "from": "approved", "to": "active", "expires_at": "2026-11-26T13:00:00.000Z" }))

@@ -81,7 +81,9 @@ struct N {
 
 /// The upstream's process: `/hello`, `/burst?n=` and the dev live-events source.
 async fn serve_upstream() {
-    let event = latchkey::edges::gate::devsource::event(1).to_string();
+    let event = latchkey::edges::gate::devsource::event(1)
+        .unwrap()
+        .to_string();
     let frame: Bytes = format!("data: {event}\n\n").repeat(100).into();
     let app = Router::new()
         .route("/hello", routing::get(|| async { "hello from upstream\n" }))
@@ -90,7 +92,7 @@ async fn serve_upstream() {
             "/recent",
             routing::get(|Query(q): Query<N>| async move {
                 let events: Vec<Value> = (0..q.n)
-                    .map(latchkey::edges::gate::devsource::event)
+                    .map(|n| latchkey::edges::gate::devsource::event(n).unwrap())
                     .collect();
                 axum::Json(events)
             }),

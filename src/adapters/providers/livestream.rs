@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::adapters::mint::MintError;
+use crate::model::random::uuid_v4;
+
 pub use crate::config::providers::{LivestreamSettings, DEFAULT_TTL, MAX_TTL};
 pub use crate::model::policy::upstream::team_of_role;
 
@@ -45,7 +48,7 @@ pub fn mint(
     email: Option<&str>,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<(String, LivestreamClaims), jsonwebtoken::errors::Error> {
+) -> Result<(String, LivestreamClaims), MintError> {
     let claims = LivestreamClaims {
         aud: AUDIENCE.to_string(),
         team_id,
@@ -54,7 +57,7 @@ pub fn mint(
         organization_id: settings.organization_id.clone(),
         exp: expires_at.timestamp(),
         iat: now.timestamp(),
-        jti: uuid::Uuid::new_v4().to_string(),
+        jti: uuid_v4()?.to_string(),
     };
     let key = EncodingKey::from_secret(settings.secret.expose().as_bytes());
     let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)?;

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapters::auth::registered::RegisteredClaims;
 use crate::adapters::keys::{KeyAlg, Keyring};
+use crate::adapters::mint::MintError;
 use crate::model::access::AccessRequest;
 use crate::model::policy::catalogue::TokenAlgorithm;
 use crate::model::policy::Resource;
+use crate::model::random::uuid_v4;
 
 /// Claims of a broker token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +50,7 @@ pub fn mint(
     email: Option<String>,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<(String, BrokerTokenClaims), jsonwebtoken::errors::Error> {
+) -> Result<(String, BrokerTokenClaims), MintError> {
     let alg = match resource.token_algorithm {
         TokenAlgorithm::EdDSA => KeyAlg::Ed25519,
         TokenAlgorithm::ES256 => KeyAlg::P256,
@@ -62,7 +64,7 @@ pub fn mint(
             issuer,
             &grant.requester_id,
             &resource.audience,
-            uuid::Uuid::new_v4().to_string(),
+            uuid_v4()?.to_string(),
             now,
             expires_at,
         ),

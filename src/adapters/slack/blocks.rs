@@ -91,7 +91,8 @@ fn status_line(r: &AccessRequest, approvals: u32) -> String {
     }
 }
 
-/// The message's fallback text and blocks.
+/// The message's fallback text and blocks: the request, its flags, its reviews, its
+/// state, and the buttons while a review can still count.
 pub fn render(v: &MessageView<'_>) -> (String, Value) {
     let r = v.request;
     let title = format!(
@@ -101,6 +102,36 @@ pub fn render(v: &MessageView<'_>) -> (String, Value) {
         r.role,
         duration::format(r.duration)
     );
+    let flags = flags(v);
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": format!("Access request: {}#{}", r.resource, r.role).chars().take(150).collect::<String>()}}),
+        json!({"type": "section", "fields": [
+            field("Requester", &escape(&r.requester_name, 200)),
+            field("Resource", &format!("`{}`", escape(&r.resource, 200))),
+            field("Role", &escape(&r.role, 200)),
+            field("Duration", &duration::format(r.duration)),
+            field("Reason", &escape(r.reason.as_deref().unwrap_or("—"), 1000)),
+            field("Ticket", &escape(r.ticket.as_deref().unwrap_or("—"), 200)),
+        ]}),
+        json!({"type": "context", "elements": flags.iter().map(|f| json!({"type": "mrkdwn", "text": f})).collect::<Vec<_>>()}),
+    ];
+    if !v.reviews.is_empty() {
+        blocks.push(reviews_block(v.reviews));
+    }
+    let (approvals, _) = r.tally(v.reviews);
+    blocks.push(
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": status_line(r, approvals)}}),
+    );
+    if reviewable(r) {
+        blocks.push(buttons(r));
+    }
+    let text = format!("{title}: {}", r.state.as_str());
+    (text, Value::Array(blocks))
+}
+
+/// The context line's flags: break-glass, a first request, who approves, a fresh login.
+fn flags(v: &MessageView<'_>) -> Vec<String> {
+    let r = v.request;
     let mut flags = Vec::new();
     if r.breakglass {
         flags.push(
@@ -118,61 +149,45 @@ pub fn render(v: &MessageView<'_>) -> (String, Value) {
             r.id
         ));
     }
-    let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": format!("Access request: {}#{}", r.resource, r.role).chars().take(150).collect::<String>()}}),
-        json!({"type": "section", "fields": [
-            field("Requester", &escape(&r.requester_name, 200)),
-            field("Resource", &format!("`{}`", escape(&r.resource, 200))),
-            field("Role", &escape(&r.role, 200)),
-            field("Duration", &duration::format(r.duration)),
-            field("Reason", &escape(r.reason.as_deref().unwrap_or("—"), 1000)),
-            field("Ticket", &escape(r.ticket.as_deref().unwrap_or("—"), 200)),
-        ]}),
-        json!({"type": "context", "elements": flags.iter().map(|f| json!({"type": "mrkdwn", "text": f})).collect::<Vec<_>>()}),
-    ];
-    if !v.reviews.is_empty() {
-        let lines: Vec<String> = v
-            .reviews
-            .iter()
-            .map(|rv| {
-                let (icon, verb) = match rv.verdict {
-                    Verdict::Approve => (":white_check_mark:", "approved"),
-                    Verdict::Deny => (":x:", "denied"),
-                };
-                let comment = rv
-                    .comment
-                    .as_deref()
-                    .map(|c| format!(": _{}_", escape(c, 300)))
-                    .unwrap_or_default();
-                format!(
-                    "{icon} {verb} by *{}* at {}{comment}",
-                    escape(&rv.reviewer_name, 200),
-                    when(rv.at)
-                )
-            })
-            .collect();
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Reviews*\n{}", lines.join("\n"))}}));
-    }
-    let (approvals, _) = r.tally(v.reviews);
-    blocks.push(
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": status_line(r, approvals)}}),
-    );
-    if reviewable(r) {
-        blocks.push(
-            json!({"type": "actions", "block_id": "latchkey_review", "elements": [
-                {"type": "button", "action_id": APPROVE, "style": "primary", "value": r.id,
-                 "text": {"type": "plain_text", "text": "Approve"}},
-                {"type": "button", "action_id": DENY, "style": "danger", "value": r.id,
-                 "text": {"type": "plain_text", "text": "Deny"},
-                 "confirm": {"title": {"type": "plain_text", "text": "Deny this request?"},
-                             "text": {"type": "mrkdwn", "text": "The requester is told at once."},
-                             "confirm": {"type": "plain_text", "text": "Deny"},
-                             "deny": {"type": "plain_text", "text": "Cancel"}}},
-            ]}),
-        );
-    }
-    let text = format!("{title}: {}", r.state.as_str());
-    (text, Value::Array(blocks))
+    flags
+}
+
+/// Each review with its verdict, who made it, when, and the comment.
+fn reviews_block(reviews: &[Review]) -> Value {
+    let lines: Vec<String> = reviews
+        .iter()
+        .map(|rv| {
+            let (icon, verb) = match rv.verdict {
+                Verdict::Approve => (":white_check_mark:", "approved"),
+                Verdict::Deny => (":x:", "denied"),
+            };
+            let comment = rv
+                .comment
+                .as_deref()
+                .map(|c| format!(": _{}_", escape(c, 300)))
+                .unwrap_or_default();
+            format!(
+                "{icon} {verb} by *{}* at {}{comment}",
+                escape(&rv.reviewer_name, 200),
+                when(rv.at)
+            )
+        })
+        .collect();
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Reviews*\n{}", lines.join("\n"))}})
+}
+
+/// Approve and Deny (which asks for confirmation), carrying the request id.
+fn buttons(r: &AccessRequest) -> Value {
+    json!({"type": "actions", "block_id": "latchkey_review", "elements": [
+        {"type": "button", "action_id": APPROVE, "style": "primary", "value": r.id,
+         "text": {"type": "plain_text", "text": "Approve"}},
+        {"type": "button", "action_id": DENY, "style": "danger", "value": r.id,
+         "text": {"type": "plain_text", "text": "Deny"},
+         "confirm": {"title": {"type": "plain_text", "text": "Deny this request?"},
+                     "text": {"type": "mrkdwn", "text": "The requester is told at once."},
+                     "confirm": {"type": "plain_text", "text": "Deny"},
+                     "deny": {"type": "plain_text", "text": "Cancel"}}},
+    ]})
 }
 
 /// The direct message telling a requester their request was decided.

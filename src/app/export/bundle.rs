@@ -11,7 +11,7 @@ use base64::Engine;
 
 use crate::adapters::keys::audit::AuditPublicKey;
 use crate::app::audit_verify::{anchors, Report};
-use crate::app::export::Manifest;
+use crate::app::export::manifest::{ChainRange, Manifest};
 use crate::model::audit::chain::{ChainVerifier, Link, GENESIS};
 use crate::model::audit::checkpoint;
 use crate::model::audit::checkpoint::Checkpoint;
@@ -169,7 +169,7 @@ fn check_file_hashes(dir: &Path, manifest: &Manifest, report: &mut Report) {
 /// The chain runs from an anchored start through the three files to the manifest's end.
 fn check_chain(
     dir: &Path,
-    chain: &crate::app::export::ChainRange,
+    chain: &ChainRange,
     checkpoints: &[Checkpoint],
     report: &mut Report,
     problems: &mut Vec<Problem>,

@@ -100,7 +100,7 @@ fn in_period(t: Option<DateTime<Utc>>, p: &Period) -> bool {
     t.is_some_and(|t| t >= p.from && t < p.to)
 }
 
-/// Computes the request-side figures and findings.
+/// Computes the request-side figures and findings, request by request.
 pub fn access_figures(
     requests: &[AccessRequest],
     reviews: &HashMap<&str, Vec<&Review>>,
@@ -113,10 +113,28 @@ pub fn access_figures(
             .iter()
             .filter(|x| x.verdict == Verdict::Approve)
             .collect();
-        for a in &approvals {
-            *f.approvers.entry(a.reviewer_name.clone()).or_default() += 1;
+        f.count_approvers(r, &approvals);
+        if in_period(r.activated_at, period) {
+            f.count_activation(r, &approvals);
+        }
+        f.time_to_approval(r, &approvals, period);
+        if r.breakglass && in_period(Some(r.created_at), period) {
+            f.breakglass_use(r, rv);
+        }
+        if in_period(r.ended_at, period) && r.activated_at.is_some() {
+            *f.ended_how.entry(r.state.as_str().to_string()).or_default() += 1;
+        }
+    }
+    f
+}
+
+impl AccessFigures {
+    /// Counts each approver of `r`; an approval by the requester is a finding.
+    fn count_approvers(&mut self, r: &AccessRequest, approvals: &[&&Review]) {
+        for a in approvals {
+            *self.approvers.entry(a.reviewer_name.clone()).or_default() += 1;
             if a.reviewer_id == r.requester_id {
-                f.findings.push(Finding {
+                self.findings.push(Finding {
                     code: "self_approval".into(),
                     subject: r.id.clone(),
                     detail: format!(
@@ -126,60 +144,72 @@ pub fn access_figures(
                 });
             }
         }
-        if in_period(r.activated_at, period) {
-            if let Some(day) = r.activated_at.map(|t| t.date_naive()) {
-                *f.grants_per_day.entry(day).or_default() += 1;
-            }
-            let counted = approvals
-                .iter()
-                .filter(|a| a.reviewer_id != r.requester_id)
-                .count();
-            let how = if r.breakglass {
-                "break-glass"
-            } else if r.auto_approved {
-                "auto-approved"
-            } else if counted > 0 {
-                "approved by reviewers"
-            } else {
-                "without a recorded approval"
-            };
-            *f.granted_how.entry(how).or_default() += 1;
-            *f.by_resource
-                .entry(format!("{}#{}", r.resource, r.role))
-                .or_default() += 1;
-            let counted = approvals
-                .iter()
-                .filter(|a| a.reviewer_id != r.requester_id)
-                .count();
-            if !r.breakglass && !r.auto_approved && (counted as u32) < r.terms.approvals.max(1) {
-                f.findings.push(Finding {
-                    code: "access_without_approval".into(),
-                    subject: r.id.clone(),
-                    detail: format!(
-                        "{} held {}#{} with {counted} approval(s) from others, fewer than the {} required, without auto-approval or break-glass",
-                        r.requester_name, r.resource, r.role, r.terms.approvals.max(1)
-                    ),
-                });
-            }
-            if let (Some(start), Some(end)) = (r.activated_at, r.expires_at) {
-                let cap = r.terms.max_duration + r.terms.extension * r.terms.max_extensions;
-                let held = (end - start).to_std().unwrap_or_default();
-                if held > cap + std::time::Duration::from_secs(1) {
-                    f.findings.push(Finding {
-                        code: "longer_than_policy".into(),
-                        subject: r.id.clone(),
-                        detail: format!(
-                            "{}#{} was granted to {} for {}, beyond the policy's cap of {}",
-                            r.resource,
-                            r.role,
-                            r.requester_name,
-                            crate::model::duration::format(held),
-                            crate::model::duration::format(cap)
-                        ),
-                    });
-                }
-            }
+    }
+
+    /// Counts a grant activated in the period (per day, how, on what) and checks it had
+    /// the approvals and the length its policy allowed.
+    fn count_activation(&mut self, r: &AccessRequest, approvals: &[&&Review]) {
+        if let Some(day) = r.activated_at.map(|t| t.date_naive()) {
+            *self.grants_per_day.entry(day).or_default() += 1;
         }
+        // Approvals by someone other than the requester are the ones that count.
+        let counted = approvals
+            .iter()
+            .filter(|a| a.reviewer_id != r.requester_id)
+            .count();
+        let how = if r.breakglass {
+            "break-glass"
+        } else if r.auto_approved {
+            "auto-approved"
+        } else if counted > 0 {
+            "approved by reviewers"
+        } else {
+            "without a recorded approval"
+        };
+        *self.granted_how.entry(how).or_default() += 1;
+        *self
+            .by_resource
+            .entry(format!("{}#{}", r.resource, r.role))
+            .or_default() += 1;
+        if !r.breakglass && !r.auto_approved && (counted as u32) < r.terms.approvals.max(1) {
+            self.findings.push(Finding {
+                code: "access_without_approval".into(),
+                subject: r.id.clone(),
+                detail: format!(
+                    "{} held {}#{} with {counted} approval(s) from others, fewer than the {} required, without auto-approval or break-glass",
+                    r.requester_name, r.resource, r.role, r.terms.approvals.max(1)
+                ),
+            });
+        }
+        self.check_length(r);
+    }
+
+    /// A grant held longer than its role's cap (with every extension) is a finding.
+    fn check_length(&mut self, r: &AccessRequest) {
+        let (Some(start), Some(end)) = (r.activated_at, r.expires_at) else {
+            return;
+        };
+        let cap = r.terms.max_duration + r.terms.extension * r.terms.max_extensions;
+        let held = (end - start).to_std().unwrap_or_default();
+        if held > cap + std::time::Duration::from_secs(1) {
+            self.findings.push(Finding {
+                code: "longer_than_policy".into(),
+                subject: r.id.clone(),
+                detail: format!(
+                    "{}#{} was granted to {} for {}, beyond the policy's cap of {}",
+                    r.resource,
+                    r.role,
+                    r.requester_name,
+                    crate::model::duration::format(held),
+                    crate::model::duration::format(cap)
+                ),
+            });
+        }
+    }
+
+    /// Minutes from request to decision, for a request made in the period that people
+    /// approved.
+    fn time_to_approval(&mut self, r: &AccessRequest, approvals: &[&&Review], period: &Period) {
         let approved_by_people = !r.auto_approved
             && !r.breakglass
             && !approvals.is_empty()
@@ -188,25 +218,23 @@ pub fn access_figures(
             approved_by_people && in_period(Some(r.created_at), period),
             r.decided_at,
         ) {
-            f.minutes_to_approval
+            self.minutes_to_approval
                 .push((decided - r.created_at).num_minutes());
         }
-        if r.breakglass && in_period(Some(r.created_at), period) {
-            if rv.is_empty() {
-                f.findings.push(Finding {
-                    code: "breakglass_unreviewed".into(),
-                    subject: r.id.clone(),
-                    detail: format!(
-                        "break-glass use of {}#{} by {} has not been reviewed after the fact",
-                        r.resource, r.role, r.requester_name
-                    ),
-                });
-            }
-            f.breakglass.push(r.clone());
-        }
-        if in_period(r.ended_at, period) && r.activated_at.is_some() {
-            *f.ended_how.entry(r.state.as_str().to_string()).or_default() += 1;
-        }
     }
-    f
+
+    /// A break-glass use in the period; one nobody reviewed after the fact is a finding.
+    fn breakglass_use(&mut self, r: &AccessRequest, reviews: &[&Review]) {
+        if reviews.is_empty() {
+            self.findings.push(Finding {
+                code: "breakglass_unreviewed".into(),
+                subject: r.id.clone(),
+                detail: format!(
+                    "break-glass use of {}#{} by {} has not been reviewed after the fact",
+                    r.resource, r.role, r.requester_name
+                ),
+            });
+        }
+        self.breakglass.push(r.clone());
+    }
 }

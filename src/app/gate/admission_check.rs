@@ -144,9 +144,12 @@ impl Gatekeeper {
         origin: &(dyn Fn() -> Origin + Sync),
     ) -> GateRefusal {
         let now = Utc::now();
-        let mut event = AuditEvent::new(EventKind::GateRefused, &who.user_id, &origin(), now)
-            .outcome("refused", Some(refusal.message.clone()))
-            .details(serde_json::json!({ "code": refusal.code, "credential": if who.session_id.is_some() { "session" } else { "broker_token" } }));
+        let mut event = match AuditEvent::new(EventKind::GateRefused, &who.user_id, &origin(), now) {
+            Ok(event) => event
+                .outcome("refused", Some(refusal.message.clone()))
+                .details(serde_json::json!({ "code": refusal.code, "credential": if who.session_id.is_some() { "session" } else { "broker_token" } })),
+            Err(e) => return internal(e),
+        };
         event.resource = Some(resource.to_string());
         event.subject = who.grant_id.clone();
         let written = async {

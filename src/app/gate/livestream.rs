@@ -69,7 +69,7 @@ impl Credentials {
             .min(grant.expires_at.unwrap_or(now));
         let (token, claims) =
             livestream::mint(settings, team_id, p.email.as_deref(), now, expires_at)?;
-        let minted = livestream_minted(&grant, &claims, &token, "api", origin, now);
+        let minted = livestream_minted(&grant, &claims, &token, "api", origin, now)?;
         self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
             .await?;
         Ok(IssuedLivestream {
@@ -108,7 +108,8 @@ impl Credentials {
             .min(grant.expires_at.unwrap_or(now));
         let (token, claims) =
             livestream::mint(settings, team, email, now, expires_at).map_err(internal)?;
-        let minted = livestream_minted(grant, &claims, &token, "gate", &Origin::default(), now);
+        let minted = livestream_minted(grant, &claims, &token, "gate", &Origin::default(), now)
+            .map_err(internal)?;
         match self
             .hand_out(holder, &grant.id, minted, &Origin::default(), (now, began))
             .await
@@ -183,10 +184,10 @@ pub(crate) fn livestream_minted(
     via: &str,
     origin: &Origin,
     now: DateTime<Utc>,
-) -> Minted {
+) -> Result<Minted, crate::model::random::RandomError> {
     let print = fingerprint(token);
     let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
-    Minted {
+    Ok(Minted {
         issuance: Issuance {
             id: claims.jti.clone(),
             request_id: grant.id.clone(),
@@ -195,11 +196,11 @@ pub(crate) fn livestream_minted(
             issued_at: now,
             expires_at,
         },
-        issued: AuditEvent::new(EventKind::CredentialIssued, &grant.requester_id, origin, now)
+        issued: AuditEvent::new(EventKind::CredentialIssued, &grant.requester_id, origin, now)?
             .about(&grant.id, &grant.resource, &grant.role)
             .details(serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "team_id": claims.team_id, "expires_at": expires_at, "via": via })),
         identifiers: serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "via": via }),
-    }
+    })
 }
 
 /// The refusal a new admission would get for what ended.

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body::{Body, Frame};
 
+use crate::app::error::ServiceError;
 use crate::app::gate::revocation::{End, Liveness, Watch};
 use crate::app::services::Gatekeeper;
 use crate::model::access::State;
@@ -80,9 +81,9 @@ impl StreamAudit {
         origin: Origin,
         kind: &'static str,
         path: String,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, ServiceError> {
         let a = &admission;
-        let event = AuditEvent::new(EventKind::GateStreamOpened, &a.user_id, &origin, Utc::now())
+        let event = AuditEvent::new(EventKind::GateStreamOpened, &a.user_id, &origin, Utc::now())?
             .about(&a.grant_id, &a.resource, &a.role)
             .details(serde_json::json!({ "kind": kind, "path": path, "session": a.session_id.is_some() }));
         let mut tx = keeper.core.store.begin().await?;
@@ -102,11 +103,17 @@ impl StreamAudit {
     pub fn close(self, bytes: u64, why: &'static str) {
         let a = &self.admission;
         let duration_ms = self.opened.elapsed().as_millis() as u64;
-        let event = AuditEvent::new(EventKind::GateStreamClosed, &a.user_id, &self.origin, Utc::now())
-            .about(&a.grant_id, &a.resource, &a.role)
-            .outcome("success", Some(why.to_string()))
-            .details(serde_json::json!({ "kind": self.kind, "path": self.path, "duration_ms": duration_ms, "bytes": bytes, "why": why }));
         tracing::info!(grant = %a.grant_id, why, bytes, duration_ms, "gated stream closed");
+        let event = match AuditEvent::new(EventKind::GateStreamClosed, &a.user_id, &self.origin, Utc::now()) {
+            Ok(event) => event
+                .about(&a.grant_id, &a.resource, &a.role)
+                .outcome("success", Some(why.to_string()))
+                .details(serde_json::json!({ "kind": self.kind, "path": self.path, "duration_ms": duration_ms, "bytes": bytes, "why": why })),
+            Err(e) => {
+                tracing::error!(error = %e, "could not audit a stream's closing");
+                return;
+            }
+        };
         let keeper = self.keeper;
         tokio::spawn(async move {
             let written = async {

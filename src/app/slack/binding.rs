@@ -45,6 +45,9 @@ pub enum BindError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The operating system's generator failed: the binding's audit event has no id.
+    #[error(transparent)]
+    Random(#[from] RandomError),
 }
 
 impl BindError {
@@ -56,7 +59,7 @@ impl BindError {
             Self::WrongTeam => "slack_wrong_team",
             Self::Locked => "user_locked",
             Self::Slack(_) => "slack_unavailable",
-            Self::Store(_) => "internal",
+            Self::Store(_) | Self::Random(_) => "internal",
         }
     }
 }
@@ -173,7 +176,7 @@ pub async fn resolve(
             &u.id,
             &Default::default(),
             now,
-        )
+        )?
         .details(serde_json::json!({ "slack_user_id": slack_user_id, "method": "email" }));
         tx.append_audit(&e).await?;
     }

@@ -119,14 +119,21 @@ async fn audit_unbound(
     why: &BindError,
     origin: &Origin,
 ) {
-    let mut e = AuditEvent::new(
+    let made = AuditEvent::new(
         EventKind::ReviewRefused,
         &format!("slack:{slack_user}"),
         origin,
         Utc::now(),
-    )
-    .outcome("refused", Some(why.to_string()))
-    .details(json!({ "via": "slack", "slack_user_id": slack_user, "code": why.code() }));
+    );
+    let mut e = match made {
+        Ok(e) => e
+            .outcome("refused", Some(why.to_string()))
+            .details(json!({ "via": "slack", "slack_user_id": slack_user, "code": why.code() })),
+        Err(err) => {
+            tracing::error!(error = %err, "could not audit a refused Slack click");
+            return;
+        }
+    };
     e.subject = Some(request_id.to_string());
     let written = async {
         let mut tx = slack.core.store.begin().await?;

@@ -1,19 +1,17 @@
 //! The client verbs: each resolves the server and session, calls the API, prints.
 
-use std::time::Duration;
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::adapters::keys::KeyInfo;
-use crate::app::BrowserLogin;
 use crate::edges::cli::args::{Command, KeysCommand, LoginArgs, SlackCommand};
 use crate::edges::cli::client::{urlencode, ApiClient, ApiClientError};
 pub use crate::edges::cli::error::CliError;
 use crate::edges::cli::login;
-use crate::edges::cli::login::Prompt;
 use crate::edges::cli::output::Output;
-use crate::edges::cli::saved_sessions::{config_dir, Saved, SavedSession};
-use crate::edges::http::login::{AuthConfig, SessionResponse, WhoAmI};
+use crate::edges::cli::saved_sessions::{config_dir, Saved};
+use crate::edges::http::login::WhoAmI;
 use crate::model::domain::Principal;
 
 fn print<T: Serialize>(
@@ -31,95 +29,21 @@ fn print<T: Serialize>(
     Ok(())
 }
 
-/// Runs a client verb.
+/// Runs a client verb: `login` saves a session; every other verb uses the saved one.
 pub async fn run(server: Option<String>, output: Output, command: Command) -> Result<(), CliError> {
     let dir = config_dir()?;
     let mut saved = Saved::load(&dir)?;
-    let server = match server.or_else(|| saved.current.clone()) {
-        Some(s) => s.trim_end_matches('/').to_string(),
-        None => {
-            return Err(CliError::NotLoggedIn(
-                "no server: pass --server URL (or set LATCHKEY_SERVER) to log in".into(),
-            ))
-        }
-    };
+    let server = server_of(server, &saved)?;
     if let Command::Login(args) = command {
-        let session = login_to(&server, &args).await?;
-        let shown = session.clone();
-        saved.current = Some(server.clone());
-        saved.sessions.insert(server.clone(), session);
-        saved.save(&dir)?;
-        return print(output, &shown, || {
-            format!(
-                "Logged in to {server} as {} (groups: {}){}\nSession expires {}",
-                shown.email.as_deref().unwrap_or(&shown.user_id),
-                shown.groups.join(", "),
-                if shown.dev {
-                    " [development session]"
-                } else {
-                    ""
-                },
-                shown.expires_at.format("%Y-%m-%d %H:%M UTC")
-            )
-        });
+        return log_in_and_save(output, &dir, &mut saved, &server, &args).await;
     }
-    let token = saved
-        .sessions
-        .get(&server)
-        .map(|s| s.token.clone())
-        .ok_or_else(|| {
-            CliError::NotLoggedIn(format!(
-                "not logged in to {server}; run `latchkey login --server {server}`"
-            ))
-        })?;
+    let token = token_for(&saved, &server)?;
     let api = ApiClient::new(&server, Some(token));
     match command {
-        Command::Whoami => {
-            let me: WhoAmI = api.get("/v1/session").await?;
-            let p = &me.principal;
-            print(output, &me, || whoami_text(&server, p, me.admin))
-        }
-        Command::Logout { revoke } => {
-            let body = serde_json::json!({ "revoke_grants": revoke });
-            let result: Result<(), _> = api.post("/v1/auth/logout", &body).await;
-            saved.sessions.remove(&server);
-            saved.save(&dir)?;
-            crate::edges::cli::aws_cache::forget(&server, None)?;
-            match result {
-                // A session the broker already ended is as logged out as it gets.
-                Ok(()) | Err(ApiClientError::Api { status: 401, .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            print(output, &serde_json::json!({"logged_out": server}), || {
-                format!("Logged out of {server}")
-            })
-        }
-        Command::Lock { user, reason } => {
-            let out: serde_json::Value = api
-                .post(
-                    "/v1/admin/locks",
-                    &serde_json::json!({"user": user, "reason": reason}),
-                )
-                .await?;
-            let ended = out["sessions_ended"].as_u64().unwrap_or(0);
-            // Locked oneself: this session has ended, and with it every cached credential.
-            if let Err(ApiClientError::Api { status: 401, .. }) =
-                api.get::<WhoAmI>("/v1/session").await
-            {
-                crate::edges::cli::aws_cache::forget(&server, None)?;
-            }
-            print(output, &out, || {
-                format!("Locked {user}: {ended} session(s) ended; new logins are refused")
-            })
-        }
-        Command::Unlock { user } => {
-            let () = api
-                .delete(&format!("/v1/admin/locks/{}", urlencode(&user)))
-                .await?;
-            print(output, &serde_json::json!({"unlocked": user}), || {
-                format!("Unlocked {user}")
-            })
-        }
+        Command::Whoami => whoami(&api, output, &server).await,
+        Command::Logout { revoke } => logout(&api, output, &dir, &mut saved, revoke).await,
+        Command::Lock { user, reason } => lock(&api, output, &user, reason).await,
+        Command::Unlock { user } => unlock(&api, output, &user).await,
         Command::Access(command) => crate::edges::cli::requests::run(&api, output, command).await,
         Command::Audit { command } => crate::edges::cli::audit::run(&api, output, command).await,
         Command::Creds { command } => crate::edges::cli::creds::run(&api, command).await,
@@ -127,35 +51,156 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
             crate::edges::cli::creds::exec(&api, &resource, &command).await
         }
         Command::Stream(args) => crate::edges::cli::stream::run(&api, output, args).await,
-        Command::Keys { command } => {
-            let keys: Vec<KeyInfo> = match command {
-                KeysCommand::List => api.get("/v1/keys").await?,
-                KeysCommand::Rotate => {
-                    api.post("/v1/admin/keys/rotate", &serde_json::json!({}))
-                        .await?
-                }
-            };
-            print(output, &keys, || keys_text(&keys))
-        }
+        Command::Keys { command } => keys(&api, output, command).await,
         Command::Slack {
             command: SlackCommand::Link,
-        } => {
-            let code: crate::app::LinkCode =
-                api.post("/v1/slack/link", &serde_json::json!({})).await?;
-            print(output, &code, || {
-                format!(
-                    "In Slack, type:\n\n    {}\n\nThe code works once, until {}.",
-                    code.command,
-                    code.expires_at.format("%H:%M UTC")
-                )
-            })
-        }
+        } => slack_link(&api, output).await,
         Command::Serve(_)
         | Command::Migrate(_)
         | Command::Login(_)
         | Command::Policy { .. }
         | Command::Completions { .. } => Ok(()),
     }
+}
+
+/// The server named by `--server` (or `LATCHKEY_SERVER`), else the one logged in to last.
+fn server_of(server: Option<String>, saved: &Saved) -> Result<String, CliError> {
+    match server.or_else(|| saved.current.clone()) {
+        Some(s) => Ok(s.trim_end_matches('/').to_string()),
+        None => Err(CliError::NotLoggedIn(
+            "no server: pass --server URL (or set LATCHKEY_SERVER) to log in".into(),
+        )),
+    }
+}
+
+/// The saved session token for `server`.
+fn token_for(saved: &Saved, server: &str) -> Result<String, CliError> {
+    saved
+        .sessions
+        .get(server)
+        .map(|s| s.token.clone())
+        .ok_or_else(|| {
+            CliError::NotLoggedIn(format!(
+                "not logged in to {server}; run `latchkey login --server {server}`"
+            ))
+        })
+}
+
+/// `login`: logs in to `server` and saves the session as the current one.
+async fn log_in_and_save(
+    output: Output,
+    dir: &Path,
+    saved: &mut Saved,
+    server: &str,
+    args: &LoginArgs,
+) -> Result<(), CliError> {
+    let session = login::log_in(server, args).await?;
+    let shown = session.clone();
+    saved.current = Some(server.to_string());
+    saved.sessions.insert(server.to_string(), session);
+    saved.save(dir)?;
+    print(output, &shown, || {
+        format!(
+            "Logged in to {server} as {} (groups: {}){}\nSession expires {}",
+            shown.email.as_deref().unwrap_or(&shown.user_id),
+            shown.groups.join(", "),
+            if shown.dev {
+                " [development session]"
+            } else {
+                ""
+            },
+            shown.expires_at.format("%Y-%m-%d %H:%M UTC")
+        )
+    })
+}
+
+/// `whoami`: the session's principal as the broker sees it.
+async fn whoami(api: &ApiClient, output: Output, server: &str) -> Result<(), CliError> {
+    let me: WhoAmI = api.get("/v1/session").await?;
+    let p = &me.principal;
+    print(output, &me, || whoami_text(server, p, me.admin))
+}
+
+/// `logout`: ends the session at the broker (and its grants with `--revoke`), forgets it
+/// and every cached credential of the server.
+async fn logout(
+    api: &ApiClient,
+    output: Output,
+    dir: &Path,
+    saved: &mut Saved,
+    revoke: bool,
+) -> Result<(), CliError> {
+    let server = api.server();
+    let body = serde_json::json!({ "revoke_grants": revoke });
+    let result: Result<(), _> = api.post("/v1/auth/logout", &body).await;
+    saved.sessions.remove(server);
+    saved.save(dir)?;
+    crate::edges::cli::aws_cache::forget(server, None)?;
+    match result {
+        // A session the broker already ended is as logged out as it gets.
+        Ok(()) | Err(ApiClientError::Api { status: 401, .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    print(output, &serde_json::json!({"logged_out": server}), || {
+        format!("Logged out of {server}")
+    })
+}
+
+/// `lock USER`: ends the user's sessions and refuses their logins.
+async fn lock(
+    api: &ApiClient,
+    output: Output,
+    user: &str,
+    reason: Option<String>,
+) -> Result<(), CliError> {
+    let out: serde_json::Value = api
+        .post(
+            "/v1/admin/locks",
+            &serde_json::json!({"user": user, "reason": reason}),
+        )
+        .await?;
+    let ended = out["sessions_ended"].as_u64().unwrap_or(0);
+    // Locked oneself: this session has ended, and with it every cached credential.
+    if let Err(ApiClientError::Api { status: 401, .. }) = api.get::<WhoAmI>("/v1/session").await {
+        crate::edges::cli::aws_cache::forget(api.server(), None)?;
+    }
+    print(output, &out, || {
+        format!("Locked {user}: {ended} session(s) ended; new logins are refused")
+    })
+}
+
+/// `unlock USER`.
+async fn unlock(api: &ApiClient, output: Output, user: &str) -> Result<(), CliError> {
+    let () = api
+        .delete(&format!("/v1/admin/locks/{}", urlencode(user)))
+        .await?;
+    print(output, &serde_json::json!({"unlocked": user}), || {
+        format!("Unlocked {user}")
+    })
+}
+
+/// `keys list` and `keys rotate`: the broker's signing keys, after rotating for the latter.
+async fn keys(api: &ApiClient, output: Output, command: KeysCommand) -> Result<(), CliError> {
+    let keys: Vec<KeyInfo> = match command {
+        KeysCommand::List => api.get("/v1/keys").await?,
+        KeysCommand::Rotate => {
+            api.post("/v1/admin/keys/rotate", &serde_json::json!({}))
+                .await?
+        }
+    };
+    print(output, &keys, || keys_text(&keys))
+}
+
+/// `slack link`: a one-time code to type in Slack.
+async fn slack_link(api: &ApiClient, output: Output) -> Result<(), CliError> {
+    let code: crate::app::LinkCode = api.post("/v1/slack/link", &serde_json::json!({})).await?;
+    print(output, &code, || {
+        format!(
+            "In Slack, type:\n\n    {}\n\nThe code works once, until {}.",
+            code.command,
+            code.expires_at.format("%H:%M UTC")
+        )
+    })
 }
 
 fn whoami_text(server: &str, p: &Principal, admin: bool) -> String {
@@ -198,66 +243,4 @@ fn keys_text(keys: &[KeyInfo]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn show_prompt(p: &Prompt) {
-    match p {
-        Prompt::Device {
-            verification_uri,
-            verification_uri_complete,
-            user_code,
-        } => {
-            eprintln!("To log in, open {verification_uri} and enter the code {user_code}");
-            if let Some(complete) = verification_uri_complete {
-                eprintln!("  (or open {complete})");
-            }
-            eprintln!("Waiting for you to confirm…");
-        }
-        Prompt::Browser { url } => {
-            eprintln!("Open this URL in your browser to log in:\n  {url}");
-            if std::env::var_os("LATCHKEY_NO_BROWSER").is_none() {
-                let _ = std::process::Command::new("xdg-open")
-                    .arg(url)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn();
-            }
-        }
-    }
-}
-
-async fn login_to(server: &str, args: &LoginArgs) -> Result<SavedSession, CliError> {
-    let api = ApiClient::new(server, None);
-    let session: SessionResponse = if let Some(email) = &args.dev {
-        api.post(
-            "/v1/auth/dev-login",
-            &serde_json::json!({"email": email, "groups": args.groups}),
-        )
-        .await?
-    } else {
-        let config: AuthConfig = api.get("/v1/auth/config").await?;
-        let http = crate::adapters::http::client()?;
-        let provider = login::discover(&http, &config).await?;
-        if args.browser {
-            let attempt: BrowserLogin =
-                api.post("/v1/auth/browser", &serde_json::json!({})).await?;
-            let id_token = login::browser_flow(
-                &provider,
-                &attempt.nonce,
-                Duration::from_secs(300),
-                show_prompt,
-            )
-            .await?;
-            api.post(
-                "/v1/auth/login",
-                &serde_json::json!({"id_token": id_token, "login_id": attempt.login_id}),
-            )
-            .await?
-        } else {
-            let id_token = login::device_flow(&provider, show_prompt).await?;
-            api.post("/v1/auth/login", &serde_json::json!({"id_token": id_token}))
-                .await?
-        }
-    };
-    Ok(session)
 }

@@ -1,7 +1,7 @@
 //! OpenID Connect from the terminal: the device authorization grant (RFC 8628) and the
 //! authorization code flow with PKCE (RFC 7636) and a loopback redirect (RFC 8252), both
 //! through the one provider client ([`crate::adapters::auth::provider`]). Both end with an ID token
-//! that the broker exchanges for its own session.
+//! that the broker exchanges for its own session ([`log_in`], the `login` verb).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +9,12 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 
 use crate::adapters::auth::provider::{CodeLogin, Provider, ProviderError};
-use crate::edges::http::login::AuthConfig;
+use crate::app::BrowserLogin;
+use crate::edges::cli::args::LoginArgs;
+use crate::edges::cli::client::ApiClient;
+use crate::edges::cli::error::CliError;
+use crate::edges::cli::saved_sessions::SavedSession;
+use crate::edges::http::login::{AuthConfig, SessionResponse};
 use crate::model::random::random_id;
 
 /// What to show the human during a login.
@@ -88,18 +93,7 @@ pub async fn browser_flow(
         fresh: false,
     };
     let url = provider.authorization_url(&login)?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<HashMap<String, String>>();
-    let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
-    let app = axum::Router::new().route(
-        "/callback",
-        axum::routing::get(move |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
-            if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
-                let _ = tx.send(q);
-            }
-            axum::response::Html("<!doctype html><title>latchkey</title><p>Login received. You can close this window and return to the terminal.</p>")
-        }),
-    );
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (server, rx) = serve_callback(listener);
     prompt(&Prompt::Browser {
         url: url.to_string(),
     });
@@ -113,7 +107,39 @@ pub async fn browser_flow(
             )
         })?
         .context("the redirect listener stopped")?;
-    if query.get("state").map(String::as_str) != Some(state.as_str()) {
+    let code = code_of(&query, &state)?;
+    provider
+        .exchange_code(code, &login)
+        .await
+        .map_err(|e| anyhow!(e).context("the identity provider refused the code"))
+}
+
+/// The redirect's query, received once on `listener`'s `/callback`.
+type Callback = tokio::sync::oneshot::Receiver<HashMap<String, String>>;
+
+/// Serves `/callback` on `listener`, handing the first redirect's query to the receiver.
+fn serve_callback(
+    listener: tokio::net::TcpListener,
+) -> (tokio::task::JoinHandle<std::io::Result<()>>, Callback) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<HashMap<String, String>>();
+    let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(move |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
+            if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                let _ = tx.send(q);
+            }
+            axum::response::Html("<!doctype html><title>latchkey</title><p>Login received. You can close this window and return to the terminal.</p>")
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    (server, rx)
+}
+
+/// The authorization code of a redirect for this login's `state`; a redirect for another
+/// login, or one carrying the provider's refusal, is an error.
+fn code_of<'q>(query: &'q HashMap<String, String>, state: &str) -> anyhow::Result<&'q String> {
+    if query.get("state").map(String::as_str) != Some(state) {
         bail!("the redirect's state does not match this login; refusing it");
     }
     if let Some(error) = query.get("error") {
@@ -125,9 +151,71 @@ pub async fn browser_flow(
                 .unwrap_or("")
         );
     }
-    let code = query.get("code").context("the redirect carries no code")?;
-    provider
-        .exchange_code(code, &login)
-        .await
-        .map_err(|e| anyhow!(e).context("the identity provider refused the code"))
+    query.get("code").context("the redirect carries no code")
+}
+
+/// Shows the human what to do: the device code, or the URL (opened in a browser unless
+/// `LATCHKEY_NO_BROWSER` is set).
+fn show_prompt(p: &Prompt) {
+    match p {
+        Prompt::Device {
+            verification_uri,
+            verification_uri_complete,
+            user_code,
+        } => {
+            eprintln!("To log in, open {verification_uri} and enter the code {user_code}");
+            if let Some(complete) = verification_uri_complete {
+                eprintln!("  (or open {complete})");
+            }
+            eprintln!("Waiting for you to confirm…");
+        }
+        Prompt::Browser { url } => {
+            eprintln!("Open this URL in your browser to log in:\n  {url}");
+            if std::env::var_os("LATCHKEY_NO_BROWSER").is_none() {
+                let _ = std::process::Command::new("xdg-open")
+                    .arg(url)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn();
+            }
+        }
+    }
+}
+
+/// `latchkey login`: a development login, or the provider's browser or device flow whose
+/// ID token the broker exchanges for a session.
+pub async fn log_in(server: &str, args: &LoginArgs) -> Result<SavedSession, CliError> {
+    let api = ApiClient::new(server, None);
+    let session: SessionResponse = if let Some(email) = &args.dev {
+        api.post(
+            "/v1/auth/dev-login",
+            &serde_json::json!({"email": email, "groups": args.groups}),
+        )
+        .await?
+    } else {
+        let config: AuthConfig = api.get("/v1/auth/config").await?;
+        let http = crate::adapters::http::client()?;
+        let provider = discover(&http, &config).await?;
+        if args.browser {
+            let attempt: BrowserLogin =
+                api.post("/v1/auth/browser", &serde_json::json!({})).await?;
+            let id_token = browser_flow(
+                &provider,
+                &attempt.nonce,
+                Duration::from_secs(300),
+                show_prompt,
+            )
+            .await?;
+            api.post(
+                "/v1/auth/login",
+                &serde_json::json!({"id_token": id_token, "login_id": attempt.login_id}),
+            )
+            .await?
+        } else {
+            let id_token = device_flow(&provider, show_prompt).await?;
+            api.post("/v1/auth/login", &serde_json::json!({"id_token": id_token}))
+                .await?
+        }
+    };
+    Ok(session)
 }

@@ -7,7 +7,7 @@
 //! - [`client`]: the API client and its error type.
 //! - [`creds`]: `creds aws` (an AWS `credential_process`) and `exec`.
 //! - [`saved_sessions`]: saved sessions under `$XDG_CONFIG_HOME/latchkey/` (mode 0600).
-//! - [`login`]: the OpenID Connect device flow and authorization code + PKCE flow.
+//! - [`login`]: the `login` verb: the OpenID Connect device flow and authorization code + PKCE flow.
 //! - [`commands`]: the client verbs and how they print.
 //! - [`policy`]: `policy explain`, `policy test`, `policy check`, offline.
 //! - [`progress`]: the progress bar of long downloads.

@@ -1,6 +1,6 @@
 //! `latchkey policy explain|test|check`: policy reviewed like code, offline, from its directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -57,7 +57,7 @@ pub enum PolicyCommand {
     },
 }
 
-async fn load(dir: &std::path::Path) -> anyhow::Result<Policy> {
+async fn load(dir: &Path) -> anyhow::Result<Policy> {
     Policy::load(dir)
         .await
         .with_context(|| format!("loading the policy in {}", dir.display()))
@@ -92,81 +92,91 @@ pub async fn run(output: Output, command: PolicyCommand) -> anyhow::Result<()> {
                 user_id: &user,
                 groups: &groups,
             };
-            let d = decide(&policy, &who, &ask);
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&d)?),
-                Output::Text => {
-                    let verdict = match d.outcome {
-                        Outcome::Refused => format!("REFUSED ({})", d.code.unwrap_or("refused")),
-                        Outcome::AutoApproved => "AUTO-APPROVED".into(),
-                        Outcome::Breakglass => {
-                            "BREAK-GLASS (active at once, reviewed after)".into()
-                        }
-                        Outcome::NeedsReview => format!(
-                            "NEEDS REVIEW ({} approval(s); {} denial(s) end it)",
-                            d.approvals, d.denials
-                        ),
-                    };
-                    println!("{verdict}");
-                    for line in &d.explanation {
-                        println!("  - {line}");
-                    }
-                    if let Some(h) = &d.hint {
-                        println!("  to make it possible: {h}");
-                    }
-                    if d.outcome == Outcome::NeedsReview {
-                        println!("  who can approve: {}", d.reviewers);
-                    }
-                }
-            }
-            Ok(())
+            explain(output, &policy, &who, &ask)
         }
-        PolicyCommand::Test { dir } => {
-            let policy = load(&dir).await?;
-            let results = table::run(&policy, &dir.join("tests"))?;
-            let failed = results.iter().filter(|r| !r.passed).count();
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
-                Output::Text => {
-                    for r in &results {
-                        if r.passed {
-                            println!("ok    {}", r.name);
-                        } else {
-                            println!("FAIL  {}\n      {}", r.name, r.detail);
-                        }
-                    }
-                    println!("{} passed, {failed} failed", results.len() - failed);
-                }
+        PolicyCommand::Test { dir } => test(output, &dir).await,
+        PolicyCommand::Check { dir } => check(output, &dir).await,
+    }
+}
+
+/// `policy explain`: the decision for `who` asking `ask`, with its reasons, what would
+/// make it possible, and who can approve.
+fn explain(output: Output, policy: &Policy, who: &Who<'_>, ask: &Ask) -> anyhow::Result<()> {
+    let d = decide(policy, who, ask);
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+        Output::Text => {
+            let verdict = match d.outcome {
+                Outcome::Refused => format!("REFUSED ({})", d.code.unwrap_or("refused")),
+                Outcome::AutoApproved => "AUTO-APPROVED".into(),
+                Outcome::Breakglass => "BREAK-GLASS (active at once, reviewed after)".into(),
+                Outcome::NeedsReview => format!(
+                    "NEEDS REVIEW ({} approval(s); {} denial(s) end it)",
+                    d.approvals, d.denials
+                ),
+            };
+            println!("{verdict}");
+            for line in &d.explanation {
+                println!("  - {line}");
             }
-            if failed > 0 {
-                bail!("{failed} policy test(s) failed");
+            if let Some(h) = &d.hint {
+                println!("  to make it possible: {h}");
             }
-            Ok(())
-        }
-        PolicyCommand::Check { dir } => {
-            let policy = load(&dir).await?;
-            let findings = lint::check(&policy);
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
-                Output::Text => {
-                    for f in &findings {
-                        println!("{:?}: {}", f.level, f.message);
-                    }
-                    if findings.is_empty() {
-                        println!(
-                            "{}: {} resources, {} policy lines, no findings (hash {})",
-                            dir.display(),
-                            policy.catalogue.resources.len(),
-                            policy.rules.len(),
-                            &policy.hash[..12]
-                        );
-                    }
-                }
+            if d.outcome == Outcome::NeedsReview {
+                println!("  who can approve: {}", d.reviewers);
             }
-            if findings.iter().any(|f| f.level == lint::Level::Error) {
-                bail!("the policy has errors");
-            }
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// `policy test`: the table tests in `dir/tests`; any failure is an error.
+async fn test(output: Output, dir: &Path) -> anyhow::Result<()> {
+    let policy = load(dir).await?;
+    let results = table::run(&policy, &dir.join("tests"))?;
+    let failed = results.iter().filter(|r| !r.passed).count();
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        Output::Text => {
+            for r in &results {
+                if r.passed {
+                    println!("ok    {}", r.name);
+                } else {
+                    println!("FAIL  {}\n      {}", r.name, r.detail);
+                }
+            }
+            println!("{} passed, {failed} failed", results.len() - failed);
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} policy test(s) failed");
+    }
+    Ok(())
+}
+
+/// `policy check`: the linter's findings; an error-level finding is an error.
+async fn check(output: Output, dir: &Path) -> anyhow::Result<()> {
+    let policy = load(dir).await?;
+    let findings = lint::check(&policy);
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+        Output::Text => {
+            for f in &findings {
+                println!("{:?}: {}", f.level, f.message);
+            }
+            if findings.is_empty() {
+                println!(
+                    "{}: {} resources, {} policy lines, no findings (hash {})",
+                    dir.display(),
+                    policy.catalogue.resources.len(),
+                    policy.rules.len(),
+                    &policy.hash[..12]
+                );
+            }
+        }
+    }
+    if findings.iter().any(|f| f.level == lint::Level::Error) {
+        bail!("the policy has errors");
+    }
+    Ok(())
 }

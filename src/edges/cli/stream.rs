@@ -80,6 +80,19 @@ pub fn take_events(buf: &mut String) -> Vec<String> {
 /// Follows the stream until it ends.
 pub async fn run(api: &ApiClient, output: Output, args: StreamArgs) -> Result<(), CliError> {
     let resource = resource_name(&args.resource);
+    let resp = api.open_stream(&gate_path(&resource, &args)).await?;
+    let grant = resp
+        .headers()
+        .get("x-latchkey-grant")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let paused = pause_on_enter(&resource);
+    print_events(resp, output, &paused).await;
+    why_it_ended(api, grant, &resource).await
+}
+
+/// The gate's path to `args.path` on `resource`, with the event filters as its query.
+fn gate_path(resource: &str, args: &StreamArgs) -> String {
     let mut query = Vec::new();
     if let Some(e) = &args.event_type {
         query.push(format!(
@@ -93,19 +106,17 @@ pub async fn run(api: &ApiClient, output: Output, args: StreamArgs) -> Result<()
             crate::edges::cli::client::urlencode(d)
         ));
     }
-    let path = format!(
+    format!(
         "/gate/{}/{}{}{}",
-        crate::edges::cli::client::urlencode(&resource),
+        crate::edges::cli::client::urlencode(resource),
         args.path.trim_start_matches('/'),
         if query.is_empty() { "" } else { "?" },
         query.join("&")
-    );
-    let mut resp = api.open_stream(&path).await?;
-    let grant = resp
-        .headers()
-        .get("x-latchkey-grant")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    )
+}
+
+/// In a terminal, a thread that flips the returned flag on every Enter.
+fn pause_on_enter(resource: &str) -> Arc<AtomicBool> {
     let paused = Arc::new(AtomicBool::new(false));
     if std::io::stdin().is_terminal() {
         eprintln!("streaming {resource}; press Enter to pause and resume, Ctrl-C to stop");
@@ -126,6 +137,12 @@ pub async fn run(api: &ApiClient, output: Output, args: StreamArgs) -> Result<()
             }
         });
     }
+    paused
+}
+
+/// Prints each event of `resp` as it arrives (held while `paused`, at most
+/// [`PAUSE_BUFFER`]), until the stream ends; then whatever is still held.
+async fn print_events(mut resp: reqwest::Response, output: Output, paused: &AtomicBool) {
     let mut buf = String::new();
     let mut held: VecDeque<String> = VecDeque::new();
     let mut dropped = 0u64;
@@ -166,7 +183,15 @@ pub async fn run(api: &ApiClient, output: Output, args: StreamArgs) -> Result<()
     for line in held.drain(..) {
         println!("{line}");
     }
-    // Why did it end? Ask the broker about the grant.
+}
+
+/// Why the stream ended, asked of the broker about `grant`: an ended grant is exit code
+/// [`exit::ENDED`].
+async fn why_it_ended(
+    api: &ApiClient,
+    grant: Option<String>,
+    resource: &str,
+) -> Result<(), CliError> {
     let Some(id) = grant else {
         eprintln!("stream closed");
         return Ok(());

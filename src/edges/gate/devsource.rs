@@ -21,6 +21,8 @@ use bytes::Bytes;
 use http_body::Frame;
 use serde::Deserialize;
 
+use crate::model::random::{uuid_v4, RandomError};
+
 /// The audience the development source expects (the example catalogue's `stream:live-events`).
 pub const DEV_AUDIENCE: &str = "stream:live-events";
 
@@ -139,24 +141,25 @@ struct Ticker {
     distinct_id: Option<String>,
 }
 
-/// The `n`th made-up event.
-pub fn event(n: u64) -> serde_json::Value {
+/// The `n`th made-up event (none if the generator fails to give it its ids).
+pub fn event(n: u64) -> Result<serde_json::Value, RandomError> {
     let pick = |list: &[&'static str], salt: u64| {
         list[((n.wrapping_mul(31) + salt) % list.len() as u64) as usize]
     };
-    serde_json::json!({
-        "uuid": uuid::Uuid::new_v4().to_string(),
+    Ok(serde_json::json!({
+        "uuid": uuid_v4()?.to_string(),
         "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "distinct_id": pick(PEOPLE, 1),
-        "person_id": uuid::Uuid::new_v4().to_string(),
+        "person_id": uuid_v4()?.to_string(),
         "event": pick(EVENTS, 0),
         "properties": { "$current_url": format!("https://example.com{}", pick(PAGES, 2)), "$lib": "latchkey-dev-source", "seq": n },
-    })
+    }))
 }
 
 impl http_body::Body for Ticker {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    /// The generator failed: the stream ends with an error.
+    type Error = RandomError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -168,7 +171,10 @@ impl http_body::Body for Ticker {
             }
             let mut out = String::new();
             for _ in 0..self.batch {
-                let e = event(self.n);
+                let e = match event(self.n) {
+                    Ok(e) => e,
+                    Err(e) => return Poll::Ready(Some(Err(e))),
+                };
                 self.n += 1;
                 let wanted = self
                     .event_type

@@ -169,7 +169,7 @@ impl Opened<'_> {
             self.path.to_string(),
         ))
         .await
-        .map_err(|e| audit_failed(e.into()))
+        .map_err(audit_failed)
     }
 
     /// A switched protocol: tunnelled both ways until either side closes or access ends.

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use kind::EventKind;
 
 use crate::model::domain::ClientInfo;
+use crate::model::random::{uuid_v4, RandomError};
 
 /// Where an action came from: the HTTP request id and the client.
 #[derive(Debug, Clone, Default)]
@@ -135,11 +136,17 @@ fn serialize_at<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok,
 pub const SYSTEM: &str = "latchkey";
 
 impl AuditEvent {
-    /// A new event of `kind` by `actor` at `now`, from `origin`.
-    pub fn new(kind: EventKind, actor: &str, origin: &Origin, now: DateTime<Utc>) -> Self {
-        AuditEvent {
+    /// A new event of `kind` by `actor` at `now`, from `origin`, with a random id (none if
+    /// the generator fails).
+    pub fn new(
+        kind: EventKind,
+        actor: &str,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<Self, RandomError> {
+        Ok(AuditEvent {
             seq: 0,
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid_v4()?.to_string(),
             kind: kind.as_str().to_string(),
             at: now,
             actor: bounded::clip(actor),
@@ -154,7 +161,7 @@ impl AuditEvent {
             details: serde_json::json!({}),
             prev_hash: String::new(),
             hash: String::new(),
-        }
+        })
     }
 
     /// The kind, or `None` for a stored kind this broker does not know.
@@ -191,13 +198,34 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn every_event_gets_its_own_version_4_id() {
+        let at = chrono::DateTime::from_timestamp_millis(1_780_000_000_123).unwrap();
+        let event = || {
+            super::AuditEvent::new(
+                super::EventKind::GrantActivated,
+                "alice",
+                &super::Origin::default(),
+                at,
+            )
+            .unwrap()
+        };
+        let (a, b) = (event(), event());
+        assert_ne!(a.id, b.id);
+        for e in [a, b] {
+            let id = uuid::Uuid::parse_str(&e.id).unwrap();
+            assert_eq!(id.get_version(), Some(uuid::Version::Random), "{}", e.id);
+        }
+    }
+
+    #[test]
     fn an_event_of_a_kind_this_broker_does_not_know_reads_as_its_text() {
         let mut e = super::AuditEvent::new(
             super::EventKind::GrantActivated,
             "alice",
             &super::Origin::default(),
             chrono::DateTime::from_timestamp_millis(1_780_000_000_123).unwrap(),
-        );
+        )
+        .unwrap();
         assert_eq!(e.event_kind(), Some(super::EventKind::GrantActivated));
         e.kind = "grant.paused".into();
         let line = serde_json::to_string(&e).unwrap();

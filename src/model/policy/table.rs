@@ -1,7 +1,7 @@
 //! `latchkey policy test DIR`: table tests of expected decisions, kept next to the
 //! policy in `DIR/tests/*.toml`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -102,16 +102,7 @@ fn expected_name(o: Outcome2) -> &'static str {
 
 /// Runs every `*.toml` in `dir` against `policy`.
 pub fn run(policy: &Policy, dir: &Path) -> anyhow::Result<Vec<CaseResult>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        anyhow::bail!("no *.toml table tests in {}", dir.display());
-    }
+    let files = table_files(dir)?;
     let now = chrono::Utc::now();
     let mut results = Vec::new();
     for path in files {
@@ -123,81 +114,111 @@ pub fn run(policy: &Policy, dir: &Path) -> anyhow::Result<Vec<CaseResult>> {
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
         for c in file.cases {
-            let duration = c
-                .duration
-                .as_deref()
-                .map(duration::parse)
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("{}: {}: {e}", path.display(), c.name))?;
-            let ask = Ask {
-                resource: c.resource,
-                role: c.role,
-                duration,
-                reason: c.reason,
-                ticket: c.ticket,
-                breakglass: c.breakglass,
-            };
-            let who = Who {
-                name: &c.user,
-                user_id: &c.user,
-                groups: &c.groups,
-            };
-            let d = decide(policy, &who, &ask);
-            let got = outcome_name(d.outcome);
-            let code_ok = c.code.as_deref().is_none_or(|want| d.code == Some(want));
-            let passed = got == expected_name(c.expect) && code_ok;
-            results.push(CaseResult {
-                name: format!("{stem}: {}", c.name),
-                passed,
-                detail: if passed {
-                    String::new()
-                } else {
-                    format!(
-                        "expected {}{}, got {got}{} ({})",
-                        expected_name(c.expect),
-                        c.code
-                            .as_deref()
-                            .map(|x| format!(" [{x}]"))
-                            .unwrap_or_default(),
-                        d.code.map(|x| format!(" [{x}]")).unwrap_or_default(),
-                        d.explanation.join("; ")
-                    )
-                },
-            });
+            results.push(decision_case(policy, &path, &stem, c)?);
         }
         for r in file.reviews {
-            let who = Who {
-                name: &r.user,
-                user_id: &r.user,
-                groups: &r.groups,
-            };
-            let auth_time = Some(now - chrono::Duration::minutes(r.login_minutes_ago));
-            let got = may_review(
-                policy,
-                &who,
-                auth_time,
-                &r.resource,
-                &r.role,
-                &r.requester,
-                now,
-            );
-            let passed = match (&got, r.expect) {
-                (Ok(_), ReviewExpect::Allowed) => true,
-                (Err(e), ReviewExpect::Refused) => r.code.as_deref().is_none_or(|c| c == e.code),
-                _ => false,
-            };
-            results.push(CaseResult {
-                name: format!("{stem}: {}", r.name),
-                passed,
-                detail: if passed {
-                    String::new()
-                } else {
-                    format!("expected {:?} {:?}, got {got:?}", r.expect, r.code)
-                },
-            });
+            results.push(review_case(policy, &stem, r, now));
         }
     }
     Ok(results)
+}
+
+/// The `*.toml` files of `dir`, sorted; none is an error.
+fn table_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!("no *.toml table tests in {}", dir.display());
+    }
+    Ok(files)
+}
+
+/// A `[[case]]`: the decision's outcome (and code, when given) as expected.
+fn decision_case(policy: &Policy, path: &Path, stem: &str, c: Case) -> anyhow::Result<CaseResult> {
+    let duration = c
+        .duration
+        .as_deref()
+        .map(duration::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{}: {}: {e}", path.display(), c.name))?;
+    let ask = Ask {
+        resource: c.resource,
+        role: c.role,
+        duration,
+        reason: c.reason,
+        ticket: c.ticket,
+        breakglass: c.breakglass,
+    };
+    let who = Who {
+        name: &c.user,
+        user_id: &c.user,
+        groups: &c.groups,
+    };
+    let d = decide(policy, &who, &ask);
+    let got = outcome_name(d.outcome);
+    let code_ok = c.code.as_deref().is_none_or(|want| d.code == Some(want));
+    let passed = got == expected_name(c.expect) && code_ok;
+    Ok(CaseResult {
+        name: format!("{stem}: {}", c.name),
+        passed,
+        detail: if passed {
+            String::new()
+        } else {
+            format!(
+                "expected {}{}, got {got}{} ({})",
+                expected_name(c.expect),
+                c.code
+                    .as_deref()
+                    .map(|x| format!(" [{x}]"))
+                    .unwrap_or_default(),
+                d.code.map(|x| format!(" [{x}]")).unwrap_or_default(),
+                d.explanation.join("; ")
+            )
+        },
+    })
+}
+
+/// A `[[review]]`: whether the user may review such a request at `now`, as expected.
+fn review_case(
+    policy: &Policy,
+    stem: &str,
+    r: ReviewCase,
+    now: chrono::DateTime<chrono::Utc>,
+) -> CaseResult {
+    let who = Who {
+        name: &r.user,
+        user_id: &r.user,
+        groups: &r.groups,
+    };
+    let auth_time = Some(now - chrono::Duration::minutes(r.login_minutes_ago));
+    let got = may_review(
+        policy,
+        &who,
+        auth_time,
+        &r.resource,
+        &r.role,
+        &r.requester,
+        now,
+    );
+    let passed = match (&got, r.expect) {
+        (Ok(_), ReviewExpect::Allowed) => true,
+        (Err(e), ReviewExpect::Refused) => r.code.as_deref().is_none_or(|c| c == e.code),
+        _ => false,
+    };
+    CaseResult {
+        name: format!("{stem}: {}", r.name),
+        passed,
+        detail: if passed {
+            String::new()
+        } else {
+            format!("expected {:?} {:?}, got {got:?}", r.expect, r.code)
+        },
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ fn log(n: i64) -> Vec<AuditEvent> {
     (0..n)
         .map(|i| {
             let mut e = AuditEvent::new(EventKind::RequestCreated, "alice", &Origin::default(), t0)
+                .unwrap()
                 .details(serde_json::json!({ "i": i, "note": "a \"quoted\"\nline" }));
             link(&mut e, seq, &prev).unwrap();
             (seq, prev) = (e.seq, e.hash.clone());

@@ -1,0 +1,28 @@
+//! What the report is made from.
+
+use crate::app::export::stats::{AccessFigures, EventTally, Period};
+use crate::model::audit::problem::Problem;
+
+/// Everything the page shows.
+pub struct ReportInput<'a> {
+    /// The period.
+    pub period: &'a Period,
+    /// When the bundle was made.
+    pub generated_at: String,
+    /// Events in the period.
+    pub events: u64,
+    /// First and last sequence numbers in the period.
+    pub seq_range: Option<(i64, i64)>,
+    /// The checkpoint the bundle ends at: (number, events, time).
+    pub checkpoint: Option<(i64, i64, String)>,
+    /// What verification found while exporting.
+    pub chain_problem: Option<&'a Problem>,
+    /// Event counts.
+    pub tally: &'a EventTally,
+    /// Request figures and findings.
+    pub access: &'a AccessFigures,
+    /// Requests in the bundle.
+    pub requests: usize,
+    /// Grants held at the end.
+    pub held_at_end: usize,
+}
