@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use std::sync::Arc;
 
-use crate::app::{Access, Audit, Core};
+use crate::app::{Access, App, Audit, Core};
 use crate::model::audit::EventKind;
 use crate::store::Store;
 
@@ -185,4 +185,61 @@ pub(super) async fn sweep_forever(access: Access) {
             Err(e) => tracing::error!(error = %e, "sweep failed; retrying"),
         }
     }
+}
+
+/// The broker's background tasks, in the order they are stopped.
+pub(super) async fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
+    let core = &app.core;
+    let reloader = tokio::spawn(watch_policy(core.clone()));
+    let sweeper = tokio::spawn(sweep_forever(app.access.clone()));
+    let checkpointer = tokio::spawn(checkpoint_forever(app.audit.clone()));
+    let feed = core
+        .config
+        .audit
+        .event_sink
+        .clone()
+        .map(|sink| tokio::spawn(crate::app::audit_feed::run(core.store.clone(), sink)));
+    // Slack's outbox drains in the background: Slack being slow or down blocks nothing.
+    let slack = app
+        .slack
+        .api
+        .clone()
+        .map(|api| tokio::spawn(crate::app::slack::notify::run(app.slack.clone(), api)));
+    // Denies of revoked AWS sessions: queued with the revocation, written from here.
+    let aws_denies = tokio::spawn(crate::app::aws_deny_sync::run(app.deny_writer.clone()));
+    let gate_poll = tokio::spawn(crate::app::gate::poll::poll_forever(app.gatekeeper.clone()));
+    let dev_source = match core.config.dev_source {
+        Some(addr) => {
+            crate::edges::gate::devsource::spawn_dev(addr, dev_assertion_check(app)).await
+        }
+        None => None,
+    };
+    [
+        Some(reloader),
+        Some(sweeper),
+        Some(checkpointer),
+        feed,
+        slack,
+    ]
+    .into_iter()
+    .flatten()
+    .chain([gate_poll, aws_denies])
+    .chain(dev_source)
+    .collect()
+}
+
+/// The development live-events source accepts the gate's own identity assertions.
+fn dev_assertion_check(app: &App) -> crate::edges::gate::devsource::AssertionCheck {
+    let admin = app.admin.clone();
+    Some(Arc::new(move |a: &str| {
+        serde_json::from_value(admin.keyring.jwks(Utc::now())).is_ok_and(|jwks| {
+            crate::adapters::assertion::verify(
+                &jwks,
+                &admin.core.config.public_url,
+                crate::edges::gate::devsource::DEV_AUDIENCE,
+                a,
+            )
+            .is_ok()
+        })
+    }))
 }
