@@ -6,13 +6,13 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::adapters::auth::oidc::IdTokenVerifier;
+use crate::adapters::http::client as http_client;
 use crate::adapters::keys::Keyring;
 use crate::app::{App, Core, Parts};
 use crate::config::Config;
 use crate::model::audit::EventKind;
 use crate::model::policy::PolicyHandle;
 use crate::model::secret::redact_url;
-use crate::startup::http_client;
 use crate::startup::tasks::{audit_policy, refusal};
 use crate::store::Store;
 
