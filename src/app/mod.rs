@@ -4,7 +4,8 @@
 //! - `login`: log in (OIDC, development), authenticate a session token, log out.
 //! - `devmode`: ending development sessions on a broker started without `--dev`.
 //! - [`admin`]: lock and unlock users, rotate keys.
-//! - `access`: create requests (decided by the policy), activate, extend, cancel, revoke, sweep.
+//! - `access_create`: create requests (decided by the policy, refusals audited).
+//! - `access`: activate, extend, cancel, revoke, sweep; a request's view and audit events.
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `error_class`: the refusal class and stable code of each [`ServiceError`].
 //! - `credentials`: broker tokens and AWS sessions inside active grants.
@@ -21,6 +22,7 @@
 //!   [`audit_feed`]: following the log.
 
 mod access;
+mod access_create;
 pub mod admin;
 pub mod audit;
 mod audit_check;
