@@ -1,7 +1,10 @@
 //! The broker's operations, one transaction each, with their audit events. No HTTP here;
 //! handlers call these.
 //!
-//! - `login`: log in (OIDC, development), authenticate a session token, log out.
+//! - `login`: log in through the OpenID provider (browser login, device flow).
+//! - `login_dev`: the development login, on a development broker only.
+//! - `session_open`: opening a session for a logged-in identity; auditing refused logins.
+//! - `session_auth`: authenticate a session token, log out.
 //! - `devmode`: ending development sessions on a broker started without `--dev`.
 //! - [`admin`]: lock and unlock users, rotate keys.
 //! - `access_create`: create requests (decided by the policy, refusals audited).
@@ -40,9 +43,12 @@ pub mod gate;
 mod in_flight;
 mod issuance;
 mod login;
+mod login_dev;
 pub mod readiness;
 mod review;
 pub mod services;
+mod session_auth;
+mod session_open;
 pub mod slack;
 
 pub use crate::app::core::Core;
@@ -54,5 +60,7 @@ pub use crate::model::domain::ClientInfo;
 pub use access::RequestView;
 pub use credentials::IssuedToken;
 pub use issuance::{InFlight, Pause};
-pub use login::{BrowserLogin, IssuedSession, DEV_ISSUER};
+pub use login::BrowserLogin;
+pub use login_dev::DEV_ISSUER;
+pub use session_open::IssuedSession;
 pub use slack::LinkCode;

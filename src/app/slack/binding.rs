@@ -83,7 +83,7 @@ fn principal(
         return Err(BindError::Locked);
     }
     Ok(Principal {
-        dev: u.issuer == crate::app::login::DEV_ISSUER,
+        dev: u.issuer == crate::app::login_dev::DEV_ISSUER,
         user_id: u.id,
         subject: u.subject,
         email: u.email,
