@@ -15,7 +15,8 @@
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
 //! - [`aws_deny_sync`]: the worker that writes those denies to IAM and removes them when spent.
-//! - [`audit`]: checkpoints, verification, following and exporting the audit log.
+//! - [`audit`]: checkpoints, verification, following the audit log.
+//! - `audit_export`: exporting an evidence bundle, with its checkpoint and its audit event.
 //! - `audit_check`: the log since the newest checkpoint still holds, before signing and at start.
 //! - [`slack`]: Slack approvals: one-time codes that link a Slack user to the caller, the
 //!   outbox of notifications, Approve and Deny clicks, the slash command, fresh logins.
@@ -29,6 +30,7 @@ mod access_create;
 pub mod admin;
 pub mod audit;
 mod audit_check;
+mod audit_export;
 pub mod audit_feed;
 pub mod audit_verify;
 mod aws_deny;
