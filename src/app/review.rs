@@ -12,8 +12,9 @@ use crate::model::access::{AccessRequest, Review, State, Verdict};
 use crate::model::audit::{EventKind, Origin};
 use crate::model::domain::Principal;
 use crate::model::policy::decide;
+use crate::model::policy::permit::{Permit, ReviewRequest};
 use crate::model::policy::review::ReviewRefusal;
-use crate::model::policy::Action;
+use crate::model::policy::{Action, Policy};
 use crate::store::Tx;
 
 impl Access {
@@ -48,15 +49,8 @@ impl Access {
         for _ in 0..RETRIES {
             let mut tx = self.core.store.begin().await?;
             let mut r = self.load_live(&mut tx, id, origin, now).await?;
-            let permit = match crate::model::policy::permit::review(
-                &policy,
-                &who(p),
-                p.auth_time,
-                (&r.resource, &r.role),
-                &r.requester_id,
-                now,
-            ) {
-                Ok((_, permit)) => permit,
+            let permit = match review_permit(&policy, p, &r, now) {
+                Ok(permit) => permit,
                 Err(refusal) => {
                     audit_refused(&mut tx, p, &r, &refusal, origin, via, now).await?;
                     tx.commit().await?;
@@ -64,13 +58,7 @@ impl Access {
                 }
             };
             let earlier = tx.reviews(id).await?;
-            let review = Review {
-                reviewer_id: p.user_id.clone(),
-                reviewer_name: Core::policy_name(p).to_string(),
-                verdict,
-                comment: comment.clone(),
-                at: now,
-            };
+            let review = review_by(p, verdict, comment.clone(), now);
             let change = match r.review(&earlier, &review, now) {
                 Ok(c) => c,
                 Err(refusal) => {
@@ -195,6 +183,34 @@ impl Access {
         };
         tx.commit().await?;
         Ok(list)
+    }
+}
+
+/// The policy's permit for `p` to review `r` now, or why not.
+fn review_permit(
+    policy: &Policy,
+    p: &Principal,
+    r: &AccessRequest,
+    now: DateTime<Utc>,
+) -> Result<Permit<ReviewRequest>, ReviewRefusal> {
+    let object = (r.resource.as_str(), r.role.as_str());
+    crate::model::policy::permit::review(policy, &who(p), p.auth_time, object, &r.requester_id, now)
+        .map(|(_, permit)| permit)
+}
+
+/// The review `p` submits.
+fn review_by(
+    p: &Principal,
+    verdict: Verdict,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> Review {
+    Review {
+        reviewer_id: p.user_id.clone(),
+        reviewer_name: Core::policy_name(p).to_string(),
+        verdict,
+        comment,
+        at: now,
     }
 }
 
