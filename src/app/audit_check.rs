@@ -6,8 +6,8 @@
 
 use crate::model::audit::chain::ChainVerifier;
 
-use crate::adapters::keys::audit::AuditPublicKey;
 use crate::adapters::sink;
+use crate::app::audit_findings::{badly_signed, conflicting, removed_from_database, segment_short};
 use crate::app::audit_verify as verify;
 use crate::app::audit_verify::Report;
 use crate::config::CheckpointSink;
@@ -223,56 +223,6 @@ impl Audit {
     }
 }
 
-/// A checkpoint, of those `known`, not signed by the audit key.
-fn badly_signed(known: &[(String, Checkpoint)], key: &AuditPublicKey) -> Option<Problem> {
-    let (place, cp) = known.iter().find(|(_, c)| !c.signature_valid(key))?;
-    Some(Problem::new(
-        cp.events.max(1),
-        "checkpoint_signature",
-        format!(
-            "checkpoint {} in {place} is not signed by the audit key {}",
-            cp.number, key.kid
-        ),
-    ))
-}
-
-/// Another place holding a different checkpoint under the number of the newest, `best`.
-fn conflicting(known: &[(String, Checkpoint)], place: &str, best: &Checkpoint) -> Option<Problem> {
-    let (other, cp) = known
-        .iter()
-        .find(|(_, c)| c.number == best.number && c.to_json() != best.to_json())?;
-    Some(Problem::new(
-        best.events.min(cp.events) + 1,
-        "checkpoint_conflict",
-        format!(
-            "{place} and {other} hold two different checkpoints numbered {}",
-            best.number
-        ),
-    ))
-}
-
-/// The database lacking checkpoints up to `best`, which `place` holds.
-fn removed_from_database(
-    db: Option<&Checkpoint>,
-    place: &str,
-    best: &Checkpoint,
-) -> Option<Problem> {
-    let db_number = db.map_or(0, |c| c.number);
-    (db_number < best.number).then(|| {
-        Problem::new(
-            best.events + 1,
-            "checkpoint_removed",
-            format!(
-                "checkpoints {}-{} were removed from the database: {place} holds checkpoint {} (covering {} events)",
-                db_number + 1,
-                best.number,
-                best.number,
-                best.events
-            ),
-        )
-    })
-}
-
 /// Feeds the verifier the events up to `head_seq`, page by page; stops at the first problem.
 async fn walk_segment(
     tx: &mut Tx,
@@ -291,38 +241,4 @@ async fn walk_segment(
         }
     }
     Ok(Ok(()))
-}
-
-/// A segment that ends before the head, or whose last event is not the one the head names.
-fn segment_short(
-    verifier: &ChainVerifier,
-    from: i64,
-    (head_seq, head_hash): (i64, &str),
-) -> Option<Problem> {
-    let last = verifier.next_seq() - 1;
-    if last < head_seq {
-        return Some(
-            Problem::new(
-                last + 1,
-                "truncated",
-                format!(
-                    "events {}-{head_seq} were removed: the chain head says {head_seq} events but the log ends at {last}",
-                    last + 1
-                ),
-            )
-            .through(head_seq)
-            .exact(),
-        );
-    }
-    if head_seq > from && verifier.head_hash() != head_hash {
-        return Some(
-            Problem::new(
-                head_seq,
-                "truncated",
-                format!("event {head_seq} is not the one the chain head names: it was rewritten"),
-            )
-            .through(head_seq),
-        );
-    }
-    None
 }

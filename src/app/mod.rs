@@ -18,6 +18,7 @@
 //! - [`audit`]: checkpoints, verification, following the audit log.
 //! - `audit_export`: exporting an evidence bundle, with its checkpoint and its audit event.
 //! - `audit_check`: the log since the newest checkpoint still holds, before signing and at start.
+//! - `audit_findings`: what that check finds wrong, each problem in words with its range.
 //! - [`slack`]: Slack approvals: one-time codes that link a Slack user to the caller, the
 //!   outbox of notifications, Approve and Deny clicks, the slash command, fresh logins.
 //! - [`gate`]: admissions through the gate, the streams it holds open and ends when their
@@ -32,6 +33,7 @@ pub mod audit;
 mod audit_check;
 mod audit_export;
 pub mod audit_feed;
+mod audit_findings;
 pub mod audit_verify;
 mod aws_deny;
 pub mod aws_deny_sync;
