@@ -11,7 +11,8 @@
 //! - `access`: activate, extend, cancel, revoke, sweep; a request's view and audit events.
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `error_class`: the refusal class and stable code of each [`ServiceError`].
-//! - `credentials`: broker tokens and AWS sessions inside active grants.
+//! - `credentials`: broker tokens inside active grants; what every credential shares.
+//! - `credentials_aws`: AWS sessions inside active grants, through AssumeRole.
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
 //! - [`aws_deny_sync`]: the worker that writes those denies to IAM and removes them when spent.
@@ -39,6 +40,7 @@ mod aws_deny;
 pub mod aws_deny_sync;
 mod core;
 mod credentials;
+mod credentials_aws;
 mod devmode;
 mod error;
 mod error_class;
