@@ -1,7 +1,8 @@
-//! Access requests as the API serves them: create (decided by the policy), activate,
-//! extend, cancel, revoke, and the sweeper (reviews are in `review`). Each change and its audit event
-//! commit in one transaction; concurrent changes to one request retry from a fresh read,
-//! so exactly one of two racing outcomes wins.
+//! The lifecycle of access requests as the API serves them: activate, extend, cancel,
+//! revoke, and the sweeper (creation is in `access_create`, reviews in `review`), with
+//! what they share: the view of a request, and its audit events. Each change and its
+//! audit event commit in one transaction; concurrent changes to one request retry from a
+//! fresh read, so exactly one of two racing outcomes wins.
 
 use std::time::Duration;
 
@@ -12,11 +13,10 @@ use crate::app::core::Core;
 use crate::app::error::ServiceError;
 use crate::app::services::Access;
 use crate::model::access::lifecycle::{Change, TransitionRefusal};
-use crate::model::access::{AccessRequest, NewRequest, Review, Start, Terms};
+use crate::model::access::{AccessRequest, Review};
 use crate::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use crate::model::domain::Principal;
-use crate::model::policy::decide::{Ask, Decision, Outcome, Who};
-use crate::model::policy::permit;
+use crate::model::policy::decide::Who;
 use crate::store::Tx;
 
 /// Attempts before a change that keeps losing races gives up.
@@ -57,109 +57,6 @@ pub(super) fn event(
 }
 
 impl Access {
-    /// Decides and, unless refused, records a request. With an idempotency key, a repeat
-    /// returns the first request unchanged.
-    pub async fn create_request(
-        &self,
-        p: &Principal,
-        ask: Ask,
-        idempotency_key: Option<&str>,
-        origin: &Origin,
-        now: DateTime<Utc>,
-    ) -> Result<(AccessRequest, Decision), ServiceError> {
-        let policy = self.core.policy.current();
-        let (decision, permit) = permit::request(&policy, &who(p), &ask);
-        let mut tx = self.core.store.begin().await?;
-        if let Some(key) = idempotency_key {
-            if let Some(existing) = tx.request_by_key(&p.user_id, key).await? {
-                return Ok((existing, decision));
-            }
-        }
-        let mut decided = AuditEvent::new(EventKind::PolicyDecided, &p.user_id, origin, now)?
-            .details(serde_json::json!({ "decision": &decision, "policy_hash": policy.hash, "breakglass": ask.breakglass }));
-        decided.resource = Some(ask.resource.clone());
-        decided.role = decision.role.clone().or(ask.role.clone());
-        let (permit, start, role_name) = match (permit, decision.outcome, &decision.role) {
-            (None, _, _) | (_, Outcome::Refused, _) | (_, _, None) => {
-                decided = decided.outcome("refused", decision.explanation.last().cloned());
-                tx.append_audit(&decided).await?;
-                tx.commit().await?;
-                return Err(ServiceError::Refused(Box::new(decision)));
-            }
-            (Some(pm), Outcome::AutoApproved, Some(r)) => (pm, Start::AutoApproved, r.clone()),
-            (Some(pm), Outcome::Breakglass, Some(r)) => (pm, Start::Breakglass, r.clone()),
-            (Some(pm), Outcome::NeedsReview, Some(r)) => (pm, Start::Pending, r.clone()),
-        };
-        let Some((_, role)) = policy.catalogue.role(&ask.resource, &role_name) else {
-            return Err(ServiceError::Refused(Box::new(decision)));
-        };
-        let request = AccessRequest::create(
-            NewRequest {
-                id: crate::model::random::uuid_v4()?.to_string(),
-                requester_id: p.user_id.clone(),
-                requester_name: Core::policy_name(p).to_string(),
-                resource: ask.resource.clone(),
-                role: role_name.clone(),
-                reason: ask.reason.clone(),
-                ticket: ask.ticket.clone(),
-                duration: Duration::from_secs(decision.duration_secs),
-                pending_timeout: role.pending_timeout,
-                terms: Terms {
-                    approvals: role.approvals,
-                    denials: role.denials,
-                    activation_window: role.activation_window,
-                    max_duration: if ask.breakglass {
-                        role.breakglass_max_duration
-                    } else {
-                        role.max_duration
-                    },
-                    max_extensions: if ask.breakglass {
-                        0
-                    } else {
-                        role.max_extensions
-                    },
-                    extension: role.extension,
-                },
-            },
-            start,
-            now,
-        );
-        let first_request = if self.slack_on {
-            !tx.list_requests(Some(&p.user_id), &[], 200)
-                .await?
-                .iter()
-                .any(|earlier| earlier.resource == request.resource)
-        } else {
-            false
-        };
-        tx.insert_request(&permit, &request, idempotency_key)
-            .await?;
-        if self.slack_on && matches!(start, Start::Pending | Start::Breakglass) {
-            crate::app::slack::notify::announce(&mut tx, &request, first_request, now).await?;
-        }
-        decided.subject = Some(request.id.clone());
-        tx.append_audit(&decided).await?;
-        let created = event(EventKind::RequestCreated, &p.user_id, &request, origin, now)?
-            .outcome("success", request.reason.clone())
-            .details(serde_json::json!({ "state": request.state, "duration_secs": decision.duration_secs, "ticket": request.ticket }));
-        tx.append_audit(&created).await?;
-        if start != Start::Pending {
-            let kind = if start == Start::Breakglass {
-                EventKind::BreakglassUsed
-            } else {
-                EventKind::GrantActivated
-            };
-            let e = event(kind, &p.user_id, &request, origin, now)?
-                .details(serde_json::json!({ "expires_at": request.expires_at, "auto_approved": request.auto_approved }));
-            tx.append_audit(&e).await?;
-        }
-        tx.commit().await?;
-        if start == Start::Breakglass {
-            self.notify_breakglass(&request);
-        }
-        Ok((request, decision))
-    }
-
     /// Loads a request, expiring it first if a clock ran out (committed on its own).
     pub(super) async fn load_live(
         &self,
@@ -325,38 +222,5 @@ impl Access {
             crate::app::slack::notify::changed(tx, r, false, now).await?;
         }
         Ok(())
-    }
-
-    fn notify_breakglass(&self, r: &AccessRequest) {
-        tracing::warn!(request = %r.id, resource = %r.resource, role = %r.role, by = %r.requester_name, "break-glass used");
-        let Some(url) = self.core.config.hooks.breakglass_url.clone() else {
-            return;
-        };
-        let body = serde_json::json!({
-            "event": EventKind::BreakglassUsed.as_str(), "request_id": r.id, "requester": r.requester_name,
-            "resource": r.resource, "role": r.role, "reason": r.reason, "expires_at": r.expires_at,
-        });
-        let http = self.http.clone();
-        tokio::spawn(async move {
-            for attempt in 0..3u32 {
-                match http
-                    .post(&url)
-                    .json(&body)
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await
-                {
-                    Ok(resp) if resp.status().is_success() => return,
-                    Ok(resp) => {
-                        tracing::warn!(status = %resp.status(), attempt, "break-glass hook refused")
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e.without_url(), attempt, "break-glass hook failed")
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
-            }
-            tracing::error!("break-glass hook gave up after 3 attempts");
-        });
     }
 }

@@ -1,8 +1,6 @@
 //! The audit log as a service: checkpoints (signed, stored, sent outside), live
-//! verification, reading and following the log, and evidence exports. Reading the log
-//! needs `audit_read` on `audit`.
-
-use std::path::Path;
+//! verification, reading and following the log (evidence exports are in
+//! `audit_export`). Reading the log needs `audit_read` on `audit`.
 
 use chrono::{DateTime, Utc};
 
@@ -10,11 +8,9 @@ use crate::adapters::sink;
 use crate::app::audit_verify as verify;
 use crate::app::audit_verify::Report;
 use crate::app::error::ServiceError;
-use crate::app::export;
-use crate::app::export::{Manifest, Period};
 use crate::app::services::Audit;
 use crate::model::audit::checkpoint::Checkpoint;
-use crate::model::audit::{AuditEvent, EventKind, Origin};
+use crate::model::audit::AuditEvent;
 use crate::model::domain::Principal;
 use crate::model::policy::Action;
 
@@ -47,7 +43,7 @@ impl Audit {
             .allowed
     }
 
-    fn require_audit_read(&self, p: &Principal) -> Result<(), ServiceError> {
+    pub(super) fn require_audit_read(&self, p: &Principal) -> Result<(), ServiceError> {
         if self.can_read_audit(p) {
             Ok(())
         } else {
@@ -247,72 +243,5 @@ impl Audit {
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
-    }
-
-    /// Writes the evidence bundle of `period` into `dir`: first a fresh checkpoint so the
-    /// bundle ends at one, then the files, then an `audit.exported` event.
-    pub async fn export_audit(
-        &self,
-        p: &Principal,
-        period: Period,
-        dir: &Path,
-        origin: &Origin,
-        progress: export::Progress<'_>,
-    ) -> Result<Manifest, ServiceError> {
-        self.require_audit_read(p)?;
-        if period.to <= period.from {
-            return Err(ServiceError::BadRequest(
-                "the period's end must come after its start".into(),
-            ));
-        }
-        // A broken log is still exported (reads answer), without a checkpoint over it.
-        let broken = self.core.store.audit_guard().is_broken();
-        if !broken {
-            self.checkpoint(CheckpointTrigger::OnDemand, Utc::now())
-                .await?;
-        }
-        let (manifest, problem) = export::write_bundle(
-            &self.core.store,
-            &self.audit_key,
-            period,
-            crate::app::core::Core::policy_name(p),
-            dir,
-            progress,
-        )
-        .await
-        .map_err(|e| match e {
-            export::ExportError::Store(s) => ServiceError::Store(s),
-            io => ServiceError::Export(io.to_string()),
-        })?;
-        // The manifest as written, as an auditor will hash it.
-        let manifest_hash = std::fs::read(dir.join("manifest.json"))
-            .map(|bytes| crate::model::digest::sha256_hex(&bytes))
-            .map_err(|e| ServiceError::Export(e.to_string()))?;
-        let mut event = AuditEvent::new(EventKind::AuditExported, &p.user_id, origin, Utc::now())?
-            .outcome(
-                if problem.is_some() {
-                    "failure"
-                } else {
-                    "success"
-                },
-                problem.as_ref().map(|p| p.message.clone()),
-            )
-            .details(serde_json::json!({
-                "from": crate::model::audit::format_at(period.from),
-                "to": crate::model::audit::format_at(period.to),
-                "period_seqs": manifest.chain.period_seqs,
-                "checkpoint": manifest.checkpoint.as_ref().map(|c| c.number),
-                "manifest_signature": manifest.signature,
-                "manifest_sha256": manifest_hash,
-            }));
-        event.subject = Some("audit".into());
-        if broken {
-            tracing::warn!("evidence exported from a broken audit log; the export is not audited");
-            return Ok(manifest);
-        }
-        let mut tx = self.core.store.begin().await?;
-        tx.append_audit(&event).await?;
-        tx.commit().await?;
-        Ok(manifest)
     }
 }

@@ -7,6 +7,7 @@
 use crate::model::audit::chain::ChainVerifier;
 
 use crate::adapters::sink;
+use crate::app::audit_findings::{badly_signed, conflicting, removed_from_database, segment_short};
 use crate::app::audit_verify as verify;
 use crate::app::audit_verify::Report;
 use crate::config::CheckpointSink;
@@ -89,21 +90,9 @@ impl Audit {
         head: (i64, &str),
     ) -> Result<Result<Option<Checkpoint>, Problem>, StoreError> {
         let db = tx.last_checkpoint().await?;
-        let mut known: Vec<(String, Checkpoint)> = Vec::new();
-        known.extend(db.clone().map(|c| ("the database".to_string(), c)));
-        known.extend(self.sink_newest().await);
-        let memory = self.core.store.audit_guard().known_checkpoint();
-        known.extend(memory.map(|c| ("this broker's memory".to_string(), c)));
-        let key = self.audit_key.public();
-        if let Some((place, cp)) = known.iter().find(|(_, c)| !c.signature_valid(key)) {
-            return Ok(Err(Problem::new(
-                cp.events.max(1),
-                "checkpoint_signature",
-                format!(
-                    "checkpoint {} in {place} is not signed by the audit key {}",
-                    cp.number, key.kid
-                ),
-            )));
+        let known = self.known_checkpoints(db.clone()).await;
+        if let Some(p) = badly_signed(&known, self.audit_key.public()) {
+            return Ok(Err(p));
         }
         let Some((place, best)) = known.iter().max_by_key(|(_, c)| c.number).cloned() else {
             return Ok(self
@@ -111,18 +100,8 @@ impl Audit {
                 .await?
                 .map(|()| None));
         };
-        if let Some((other, cp)) = known
-            .iter()
-            .find(|(_, c)| c.number == best.number && c.to_json() != best.to_json())
-        {
-            return Ok(Err(Problem::new(
-                best.events.min(cp.events) + 1,
-                "checkpoint_conflict",
-                format!(
-                    "{place} and {other} hold two different checkpoints numbered {}",
-                    best.number
-                ),
-            )));
+        if let Some(p) = conflicting(&known, &place, &best) {
+            return Ok(Err(p));
         }
         if let Err(p) = self.check_anchor(tx, &place, &best, head).await? {
             return Ok(Err(p));
@@ -133,22 +112,22 @@ impl Audit {
         {
             return Ok(Err(p));
         }
-        let db_number = db.as_ref().map_or(0, |c| c.number);
-        if db_number < best.number {
-            return Ok(Err(Problem::new(
-                best.events + 1,
-                "checkpoint_removed",
-                format!(
-                    "checkpoints {}-{} were removed from the database: {place} holds checkpoint {} (covering {} events)",
-                    db_number + 1,
-                    best.number,
-                    best.number,
-                    best.events
-                ),
-            )));
+        if let Some(p) = removed_from_database(db.as_ref(), &place, &best) {
+            return Ok(Err(p));
         }
         self.core.store.audit_guard().record_checkpoint(&best);
         Ok(Ok(Some(best)))
+    }
+
+    /// The newest checkpoint of each place that holds one, with the place in words: the
+    /// database's (`db`, read by the caller), the sink's, this broker's memory.
+    async fn known_checkpoints(&self, db: Option<Checkpoint>) -> Vec<(String, Checkpoint)> {
+        let mut known: Vec<(String, Checkpoint)> = Vec::new();
+        known.extend(db.map(|c| ("the database".to_string(), c)));
+        known.extend(self.sink_newest().await);
+        let memory = self.core.store.audit_guard().known_checkpoint();
+        known.extend(memory.map(|c| ("this broker's memory".to_string(), c)));
+        known
     }
 
     /// The signed event must still be there, with the signed hash.
@@ -218,40 +197,14 @@ impl Audit {
         let known = self.core.store.audit_guard().known_head();
         let anchors = known.filter(|k| k.0 > from).map(|(s, h)| (s, h, 0));
         let mut verifier = ChainVerifier::new(from + 1, from_hash, anchors.into_iter().collect());
-        while verifier.next_seq() <= head_seq {
-            let page = tx
-                .audit_events_between(None, verifier.next_seq(), head_seq, PAGE)
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            if let Err(p) = verifier.push(&page) {
-                return Ok(Err(p));
-            }
+        if let Err(p) = walk_segment(tx, &mut verifier, head_seq).await? {
+            return Ok(Err(p));
         }
         if let Err(p) = verifier.finish() {
             return Ok(Err(p));
         }
-        let last = verifier.next_seq() - 1;
-        if last < head_seq {
-            return Ok(Err(Problem::new(
-                last + 1,
-                "truncated",
-                format!(
-                    "events {}-{head_seq} were removed: the chain head says {head_seq} events but the log ends at {last}",
-                    last + 1
-                ),
-            )
-            .through(head_seq)
-            .exact()));
-        }
-        if head_seq > from && verifier.head_hash() != head_hash {
-            return Ok(Err(Problem::new(
-                head_seq,
-                "truncated",
-                format!("event {head_seq} is not the one the chain head names: it was rewritten"),
-            )
-            .through(head_seq)));
+        if let Some(p) = segment_short(&verifier, from, (head_seq, head_hash)) {
+            return Ok(Err(p));
         }
         let beyond = tx.audit_last_seq().await?;
         if beyond > head_seq {
@@ -268,4 +221,24 @@ impl Audit {
         }
         Ok(Ok(()))
     }
+}
+
+/// Feeds the verifier the events up to `head_seq`, page by page; stops at the first problem.
+async fn walk_segment(
+    tx: &mut Tx,
+    verifier: &mut ChainVerifier,
+    head_seq: i64,
+) -> Result<Result<(), Problem>, StoreError> {
+    while verifier.next_seq() <= head_seq {
+        let page = tx
+            .audit_events_between(None, verifier.next_seq(), head_seq, PAGE)
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        if let Err(p) = verifier.push(&page) {
+            return Ok(Err(p));
+        }
+    }
+    Ok(Ok(()))
 }

@@ -10,7 +10,7 @@ use crate::adapters::keys::audit::AuditPublicKey;
 use crate::model::audit::checkpoint;
 use crate::model::audit::checkpoint::Checkpoint;
 use crate::model::audit::problem::Problem;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Tx};
 
 /// The outcome of a verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +68,6 @@ pub async fn verify_store(
     outside: Vec<Checkpoint>,
     known_head: Option<(i64, String)>,
 ) -> Result<Report, StoreError> {
-    const PAGE: i64 = 20_000;
     let mut tx = store.begin_read().await?;
     // Checkpoints (and, from the caller, the sink's and the broker's memory), then the
     // head, then events up to it only: on PostgreSQL each statement sees what committed
@@ -84,6 +83,36 @@ pub async fn verify_store(
     // Number 0: the broker's own memory, as strong as a checkpoint while it runs.
     anchors.extend(known_head.map(|(seq, hash)| (seq, hash, 0)));
     let mut verifier = ChainVerifier::new(1, GENESIS, anchors);
+    walk_to_head(&mut tx, &mut verifier, head_seq, &mut problems).await?;
+    if let Err(p) = verifier.finish() {
+        problems.push(p);
+    }
+    let last = verifier.next_seq() - 1;
+    problems.extend(short_of_head(
+        last,
+        (head_seq, &head_hash),
+        verifier.head_hash(),
+    ));
+    problems.extend(beyond_head(&mut tx, head_seq).await?);
+    Ok(Report {
+        events: verifier.checked(),
+        last_seq: last,
+        checkpoints: checkpoints.len(),
+        problems,
+        ..Report::default()
+    }
+    .conclude())
+}
+
+/// Feeds the verifier the events up to `head_seq`, page by page, until they end or
+/// [`MAX_PROBLEMS`] are found.
+async fn walk_to_head(
+    tx: &mut Tx,
+    verifier: &mut ChainVerifier,
+    head_seq: i64,
+    problems: &mut Vec<Problem>,
+) -> Result<(), StoreError> {
+    const PAGE: i64 = 20_000;
     loop {
         let page = tx
             .audit_events_between(None, verifier.next_seq(), head_seq, PAGE)
@@ -92,18 +121,24 @@ pub async fn verify_store(
             break;
         }
         let full = page.len() as i64 == PAGE;
-        verifier.push_all(&page, &mut problems, MAX_PROBLEMS);
+        verifier.push_all(&page, problems, MAX_PROBLEMS);
         if !full || problems.len() >= MAX_PROBLEMS {
             break;
         }
     }
-    if let Err(p) = verifier.finish() {
-        problems.push(p);
-    }
-    // The head row is written with every append: a log shorter than its head lost its tail.
-    let last = verifier.next_seq() - 1;
+    Ok(())
+}
+
+/// A log that ends before the head row, or whose last event is not the one the head
+/// names. The head row is written with every append: a log shorter than its head lost
+/// its tail.
+fn short_of_head(
+    last: i64,
+    (head_seq, head_hash): (i64, &str),
+    chain_hash: &str,
+) -> Option<Problem> {
     if head_seq > last {
-        problems.push(
+        Some(
             Problem::new(
                 last + 1,
                 "truncated",
@@ -114,24 +149,29 @@ pub async fn verify_store(
             )
             .through(head_seq)
             .exact(),
-        );
-    } else if head_seq == last && head_seq > 0 && head_hash != verifier.head_hash() {
-        problems.push(
+        )
+    } else if head_seq == last && head_seq > 0 && head_hash != chain_hash {
+        Some(
             Problem::new(
                 last,
                 "truncated",
                 format!("event {last} is not the one the chain head names: it was rewritten"),
             )
             .through(last),
-        );
+        )
+    } else {
+        None
     }
-    // Rows beyond the head: an honest append moves the head in the same commit, so a head
-    // read after them is at least as far.
+}
+
+/// Rows beyond the head: an honest append moves the head in the same commit, so a head
+/// read after them is at least as far.
+async fn beyond_head(tx: &mut Tx, head_seq: i64) -> Result<Option<Problem>, StoreError> {
     let beyond = tx.audit_last_seq().await?;
     if beyond > head_seq {
         let now = tx.audit_head().await?.map_or(0, |h| h.0);
         if beyond > now {
-            problems.push(
+            return Ok(Some(
                 Problem::new(
                     now + 1,
                     "inserted",
@@ -142,15 +182,8 @@ pub async fn verify_store(
                 )
                 .through(beyond)
                 .exact(),
-            );
+            ));
         }
     }
-    Ok(Report {
-        events: verifier.checked(),
-        last_seq: last,
-        checkpoints: checkpoints.len(),
-        problems,
-        ..Report::default()
-    }
-    .conclude())
+    Ok(None)
 }

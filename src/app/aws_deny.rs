@@ -17,7 +17,7 @@ use crate::model::audit::EventKind;
 use crate::model::domain::{from_ms, Lock};
 use crate::model::policy::aws::AwsRole;
 use crate::model::policy::Kind;
-use crate::store::{NewDeny, StoreError, Tx};
+use crate::store::{NewDeny, SessionGrant, StoreError, Tx};
 
 /// The latest moment any session of a grant can still live at `now`: its latest recorded
 /// session, or one that an AssumeRole in flight now could still mint (at most the role's
@@ -133,28 +133,7 @@ impl Core {
             .into_iter()
             .map(|(id, email)| aws::session_name(email.as_deref().unwrap_or(&id)))
             .collect();
-        let mut roles: BTreeMap<String, (DateTime<Utc>, BTreeSet<String>)> = BTreeMap::new();
-        for g in grants {
-            let Some(role) = self.aws_role_of(&g.resource, &g.role) else {
-                continue;
-            };
-            let recorded = g.sessions_until.map(from_ms);
-            // A grant without a live session has nothing to deny; one in flight when the
-            // lock commits is discarded, and denied by the discard.
-            if recorded.is_none_or(|until| until <= now) {
-                continue;
-            }
-            let until = if g.state == "active" {
-                session_bound(recorded, g.expires_at.map(from_ms), role.max_session, now)
-            } else {
-                recorded.unwrap_or(now)
-            };
-            let slot = roles
-                .entry(role.role_arn)
-                .or_insert_with(|| (until, known.clone()));
-            slot.0 = slot.0.max(until);
-            slot.1.insert(aws::session_name(&g.requester_name));
-        }
+        let roles = self.locked_roles(grants, &known, now);
         let mut queued = 0;
         for (role_arn, (until, identities)) in roles {
             for identity in identities {
@@ -177,6 +156,40 @@ impl Core {
             }
         }
         Ok(queued)
+    }
+
+    /// The roles on which a locked user may still hold sessions, through `grants`: for
+    /// each, until when a deny must last, and the SourceIdentities to deny (`known`, and
+    /// each grant's requester name as it asked).
+    fn locked_roles(
+        &self,
+        grants: Vec<SessionGrant>,
+        known: &BTreeSet<String>,
+        now: DateTime<Utc>,
+    ) -> BTreeMap<String, (DateTime<Utc>, BTreeSet<String>)> {
+        let mut roles: BTreeMap<String, (DateTime<Utc>, BTreeSet<String>)> = BTreeMap::new();
+        for g in grants {
+            let Some(role) = self.aws_role_of(&g.resource, &g.role) else {
+                continue;
+            };
+            let recorded = g.sessions_until.map(from_ms);
+            // A grant without a live session has nothing to deny; one in flight when the
+            // lock commits is discarded, and denied by the discard.
+            if recorded.is_none_or(|until| until <= now) {
+                continue;
+            }
+            let until = if g.state == "active" {
+                session_bound(recorded, g.expires_at.map(from_ms), role.max_session, now)
+            } else {
+                recorded.unwrap_or(now)
+            };
+            let slot = roles
+                .entry(role.role_arn)
+                .or_insert_with(|| (until, known.clone()));
+            slot.0 = slot.0.max(until);
+            slot.1.insert(aws::session_name(&g.requester_name));
+        }
+        roles
     }
 }
 

@@ -2,6 +2,7 @@
 //! min(asked, the grant's remaining time, the provider's limit), each issuance recorded
 //! (fingerprint and expiry, never the secret) with its audit event in one transaction,
 //! the one that checks the grant again before anything is handed out (`issuance`).
+//! Broker tokens are here; AWS sessions in `credentials_aws`.
 
 use std::time::{Duration, Instant};
 
@@ -9,10 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::auth::session::SessionTokenError;
-use crate::adapters::providers::aws;
-use crate::adapters::providers::aws::{AssumeRole, AwsCredentials};
 use crate::adapters::providers::{fingerprint, token};
-use crate::app::core::Core;
 use crate::app::error::ServiceError;
 use crate::app::issuance::{Ended, Holder, Minted};
 use crate::app::services::Credentials;
@@ -163,100 +161,6 @@ impl Credentials {
             grant_id: grant.id,
             role: grant.role,
             algorithm: format!("{:?}", r.token_algorithm),
-        })
-    }
-
-    /// AWS credentials for `resource` inside the caller's active grant, through AssumeRole.
-    /// A failure issues nothing and is audited as `credential.failed`.
-    pub async fn issue_aws(
-        &self,
-        p: &Principal,
-        resource: &str,
-        asked: Option<Duration>,
-        origin: &Origin,
-        now: DateTime<Utc>,
-    ) -> Result<AwsCredentials, ServiceError> {
-        let began = Instant::now();
-        let (r, grant) = self.live_grant(p, resource, Kind::Aws, origin, now).await?;
-        let role = r
-            .roles
-            .get(&grant.role)
-            .and_then(|role| role.aws.clone())
-            .ok_or_else(|| {
-                ServiceError::NotFound(format!(
-                    "{resource}#{} has no AWS settings in the catalogue",
-                    grant.role
-                ))
-            })?;
-        let left = (grant.expires_at.unwrap_or(now) - now)
-            .to_std()
-            .unwrap_or_default();
-        let duration = aws::session_duration(asked, role.max_session, left).ok_or_else(|| {
-            ServiceError::GrantEndingSoon {
-                grant: grant.id.clone(),
-                minimum: crate::model::duration::format(aws::MIN_SESSION),
-            }
-        })?;
-        let name = Core::policy_name(p);
-        let mut tags = vec![
-            ("latchkey:request".to_string(), aws::tag_value(&grant.id)),
-            ("latchkey:requester".to_string(), aws::tag_value(name)),
-        ];
-        if let Some(t) = &grant.ticket {
-            tags.push(("latchkey:ticket".to_string(), aws::tag_value(t)));
-        }
-        let call = AssumeRole {
-            role_arn: role.role_arn.clone(),
-            session_name: aws::session_name(name),
-            source_identity: aws::session_name(name),
-            duration,
-            policy: role.session_policy.clone(),
-            policy_arns: role.policy_arns.clone(),
-            external_id: role.external_id.clone(),
-            tags,
-        };
-        let event = |kind: EventKind| {
-            AuditEvent::new(kind, &p.user_id, origin, now)
-                .map(|e| e.about(&grant.id, &r.name, &grant.role))
-        };
-        let creds = match self.aws.assume_role(&call).await {
-            Ok(c) => c,
-            Err(e) => {
-                let failed = event(EventKind::CredentialFailed)?.outcome("failure", Some(e.to_string())).details(serde_json::json!({ "kind": "aws", "code": e.code(), "role_arn": call.role_arn }));
-                let mut tx = self.core.store.begin().await?;
-                tx.append_audit(&failed).await?;
-                tx.commit().await?;
-                return Err(e.into());
-            }
-        };
-        // Never outlives the grant, even if STS rounded up.
-        let expires_at = creds.expiration.min(grant.expires_at.unwrap_or(now));
-        let print = fingerprint(&creds.session_token);
-        let issued = event(EventKind::CredentialIssued)?.details(serde_json::json!({
-            "kind": "aws", "fingerprint": print, "access_key_id": creds.access_key_id, "role_arn": call.role_arn,
-            "assumed_role_arn": creds.assumed_role_arn, "session_name": call.session_name,
-            "duration_secs": duration.as_secs(), "expires_at": expires_at,
-        }));
-        let minted = Minted {
-            issuance: Issuance {
-                id: crate::model::random::uuid_v4()?.to_string(),
-                request_id: grant.id.clone(),
-                kind: "aws",
-                fingerprint: print.clone(),
-                issued_at: now,
-                expires_at,
-            },
-            issued,
-            // The session cannot be recalled: its tag names the grant, whose revocation
-            // denies the grant's sessions at AWS.
-            identifiers: serde_json::json!({ "kind": "aws", "fingerprint": print, "access_key_id": creds.access_key_id, "role_arn": call.role_arn }),
-        };
-        self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
-            .await?;
-        Ok(AwsCredentials {
-            grant_id: Some(grant.id),
-            grant_expires_at: grant.expires_at,
-            ..creds
         })
     }
 }

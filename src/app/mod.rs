@@ -1,18 +1,25 @@
 //! The broker's operations, one transaction each, with their audit events. No HTTP here;
 //! handlers call these.
 //!
-//! - `login`: log in (OIDC, development), authenticate a session token, log out.
+//! - `login`: log in through the OpenID provider (browser login, device flow).
+//! - `login_dev`: the development login, on a development broker only.
+//! - `session_open`: opening a session for a logged-in identity; auditing refused logins.
+//! - `session_auth`: authenticate a session token, log out.
 //! - `devmode`: ending development sessions on a broker started without `--dev`.
 //! - [`admin`]: lock and unlock users, rotate keys.
-//! - `access`: create requests (decided by the policy), activate, extend, cancel, revoke, sweep.
+//! - `access_create`: create requests (decided by the policy, refusals audited).
+//! - `access`: activate, extend, cancel, revoke, sweep; a request's view and audit events.
 //! - `review`: approve and deny; one request with its reviews; the lists.
 //! - `error_class`: the refusal class and stable code of each [`ServiceError`].
-//! - `credentials`: broker tokens and AWS sessions inside active grants.
+//! - `credentials`: broker tokens inside active grants; what every credential shares.
+//! - `credentials_aws`: AWS sessions inside active grants, through AssumeRole.
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
 //! - [`aws_deny_sync`]: the worker that writes those denies to IAM and removes them when spent.
-//! - [`audit`]: checkpoints, verification, following and exporting the audit log.
+//! - [`audit`]: checkpoints, verification, following the audit log.
+//! - `audit_export`: exporting an evidence bundle, with its checkpoint and its audit event.
 //! - `audit_check`: the log since the newest checkpoint still holds, before signing and at start.
+//! - `audit_findings`: what that check finds wrong, each problem in words with its range.
 //! - [`slack`]: Slack approvals: one-time codes that link a Slack user to the caller, the
 //!   outbox of notifications, Approve and Deny clicks, the slash command, fresh logins.
 //! - [`gate`]: admissions through the gate, the streams it holds open and ends when their
@@ -21,15 +28,19 @@
 //!   [`audit_feed`]: following the log.
 
 mod access;
+mod access_create;
 pub mod admin;
 pub mod audit;
 mod audit_check;
+mod audit_export;
 pub mod audit_feed;
+mod audit_findings;
 pub mod audit_verify;
 mod aws_deny;
 pub mod aws_deny_sync;
 mod core;
 mod credentials;
+mod credentials_aws;
 mod devmode;
 mod error;
 mod error_class;
@@ -38,9 +49,12 @@ pub mod gate;
 mod in_flight;
 mod issuance;
 mod login;
+mod login_dev;
 pub mod readiness;
 mod review;
 pub mod services;
+mod session_auth;
+mod session_open;
 pub mod slack;
 
 pub use crate::app::core::Core;
@@ -52,5 +66,7 @@ pub use crate::model::domain::ClientInfo;
 pub use access::RequestView;
 pub use credentials::IssuedToken;
 pub use issuance::{InFlight, Pause};
-pub use login::{BrowserLogin, IssuedSession, DEV_ISSUER};
+pub use login::BrowserLogin;
+pub use login_dev::DEV_ISSUER;
+pub use session_open::IssuedSession;
 pub use slack::LinkCode;

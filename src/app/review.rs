@@ -7,12 +7,15 @@ use crate::app::access::{event, who, RequestView, RETRIES};
 use crate::app::core::Core;
 use crate::app::error::ServiceError;
 use crate::app::services::Access;
-use crate::model::access::lifecycle::TransitionRefusal;
+use crate::model::access::lifecycle::{Change, TransitionRefusal};
 use crate::model::access::{AccessRequest, Review, State, Verdict};
 use crate::model::audit::{EventKind, Origin};
 use crate::model::domain::Principal;
 use crate::model::policy::decide;
-use crate::model::policy::Action;
+use crate::model::policy::permit::{Permit, ReviewRequest};
+use crate::model::policy::review::ReviewRefusal;
+use crate::model::policy::{Action, Policy};
+use crate::store::Tx;
 
 impl Access {
     /// A reviewer approves or denies. Eligibility is checked against the policy now.
@@ -42,44 +45,20 @@ impl Access {
         via: Option<&serde_json::Value>,
         now: DateTime<Utc>,
     ) -> Result<RequestView, ServiceError> {
-        let with_via = |mut details: serde_json::Value| {
-            if let (Some(serde_json::Value::Object(extra)), Some(map)) =
-                (via, details.as_object_mut())
-            {
-                map.extend(extra.clone());
-            }
-            details
-        };
         let policy = self.core.policy.current();
         for _ in 0..RETRIES {
             let mut tx = self.core.store.begin().await?;
             let mut r = self.load_live(&mut tx, id, origin, now).await?;
-            let permit = match crate::model::policy::permit::review(
-                &policy,
-                &who(p),
-                p.auth_time,
-                (&r.resource, &r.role),
-                &r.requester_id,
-                now,
-            ) {
-                Ok((_, permit)) => permit,
+            let permit = match review_permit(&policy, p, &r, now) {
+                Ok(permit) => permit,
                 Err(refusal) => {
-                    let e = event(EventKind::ReviewRefused, &p.user_id, &r, origin, now)?
-                        .outcome("refused", Some(refusal.message.clone()))
-                        .details(with_via(serde_json::json!({ "code": refusal.code })));
-                    tx.append_audit(&e).await?;
+                    audit_refused(&mut tx, p, &r, &refusal, origin, via, now).await?;
                     tx.commit().await?;
                     return Err(ServiceError::ReviewRefused(refusal));
                 }
             };
             let earlier = tx.reviews(id).await?;
-            let review = Review {
-                reviewer_id: p.user_id.clone(),
-                reviewer_name: Core::policy_name(p).to_string(),
-                verdict,
-                comment: comment.clone(),
-                at: now,
-            };
+            let review = review_by(p, verdict, comment.clone(), now);
             let change = match r.review(&earlier, &review, now) {
                 Ok(c) => c,
                 Err(refusal) => {
@@ -94,17 +73,8 @@ impl Access {
             if !tx.update_request(&r).await? {
                 continue;
             }
-            let submitted = event(EventKind::ReviewSubmitted, &p.user_id, &r, origin, now)?
-                .outcome("success", comment.clone())
-                .details(with_via(serde_json::json!({ "verdict": verdict })));
-            tx.append_audit(&submitted).await?;
             let decided = change.is_some();
-            if let Some(c) = change {
-                let e = event(c.event, &p.user_id, &r, origin, now)?
-                    .outcome("success", r.end_reason.clone())
-                    .details(with_via(serde_json::json!({ "from": c.from, "to": c.to })));
-                tx.append_audit(&e).await?;
-            }
+            audit_reviewed(&mut tx, &r, &review, change, origin, via, now).await?;
             if self.slack_on {
                 crate::app::slack::notify::changed(&mut tx, &r, decided, now).await?;
             }
@@ -214,4 +184,94 @@ impl Access {
         tx.commit().await?;
         Ok(list)
     }
+}
+
+/// The policy's permit for `p` to review `r` now, or why not.
+fn review_permit(
+    policy: &Policy,
+    p: &Principal,
+    r: &AccessRequest,
+    now: DateTime<Utc>,
+) -> Result<Permit<ReviewRequest>, ReviewRefusal> {
+    let object = (r.resource.as_str(), r.role.as_str());
+    crate::model::policy::permit::review(policy, &who(p), p.auth_time, object, &r.requester_id, now)
+        .map(|(_, permit)| permit)
+}
+
+/// The review `p` submits.
+fn review_by(
+    p: &Principal,
+    verdict: Verdict,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> Review {
+    Review {
+        reviewer_id: p.user_id.clone(),
+        reviewer_name: Core::policy_name(p).to_string(),
+        verdict,
+        comment,
+        at: now,
+    }
+}
+
+/// The details of a review's audit events, with where it came from (`via`) merged in.
+fn with_via(via: Option<&serde_json::Value>, mut details: serde_json::Value) -> serde_json::Value {
+    if let (Some(serde_json::Value::Object(extra)), Some(map)) = (via, details.as_object_mut()) {
+        map.extend(extra.clone());
+    }
+    details
+}
+
+/// Appends, in the review's transaction, `review.refused` for a reviewer the policy
+/// does not let review `r` now.
+async fn audit_refused(
+    tx: &mut Tx,
+    p: &Principal,
+    r: &AccessRequest,
+    refusal: &ReviewRefusal,
+    origin: &Origin,
+    via: Option<&serde_json::Value>,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let e = event(EventKind::ReviewRefused, &p.user_id, r, origin, now)?
+        .outcome("refused", Some(refusal.message.clone()))
+        .details(with_via(via, serde_json::json!({ "code": refusal.code })));
+    tx.append_audit(&e).await?;
+    Ok(())
+}
+
+/// Appends, in the review's transaction, `review.submitted` and, when the review decided
+/// the request, the event of that change.
+async fn audit_reviewed(
+    tx: &mut Tx,
+    r: &AccessRequest,
+    review: &Review,
+    change: Option<Change>,
+    origin: &Origin,
+    via: Option<&serde_json::Value>,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let submitted = event(
+        EventKind::ReviewSubmitted,
+        &review.reviewer_id,
+        r,
+        origin,
+        now,
+    )?
+    .outcome("success", review.comment.clone())
+    .details(with_via(
+        via,
+        serde_json::json!({ "verdict": review.verdict }),
+    ));
+    tx.append_audit(&submitted).await?;
+    if let Some(c) = change {
+        let e = event(c.event, &review.reviewer_id, r, origin, now)?
+            .outcome("success", r.end_reason.clone())
+            .details(with_via(
+                via,
+                serde_json::json!({ "from": c.from, "to": c.to }),
+            ));
+        tx.append_audit(&e).await?;
+    }
+    Ok(())
 }

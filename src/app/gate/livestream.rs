@@ -12,7 +12,7 @@ use crate::adapters::providers::fingerprint;
 use crate::adapters::providers::livestream;
 use crate::adapters::providers::livestream::{LivestreamClaims, MAX_TTL};
 use crate::app::error::ServiceError;
-use crate::app::gate::admission_check::internal;
+use crate::app::gate::failure::internal;
 use crate::app::issuance::Ended;
 use crate::app::issuance::Holder;
 use crate::app::issuance::Minted;

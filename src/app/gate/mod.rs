@@ -4,8 +4,10 @@
 //! pool and the identity assertion are adapters.
 //!
 //! - [`cache`]: admissions remembered for a while, and one check at a time per credential.
-//! - [`admission_check`]: the admission check against tokens and the store (session or
-//!   broker token, grant, lock).
+//! - [`admission_check`]: the admission check, through the cache; refusals audited.
+//! - [`identify`]: the human behind a credential (a session token or a broker token).
+//! - [`standing`]: the caller's grant and lock on a resource, and the upstream's assertion.
+//! - [`failure`]: the refusal for a failure of the broker itself while admitting.
 //! - [`state`]: what the gate holds: open streams, recent admissions, upstream connections.
 //! - [`revocation`]: the hub that ends every stream of a grant, session or user.
 //! - [`poll`]: the store poll that catches ends committed by other replicas or clocks.
@@ -15,11 +17,14 @@
 
 pub mod admission_check;
 pub mod cache;
+pub mod failure;
 pub mod forward;
+pub mod identify;
 pub mod livestream;
 pub mod poll;
 pub mod relay;
 pub mod revocation;
+pub mod standing;
 pub mod state;
 
 pub use crate::model::gate::admission_rules::{Admission, GateRefusal};

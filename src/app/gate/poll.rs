@@ -3,12 +3,15 @@
 //! its clock) is ended here too. Nothing is read while nothing is open.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use crate::app::gate::revocation::{End, POLL};
+use crate::app::gate::revocation::{End, Liveness, POLL};
+use crate::app::gate::state::Gate;
 use crate::app::services::Gatekeeper;
 use crate::model::domain::to_ms;
+use crate::model::gate::admission_rules::Admission;
 use crate::store::StoreError;
 
 /// Polls until the keeper stops.
@@ -26,7 +29,8 @@ pub async fn poll_forever(keeper: Gatekeeper) {
     }
 }
 
-/// One poll.
+/// One poll: what is open, its ends read back in one transaction, and whatever ended
+/// ended here too.
 pub async fn poll_once(keeper: &Gatekeeper) -> Result<(), StoreError> {
     let gate = &keeper.gate;
     let streams = gate.hub.snapshot();
@@ -34,6 +38,21 @@ pub async fn poll_once(keeper: &Gatekeeper) -> Result<(), StoreError> {
     if streams.is_empty() && admitted.is_empty() {
         return Ok(());
     }
+    let (grants, sessions) = watched(&streams, &admitted);
+    let now = Utc::now();
+    let mut tx = keeper.core.store.begin_read().await?;
+    let grant_states = tx.grant_states(&grants).await?;
+    let session_states = tx.session_states(&sessions).await?;
+    let locks = tx.lock_identifiers().await?;
+    tx.commit().await?;
+    end_grants(gate, &grants, &grant_states, now);
+    end_sessions(gate, &sessions, &session_states, now);
+    end_locked(gate, &streams, &admitted, &locks);
+    Ok(())
+}
+
+/// The grants and the sessions behind open streams and remembered admissions, each once.
+fn watched(streams: &[Liveness], admitted: &[Arc<Admission>]) -> (Vec<String>, Vec<String>) {
     let grants: BTreeSet<String> = streams
         .iter()
         .map(|s| s.grant_id.clone())
@@ -44,19 +63,21 @@ pub async fn poll_once(keeper: &Gatekeeper) -> Result<(), StoreError> {
         .filter_map(|s| s.session_id.clone())
         .chain(admitted.iter().filter_map(|a| a.session_id.clone()))
         .collect();
-    let grants: Vec<String> = grants.into_iter().collect();
-    let sessions: Vec<String> = sessions.into_iter().collect();
-    let now = Utc::now();
-    let mut tx = keeper.core.store.begin_read().await?;
-    let grant_states = tx.grant_states(&grants).await?;
-    let session_states = tx.session_states(&sessions).await?;
-    let locks = tx.lock_identifiers().await?;
-    tx.commit().await?;
+    (grants.into_iter().collect(), sessions.into_iter().collect())
+}
+
+/// Ends each watched grant the store no longer shows active and unexpired.
+fn end_grants(
+    gate: &Gate,
+    grants: &[String],
+    grant_states: &[(String, String, Option<i64>)],
+    now: DateTime<Utc>,
+) {
     let known: HashMap<&str, (&str, Option<i64>)> = grant_states
         .iter()
         .map(|(id, state, exp)| (id.as_str(), (state.as_str(), *exp)))
         .collect();
-    for id in &grants {
+    for id in grants {
         let end = match known.get(id.as_str()) {
             None => Some(End::GrantEnded),
             Some(("active", Some(exp))) if *exp > to_ms(now) => None,
@@ -67,6 +88,15 @@ pub async fn poll_once(keeper: &Gatekeeper) -> Result<(), StoreError> {
             gate.end_grant(id, why);
         }
     }
+}
+
+/// Ends each watched session the store no longer shows unrevoked and unexpired.
+fn end_sessions(
+    gate: &Gate,
+    sessions: &[String],
+    session_states: &[(String, Option<i64>, i64)],
+    now: DateTime<Utc>,
+) {
     let live_sessions: HashSet<&str> = session_states
         .iter()
         .filter(|(_, revoked, exp)| revoked.is_none() && *exp > to_ms(now))
@@ -78,6 +108,10 @@ pub async fn poll_once(keeper: &Gatekeeper) -> Result<(), StoreError> {
     {
         gate.end_session(id);
     }
+}
+
+/// Ends the users named by a lock who have something open here.
+fn end_locked(gate: &Gate, streams: &[Liveness], admitted: &[Arc<Admission>], locks: &[String]) {
     // Only the locks that name someone open here: each end is also kept for the checks
     // in flight (see the cache), and most locks name nobody with an open stream.
     let open: HashSet<String> = streams
@@ -89,5 +123,4 @@ pub async fn poll_once(keeper: &Gatekeeper) -> Result<(), StoreError> {
     for identifier in locks.iter().filter(|l| open.contains(&l.to_lowercase())) {
         gate.end_user(identifier);
     }
-    Ok(())
 }

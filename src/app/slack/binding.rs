@@ -83,7 +83,7 @@ fn principal(
         return Err(BindError::Locked);
     }
     Ok(Principal {
-        dev: u.issuer == crate::app::login::DEV_ISSUER,
+        dev: u.issuer == crate::app::login_dev::DEV_ISSUER,
         user_id: u.id,
         subject: u.subject,
         email: u.email,
@@ -138,13 +138,7 @@ pub async fn resolve(
     if user.deleted || user.is_bot || user.is_restricted || user.is_ultra_restricted {
         return Err(BindError::NotAMember);
     }
-    let mut tx = slack.core.store.begin_read().await?;
-    let linked = match tx.slack_binding(slack_user_id).await? {
-        Some((user_id, method)) if method == "code" => tx.user_by_id(&user_id).await?,
-        _ => None,
-    };
-    tx.commit().await?;
-    if let Some(u) = linked {
+    if let Some(u) = linked_by_code(slack, slack_user_id).await? {
         return Ok(Bound {
             principal: principal(u, slack_user_id, now)?,
             method: "code",
@@ -158,8 +152,37 @@ pub async fn resolve(
             ))
         }
     };
+    let u = bind_by_email(slack, slack_user_id, &email, now).await?;
+    Ok(Bound {
+        principal: principal(u, slack_user_id, now)?,
+        method: "email",
+    })
+}
+
+/// The latchkey user a Slack user was linked to by a one-time code, if any.
+async fn linked_by_code(
+    slack: &Slack,
+    slack_user_id: &str,
+) -> Result<Option<UserRecord>, BindError> {
+    let mut tx = slack.core.store.begin_read().await?;
+    let linked = match tx.slack_binding(slack_user_id).await? {
+        Some((user_id, method)) if method == "code" => tx.user_by_id(&user_id).await?,
+        _ => None,
+    };
+    tx.commit().await?;
+    Ok(linked)
+}
+
+/// The one latchkey user whose verified email is the Slack user's confirmed `email`,
+/// bound to the Slack user in one transaction (`slack.linked` audited the first time).
+async fn bind_by_email(
+    slack: &Slack,
+    slack_user_id: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<UserRecord, BindError> {
     let mut tx = slack.core.store.begin().await?;
-    let mut matches = tx.users_by_email(&email).await?;
+    let mut matches = tx.users_by_email(email).await?;
     if matches.len() != 1 {
         tx.commit().await?;
         return Err(BindError::Unbound(if matches.is_empty() {
@@ -181,8 +204,5 @@ pub async fn resolve(
         tx.append_audit(&e).await?;
     }
     tx.commit().await?;
-    Ok(Bound {
-        principal: principal(u, slack_user_id, now)?,
-        method: "email",
-    })
+    Ok(u)
 }

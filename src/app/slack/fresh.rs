@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::adapters::auth::oidc::{IdTokenVerifier, VerifiedIdToken};
 use crate::adapters::auth::provider::{CodeLogin, Provider, ProviderError};
 use crate::app::access::RequestView;
 use crate::app::error::ServiceError;
 use crate::app::services::Slack;
 use crate::model::access::Verdict;
 use crate::model::audit::Origin;
-use crate::model::domain::Principal;
+use crate::model::domain::{Identity, Principal};
 use crate::model::random::random_id;
 use crate::store::Confirmation;
 
@@ -143,48 +144,9 @@ pub async fn finish(
     let c = tx.slack_take_confirmation(state, now).await?;
     tx.commit().await?;
     let c = c.ok_or(ServiceError::LoginAttemptInvalid)?;
-    let redirect = redirect_uri(slack);
-    let id_token = provider(slack)
-        .await?
-        .exchange_code(code, &code_login(&redirect, &c))
-        .await
-        .map_err(|e| match e {
-            ProviderError::Refused { .. } => {
-                ServiceError::Forbidden(format!("the identity provider refused the login ({e})"))
-            }
-            e => unavailable(e),
-        })?;
-    let verified = verifier.verify(&id_token, Some(&c.nonce), now).await?;
-    let identity = verified.identity;
-    if identity.user_id() != c.user_id {
-        return Err(ServiceError::Forbidden(format!(
-            "you confirmed as {}, but this Slack account is bound to another latchkey user",
-            identity.email.as_deref().unwrap_or(&identity.subject)
-        )));
-    }
-    let mut tx = slack.core.store.begin().await?;
-    if !tx
-        .mark_id_token_used(&verified.replay_key, verified.remember_until, now)
-        .await?
-    {
-        return Err(ServiceError::IdTokenReplayed);
-    }
-    if tx.find_lock(&identity.lock_identifiers()).await?.is_some() {
-        return Err(ServiceError::UserLocked);
-    }
-    tx.upsert_user(&identity, now).await?;
-    tx.commit().await?;
-    let principal = Principal {
-        user_id: identity.user_id(),
-        subject: identity.subject.clone(),
-        email: identity.email.clone(),
-        name: identity.name.clone(),
-        groups: identity.groups.clone(),
-        session_id: format!("slack-confirm:{}", c.id),
-        expires_at: now,
-        dev: false,
-        auth_time: identity.auth_time,
-    };
+    let verified = confirmed_login(slack, verifier, code, &c, now).await?;
+    record_login(slack, &verified, now).await?;
+    let principal = confirming_principal(&verified.identity, &c, now);
     let verdict = if c.verdict == "deny" {
         Verdict::Deny
     } else {
@@ -203,4 +165,74 @@ pub async fn finish(
             now,
         )
         .await
+}
+
+/// The provider's word on a confirmation: the code exchanged for an ID token, verified
+/// with the confirmation's nonce, naming the very latchkey user the Slack account is
+/// bound to.
+async fn confirmed_login(
+    slack: &Slack,
+    verifier: &IdTokenVerifier,
+    code: &str,
+    c: &Confirmation,
+    now: DateTime<Utc>,
+) -> Result<VerifiedIdToken, ServiceError> {
+    let redirect = redirect_uri(slack);
+    let id_token = provider(slack)
+        .await?
+        .exchange_code(code, &code_login(&redirect, c))
+        .await
+        .map_err(|e| match e {
+            ProviderError::Refused { .. } => {
+                ServiceError::Forbidden(format!("the identity provider refused the login ({e})"))
+            }
+            e => unavailable(e),
+        })?;
+    let verified = verifier.verify(&id_token, Some(&c.nonce), now).await?;
+    let identity = &verified.identity;
+    if identity.user_id() != c.user_id {
+        return Err(ServiceError::Forbidden(format!(
+            "you confirmed as {}, but this Slack account is bound to another latchkey user",
+            identity.email.as_deref().unwrap_or(&identity.subject)
+        )));
+    }
+    Ok(verified)
+}
+
+/// Records the fresh login in one transaction, as a login would: its ID token used once,
+/// refused for a locked user, the user's profile updated.
+async fn record_login(
+    slack: &Slack,
+    verified: &VerifiedIdToken,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let identity = &verified.identity;
+    let mut tx = slack.core.store.begin().await?;
+    if !tx
+        .mark_id_token_used(&verified.replay_key, verified.remember_until, now)
+        .await?
+    {
+        return Err(ServiceError::IdTokenReplayed);
+    }
+    if tx.find_lock(&identity.lock_identifiers()).await?.is_some() {
+        return Err(ServiceError::UserLocked);
+    }
+    tx.upsert_user(identity, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The reviewer as the fresh login shows them, with its `auth_time`; no session.
+fn confirming_principal(identity: &Identity, c: &Confirmation, now: DateTime<Utc>) -> Principal {
+    Principal {
+        user_id: identity.user_id(),
+        subject: identity.subject.clone(),
+        email: identity.email.clone(),
+        name: identity.name.clone(),
+        groups: identity.groups.clone(),
+        session_id: format!("slack-confirm:{}", c.id),
+        expires_at: now,
+        dev: false,
+        auth_time: identity.auth_time,
+    }
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::app::slack::binding;
 
+use crate::adapters::slack::api::SlackApi;
 use crate::adapters::slack::blocks::{APPROVE, DENY};
 use crate::app::error::ServiceError;
 use crate::app::services::Slack;
@@ -172,62 +173,67 @@ pub async fn handle_actions(slack: Slack, p: BlockActions, origin: Origin) {
             tracing::info!(slack_user = %p.user.id, "Slack: click already handled; ignored");
             continue;
         }
-        let now = Utc::now();
-        let text = match binding::resolve(
-            &slack,
-            &api,
-            p.team.as_ref().map(|t| t.id.as_str()),
-            &p.user.id,
+        let text = review_click(&slack, &api, &p, request_id, verdict, &origin).await;
+        reply(&slack, p.response_url.as_deref(), &text).await;
+    }
+}
+
+/// One first-time click: the Slack user bound to a latchkey user (or the refusal
+/// audited), then the review submitted for them; returns the answer to show them.
+async fn review_click(
+    slack: &Slack,
+    api: &SlackApi,
+    p: &BlockActions,
+    request_id: &str,
+    verdict: Verdict,
+    origin: &Origin,
+) -> String {
+    let now = Utc::now();
+    let team = p.team.as_ref().map(|t| t.id.as_str());
+    let bound = match binding::resolve(slack, api, team, &p.user.id, now).await {
+        Ok(bound) => bound,
+        Err(e) => {
+            audit_unbound(slack, &p.user.id, request_id, &e, origin).await;
+            return format!("Not counted: {e}");
+        }
+    };
+    let via = json!({
+        "via": "slack", "slack_user_id": p.user.id,
+        "slack_team_id": team, "binding": bound.method,
+    });
+    let reviewed = slack
+        .access
+        .review_via(
+            &bound.principal,
+            request_id,
+            verdict,
+            None,
+            origin,
+            Some(&via),
             now,
         )
-        .await
-        {
-            Err(e) => {
-                audit_unbound(&slack, &p.user.id, request_id, &e, &origin).await;
-                format!("Not counted: {e}")
+        .await;
+    match reviewed {
+        // Eligible but a click is no login: confirm at the identity provider.
+        Err(ServiceError::ReviewRefused(r)) if r.code == "login_not_fresh" => {
+            match crate::app::slack::fresh::offer(slack, &p.user.id, &bound.principal.user_id, request_id, verdict, now).await {
+                Ok(link) => format!("This role needs a fresh login: confirm with your identity provider at {link} (single use, 10 minutes)."),
+                Err(e) => format!("Not counted: {}; use `latchkey login` and `latchkey approve {request_id}`", said(&e)),
             }
-            Ok(bound) => {
-                let via = json!({
-                    "via": "slack", "slack_user_id": p.user.id,
-                    "slack_team_id": p.team.as_ref().map(|t| t.id.as_str()), "binding": bound.method,
-                });
-                match slack
-                    .access
-                    .review_via(
-                        &bound.principal,
-                        request_id,
-                        verdict,
-                        None,
-                        &origin,
-                        Some(&via),
-                        now,
-                    )
-                    .await
-                {
-                    // Eligible but a click is no login: confirm at the identity provider.
-                    Err(ServiceError::ReviewRefused(r)) if r.code == "login_not_fresh" => {
-                        match crate::app::slack::fresh::offer(&slack, &p.user.id, &bound.principal.user_id, request_id, verdict, now).await {
-                            Ok(link) => format!("This role needs a fresh login: confirm with your identity provider at {link} (single use, 10 minutes)."),
-                            Err(e) => format!("Not counted: {}; use `latchkey login` and `latchkey approve {request_id}`", said(&e)),
-                        }
-                    }
-                    Ok(view) => format!(
-                        "You {} the request of {} for {}#{}; it is now {}.",
-                        if verdict == Verdict::Approve {
-                            "approved"
-                        } else {
-                            "denied"
-                        },
-                        view.request.requester_name,
-                        view.request.resource,
-                        view.request.role,
-                        view.request.state.as_str()
-                    ),
-                    Err(e) => format!("Not counted: {}", said(&e)),
-                }
-            }
-        };
-        reply(&slack, p.response_url.as_deref(), &text).await;
+        }
+        Ok(view) => format!(
+            "You {} the request of {} for {}#{}; it is now {}.",
+            if verdict == Verdict::Approve {
+                "approved"
+            } else {
+                "denied"
+            },
+            view.request.requester_name,
+            view.request.resource,
+            view.request.role,
+            view.request.state.as_str()
+        ),
+        Err(e) => format!("Not counted: {}", said(&e)),
     }
 }
 

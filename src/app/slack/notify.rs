@@ -13,8 +13,8 @@ use crate::adapters::slack::api::{SlackApi, SlackError};
 use crate::adapters::slack::blocks;
 use crate::adapters::slack::blocks::MessageView;
 use crate::app::services::Slack;
-use crate::model::access::{AccessRequest, State};
-use crate::store::{OutboxRow, StoreError, Tx};
+use crate::model::access::{AccessRequest, Review, State};
+use crate::store::{OutboxRow, SlackMessage, StoreError, Tx, UserRecord};
 
 /// How long a worker holds a row it is sending before another may take it.
 const LEASE: Duration = Duration::from_secs(60);
@@ -150,66 +150,23 @@ pub async fn drain(slack: &Slack, api: &SlackApi, now: DateTime<Utc>) -> Result<
     Ok(attempted)
 }
 
+/// Sends one row: a direct message to the requester, or the request's channel message
+/// (posted the first time, updated after), rendered from what the store holds now.
 async fn send(slack: &Slack, api: &SlackApi, row: &OutboxRow) -> Result<(), Failure> {
     let Some(config) = slack.core.config.slack.as_ref() else {
         return Err(Failure::Drop("Slack is not configured".into()));
     };
-    let mut tx = slack.core.store.begin_read().await?;
-    let request = tx.request(&row.request_id).await?;
-    let reviews = tx.reviews(&row.request_id).await?;
-    let message = tx.slack_message(&row.request_id).await?;
-    let requester_slack = match &request {
-        Some(r) if row.kind == "dm" => tx.slack_user_of(&r.requester_id).await?,
-        _ => None,
-    };
-    let requester = match &request {
-        Some(r) if row.kind == "dm" && requester_slack.is_none() => {
-            tx.user_by_id(&r.requester_id).await?
-        }
-        _ => None,
-    };
-    tx.commit().await?;
-    let Some(r) = request else {
+    let held = read_row_subject(slack, row).await?;
+    let Some(r) = held.request else {
         return Err(Failure::Drop("no such request".into()));
     };
     if row.kind == "dm" {
-        let slack_user = match requester_slack {
-            Some(u) => u,
-            None => {
-                let email = requester
-                    .and_then(|u| u.email)
-                    .ok_or_else(|| Failure::Drop("the requester has no email".into()))?;
-                api.lookup_by_email(&email)
-                    .await?
-                    .map(|u| u.id)
-                    .ok_or_else(|| Failure::Drop("the requester has no Slack account".into()))?
-            }
-        };
-        let text = blocks::decided_text(&r);
-        let body = json!([{"type": "section", "text": {"type": "mrkdwn", "text": text}}]);
-        api.post_message(&slack_user, &text, &body).await?;
-        return Ok(());
+        return send_dm(api, &r, held.requester_slack, held.requester).await;
     }
-    let Some(message) = message else {
+    let Some(message) = held.message else {
         return Err(Failure::Drop("the request was never announced".into()));
     };
-    let policy = slack.core.policy.current();
-    let role = policy
-        .catalogue
-        .role(&r.resource, &r.role)
-        .map(|(_, role)| role);
-    let reviewers = match role {
-        Some(role) => crate::model::policy::review::reviewers_text(&policy, &r.resource, role),
-        None => "nobody (the role is no longer in the catalogue)".into(),
-    };
-    let view = MessageView {
-        request: &r,
-        reviews: &reviews,
-        reviewers: &reviewers,
-        first_request: message.first_request,
-        fresh_login: role.and_then(|role| role.reviewer_fresh_login),
-    };
-    let (text, blocks) = blocks::render(&view);
+    let (text, blocks) = render_message(slack, &r, &held.reviews, message.first_request);
     match (message.channel, message.ts) {
         (Some(channel), Some(ts)) => match api.update(&channel, &ts, &text, &blocks).await {
             Err(SlackError::Refused(code))
@@ -230,6 +187,96 @@ async fn send(slack: &Slack, api: &SlackApi, row: &OutboxRow) -> Result<(), Fail
             Ok(())
         }
     }
+}
+
+/// What the store holds now for one outbox row.
+struct RowSubject {
+    request: Option<AccessRequest>,
+    reviews: Vec<Review>,
+    message: Option<SlackMessage>,
+    /// For a direct message: the requester's linked Slack user.
+    requester_slack: Option<String>,
+    /// For a direct message to a requester with no linked Slack user: their record.
+    requester: Option<UserRecord>,
+}
+
+/// Reads, in one transaction, the request of a row, its reviews and message and, for a
+/// direct message, how to reach the requester.
+async fn read_row_subject(slack: &Slack, row: &OutboxRow) -> Result<RowSubject, StoreError> {
+    let mut tx = slack.core.store.begin_read().await?;
+    let request = tx.request(&row.request_id).await?;
+    let reviews = tx.reviews(&row.request_id).await?;
+    let message = tx.slack_message(&row.request_id).await?;
+    let requester_slack = match &request {
+        Some(r) if row.kind == "dm" => tx.slack_user_of(&r.requester_id).await?,
+        _ => None,
+    };
+    let requester = match &request {
+        Some(r) if row.kind == "dm" && requester_slack.is_none() => {
+            tx.user_by_id(&r.requester_id).await?
+        }
+        _ => None,
+    };
+    tx.commit().await?;
+    Ok(RowSubject {
+        request,
+        reviews,
+        message,
+        requester_slack,
+        requester,
+    })
+}
+
+/// Tells the requester of a decision, directly: their linked Slack user, else the one
+/// Slack finds by their email.
+async fn send_dm(
+    api: &SlackApi,
+    r: &AccessRequest,
+    requester_slack: Option<String>,
+    requester: Option<UserRecord>,
+) -> Result<(), Failure> {
+    let slack_user = match requester_slack {
+        Some(u) => u,
+        None => {
+            let email = requester
+                .and_then(|u| u.email)
+                .ok_or_else(|| Failure::Drop("the requester has no email".into()))?;
+            api.lookup_by_email(&email)
+                .await?
+                .map(|u| u.id)
+                .ok_or_else(|| Failure::Drop("the requester has no Slack account".into()))?
+        }
+    };
+    let text = blocks::decided_text(r);
+    let body = json!([{"type": "section", "text": {"type": "mrkdwn", "text": text}}]);
+    api.post_message(&slack_user, &text, &body).await?;
+    Ok(())
+}
+
+/// The channel message of a request as it stands: its text and blocks.
+fn render_message(
+    slack: &Slack,
+    r: &AccessRequest,
+    reviews: &[Review],
+    first_request: bool,
+) -> (String, serde_json::Value) {
+    let policy = slack.core.policy.current();
+    let role = policy
+        .catalogue
+        .role(&r.resource, &r.role)
+        .map(|(_, role)| role);
+    let reviewers = match role {
+        Some(role) => crate::model::policy::review::reviewers_text(&policy, &r.resource, role),
+        None => "nobody (the role is no longer in the catalogue)".into(),
+    };
+    let view = MessageView {
+        request: r,
+        reviews,
+        reviewers: &reviewers,
+        first_request,
+        fresh_login: role.and_then(|role| role.reviewer_fresh_login),
+    };
+    blocks::render(&view)
 }
 
 #[cfg(test)]
