@@ -1,6 +1,7 @@
 //! The policy: a resource catalogue and casbin rules, loaded from one directory,
 //! reloaded on SIGHUP or file change, and answering every question with its reasons.
 //!
+//! - [`action`]: what a policy line allows or denies (`request`, `review`, …).
 //! - [`aws`]: the AWS settings of a role, checked against AWS's limits at load.
 //! - [`catalogue`]: resources, roles, clocks and thresholds (`catalogue.toml`).
 //! - [`rules`]: casbin model and lines (`model.conf`, `policy.csv`).
@@ -11,6 +12,7 @@
 //! - [`upstream`]: the upstream of an `http` resource, checked at load.
 //! - [`table`]: `latchkey policy test`, table tests kept next to the policy.
 
+pub mod action;
 pub mod aws;
 pub mod catalogue;
 pub mod decide;
