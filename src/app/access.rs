@@ -23,7 +23,7 @@ use crate::store::Tx;
 pub(super) const RETRIES: usize = 8;
 
 /// A request with its reviews and who can still decide it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RequestView {
     /// The request.
     #[serde(flatten)]

@@ -12,7 +12,7 @@ use crate::model::domain::{Lock, Principal};
 const VERIFIER_LEEWAY: Duration = Duration::minutes(2);
 
 /// Outcome of a lock.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LockOutcome {
     /// The lock.
     pub lock: Lock,

@@ -13,7 +13,8 @@ use crate::model::audit::problem::Problem;
 use crate::store::{Store, StoreError, Tx};
 
 /// The outcome of a verification.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = VerifyReport)]
 pub struct Report {
     /// True when nothing was found wrong.
     pub ok: bool,

@@ -24,7 +24,7 @@ use crate::store::Issuance;
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// A broker token as the API returns it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     /// The token.
     pub token: String,

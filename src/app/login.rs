@@ -15,7 +15,7 @@ use crate::model::random::random_id;
 const BROWSER_LOGIN_WINDOW: i64 = 600;
 
 /// A browser login's single-use handle and the nonce to send to the provider.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BrowserLogin {
     /// Handle to present with the ID token.
     pub login_id: String,

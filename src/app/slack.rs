@@ -24,7 +24,7 @@ use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::Principal;
 
 /// A one-time code that links the Slack user who types it to the caller.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LinkCode {
     /// The code (shown once).
     pub code: String,

@@ -90,7 +90,7 @@ impl Session {
 }
 
 /// An administrator's lock on a user: no logins, no sessions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Lock {
     /// The locked identifier: email (lower case), subject or user id.
     pub identifier: String,
@@ -103,7 +103,7 @@ pub struct Lock {
 }
 
 /// An authenticated caller of the API, from a verified, live session.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Principal {
     /// User id.
     pub user_id: String,

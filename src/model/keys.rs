@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// A key as the JWKS and `latchkey keys` show it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct KeyInfo {
     /// Key id.
     pub kid: String,
@@ -22,11 +22,14 @@ pub struct KeyInfo {
     pub active: bool,
     /// Key kind.
     #[serde(default)]
+    #[schema(inline)]
     pub alg: KeyAlg,
 }
 
 /// The kinds of signing key the broker keeps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyAlg {
     /// Ed25519, JWT `alg` EdDSA: sessions and, by default, broker tokens.

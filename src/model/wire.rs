@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Credentials STS returned. `Debug` does not print the secrets.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AwsCredentials {
     /// AccessKeyId (an identifier AWS logs, not a secret).
     pub access_key_id: String,

@@ -29,7 +29,7 @@ use crate::store::{Issuance, StoreError};
 pub const KIND: &str = "livestream";
 
 /// A livestream token as the API returns it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IssuedLivestream {
     /// The token (`Authorization: Bearer` at the live events service).
     pub token: String,

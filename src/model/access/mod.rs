@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Where a request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Waiting for reviews.
@@ -70,7 +70,7 @@ impl State {
 }
 
 /// A reviewer's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Approve.
@@ -80,13 +80,14 @@ pub enum Verdict {
 }
 
 /// One review.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Review {
     /// Reviewer's user id.
     pub reviewer_id: String,
     /// Reviewer's email or id, for people.
     pub reviewer_name: String,
     /// Approve or deny.
+    #[schema(inline)]
     pub verdict: Verdict,
     /// Comment (a denial's reason).
     pub comment: Option<String>,
@@ -96,22 +97,25 @@ pub struct Review {
 
 /// The role's rules, fixed when the request is made so a later policy change cannot
 /// move a request's goalposts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Terms {
     /// Approvals needed.
     pub approvals: u32,
     /// Denials that end it.
     pub denials: u32,
-    /// How long an approved grant may wait for activation.
+    /// How long an approved grant may wait for activation (seconds).
     #[serde(with = "secs")]
+    #[schema(value_type = u64)]
     pub activation_window: Duration,
-    /// The longest the access may last in all, extensions included.
+    /// The longest the access may last in all, extensions included (seconds).
     #[serde(with = "secs")]
+    #[schema(value_type = u64)]
     pub max_duration: Duration,
     /// How many extensions.
     pub max_extensions: u32,
-    /// Longest single extension.
+    /// Longest single extension (seconds).
     #[serde(with = "secs")]
+    #[schema(value_type = u64)]
     pub extension: Duration,
 }
 
@@ -126,7 +130,7 @@ mod secs {
 }
 
 /// An access request and, once approved, its grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccessRequest {
     /// Request id.
     pub id: String,
@@ -142,10 +146,12 @@ pub struct AccessRequest {
     pub reason: Option<String>,
     /// Ticket.
     pub ticket: Option<String>,
-    /// Access duration asked, counted from activation.
+    /// Access duration asked, counted from activation (seconds).
     #[serde(with = "secs")]
+    #[schema(value_type = u64)]
     pub duration: Duration,
     /// State.
+    #[schema(inline)]
     pub state: State,
     /// The role's rules at request time.
     pub terms: Terms,

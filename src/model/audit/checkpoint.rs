@@ -21,7 +21,7 @@ use crate::model::audit::problem::Problem;
 pub const DOMAIN: &[u8] = b"latchkey.checkpoint.v1\n";
 
 /// One signed checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {
     /// 1, 2, 3, …: each checkpoint follows the one before.
     pub number: i64,

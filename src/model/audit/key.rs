@@ -24,7 +24,7 @@ impl std::fmt::Debug for AuditKey {
 }
 
 /// The public half, as a JWK (`kty` OKP, `crv` Ed25519, `x`, `kid`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPublicKey {
     /// `OKP`.
     pub kty: String,

@@ -42,7 +42,7 @@ pub struct Origin {
 }
 
 /// One audit event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// Sequence number, assigned on append.
     pub seq: i64,
@@ -74,6 +74,7 @@ pub struct AuditEvent {
     /// Client user agent.
     pub user_agent: Option<String>,
     /// Anything else, structured (integers, strings, booleans, lists, objects).
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
     /// The hash of the event before ([`chain::GENESIS`] for the first).
     #[serde(default)]

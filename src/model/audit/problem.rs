@@ -2,7 +2,7 @@
 //! numbers it puts in doubt, exact where the evidence pins the first bad event.
 
 /// Something found wrong, and the range of sequence numbers it puts in doubt.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// The first sequence number that cannot be trusted.
     pub seq: i64,

@@ -22,7 +22,7 @@ pub struct Ask {
 }
 
 /// The decision's kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Refused; nothing is created.
@@ -36,9 +36,10 @@ pub enum Outcome {
 }
 
 /// A decision with its explanation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Decision {
     /// What happens.
+    #[schema(inline)]
     pub outcome: Outcome,
     /// For refusals, a stable code.
     pub code: Option<&'static str>,
