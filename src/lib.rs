@@ -34,8 +34,9 @@
 //!    calls) over a shared `Core` (configuration, store, policy). A write that acts for a
 //!    person takes a `model::policy::permit::Permit`, which only the policy's check makes.
 //! 4. [`edges`]: HTTP (the axum router, the one API error type, extractors, metrics,
-//!    request ids), the gate's reverse proxy and forward-auth, and the command line. They
-//!    call the application layer and share its wire types.
+//!    request ids, the OpenAPI document generated from the API's types), the gate's
+//!    reverse proxy and forward-auth, and the command line. They call the application
+//!    layer and share its wire types.
 //! 5. [`startup`]: wiring, from a validated configuration to a listening broker with
 //!    graceful shutdown; [`telemetry`]: tracing set-up.
 

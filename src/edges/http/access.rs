@@ -33,7 +33,7 @@ pub(crate) fn duration(
 }
 
 /// A role as `latchkey resources` shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleView {
     /// Role name.
     pub role: String,
@@ -54,7 +54,7 @@ pub struct RoleView {
 }
 
 /// A resource as `latchkey resources` shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResourceView {
     /// Name.
     pub name: String,
@@ -66,6 +66,15 @@ pub struct ResourceView {
     pub roles: Vec<RoleView>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/resources", tag = "access",
+    summary = "What the caller may request, with each role's limits and reviewers",
+    responses(
+        (status = 200, description = "OK", body = Vec<ResourceView>),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `GET /v1/resources`: what the caller may request.
 pub async fn resources(State(core): State<Arc<Core>>, p: Principal) -> Json<Vec<ResourceView>> {
     let policy = core.policy.current();
@@ -122,7 +131,7 @@ pub async fn resources(State(core): State<Arc<Core>>, p: Principal) -> Json<Vec<
 }
 
 /// Body of `POST /v1/requests` and `POST /v1/policy/explain`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     /// Resource.
@@ -154,14 +163,35 @@ impl CreateBody {
 }
 
 /// A created request and the decision.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Created {
     /// The request.
     pub request: AccessRequest,
     /// Why it is in its state.
+    #[schema(value_type = Decision)]
     pub decision: serde_json::Value,
 }
 
+#[utoipa::path(
+    post, path = "/v1/requests", tag = "access",
+    summary = "Request access; decided at once by the policy (auto-approved, break-glass, pending or refused with the decision)",
+    params((
+        "Idempotency-Key" = Option<String>,
+        Header,
+        description = "a retry with the same key returns the first request; 1 to 128 visible ASCII characters, anything else is refused",
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[!-~]{1,128}$",
+        nullable = false,
+    )),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created", body = inline(Created)),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 403, response = ApiError), (status = 404, response = ApiError),
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/requests` (header `Idempotency-Key` makes a retry return the first request).
 pub async fn create(
     State(access): State<Access>,
@@ -199,12 +229,32 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 }
 
 /// Query of `GET /v1/requests`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `mine` (default) or `to_review`.
+    #[param(schema_with = views)]
     pub view: Option<String>,
 }
 
+/// The views of `GET /v1/requests`, as the OpenAPI document lists them.
+fn views() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["mine", "to_review"]))
+        .build()
+}
+
+#[utoipa::path(
+    get, path = "/v1/requests", tag = "access",
+    summary = "The caller's requests, or those waiting for the caller's review",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<AccessRequest>),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `GET /v1/requests?view=mine|to_review`.
 pub async fn list(
     State(access): State<Access>,
@@ -225,6 +275,16 @@ pub async fn list(
     Ok(Json(access.list_requests(&p, to_review).await?))
 }
 
+#[utoipa::path(
+    get, path = "/v1/requests/{id}", tag = "access",
+    summary = "One request with its reviews and who may still review it",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "OK", body = RequestView),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `GET /v1/requests/{id}`.
 pub async fn show(
     State(access): State<Access>,
@@ -235,13 +295,24 @@ pub async fn show(
 }
 
 /// Body of approve and deny.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewBody {
     /// Comment; for a denial, the reason (required).
     pub comment: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/requests/{id}/approve", tag = "access",
+    summary = "Approve (eligible reviewers; never the requester)",
+    params(("id" = String, Path, description = "Request id")),
+    request_body = ReviewBody,
+    responses(
+        (status = 200, description = "OK", body = RequestView),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/requests/{id}/approve`.
 pub async fn approve(
     State(access): State<Access>,
@@ -258,6 +329,18 @@ pub async fn approve(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/v1/requests/{id}/deny", tag = "access",
+    summary = "Deny, with a reason",
+    description = "The comment is the reason: a denial without one is refused (400 reason_required).",
+    params(("id" = String, Path, description = "Request id")),
+    request_body = ReviewBody,
+    responses(
+        (status = 200, description = "OK", body = RequestView),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/requests/{id}/deny`: a reason is required.
 pub async fn deny(
     State(access): State<Access>,
@@ -281,6 +364,16 @@ pub async fn deny(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/v1/requests/{id}/activate", tag = "access",
+    summary = "Start an approved grant (the requester)",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "OK", body = AccessRequest),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/requests/{id}/activate`.
 pub async fn activate(
     State(access): State<Access>,
@@ -292,13 +385,24 @@ pub async fn activate(
 }
 
 /// Body of extend.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendBody {
     /// How much longer, e.g. `1h`.
     pub duration: String,
 }
 
+#[utoipa::path(
+    post, path = "/v1/requests/{id}/extend", tag = "access",
+    summary = "Extend a live grant within its caps (the requester)",
+    params(("id" = String, Path, description = "Request id")),
+    request_body = ExtendBody,
+    responses(
+        (status = 200, description = "OK", body = AccessRequest),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/requests/{id}/extend`.
 pub async fn extend(
     State(access): State<Access>,
@@ -312,6 +416,16 @@ pub async fn extend(
     Ok(Json(access.extend(&p, &id, by, &origin, Utc::now()).await?))
 }
 
+#[utoipa::path(
+    post, path = "/v1/requests/{id}/cancel", tag = "access",
+    summary = "Withdraw a request that is not yet active (the requester)",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "OK", body = AccessRequest),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/requests/{id}/cancel`.
 pub async fn cancel(
     State(access): State<Access>,
@@ -322,6 +436,16 @@ pub async fn cancel(
     Ok(Json(access.cancel(&p, &id, &origin, Utc::now()).await?))
 }
 
+#[utoipa::path(
+    post, path = "/v1/requests/{id}/revoke", tag = "access",
+    summary = "End a grant now (the requester or an administrator)",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "OK", body = AccessRequest),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/requests/{id}/revoke`.
 pub async fn revoke(
     State(access): State<Access>,
@@ -332,6 +456,16 @@ pub async fn revoke(
     Ok(Json(access.revoke(&p, &id, &origin, Utc::now()).await?))
 }
 
+#[utoipa::path(
+    post, path = "/v1/policy/explain", tag = "policy",
+    summary = "The decision the caller would get, with its explanation, without requesting",
+    request_body = CreateBody,
+    responses(
+        (status = 200, description = "OK", body = Decision),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/policy/explain`: the decision the caller would get, without making a request.
 pub async fn explain(
     State(core): State<Arc<Core>>,

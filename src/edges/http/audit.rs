@@ -20,13 +20,23 @@ use crate::model::audit::{AuditEvent, Origin};
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;
 
+#[utoipa::path(
+    get, path = "/v1/audit/key", tag = "audit",
+    summary = "The audit public key (Ed25519 JWK) that signs checkpoints and evidence manifests; pin it out of band",
+    responses(
+        (status = 200, description = "OK", body = AuditPublicKey),
+        (status = 400, response = ApiError),
+    ),
+    security(),
+)]
 /// `GET /v1/audit/key`: the public half of the audit key (pin it out of band).
 pub async fn key(State(audit): State<Audit>) -> Json<AuditPublicKey> {
     Json(audit.audit_key.public().clone())
 }
 
 /// Query of `GET /v1/audit/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Events after this sequence number (default 0).
@@ -35,11 +45,23 @@ pub struct EventsQuery {
     /// At most this many (default 100, at most 10,000).
     pub limit: Option<i64>,
     /// Seconds to wait for a first new event (long polling, at most 25).
+    // utoipa calls a u64 `int64`, whose maximum is below ours: a larger wait is taken (as 25).
+    #[param(format = "uint64")]
     pub wait: Option<u64>,
     /// Instead of `after`: the last this many events.
     pub last: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/audit/events", tag = "audit",
+    summary = "Audit events after a sequence number, or the last N; with wait, long-polls for new ones (needs audit_read on audit)",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "OK", body = Vec<AuditEvent>),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `GET /v1/audit/events`: events after a sequence number, optionally waiting for new ones.
 pub async fn events(
     State(audit): State<Audit>,
@@ -59,6 +81,15 @@ pub async fn events(
     Ok(Json(events))
 }
 
+#[utoipa::path(
+    post, path = "/v1/audit/checkpoints", tag = "audit",
+    summary = "Sign a checkpoint of the chain head now (administrators and auditors)",
+    responses(
+        (status = 201, description = "Signed", body = Checkpoint),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/audit/checkpoints`: sign the head now (administrators and auditors).
 pub async fn checkpoint(
     State(audit): State<Audit>,
@@ -78,7 +109,7 @@ pub async fn checkpoint(
 }
 
 /// Body of `POST /v1/audit/verify`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
     /// Checkpoints kept elsewhere, to hold the log against.
@@ -86,6 +117,16 @@ pub struct VerifyBody {
     pub checkpoints: Vec<Checkpoint>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/audit/verify", tag = "audit",
+    summary = "Verify the whole live log against its chain and every checkpoint (database, sink, and those given)",
+    request_body = Option<VerifyBody>,
+    responses(
+        (status = 200, description = "OK", body = Report),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/audit/verify`: check the whole live log.
 pub async fn verify(
     State(audit): State<Audit>,
@@ -97,7 +138,7 @@ pub async fn verify(
 }
 
 /// Body of `POST /v1/audit/export`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportBody {
     /// First instant (RFC 3339) or day (`YYYY-MM-DD`, from its start) included.
@@ -106,6 +147,18 @@ pub struct ExportBody {
     pub to: String,
 }
 
+#[utoipa::path(
+    post, path = "/v1/audit/export", tag = "audit",
+    summary = "The evidence bundle of a period as a tar stream (events, CSVs, report.html, signed manifest.json); needs audit_read on audit",
+    request_body = ExportBody,
+    responses(
+        (status = 200, description = "application/x-tar bundle", content(("application/x-tar"))),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 403, response = ApiError), (status = 500, response = ApiError),
+        (status = 503, response = ApiError),
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/audit/export`: the evidence bundle of a period, as a tar stream.
 pub async fn export(
     State(audit): State<Audit>,

@@ -13,7 +13,7 @@ use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 
 /// Body of `POST /v1/credentials/token`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     /// Resource (of kind `token`).
@@ -22,6 +22,17 @@ pub struct TokenBody {
     pub ttl: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credentials/token", tag = "credentials",
+    summary = "A broker token for a resource inside the caller's active grant; lives at most min(ttl, the grant's remaining time, 1h)",
+    request_body = TokenBody,
+    responses(
+        (status = 201, description = "Issued", body = IssuedToken),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 403, response = ApiError), (status = 404, response = ApiError),
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/credentials/token`: a broker token for a resource the caller holds a grant on.
 pub async fn token(
     State(credentials): State<Credentials>,
@@ -38,7 +49,7 @@ pub async fn token(
 }
 
 /// Body of `POST /v1/credentials/aws`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsBody {
     /// Resource (of kind `aws`).
@@ -47,6 +58,19 @@ pub struct AwsBody {
     pub duration: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credentials/aws", tag = "credentials",
+    summary = "AWS credentials (STS AssumeRole) for a resource inside the caller's active grant; the session never outlives the grant",
+    request_body = AwsBody,
+    responses(
+        (status = 201, description = "Issued", body = crate::model::wire::AwsCredentials),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 403, response = ApiError), (status = 404, response = ApiError),
+        (status = 409, response = ApiError), (status = 502, response = ApiError),
+        (status = 503, response = ApiError),
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/credentials/aws`: an STS session for a resource the caller holds a grant on.
 pub async fn aws(
     State(credentials): State<Credentials>,

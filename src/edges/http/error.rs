@@ -1,13 +1,20 @@
 //! The one API error type. Every status is chosen here, from a refusal's [`Class`] (or,
-//! for an answer made before a handler, from axum's own); the body carries a stable
-//! `code` and the request id, and a 5xx never echoes internal text.
+//! for an answer made before a handler, from axum's own); the body ([`ErrorBody`])
+//! carries a stable `code` and the request id, and a 5xx never echoes internal text.
+//! In the OpenAPI document every error status refers to one shared response, `Error`
+//! ([`ApiError`]'s `ToResponse`), whose schema is [`ErrorBody`].
+
+use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use crate::app::ServiceError;
 use crate::model::error_chain::error_chain;
+use crate::model::policy::decide::Decision;
 use crate::model::refusal::Class;
 
 tokio::task_local! {
@@ -31,7 +38,30 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    details: Option<serde_json::Value>,
+    decision: Option<Box<Decision>>,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    #[schema(inline)]
+    pub error: ErrorDetail,
+}
+
+/// An error's stable code, its words and the request id.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable: clients and runbooks match on it.
+    pub code: &'static str,
+    /// In words; a 5xx never carries internal text.
+    pub message: String,
+    /// The request's `x-request-id`, to quote to an operator.
+    pub request_id: String,
+    /// A refusal by the policy: its decision, with the explanation and a hint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Box<Decision>>,
 }
 
 /// The HTTP status of a refusal class: the one place a class becomes a status.
@@ -81,7 +111,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: None,
+            decision: None,
         }
     }
 
@@ -123,8 +153,8 @@ impl From<ServiceError> for ApiError {
             tracing::warn!(error = %e, "identity provider unavailable");
         }
         let mut err = Self::new(class, code, e.to_string());
-        if let E::Refused(d) = &e {
-            err.details = serde_json::to_value(d).ok();
+        if let E::Refused(d) = e {
+            err.decision = Some(d);
         }
         err
     }
@@ -132,12 +162,14 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message, "request_id": current_request_id() }
-        });
-        if let Some(d) = self.details {
-            body["error"]["decision"] = d;
-        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                request_id: current_request_id(),
+                decision: self.decision,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             if let Ok(v) = format!(
@@ -197,6 +229,39 @@ impl ApiError {
         };
         Self::with_status(status, code, message)
     }
+}
+
+/// The one error response of the OpenAPI document, `components/responses/Error`.
+impl<'r> utoipa::ToResponse<'r> for ApiError {
+    fn response() -> (&'r str, RefOr<utoipa::openapi::Response>) {
+        let json = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Error")))
+            .build();
+        let response = ResponseBuilder::new()
+            .description("Error with a stable code")
+            .content("application/json", json)
+            .build();
+        ("Error", response.into())
+    }
+}
+
+/// The statuses an operation behind a session may refuse with, whatever it does: the
+/// body or a parameter is invalid (400), the session is not valid (401), the caller may
+/// not (403), what it names does not exist (404), or it conflicts with the state (409).
+pub struct SessionRefusals;
+
+impl utoipa::IntoResponses for SessionRefusals {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        refusals(&[400, 401, 403, 404, 409])
+    }
+}
+
+/// Each of `statuses` answered with the shared `Error` response.
+pub fn refusals(statuses: &[u16]) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+    statuses
+        .iter()
+        .map(|s| (s.to_string(), Ref::from_response_name("Error").into()))
+        .collect()
 }
 
 /// Turns axum's JSON body rejections into the API's error shape (a body over the limit

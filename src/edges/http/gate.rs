@@ -17,6 +17,18 @@ use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;
 
+#[utoipa::path(
+    get, path = "/v1/gate/auth/{resource}", tag = "gate",
+    summary = "Forward-auth (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz): 200 with X-Latchkey-User, -Email, -Groups, -Resource, -Grant, -Role and -Assertion while the bearer (session or broker token) holds an active grant on the resource; 401 or 403 with the code in X-Latchkey-Error. For Envoy, which appends the original path and keeps the original method, /v1/gate/auth/{resource}/{path} answers the same to any method",
+    params(("resource" = String, Path, description = "The gated resource")),
+    responses(
+        (status = 200, description = "Allowed; identity in the X-Latchkey-* headers"),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 403, response = ApiError), (status = 404, response = ApiError),
+        (status = 503, response = ApiError),
+    ),
+    security(("session" = [])),
+)]
 /// `GET /v1/gate/auth/{resource}`: may the bearer reach this resource now?
 pub async fn forward_auth(
     keeper: State<Gatekeeper>,
@@ -65,7 +77,7 @@ async fn check(
 }
 
 /// Body of `POST /v1/credentials/livestream`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LivestreamBody {
     /// Resource (of kind `http`, with a `team:N` role).
@@ -74,6 +86,17 @@ pub struct LivestreamBody {
     pub ttl: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credentials/livestream", tag = "credentials",
+    summary = "A PostHog live events token (HS256 with the service's own secret, aud posthog:livestream, team_id from the granted role team:N) inside the caller's active grant; lives at most min(ttl, 15m, the grant)",
+    request_body = LivestreamBody,
+    responses(
+        (status = 201, description = "Issued", body = IssuedLivestream),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 403, response = ApiError), (status = 404, response = ApiError),
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/credentials/livestream`: a PostHog live events token inside the caller's grant.
 pub async fn livestream_token(
     State(credentials): State<Credentials>,
@@ -89,6 +112,16 @@ pub async fn livestream_token(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
+#[utoipa::path(
+    method(get, post), path = "/v1/gate/livestream/authz", tag = "gate",
+    summary = "The live events service's authorization callback, with the stream's own livestream token as bearer: 204 while its grant is active, 403 once it is not, 401 for a token this broker did not issue",
+    description = "The same callback answers POST, for services that POST it.",
+    responses(
+        (status = 204, description = "No content"),
+        super::error::SessionRefusals,
+    ),
+    security(("livestream" = [])),
+)]
 /// `GET|POST /v1/gate/livestream/authz`: the live events service's callback, with the
 /// stream's own bearer token: 204 while its grant is active, 403 once it is not.
 pub async fn livestream_authz(State(keeper): State<Gatekeeper>, headers: HeaderMap) -> Response {

@@ -14,7 +14,7 @@ use crate::model::domain::Principal;
 use std::sync::Arc;
 
 /// What a CLI needs to log in.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuthConfig {
     /// The provider's issuer, if one is configured.
     pub issuer: Option<String>,
@@ -26,6 +26,15 @@ pub struct AuthConfig {
     pub dev_login: bool,
 }
 
+#[utoipa::path(
+    get, path = "/v1/auth/config", tag = "auth",
+    summary = "The identity provider's issuer, client id and scopes; whether the development login is on",
+    responses(
+        (status = 200, description = "OK", body = AuthConfig),
+        (status = 400, response = ApiError),
+    ),
+    security(),
+)]
 /// `GET /v1/auth/config`.
 pub async fn auth_config(State(core): State<Arc<Core>>) -> Json<AuthConfig> {
     let c = &core.config;
@@ -41,6 +50,16 @@ pub async fn auth_config(State(core): State<Arc<Core>>) -> Json<AuthConfig> {
     })
 }
 
+#[utoipa::path(
+    post, path = "/v1/auth/browser", tag = "auth",
+    summary = "Start a browser (authorization code + PKCE) login: a single-use login id and nonce",
+    responses(
+        (status = 200, description = "OK", body = BrowserLogin),
+        (status = 400, response = ApiError), (status = 404, response = ApiError),
+        (status = 429, response = ApiError),
+    ),
+    security(),
+)]
 /// `POST /v1/auth/browser`: a nonce for an authorization-code login.
 pub async fn begin_browser(
     State(sessions): State<Sessions>,
@@ -49,7 +68,7 @@ pub async fn begin_browser(
 }
 
 /// Body of `POST /v1/auth/login`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// The provider's ID token.
@@ -59,7 +78,8 @@ pub struct LoginBody {
 }
 
 /// A session as the login endpoints return it (and the CLI saves it).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 pub struct SessionResponse {
     /// Bearer token.
     pub token: String,
@@ -91,6 +111,18 @@ impl From<IssuedSession> for SessionResponse {
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/auth/login", tag = "auth",
+    summary = "Exchange a provider's ID token for a session",
+    request_body = LoginBody,
+    responses(
+        (status = 201, description = "Session created", body = SessionResponse),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 403, response = ApiError), (status = 404, response = ApiError),
+        (status = 429, response = ApiError), (status = 502, response = ApiError),
+    ),
+    security(),
+)]
 /// `POST /v1/auth/login`: ID token in, session out.
 pub async fn login(
     State(sessions): State<Sessions>,
@@ -110,7 +142,7 @@ pub async fn login(
 }
 
 /// Body of `POST /v1/auth/dev-login`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DevLoginBody {
     /// Email to log in as.
@@ -120,6 +152,17 @@ pub struct DevLoginBody {
     pub groups: Vec<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/auth/dev-login", tag = "auth",
+    summary = "Development login (servers started with --dev on loopback only)",
+    request_body = DevLoginBody,
+    responses(
+        (status = 201, description = "Session created", body = SessionResponse),
+        (status = 400, response = ApiError), (status = 403, response = ApiError),
+        (status = 429, response = ApiError),
+    ),
+    security(),
+)]
 /// `POST /v1/auth/dev-login`: development servers only.
 pub async fn dev_login(
     State(sessions): State<Sessions>,
@@ -134,7 +177,7 @@ pub async fn dev_login(
 }
 
 /// Body of `POST /v1/auth/logout` (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogoutBody {
     /// Revoke every live grant of the caller first (their AWS sessions are denied at AWS).
@@ -142,6 +185,16 @@ pub struct LogoutBody {
     pub revoke_grants: bool,
 }
 
+#[utoipa::path(
+    post, path = "/v1/auth/logout", tag = "auth",
+    summary = "End the caller's session; with revoke_grants, revoke every live grant of the caller first (their AWS sessions are denied at AWS)",
+    request_body = Option<LogoutBody>,
+    responses(
+        (status = 204, description = "No content"),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/auth/logout`: ends the caller's session, and with `revoke_grants` their grants.
 pub async fn logout(
     State(sessions): State<Sessions>,
@@ -168,7 +221,7 @@ pub async fn logout(
 }
 
 /// What `whoami` shows.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WhoAmI {
     /// The principal.
     #[serde(flatten)]
@@ -177,6 +230,15 @@ pub struct WhoAmI {
     pub admin: bool,
 }
 
+#[utoipa::path(
+    get, path = "/v1/session", tag = "auth",
+    summary = "Who the caller is",
+    responses(
+        (status = 200, description = "OK", body = WhoAmI),
+        super::error::SessionRefusals,
+    ),
+    security(("session" = [])),
+)]
 /// `GET /v1/session`.
 pub async fn whoami(State(core): State<Arc<Core>>, principal: Principal) -> Json<WhoAmI> {
     let admin = core.is_admin(&principal);

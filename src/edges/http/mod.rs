@@ -6,6 +6,8 @@
 //! - [`request_id`]: `x-request-id` on every request and answer (tower-http).
 //! - [`metrics`]: Prometheus counters and histograms.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json`.
+//! - [`openapi`]: the OpenAPI document, made from the handlers' annotations and the API's
+//!   types, served here at `/openapi.json`.
 //! - [`login`]: `/v1/auth/*` and `/v1/session`.
 //! - [`limit`]: per-address rate limits on the endpoints callable without a session.
 //! - [`access`]: resources, access requests, reviews, policy explanations.
@@ -27,6 +29,7 @@ pub mod gate;
 pub mod limit;
 pub mod login;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod peer;
 pub mod rejection;
@@ -37,27 +40,39 @@ pub mod state;
 
 pub use crate::edges::http::request_id::in_request_context;
 pub use crate::edges::http::state::AppState;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
+use utoipa::OpenApi as _;
 
 use crate::model::refusal::Class;
 
-/// Registers every route and lists it in [`ROUTES`], so the OpenAPI document can be
-/// checked against what is really served.
+/// Registers every route (`get | post` for a handler that answers both), lists it in
+/// [`ROUTES`] and puts its handler's operation (its `#[utoipa::path]`, which a handler
+/// must have) in the OpenAPI document, so no route is served undocumented; a test checks
+/// the document against [`ROUTES`].
 macro_rules! api_routes {
-    ($($method:ident $path:literal => $handler:expr,)*) => {
+    ($($method:ident $(| $more:ident)* $path:literal => $module:ident :: $handler:ident,)*) => {
         /// Every route the API serves: (method, path).
-        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+        pub const ROUTES: &[(&str, &str)] =
+            &[$((stringify!($method), $path), $((stringify!($more), $path),)*)*];
 
         fn routes() -> Router<AppState> {
-            Router::new()$(.route($path, axum::routing::$method($handler)))*
+            Router::new()$(.route(
+                $path,
+                axum::routing::$method($module::$handler)$(.$more($module::$handler))*,
+            ))*
         }
+
+        /// Every route's operation.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($module::$handler),*))]
+        struct Operations;
     };
 }
 
@@ -65,7 +80,7 @@ api_routes! {
     get "/healthz" => ops::healthz,
     get "/readyz" => ops::readyz,
     get "/metrics" => ops::metrics,
-    get "/openapi.json" => ops::openapi,
+    get "/openapi.json" => self::openapi_json,
     get "/.well-known/jwks.json" => ops::jwks,
     get "/v1/keys" => admin::list_keys,
     get "/v1/auth/config" => login::auth_config,
@@ -102,8 +117,7 @@ api_routes! {
     get "/v1/slack/callback" => slack::callback,
     post "/v1/credentials/livestream" => gate::livestream_token,
     get "/v1/gate/auth/{resource}" => gate::forward_auth,
-    get "/v1/gate/livestream/authz" => gate::livestream_authz,
-    post "/v1/gate/livestream/authz" => gate::livestream_authz,
+    get | post "/v1/gate/livestream/authz" => gate::livestream_authz,
 }
 
 /// The whole API, with the gate's proxy in front of it.
@@ -143,6 +157,29 @@ pub fn service(state: AppState) -> front::MakeFront {
         .with_state(state.clone())
         .layer(middleware::from_fn(request_context));
     front::MakeFront::new(api, state)
+}
+
+/// The OpenAPI document, made once.
+static OPENAPI: LazyLock<String> = LazyLock::new(|| {
+    // A document of string-keyed maps always serializes.
+    serde_json::to_string(&openapi::document(Operations::openapi())).unwrap_or_default()
+});
+
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations",
+    summary = "This document",
+    responses(
+        (status = 200, description = "OK", body = Object),
+        (status = 400, response = error::ApiError),
+    ),
+    security(),
+)]
+/// `GET /openapi.json`.
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI.as_str(),
+    )
 }
 
 /// Middleware: the API's requests in their [`in_request_context`].

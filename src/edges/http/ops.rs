@@ -16,11 +16,29 @@ use crate::edges::http::metrics::Format;
 use crate::edges::http::state::AppState;
 use crate::model::refusal::Class;
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    summary = "Liveness: the process answers",
+    responses(
+        (status = 200, description = "OK", body = String, content_type = "text/plain"),
+        (status = 400, response = ApiError),
+    ),
+    security(),
+)]
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    summary = "Readiness: database reachable, audit log not found broken, keys loaded (503 not_ready or audit_chain_broken otherwise)",
+    responses(
+        (status = 200, description = "OK", body = Object),
+        (status = 400, response = ApiError),
+    ),
+    security(),
+)]
 /// `GET /readyz`: the database answers, the audit log was not found broken, and signing
 /// keys are loaded.
 pub async fn readyz(State(admin): State<Admin>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -36,6 +54,15 @@ pub async fn readyz(State(admin): State<Admin>) -> Result<Json<serde_json::Value
     })))
 }
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    summary = "Prometheus metrics, text format 0.0.4 (OpenMetrics 1.0.0 when Accept asks for it)",
+    responses(
+        (status = 200, description = "OK", content((String = "text/plain"), (String = "application/openmetrics-text"))),
+        (status = 400, response = ApiError),
+    ),
+    security(),
+)]
 /// `GET /metrics`: Prometheus text format, or OpenMetrics when the scraper's `Accept`
 /// asks for it.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
@@ -81,18 +108,19 @@ fn scrape_time_metrics(state: &AppState) -> Registry {
     r
 }
 
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "keys",
+    summary = "The broker's public signing keys (JWK set)",
+    responses(
+        (status = 200, description = "OK", body = Object),
+        (status = 400, response = ApiError),
+    ),
+    security(),
+)]
 /// `GET /.well-known/jwks.json`: every key a verifier should trust now.
 pub async fn jwks(State(admin): State<Admin>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(admin.keyring.jwks(chrono::Utc::now())),
     )
-}
-
-/// The OpenAPI document of this API.
-pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// `GET /openapi.json`.
-pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }

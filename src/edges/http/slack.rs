@@ -61,6 +61,45 @@ fn bad_payload(message: String) -> ApiError {
     ApiError::new(Class::Invalid, "invalid_slack_payload", message)
 }
 
+/// The form Slack posts to the interaction webhook, as the OpenAPI document shows it: the
+/// handler takes the raw body, whose signature it checks before anything is parsed
+/// (`interactions::parse_interaction`).
+#[derive(utoipa::ToSchema)]
+pub struct InteractionForm {
+    /// The `block_actions` JSON.
+    pub payload: String,
+}
+
+/// The fields of Slack's slash-command form that latchkey reads, as the OpenAPI document
+/// shows them (parsed by `commands::parse_command`, after the signature); Slack sends more.
+#[derive(utoipa::ToSchema)]
+pub struct CommandForm {
+    /// Who typed it.
+    pub user_id: String,
+    /// The workspace.
+    #[schema(required = false)]
+    pub team_id: String,
+    /// The words after the command.
+    #[schema(required = false)]
+    pub text: String,
+    /// Where to answer.
+    pub response_url: String,
+    /// Unique per invocation.
+    #[schema(required = false)]
+    pub trigger_id: String,
+}
+
+#[utoipa::path(
+    post, path = "/v1/slack/interactions", tag = "slack",
+    summary = "Slack's interaction webhook (Approve and Deny buttons): form body `payload=<block_actions JSON>`, signed by Slack (X-Slack-Signature, X-Slack-Request-Timestamp within 5 minutes); answered 200 at once, the review follows",
+    request_body(content = inline(InteractionForm), content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Accepted"),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 404, response = ApiError),
+    ),
+    security(("slack_signature" = [])),
+)]
 /// `POST /v1/slack/interactions`: button clicks. 200 at once; the review runs after.
 pub async fn interactions(
     State(slack): State<Slack>,
@@ -74,6 +113,17 @@ pub async fn interactions(
     Ok(StatusCode::OK)
 }
 
+#[utoipa::path(
+    post, path = "/v1/slack/commands", tag = "slack",
+    summary = "Slack's slash-command webhook: `/latchkey request|status|link …`, signed by Slack; answered 200 at once, the answer follows by response_url",
+    request_body(content = inline(CommandForm), content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Accepted"),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 404, response = ApiError),
+    ),
+    security(("slack_signature" = [])),
+)]
 /// `POST /v1/slack/commands`: `/latchkey …`. 200 at once; the answer follows by `response_url`.
 pub async fn commands(
     State(slack): State<Slack>,
@@ -87,6 +137,15 @@ pub async fn commands(
     Ok(StatusCode::OK)
 }
 
+#[utoipa::path(
+    post, path = "/v1/slack/link", tag = "slack",
+    summary = "A one-time code (10 minutes) that links the Slack user who types `/latchkey link CODE` to the caller",
+    responses(
+        (status = 201, description = "Issued", body = LinkCode),
+        (status = 401, response = ApiError), (status = 404, response = ApiError),
+    ),
+    security(("session" = [])),
+)]
 /// `POST /v1/slack/link`: a one-time code to type in Slack as `/latchkey link CODE`.
 pub async fn link(
     State(slack): State<Slack>,
@@ -103,6 +162,17 @@ pub async fn link(
     Ok((StatusCode::CREATED, Json(code)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/slack/confirm/{id}", tag = "slack",
+    summary = "A fresh-login confirmation link from Slack (roles with reviewer_fresh_login): redirects to the identity provider (code + PKCE, prompt=login)",
+    params(("id" = String, Path, description = "The confirmation")),
+    responses(
+        (status = 303, description = "To the identity provider"),
+        (status = 404, response = ApiError), (status = 429, response = ApiError),
+        (status = 502, response = ApiError),
+    ),
+    security(),
+)]
 /// `GET /v1/slack/confirm/{id}`: the link a reviewer got in Slack; on to the identity provider.
 pub async fn confirm(
     State(slack): State<Slack>,
@@ -119,7 +189,8 @@ pub async fn confirm(
 }
 
 /// Query of the provider's redirect.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     /// The OAuth state.
     pub state: Option<String>,
@@ -129,6 +200,18 @@ pub struct CallbackQuery {
     pub error: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/slack/callback", tag = "slack",
+    summary = "The identity provider's redirect after a fresh-login confirmation; the review counts if the login is the Slack user's bound latchkey user",
+    params(CallbackQuery),
+    responses(
+        (status = 200, description = "HTML page saying what was recorded", body = String, content_type = "text/html"),
+        (status = 401, response = ApiError), (status = 403, response = ApiError),
+        (status = 404, response = ApiError), (status = 409, response = ApiError),
+        (status = 429, response = ApiError), (status = 502, response = ApiError),
+    ),
+    security(),
+)]
 /// `GET /v1/slack/callback`: the provider vouched (or not); the review counts now.
 pub async fn callback(
     State(slack): State<Slack>,
