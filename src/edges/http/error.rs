@@ -257,7 +257,7 @@ impl utoipa::IntoResponses for SessionRefusals {
 }
 
 /// Each of `statuses` answered with the shared `Error` response.
-pub fn refusals(statuses: &[u16]) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+fn refusals(statuses: &[u16]) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
     statuses
         .iter()
         .map(|s| (s.to_string(), Ref::from_response_name("Error").into()))
