@@ -7,36 +7,20 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::app::core::Core;
 use crate::app::error::ServiceError;
 use crate::app::services::Access;
 use crate::model::access::lifecycle::{Change, TransitionRefusal};
-use crate::model::access::{AccessRequest, Review};
+use crate::model::access::AccessRequest;
 use crate::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use crate::model::domain::Principal;
 use crate::model::policy::decide::Who;
+pub use crate::model::wire::RequestView;
 use crate::store::Tx;
 
 /// Attempts before a change that keeps losing races gives up.
 pub(super) const RETRIES: usize = 8;
-
-/// A request with its reviews and who can still decide it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct RequestView {
-    /// The request.
-    #[serde(flatten)]
-    pub request: AccessRequest,
-    /// Reviews so far.
-    pub reviews: Vec<Review>,
-    /// Approvals counted.
-    pub approvals: u32,
-    /// Denials counted.
-    pub denials: u32,
-    /// Who may review it, in words.
-    pub reviewers: String,
-}
 
 pub(super) fn who(p: &Principal) -> Who<'_> {
     Who {

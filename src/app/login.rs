@@ -3,27 +3,16 @@
 //! a session (`session_open`). Refused logins are audited.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 
 use crate::app::error::ServiceError;
 use crate::app::services::Sessions;
 use crate::app::session_open::IssuedSession;
 use crate::model::audit::Origin;
 use crate::model::random::random_id;
+pub use crate::model::wire::BrowserLogin;
 
 /// How long a browser login may take between start and the ID token arriving.
 const BROWSER_LOGIN_WINDOW: i64 = 600;
-
-/// A browser login's single-use handle and the nonce to send to the provider.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct BrowserLogin {
-    /// Handle to present with the ID token.
-    pub login_id: String,
-    /// Nonce for the authorization request.
-    pub nonce: String,
-    /// When it stops being accepted.
-    pub expires_at: DateTime<Utc>,
-}
 
 impl Sessions {
     /// Starts a browser (authorization code + PKCE) login: a nonce the ID token must carry.

@@ -1,7 +1,13 @@
-//! Wire types the API answers with and the CLI reads, shared so the two never drift.
+//! Wire types the API answers with and the CLI reads, shared so the two never drift:
+//! the CLI reads what the server writes through these types, never through the HTTP
+//! edge's or the application's own.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::model::access::{AccessRequest, Review};
+use crate::model::domain::Principal;
+use crate::model::policy::decide::Decision;
 
 /// Credentials STS returned. `Debug` does not print the secrets.
 #[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -31,4 +37,118 @@ impl std::fmt::Debug for AwsCredentials {
             .field("expiration", &self.expiration)
             .finish_non_exhaustive()
     }
+}
+
+/// A role as `latchkey resources` shows it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RoleView {
+    /// Role name.
+    pub role: String,
+    /// Default duration (s).
+    pub default_duration_secs: u64,
+    /// Maximum duration (s).
+    pub max_duration_secs: u64,
+    /// Granted at once for the caller.
+    pub auto_approved: bool,
+    /// Approvals needed otherwise.
+    pub approvals: u32,
+    /// Who approves.
+    pub reviewers: String,
+    /// A reason is required.
+    pub reason_required: bool,
+    /// Break-glass possible for the caller.
+    pub breakglass: bool,
+}
+
+/// A resource as `latchkey resources` shows it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ResourceView {
+    /// Name.
+    pub name: String,
+    /// Provider kind.
+    pub kind: String,
+    /// Description.
+    pub description: String,
+    /// Roles the caller may request.
+    pub roles: Vec<RoleView>,
+}
+
+/// A created request and the decision.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Created {
+    /// The request.
+    pub request: AccessRequest,
+    /// Why it is in its state.
+    #[schema(value_type = Decision)]
+    pub decision: serde_json::Value,
+}
+
+/// What a CLI needs to log in.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuthConfig {
+    /// The provider's issuer, if one is configured.
+    pub issuer: Option<String>,
+    /// The CLI's client id.
+    pub client_id: Option<String>,
+    /// Scopes to request.
+    pub scopes: Vec<String>,
+    /// Whether the development login is accepted.
+    pub dev_login: bool,
+}
+
+/// A session as the login endpoints return it (and the CLI saves it).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Session)]
+pub struct SessionResponse {
+    /// Bearer token.
+    pub token: String,
+    /// Session id.
+    pub session_id: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// User id.
+    pub user_id: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// Development session.
+    pub dev: bool,
+}
+
+/// What `whoami` shows.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    /// The principal.
+    #[serde(flatten)]
+    pub principal: Principal,
+    /// Whether the configuration makes them an administrator.
+    pub admin: bool,
+}
+
+/// A request with its reviews and who can still decide it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RequestView {
+    /// The request.
+    #[serde(flatten)]
+    pub request: AccessRequest,
+    /// Reviews so far.
+    pub reviews: Vec<Review>,
+    /// Approvals counted.
+    pub approvals: u32,
+    /// Denials counted.
+    pub denials: u32,
+    /// Who may review it, in words.
+    pub reviewers: String,
+}
+
+/// A browser login's single-use handle and the nonce to send to the provider.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BrowserLogin {
+    /// Handle to present with the ID token.
+    pub login_id: String,
+    /// Nonce for the authorization request.
+    pub nonce: String,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
 }

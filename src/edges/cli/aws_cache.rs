@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::providers::aws::AwsCredentials;
-use crate::app::RequestView;
 use crate::edges::cli::client::{ApiClient, ApiClientError};
 use crate::edges::cli::error::CliError;
 use crate::edges::cli::saved_sessions::config_dir;
 use crate::model::access::State;
+use crate::model::wire::RequestView;
 
 /// Cached credentials are refreshed this long before they expire: AWS SDKs and the CLI
 /// refresh 15 minutes before `Expiration` and refuse from 10 minutes before.

@@ -11,8 +11,8 @@ pub use crate::edges::cli::error::CliError;
 use crate::edges::cli::login;
 use crate::edges::cli::output::Output;
 use crate::edges::cli::saved_sessions::{config_dir, Saved};
-use crate::edges::http::login::WhoAmI;
 use crate::model::domain::Principal;
+use crate::model::wire::WhoAmI;
 
 fn print<T: Serialize>(
     output: Output,

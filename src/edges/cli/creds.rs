@@ -8,7 +8,7 @@ use crate::adapters::providers::aws::AwsCredentials;
 use crate::edges::cli::aws_cache;
 use crate::edges::cli::client::ApiClient;
 use crate::edges::cli::error::CliError;
-use crate::edges::http::access::ResourceView;
+use crate::model::wire::ResourceView;
 
 /// How `creds aws` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

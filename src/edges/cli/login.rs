@@ -9,13 +9,13 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 
 use crate::adapters::auth::provider::{CodeLogin, Provider, ProviderError};
-use crate::app::BrowserLogin;
 use crate::edges::cli::args::LoginArgs;
 use crate::edges::cli::client::ApiClient;
 use crate::edges::cli::error::CliError;
 use crate::edges::cli::saved_sessions::SavedSession;
-use crate::edges::http::login::{AuthConfig, SessionResponse};
 use crate::model::random::random_id;
+use crate::model::wire::BrowserLogin;
+use crate::model::wire::{AuthConfig, SessionResponse};
 
 /// What to show the human during a login.
 #[derive(Debug, Clone)]

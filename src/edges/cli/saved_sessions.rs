@@ -11,7 +11,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 /// One saved session: what the login endpoint answered.
-pub type SavedSession = crate::edges::http::login::SessionResponse;
+pub type SavedSession = crate::model::wire::SessionResponse;
 
 /// The file's content.
 #[derive(Debug, Default, Serialize, Deserialize)]

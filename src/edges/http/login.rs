@@ -3,28 +3,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use serde::Deserialize;
 
 use crate::app::{BrowserLogin, IssuedSession};
 use crate::app::{Core, Sessions};
 use crate::edges::http::error::ApiError;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
+pub use crate::model::wire::{AuthConfig, SessionResponse, WhoAmI};
 use std::sync::Arc;
-
-/// What a CLI needs to log in.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AuthConfig {
-    /// The provider's issuer, if one is configured.
-    pub issuer: Option<String>,
-    /// The CLI's client id.
-    pub client_id: Option<String>,
-    /// Scopes to request.
-    pub scopes: Vec<String>,
-    /// Whether the development login is accepted.
-    pub dev_login: bool,
-}
 
 #[utoipa::path(
     get, path = "/v1/auth/config", tag = "auth",
@@ -75,26 +63,6 @@ pub struct LoginBody {
     pub id_token: String,
     /// The browser login it answers, if any.
     pub login_id: Option<String>,
-}
-
-/// A session as the login endpoints return it (and the CLI saves it).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(as = Session)]
-pub struct SessionResponse {
-    /// Bearer token.
-    pub token: String,
-    /// Session id.
-    pub session_id: String,
-    /// Expiry.
-    pub expires_at: DateTime<Utc>,
-    /// User id.
-    pub user_id: String,
-    /// Email.
-    pub email: Option<String>,
-    /// Groups.
-    pub groups: Vec<String>,
-    /// Development session.
-    pub dev: bool,
 }
 
 impl From<IssuedSession> for SessionResponse {
@@ -218,16 +186,6 @@ pub async fn logout(
         sessions.logout(&principal, &origin, Utc::now()).await?;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// What `whoami` shows.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct WhoAmI {
-    /// The principal.
-    #[serde(flatten)]
-    pub principal: Principal,
-    /// Whether the configuration makes them an administrator.
-    pub admin: bool,
 }
 
 #[utoipa::path(

@@ -10,7 +10,8 @@
 //!   types, served here at `/openapi.json`.
 //! - [`login`]: `/v1/auth/*` and `/v1/session`.
 //! - [`limit`]: per-address rate limits on the endpoints callable without a session.
-//! - [`access`]: resources, access requests, reviews, policy explanations.
+//! - [`access`]: resources, creating a request, policy explanations.
+//! - [`requests`]: the caller's requests, one request, reviews and the changes to it.
 //! - [`credentials`]: credentials inside active grants.
 //! - [`admin`]: locks and key rotation under `/v1/admin`.
 //! - [`slack`]: Slack's signed webhooks and Slack account linking under `/v1/slack`.
@@ -34,6 +35,7 @@ pub mod ops;
 pub mod peer;
 pub mod rejection;
 pub mod request_id;
+pub mod requests;
 pub mod slack;
 pub mod slack_signing;
 pub mod state;
@@ -93,15 +95,15 @@ api_routes! {
     delete "/v1/admin/locks/{user}" => admin::unlock,
     post "/v1/admin/keys/rotate" => admin::rotate_keys,
     get "/v1/resources" => access::resources,
-    get "/v1/requests" => access::list,
+    get "/v1/requests" => requests::list,
     post "/v1/requests" => access::create,
-    get "/v1/requests/{id}" => access::show,
-    post "/v1/requests/{id}/approve" => access::approve,
-    post "/v1/requests/{id}/deny" => access::deny,
-    post "/v1/requests/{id}/activate" => access::activate,
-    post "/v1/requests/{id}/extend" => access::extend,
-    post "/v1/requests/{id}/cancel" => access::cancel,
-    post "/v1/requests/{id}/revoke" => access::revoke,
+    get "/v1/requests/{id}" => requests::show,
+    post "/v1/requests/{id}/approve" => requests::approve,
+    post "/v1/requests/{id}/deny" => requests::deny,
+    post "/v1/requests/{id}/activate" => requests::activate,
+    post "/v1/requests/{id}/extend" => requests::extend,
+    post "/v1/requests/{id}/cancel" => requests::cancel,
+    post "/v1/requests/{id}/revoke" => requests::revoke,
     post "/v1/policy/explain" => access::explain,
     post "/v1/credentials/token" => credentials::token,
     post "/v1/credentials/aws" => credentials::aws,

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::app::RequestView;
 use crate::edges::cli::client::ApiClient;
 use crate::edges::cli::error::CliError;
 use crate::edges::cli::output::{exit, Output};
 use crate::edges::cli::requests::text::{line, print};
-use crate::edges::http::access::Created;
 use crate::model::access::State;
+use crate::model::wire::Created;
+use crate::model::wire::RequestView;
 
 /// Creates a request, prints it with what comes next, and with `wait` follows it until
 /// it is decided.

@@ -9,12 +9,12 @@ mod text;
 
 use serde_json::{json, Value};
 
-use crate::app::RequestView;
 use crate::edges::cli::client::ApiClient;
 use crate::edges::cli::error::CliError;
 use crate::edges::cli::output::Output;
-use crate::edges::http::access::ResourceView;
 use crate::model::access::AccessRequest;
+use crate::model::wire::RequestView;
+use crate::model::wire::ResourceView;
 
 pub use self::args::{AccessCommand, RequestArgs};
 use self::asking::create;

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use crate::app::RequestView;
 use crate::edges::cli::error::CliError;
 use crate::edges::cli::output::Output;
-use crate::edges::http::access::ResourceView;
 use crate::model::access::{AccessRequest, State};
 use crate::model::duration;
+use crate::model::wire::RequestView;
+use crate::model::wire::ResourceView;
 
 /// A time as the text output shows it, `-` for none.
 pub(super) fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
