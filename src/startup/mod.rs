@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::app::{App, Core};
 use crate::config::Config;
@@ -90,7 +91,7 @@ impl Application {
             hub.end_where(crate::app::gate::End::Shutdown, |_| true);
         };
         let state = AppState {
-            app: self.app.clone(),
+            app: Arc::new(self.app.clone()),
             metrics: Default::default(),
         };
         let background = spawn_background(&self.app).await;

@@ -10,11 +10,12 @@ use axum::http::HeaderName;
 use crate::app::{Access, Admin, App, Audit, Core, Credentials, Gatekeeper, Sessions, Slack};
 use crate::edges::http::metrics;
 
-/// Shared state of every handler: small, cheap to clone.
+/// Shared state of every handler: small, cheap to clone (axum clones it per request;
+/// a handler's `State<Access>` then clones only that service).
 #[derive(Clone)]
 pub struct AppState {
     /// The application's services.
-    pub app: App,
+    pub app: Arc<App>,
     /// Request metrics.
     pub metrics: Arc<metrics::Metrics>,
 }
