@@ -3,8 +3,8 @@
 
 use crate::model::domain::{from_ms, to_ms, Lock};
 use crate::model::policy::permit::{Administer, Permit, BROKER};
-use crate::store::access::permitted;
 use crate::store::error::StoreError;
+use crate::store::permitted::permitted;
 use crate::store::statement::sql;
 use crate::store::tx::Tx;
 
