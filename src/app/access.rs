@@ -153,11 +153,12 @@ impl Access {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<AccessRequest, ServiceError> {
-        let admin = self.core.is_admin(p);
+        // Someone else's grant is revoked only with the administrator's permit.
+        let admin = self.core.admin_permit(p);
         let name = Core::policy_name(p).to_string();
         let r = self
             .change(p, id, origin, now, |r| {
-                r.revoke(&p.user_id, &name, admin, now)
+                r.revoke(&p.user_id, &name, admin.is_some(), now)
             })
             .await?;
         // Committed: every gated stream of the grant closes now.

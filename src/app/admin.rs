@@ -117,9 +117,9 @@ impl Admin {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<String, ServiceError> {
-        self.core.require_admin(admin, "rotate keys")?;
+        let permit = self.core.require_admin(admin, "rotate keys")?;
         let keep = self.longest_signed_lifetime();
-        let kid = self.keyring.rotate(now, keep)?;
+        let kid = self.keyring.rotate(&permit, now, keep)?;
         let event = AuditEvent::new(EventKind::KeyRotated, &admin.user_id, origin, now)?
             .details(serde_json::json!({ "new_kid": kid, "old_keys_trusted_until": now + keep }));
         let mut tx = self.core.store.begin().await?;

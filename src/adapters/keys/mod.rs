@@ -19,6 +19,7 @@ pub mod jwt_crypto;
 pub use crate::adapters::keys::error::KeyError;
 use crate::model::keys as material;
 pub use crate::model::keys::{KeyAlg, KeyInfo};
+use crate::model::policy::permit::{Administer, Permit};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,7 +177,13 @@ impl Keyring {
     /// Makes new signing keys of every kind; the previous ones stay trusted for
     /// `keep_old` more. Returns the new Ed25519 `kid`. The new keys are made and stored
     /// first, then swapped in under one lock, so signing always finds an active key.
-    pub fn rotate(&self, now: DateTime<Utc>, keep_old: Duration) -> Result<String, KeyError> {
+    /// Takes the administrator's permit: only a decided administrator rotates keys.
+    pub fn rotate(
+        &self,
+        _administrator: &Permit<Administer>,
+        now: DateTime<Utc>,
+        keep_old: Duration,
+    ) -> Result<String, KeyError> {
         let fresh = KeyAlg::ALL
             .into_iter()
             .map(|alg| self.new_key(alg, now))
@@ -269,6 +276,34 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// The administrator's permit, made the only way there is: the policy's check (here
+    /// on the example policy, with the configuration naming `root` an administrator).
+    fn administrator() -> Permit<Administer> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let policy = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(crate::model::policy::Policy::load(&dir))
+            .unwrap();
+        let root = crate::model::domain::Principal {
+            user_id: "root".into(),
+            subject: "root".into(),
+            email: None,
+            name: None,
+            groups: vec![],
+            session_id: "s".into(),
+            expires_at: Utc::now(),
+            dev: false,
+            auth_time: None,
+        };
+        let users = ["root".to_string()];
+        let admins = crate::model::policy::permit::Admins {
+            groups: &[],
+            users: &users,
+        };
+        crate::model::policy::permit::administer(&policy, admins, &root).unwrap()
+    }
+
     #[test]
     fn first_start_creates_one_private_key() {
         let dir = files::private_tempdir();
@@ -297,7 +332,9 @@ mod tests {
         let now = Utc::now();
         let ring = Keyring::load_or_create(dir.path(), now).unwrap();
         let (old, _) = ring.active();
-        let new = ring.rotate(now, Duration::hours(8)).unwrap();
+        let new = ring
+            .rotate(&administrator(), now, Duration::hours(8))
+            .unwrap();
         assert_ne!(old, new);
         assert_eq!(ring.active().0, new);
         assert!(ring.decoding_key(&old, now + Duration::hours(7)).is_some());
@@ -338,8 +375,9 @@ mod tests {
                 })
             })
             .collect();
+        let permit = administrator();
         for _ in 0..20 {
-            ring.rotate(now, Duration::hours(2)).unwrap();
+            ring.rotate(&permit, now, Duration::hours(2)).unwrap();
         }
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         for r in readers {

@@ -1,16 +1,17 @@
 //! Proof of an authorization decision. Each write that acts for a person takes a
-//! [`Permit`] for what it writes: recording a request, recording a review, and the
-//! administrator's acts (locks, key rotation, revoking someone else's grant). A permit
-//! is made only here, by the check that decides it, so a write path the policy did not
-//! allow does not compile — rather than relying on every caller to remember the check
-//! (the approach of lldap's access-control handlers). The store then checks that the
-//! permit is for the row it writes (its principal and object), so a permit for one
-//! thing never writes another.
+//! [`Permit`] for what it writes: recording a request (`Tx::insert_request`), recording
+//! a review (`Tx::insert_review`), and the administrator's acts (`Tx::lock`,
+//! `Tx::unlock`, `Keyring::rotate`). A permit is made only here, by the check that
+//! decides it, so a write path the policy did not allow does not compile — rather than
+//! relying on every caller to remember the check (the approach of lldap's access-control
+//! handlers). The store then checks that the permit is for the row it writes (its
+//! principal and object), so a permit for one thing never writes another.
 //!
 //! What needs no permit, and why: the requester's own acts on their own request
 //! (activate, extend, cancel) are decided by the access lifecycle from the request's
-//! requester; expiry is the clock's; issuing a credential is held to an active grant
-//! in the issuance's own transaction.
+//! requester, and so is revoking it (an administrator's revocation is decided there from
+//! whether the caller holds the administrator's permit); expiry is the clock's; issuing
+//! a credential is held to an active grant in the issuance's own transaction.
 
 use std::marker::PhantomData;
 
