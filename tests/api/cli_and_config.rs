@@ -497,3 +497,60 @@ fn completions_are_printed_for_bash_zsh_and_fish_and_name_the_verbs() {
         "an unknown shell is a usage error"
     );
 }
+
+#[test]
+fn a_duration_without_a_unit_is_refused_not_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, mut server) = dev_server(
+        dir.path(),
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")),
+    );
+    let run = |args: &[&str]| {
+        let out = latchkey(dir.path()).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let login = [
+        "login",
+        "--server",
+        &url,
+        "--dev",
+        "bob@example.com",
+        "--groups",
+        "eng",
+    ];
+    assert_eq!(run(&login).0, Some(0));
+    // `--for 90` once made a 90-second grant and exited 0.
+    let (code, _, err) = run(&["request", "aws:staging", "--role", "admin", "--for", "90"]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("has no unit") && err.contains("90m"), "{err}");
+    // `1h1h` was read as two hours.
+    let (code, _, err) = run(&["request", "aws:staging", "--role", "admin", "--for", "1h1h"]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("each unit once"), "{err}");
+    // Nothing was requested by either.
+    let (code, out, err) = run(&["--output", "json", "requests"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!([])
+    );
+    // A token lifetime of zero is no lifetime.
+    let (code, _, err) = run(&[
+        "request",
+        "token:metrics-api",
+        "--role",
+        "read",
+        "--for",
+        "30m",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run(&["token", "token:metrics-api", "--ttl", "0s"]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("no time at all"), "{err}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -20,14 +20,25 @@ use std::sync::Arc;
 
 pub(crate) type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
-/// A duration field of a request body, or 400 `invalid_duration` naming the field.
+/// A duration field of a request body, or 400 `invalid_duration` naming the field: a
+/// duration needs a unit, and none of these (a grant, an extension, a lifetime) can be zero.
 pub(crate) fn duration(
     field: &'static str,
     v: Option<&str>,
 ) -> Result<Option<std::time::Duration>, ApiError> {
-    v.map(|s| {
-        crate::model::duration::parse(s)
-            .map_err(|e| ApiError::new(Class::Invalid, "invalid_duration", format!("{field}: {e}")))
+    let invalid = |why: String| {
+        ApiError::new(
+            Class::Invalid,
+            "invalid_duration",
+            format!("{field}: {why}"),
+        )
+    };
+    v.map(|s| match crate::model::duration::parse(s) {
+        Ok(d) if d.is_zero() => Err(invalid(format!(
+            "{s:?} is no time at all; ask for e.g. 30m or 1h"
+        ))),
+        Ok(d) => Ok(d),
+        Err(e) => Err(invalid(e.to_string())),
     })
     .transpose()
 }
