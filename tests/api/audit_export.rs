@@ -390,7 +390,11 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
             r3["ended_how"].as_str(),
             r3["activated_at"].as_str()
         ),
-        ("erin@example.com", "denied: denied by erin@example.com", "")
+        (
+            "erin@example.com",
+            "denied: denied by erin@example.com: \"use the replica\"",
+            ""
+        )
     );
     let r4 = &grants[&ids["r4"]];
     assert_eq!(

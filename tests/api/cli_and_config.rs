@@ -329,6 +329,19 @@ fn the_cli_says_why_a_request_is_refused_and_wait_exits_by_outcome() {
     assert_eq!(code, Some(0), "{out}{err}");
     let status = waiting.wait().unwrap();
     assert_eq!(status.code(), Some(5));
+    // The requester reads why, in the denier's words: at the end of --wait and in `show`.
+    let mut waited = String::new();
+    std::io::Read::read_to_string(waiting.stderr.as_mut().unwrap(), &mut waited).unwrap();
+    assert!(
+        waited.contains(r#"denied by frank@example.com: "use staging""#),
+        "{waited}"
+    );
+    let (code, out, err) = run("bob", &["show", &id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(r#"denied by frank@example.com: "use staging""#),
+        "{out}"
+    );
     let _ = server.kill();
     let _ = server.wait();
 }

@@ -10,6 +10,24 @@ use chrono::{DateTime, Utc};
 mod refusal;
 pub use refusal::{Change, TransitionRefusal};
 
+/// Longest comment a denial's end reason repeats (the review keeps all of it).
+const DENIAL_COMMENT_CHARS: usize = 200;
+
+/// `denied by carol@example.com: "use staging"`: who, and why in their words (on one
+/// line, clipped), so the requester sees the reason wherever the end is shown.
+fn denial_reason(review: &Review) -> String {
+    let comment = review.comment.as_deref().map(str::trim).unwrap_or("");
+    if comment.is_empty() {
+        return format!("denied by {}", review.reviewer_name);
+    }
+    let one_line: String = comment.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut clipped: String = one_line.chars().take(DENIAL_COMMENT_CHARS).collect();
+    if clipped.len() < one_line.len() {
+        clipped.push('…');
+    }
+    format!("denied by {}: {clipped:?}", review.reviewer_name)
+}
+
 impl AccessRequest {
     /// Which clock has run out at `now`, if any.
     pub fn due(&self, now: DateTime<Utc>) -> Option<&'static str> {
@@ -100,11 +118,7 @@ impl AccessRequest {
         let from = self.state;
         if denials >= self.terms.denials {
             self.decided_at = Some(now);
-            self.end(
-                State::Denied,
-                format!("denied by {}", review.reviewer_name),
-                now,
-            );
+            self.end(State::Denied, denial_reason(review), now);
             return Ok(Some(Change {
                 event: EventKind::RequestDenied,
                 from,

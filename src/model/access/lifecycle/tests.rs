@@ -3,7 +3,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 
-use crate::model::access::lifecycle::TransitionRefusal;
+use crate::model::access::lifecycle::{denial_reason, TransitionRefusal};
 use crate::model::access::{AccessRequest, NewRequest, Review, Start, State, Terms, Verdict};
 use crate::model::audit::EventKind;
 
@@ -286,4 +286,30 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_denial_says_who_and_why_on_one_clipped_line() {
+    let review = |comment: Option<&str>| Review {
+        reviewer_id: "carol".into(),
+        reviewer_name: "carol@example.com".into(),
+        verdict: Verdict::Deny,
+        comment: comment.map(Into::into),
+        at: Utc::now(),
+    };
+    assert_eq!(denial_reason(&review(None)), "denied by carol@example.com");
+    assert_eq!(
+        denial_reason(&review(Some("  "))),
+        "denied by carol@example.com"
+    );
+    assert_eq!(
+        denial_reason(&review(Some("use\n  staging"))),
+        r#"denied by carol@example.com: "use staging""#
+    );
+    let long = "x".repeat(500);
+    let said = denial_reason(&review(Some(&long)));
+    assert!(
+        said.ends_with("…\"") && said.chars().count() < 260,
+        "{said}"
+    );
 }
