@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::app::core::Core;
 use crate::app::error::ServiceError;
 use crate::app::services::Access;
 use crate::model::access::lifecycle::{Change, TransitionRefusal};
@@ -24,7 +23,7 @@ pub(super) const RETRIES: usize = 8;
 
 pub(super) fn who(p: &Principal) -> Who<'_> {
     Who {
-        name: Core::policy_name(p),
+        name: p.policy_name(),
         user_id: &p.user_id,
         groups: &p.groups,
     }
@@ -155,7 +154,7 @@ impl Access {
     ) -> Result<AccessRequest, ServiceError> {
         // Someone else's grant is revoked only with the administrator's permit.
         let admin = self.core.admin_permit(p);
-        let name = Core::policy_name(p).to_string();
+        let name = p.policy_name().to_string();
         let r = self
             .change(p, id, origin, now, |r| {
                 r.revoke(&p.user_id, &name, admin.is_some(), now)

@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::app::access::{event, who};
-use crate::app::core::Core;
 use crate::app::error::ServiceError;
 use crate::app::services::Access;
 use crate::model::access::{AccessRequest, NewRequest, Start, Terms};
@@ -163,7 +162,7 @@ fn new_request(
         NewRequest {
             id: crate::model::random::uuid_v4()?.to_string(),
             requester_id: p.user_id.clone(),
-            requester_name: Core::policy_name(p).to_string(),
+            requester_name: p.policy_name().to_string(),
             resource: ask.resource.clone(),
             role: role_name,
             reason: ask.reason.clone(),

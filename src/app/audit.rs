@@ -34,12 +34,7 @@ impl Audit {
         self.core
             .policy
             .current()
-            .check(
-                crate::app::core::Core::policy_name(p),
-                &p.groups,
-                "audit",
-                Action::AuditRead,
-            )
+            .check(p.policy_name(), &p.groups, "audit", Action::AuditRead)
             .allowed
     }
 

@@ -42,7 +42,7 @@ impl Audit {
             &self.core.store,
             &self.audit_key,
             period,
-            crate::app::core::Core::policy_name(p),
+            p.policy_name(),
             dir,
             progress,
         )

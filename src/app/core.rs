@@ -24,11 +24,6 @@ pub struct Core {
 }
 
 impl Core {
-    /// The name policy lines use for a principal: the verified email, else the user id.
-    pub fn policy_name(p: &Principal) -> &str {
-        p.email.as_deref().unwrap_or(&p.user_id)
-    }
-
     /// Whether the policy (`admin` on `broker`) or the configuration makes this principal an administrator.
     pub fn is_admin(&self, p: &Principal) -> bool {
         permit::is_admin(&self.policy.current(), self.admins(), p)

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use crate::adapters::providers::aws;
 use crate::adapters::providers::aws::{AssumeRole, AwsCredentials};
 use crate::adapters::providers::fingerprint;
-use crate::app::core::Core;
 use crate::app::error::ServiceError;
 use crate::app::issuance::Minted;
 use crate::app::services::Credentials;
@@ -100,7 +99,7 @@ fn assume_role_call(
     role: &AwsRole,
     duration: Duration,
 ) -> AssumeRole {
-    let name = Core::policy_name(p);
+    let name = p.policy_name();
     let mut tags = vec![
         ("latchkey:request".to_string(), aws::tag_value(&grant.id)),
         ("latchkey:requester".to_string(), aws::tag_value(name)),

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 
 use crate::app::access::{event, who, RequestView, RETRIES};
-use crate::app::core::Core;
 use crate::app::error::ServiceError;
 use crate::app::services::Access;
 use crate::model::access::lifecycle::{Change, TransitionRefusal};
@@ -109,7 +108,7 @@ impl Access {
     /// or someone the policy lets review it.
     fn may_see(&self, p: &Principal, r: &AccessRequest) -> bool {
         let policy = self.core.policy.current();
-        let name = Core::policy_name(p);
+        let name = p.policy_name();
         r.requester_id == p.user_id
             || self.core.is_admin(p)
             || policy
@@ -207,7 +206,7 @@ fn review_by(
 ) -> Review {
     Review {
         reviewer_id: p.user_id.clone(),
-        reviewer_name: Core::policy_name(p).to_string(),
+        reviewer_name: p.policy_name().to_string(),
         verdict,
         comment,
         at: now,

@@ -125,6 +125,13 @@ pub struct Principal {
     pub auth_time: Option<DateTime<Utc>>,
 }
 
+impl Principal {
+    /// The name policy lines use for this principal: the verified email, else the user id.
+    pub fn policy_name(&self) -> &str {
+        self.email.as_deref().unwrap_or(&self.user_id)
+    }
+}
+
 /// Milliseconds since the epoch, as stored.
 pub fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -205,7 +205,7 @@ async fn slack_link(api: &ApiClient, output: Output) -> Result<(), CliError> {
 
 fn whoami_text(server: &str, p: &Principal, admin: bool) -> String {
     let mut lines = vec![
-        format!("user:     {}", p.email.as_deref().unwrap_or(&p.user_id)),
+        format!("user:     {}", p.policy_name()),
         format!("subject:  {}", p.user_id),
         format!(
             "groups:   {}",

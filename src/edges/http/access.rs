@@ -55,7 +55,7 @@ pub(crate) fn duration(
 /// `GET /v1/resources`: what the caller may request.
 pub async fn resources(State(core): State<Arc<Core>>, p: Principal) -> Json<Vec<ResourceView>> {
     let policy = core.policy.current();
-    let name = Core::policy_name(&p);
+    let name = p.policy_name();
     let mut out = Vec::new();
     for r in policy.catalogue.resources.values() {
         let roles: Vec<RoleView> = r
@@ -215,7 +215,7 @@ pub async fn explain(
     let ask = b.into_ask()?;
     let policy = core.policy.current();
     let who = Who {
-        name: Core::policy_name(&p),
+        name: p.policy_name(),
         user_id: &p.user_id,
         groups: &p.groups,
     };

@@ -143,8 +143,10 @@ pub const BROKER: &str = "broker";
 
 /// Whether the policy (`admin` on `broker`) or the configuration makes `p` an administrator.
 pub fn is_admin(policy: &Policy, admins: Admins<'_>, p: &Principal) -> bool {
-    let name = p.email.as_deref().unwrap_or(&p.user_id);
-    if policy.check(name, &p.groups, BROKER, Action::Admin).allowed {
+    if policy
+        .check(p.policy_name(), &p.groups, BROKER, Action::Admin)
+        .allowed
+    {
         return true;
     }
     p.groups.iter().any(|g| admins.groups.contains(g))
