@@ -77,6 +77,16 @@ fn a_bad_config_file_or_variable_is_named() {
 }
 
 /// `latchkey serve --dev` on a free port with its state in `dir`, ready; stderr is piped.
+/// Runs a CLI command to its end: exit code, stdout, stderr.
+fn outcome(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 fn dev_server(dir: &std::path::Path, policy: &std::path::Path) -> (String, std::process::Child) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
@@ -141,14 +151,7 @@ fn the_dev_walkthrough_works_from_the_binary_and_sigterm_stops_it_cleanly() {
         dir.path(),
         std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")),
     );
-    let run = |args: &[&str]| {
-        let out = latchkey(dir.path()).args(args).output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |args: &[&str]| outcome(latchkey(dir.path()).args(args));
     let (code, out, err) = run(&[
         "login",
         "--server",
@@ -231,14 +234,7 @@ fn the_cli_says_why_a_request_is_refused_and_wait_exits_by_outcome() {
         std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")),
     );
     let home = |who: &str| dir.path().join(who);
-    let run = |who: &str, args: &[&str]| {
-        let out = latchkey(&home(who)).args(args).output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |who: &str, args: &[&str]| outcome(latchkey(&home(who)).args(args));
     assert_eq!(
         run(
             "bob",
@@ -518,14 +514,7 @@ fn a_duration_without_a_unit_is_refused_not_guessed() {
         dir.path(),
         std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")),
     );
-    let run = |args: &[&str]| {
-        let out = latchkey(dir.path()).args(args).output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |args: &[&str]| outcome(latchkey(dir.path()).args(args));
     let login = [
         "login",
         "--server",
