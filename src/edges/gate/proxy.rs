@@ -238,7 +238,7 @@ fn stream_kind(method: &Method, parts: &axum::http::response::Parts) -> Option<&
 
 fn audit_failed(e: ServiceError) -> Response {
     tracing::error!(error = %e, "could not audit a stream's opening; refused");
-    if e.refusal().1 == "audit_chain_broken" {
+    if matches!(&e, ServiceError::Store(s) if s.audit_broken()) {
         return ApiError::from(e).into_response();
     }
     ApiError::new(
