@@ -58,6 +58,9 @@ impl Access {
                     .outcome("success", r.end_reason.clone());
                 tx.append_audit(&e).await?;
                 self.slack_changed(tx, &r, now).await?;
+                tx.db_logins_end_grant(&r.id, change.event.as_str(), now)
+                    .await?;
+                self.core.logins_due.notify_one();
                 r.version += 1;
             }
         }
@@ -95,9 +98,12 @@ impl Access {
             if change.from == crate::model::access::State::Active
                 && change.to == crate::model::access::State::Revoked
             {
-                // Ended early: its AWS sessions are denied at AWS, queued with the revocation.
+                // Ended early: its AWS sessions are denied at AWS, and its database
+                // logins ended, both queued with the revocation.
                 self.core
                     .deny_grant_sessions(&mut tx, &r, change.event.as_str(), now)
+                    .await?;
+                tx.db_logins_end_grant(&r.id, change.event.as_str(), now)
                     .await?;
             }
             tx.commit().await?;
@@ -160,8 +166,9 @@ impl Access {
                 r.revoke(&p.user_id, &name, admin.is_some(), now)
             })
             .await?;
-        // Committed: every gated stream of the grant closes now.
+        // Committed: every gated stream of the grant closes now, and its database logins end.
         self.gate.end_grant(&r.id, crate::app::gate::End::Revoked);
+        self.core.logins_due.notify_one();
         Ok(r)
     }
 
@@ -180,12 +187,17 @@ impl Access {
                             .outcome("success", r.end_reason.clone());
                         tx.append_audit(&e).await?;
                         self.slack_changed(&mut tx, &r, now).await?;
+                        tx.db_logins_end_grant(&r.id, change.event.as_str(), now)
+                            .await?;
                         done += 1;
                         ended.push(r.id);
                     }
                 }
             }
             tx.commit().await?;
+            if !ended.is_empty() {
+                self.core.logins_due.notify_one();
+            }
             for id in ended {
                 self.gate.end_grant(&id, crate::app::gate::End::Expired);
             }

@@ -55,13 +55,16 @@ impl Admin {
         let sessions_ended = tx.lock(&permit, &lock).await?;
         // Their AWS sessions are denied at AWS, queued with the lock.
         let aws_denies_queued = self.core.deny_locked_sessions(&mut tx, &lock, now).await?;
+        // And their database logins end, queued with the lock.
+        let db_logins_ended = tx.db_logins_end_locked(&lock.identifier, now).await?;
         let mut event = AuditEvent::new(EventKind::UserLocked, &admin.user_id, origin, now)?
             .outcome("success", lock.reason.clone())
-            .details(serde_json::json!({ "sessions_ended": sessions_ended, "aws_denies_queued": aws_denies_queued }));
+            .details(serde_json::json!({ "sessions_ended": sessions_ended, "aws_denies_queued": aws_denies_queued, "db_logins_ending": db_logins_ended }));
         event.subject = Some(lock.identifier.clone());
         tx.append_audit(&event).await?;
         tx.commit().await?;
         self.gate.end_user(&lock.identifier);
+        self.core.logins_due.notify_one();
         tracing::warn!(user = %lock.identifier, by = %admin.user_id, sessions_ended, "user locked");
         Ok(LockOutcome {
             lock,

@@ -21,6 +21,8 @@ pub struct Core {
     pub policy: PolicyHandle,
     /// A test seam: pauses where something is granted on an earlier read (unset here).
     pub in_flight: InFlight,
+    /// Wakes the worker that ends database logins (a grant ended, a user was locked).
+    pub logins_due: tokio::sync::Notify,
 }
 
 impl Core {

@@ -86,6 +86,12 @@ pub enum ServiceError {
     /// The provider refused or failed; nothing was issued.
     #[error(transparent)]
     Aws(#[from] crate::adapters::providers::aws::AwsError),
+    /// A database refused or failed; nothing was issued.
+    #[error(transparent)]
+    Db(#[from] crate::adapters::providers::postgres::PgError),
+    /// The grant's login is still being made by another call.
+    #[error("the login of grant {0} is still being made; try again in a moment")]
+    DbLoginBusy(String),
     /// The request kept changing under us.
     #[error("the request changed concurrently; try again")]
     Conflict,

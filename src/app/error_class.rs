@@ -52,6 +52,15 @@ impl ServiceError {
             E::Conflict => (Class::Conflict, "conflict"),
             E::NoActiveGrant { .. } => (Class::Forbidden, "no_active_grant"),
             E::GrantEndingSoon { .. } => (Class::Conflict, "grant_ending_soon"),
+            E::Db(d) => {
+                use crate::adapters::providers::postgres::PgError as P;
+                let class = match d {
+                    P::Unreachable { .. } => Class::Unavailable,
+                    _ => Class::UpstreamFailed,
+                };
+                (class, d.code())
+            }
+            E::DbLoginBusy(_) => (Class::Unavailable, "db_login_busy"),
             E::Aws(a) => {
                 use crate::adapters::providers::aws::AwsError as A;
                 let class = match a {

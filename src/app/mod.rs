@@ -13,6 +13,9 @@
 //! - `error_class`: the refusal class and stable code of each [`ServiceError`].
 //! - `credentials`: broker tokens inside active grants; what every credential shares.
 //! - `credentials_aws`: AWS sessions inside active grants, through AssumeRole.
+//! - `credentials_db`: PostgreSQL logins inside active grants, one per grant, made on first use.
+//! - [`db_check`]: the start-up check of the broker's role on each database; the development databases.
+//! - [`db_logins`]: the worker that ends those logins (sessions terminated, role dropped) when their grant ends.
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
 //! - [`aws_deny_sync`]: the worker that writes those denies to IAM and removes them when spent.
@@ -41,6 +44,9 @@ pub mod aws_deny_sync;
 mod core;
 mod credentials;
 mod credentials_aws;
+mod credentials_db;
+pub mod db_check;
+pub mod db_logins;
 mod devmode;
 mod error;
 mod error_class;

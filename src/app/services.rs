@@ -17,9 +17,12 @@ use crate::adapters::auth::oidc::IdTokenVerifier;
 use crate::adapters::keys::audit::AuditKey;
 use crate::adapters::keys::Keyring;
 use crate::adapters::providers::aws::AwsProvider;
+use crate::adapters::providers::postgres::Postgres;
+use crate::adapters::providers::scram::LoginKey;
 use crate::adapters::slack::api::SlackApi;
 use crate::app::aws_deny_sync::DenyWriter;
 use crate::app::core::Core;
+use crate::app::db_logins::LoginReaper;
 use crate::app::gate::state::Gate;
 
 /// Access requests: creating them (decided by the policy), reviews, activation,
@@ -49,7 +52,8 @@ pub struct Sessions {
     pub(crate) access: Access,
 }
 
-/// Credentials inside active grants: broker tokens, AWS sessions, live events tokens.
+/// Credentials inside active grants: broker tokens, AWS sessions, database logins, live
+/// events tokens.
 #[derive(Clone)]
 pub struct Credentials {
     pub(crate) core: Arc<Core>,
@@ -57,6 +61,10 @@ pub struct Credentials {
     pub(crate) keyring: Arc<Keyring>,
     /// AWS STS.
     pub(crate) aws: Arc<AwsProvider>,
+    /// The catalogue's PostgreSQL databases.
+    pub(crate) postgres: Arc<Postgres>,
+    /// Derives database logins' passwords.
+    pub(crate) login_key: Arc<LoginKey>,
 }
 
 /// Operating the broker: locking users, rotating signing keys, readiness.
@@ -122,6 +130,8 @@ pub struct Parts {
     pub http: reqwest::Client,
     /// The Slack Web API, if configured.
     pub slack: Option<SlackApi>,
+    /// The key database logins' passwords are derived from.
+    pub login_key: LoginKey,
 }
 
 /// The application: every service, wired once.
@@ -145,6 +155,8 @@ pub struct App {
     pub slack: Slack,
     /// The worker that writes AWS denies.
     pub deny_writer: DenyWriter,
+    /// The worker that ends database logins.
+    pub login_reaper: LoginReaper,
 }
 
 impl App {
@@ -167,10 +179,13 @@ impl App {
             gate: gate.clone(),
             access: access.clone(),
         };
+        let postgres = Arc::new(Postgres::default());
         let credentials = Credentials {
             core: core.clone(),
             keyring: keyring.clone(),
             aws: Arc::new(parts.aws),
+            postgres: postgres.clone(),
+            login_key: Arc::new(parts.login_key),
         };
         Self {
             admin: Admin {
@@ -199,6 +214,10 @@ impl App {
             deny_writer: DenyWriter {
                 core: core.clone(),
                 iam: Arc::new(parts.iam),
+            },
+            login_reaper: LoginReaper {
+                core: core.clone(),
+                postgres,
             },
             core,
             access,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::error::{invalid, ConfigError};
-use crate::config::layer::{GateLayer, LivestreamLayer};
+use crate::config::layer::{DevelopmentLayer, GateLayer, LivestreamLayer};
 use crate::config::providers::{LivestreamSettings, DEFAULT_TTL, MAX_TTL};
 use crate::model::duration;
 
@@ -112,6 +112,41 @@ pub(super) fn validate_dev_source(
         return Err(invalid(SETTING, "must be a loopback address"));
     }
     Ok(Some(addr))
+}
+
+/// `development.postgres`: in development mode, the loopback server's superuser by
+/// default; never outside it.
+pub(super) fn validate_dev_postgres(
+    d: DevelopmentLayer,
+    dev: bool,
+) -> Result<Option<crate::model::secret::Secret>, ConfigError> {
+    const SETTING: &str = "development.postgres (LATCHKEY_DEVELOPMENT_POSTGRES)";
+    let dsn =
+        match d.postgres.as_deref() {
+            Some("off") => return Ok(None),
+            None if dev => "postgres://postgres@127.0.0.1:5432/postgres",
+            None => return Ok(None),
+            Some(_) if !dev => return Err(invalid(
+                SETTING,
+                "only a development server (`latchkey serve --dev`) makes its example databases",
+            )),
+            Some(d) => d,
+        };
+    let url =
+        url::Url::parse(dsn).map_err(|_| invalid(SETTING, "not a postgres:// URL, or off"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(h)) => h == "localhost",
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
+    };
+    if !matches!(url.scheme(), "postgres" | "postgresql") || !loopback {
+        return Err(invalid(
+            SETTING,
+            "must be a postgres:// URL of a loopback server, or off",
+        ));
+    }
+    Ok(Some(crate::model::secret::Secret::new(dsn)))
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ mod audit;
 mod layer;
 pub use audit::{AuditConfig, CheckpointSink, EventSink};
 pub use layer::{
-    AdminLayer, AuditLayer, AwsLayer, GateLayer, HooksLayer, Layer, LivestreamLayer, OidcLayer,
-    SlackLayer, TlsLayer,
+    AdminLayer, AuditLayer, AwsLayer, DevelopmentLayer, GateLayer, HooksLayer, Layer,
+    LivestreamLayer, OidcLayer, SlackLayer, TlsLayer,
 };
 mod error;
 mod gate;
@@ -66,6 +66,8 @@ pub struct Config {
     pub livestream: Option<crate::config::providers::LivestreamSettings>,
     /// Where the development server runs its live-events source.
     pub dev_source: Option<SocketAddr>,
+    /// The loopback PostgreSQL where the development server makes the example databases.
+    pub dev_postgres: Option<crate::model::secret::Secret>,
     /// Limits on unauthenticated callers.
     pub limits: LimitsConfig,
 }
@@ -109,7 +111,9 @@ impl Layer {
         let audit = audit::validate(self.audit, dev, &data_dir)?;
         let livestream = gate::validate_livestream(self.livestream)?;
         let dev_source = gate::validate_dev_source(self.gate, dev)?;
+        let dev_postgres = gate::validate_dev_postgres(self.development, dev)?;
         Ok(Config {
+            dev_postgres,
             livestream,
             dev_source,
             listen,

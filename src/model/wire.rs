@@ -152,3 +152,43 @@ pub struct BrowserLogin {
     /// When it stops being accepted.
     pub expires_at: DateTime<Utc>,
 }
+
+/// A database login for a grant, as `POST /v1/credentials/db` answers. `Debug` does not
+/// print the password.
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DbCredentials {
+    /// Host to connect to.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Database.
+    pub database: String,
+    /// The grant's login (`lk_<user>_<request>`).
+    pub user: String,
+    /// Its password (the same for every credential of the grant's login).
+    pub password: String,
+    /// libpq's `sslmode`.
+    pub sslmode: String,
+    /// The group roles the login is a member of: its only privileges.
+    pub groups: Vec<String>,
+    /// The login ends with the grant, then.
+    pub expires_at: DateTime<Utc>,
+    /// The grant.
+    pub grant_id: String,
+    /// The role granted.
+    pub role: String,
+    /// Whether this call made the login (false: the grant's login, made earlier).
+    pub created: bool,
+}
+
+impl std::fmt::Debug for DbCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbCredentials")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}

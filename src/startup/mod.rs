@@ -60,6 +60,7 @@ impl Application {
             store,
             policy,
             in_flight: Default::default(),
+            logins_due: Default::default(),
         });
         ready(&app).await?;
         Ok(Self {

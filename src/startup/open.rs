@@ -108,6 +108,7 @@ pub(super) struct Outside {
     audit_key: crate::adapters::keys::audit::AuditKey,
     slack: Option<crate::adapters::slack::api::SlackApi>,
     http: reqwest::Client,
+    login_key: crate::adapters::keys::login::LoginKey,
 }
 
 pub(super) async fn outside(config: &Config) -> anyhow::Result<Outside> {
@@ -120,6 +121,8 @@ pub(super) async fn outside(config: &Config) -> anyhow::Result<Outside> {
     let sdk = crate::adapters::providers::aws::sdk_config(&config.aws).await;
     let audit_key = crate::adapters::keys::audit::AuditKey::load_or_create(&config.keys_dir)
         .context("loading the audit key")?;
+    let login_key = crate::adapters::keys::login::LoginKey::load_or_create(&config.keys_dir)
+        .context("loading the database login key")?;
     let slack = match &config.slack {
         Some(s) => Some(
             crate::adapters::slack::api::SlackApi::new(s).context("building the Slack client")?,
@@ -134,6 +137,7 @@ pub(super) async fn outside(config: &Config) -> anyhow::Result<Outside> {
         audit_key,
         slack,
         http: http_client()?,
+        login_key,
     })
 }
 
@@ -148,6 +152,7 @@ impl Outside {
             audit_key: self.audit_key,
             http: self.http,
             slack: self.slack,
+            login_key: self.login_key,
         })
     }
 }
@@ -176,6 +181,16 @@ pub(super) async fn ready(app: &App) -> anyhow::Result<()> {
             ended,
             "ended the development sessions of an earlier development broker"
         );
+    }
+    // A development server's example databases exist before anyone asks for a login.
+    if tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        crate::app::db_check::prepare_dev(&app.core),
+    )
+    .await
+    .is_err()
+    {
+        tracing::warn!("development mode: the local PostgreSQL did not answer in 15 s; db resources will not work");
     }
     // Crash safety: whatever ran out while the broker was down ends before anything is served.
     let expired = app

@@ -208,6 +208,13 @@ pub(super) async fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<(
     // Denies of revoked AWS sessions: queued with the revocation, written from here.
     let aws_denies = tokio::spawn(crate::app::aws_deny_sync::run(app.deny_writer.clone()));
     let gate_poll = tokio::spawn(crate::app::gate::poll::poll_forever(app.gatekeeper.clone()));
+    // Database logins of ended grants: woken with the change that ends them, polled besides.
+    let db_logins = tokio::spawn(crate::app::db_logins::run(app.login_reaper.clone()));
+    // The broker's role on each database holds what it needs (logged; never blocks a start).
+    let reaper = app.login_reaper.clone();
+    let db_check = tokio::spawn(async move {
+        crate::app::db_check::check_and_log(&reaper.core, &reaper.postgres).await
+    });
     let dev_source = match core.config.dev_source {
         Some(addr) => {
             crate::edges::gate::devsource::spawn_dev(addr, dev_assertion_check(app)).await
@@ -223,7 +230,7 @@ pub(super) async fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<(
     ]
     .into_iter()
     .flatten()
-    .chain([gate_poll, aws_denies])
+    .chain([gate_poll, aws_denies, db_logins, db_check])
     .chain(dev_source)
     .collect()
 }

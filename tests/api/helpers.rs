@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 #[derive(Default, Clone)]
 pub struct Options {
     pub dev: bool,
+    /// `development.postgres` (default off in tests).
+    pub dev_postgres: Option<String>,
     /// Issuer and client id of the provider.
     pub oidc: Option<(String, String)>,
     pub database_url: Option<String>,
@@ -113,6 +115,10 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
         // Tests run their own upstreams; the development source's fixed port would collide.
         gate: latchkey::config::GateLayer {
             dev_source: Some("off".into()),
+        },
+        // Nor its example databases, unless the test asks (they are shared by every test).
+        development: latchkey::config::DevelopmentLayer {
+            postgres: options.dev_postgres.clone().or(Some("off".into())),
         },
         ..Layer::default()
     }

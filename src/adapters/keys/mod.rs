@@ -16,6 +16,7 @@ pub mod audit;
 mod error;
 mod files;
 pub mod jwt_crypto;
+pub mod login;
 pub use crate::adapters::keys::error::KeyError;
 use crate::model::keys as material;
 pub use crate::model::keys::{KeyAlg, KeyInfo};

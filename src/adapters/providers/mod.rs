@@ -4,6 +4,9 @@
 //! - [`aws`]: AWS STS AssumeRole sessions named after the human.
 //! - [`aws_deny`]: the inline deny policy that makes AWS refuse a revoked grant's or a locked user's sessions.
 //! - [`aws_iam`]: IAM calls that write, read back and delete that policy.
+//! - [`postgres`]: a PostgreSQL login per grant, ended (sessions terminated, role dropped) with it.
+//! - [`postgres_dev`]: the example databases and roles a development server makes on a local PostgreSQL.
+//! - [`scram`]: those logins' passwords, and the SCRAM-SHA-256 verifiers the server is sent instead.
 //! - [`livestream`]: tokens for PostHog's live events service (HS256 with its own secret).
 //! - [`token`]: the broker's own signed tokens (EdDSA, or ES256), verified offline against the JWKS.
 
@@ -11,6 +14,9 @@ pub mod aws;
 pub mod aws_deny;
 pub mod aws_iam;
 pub mod livestream;
+pub mod postgres;
+pub mod postgres_dev;
+pub mod scram;
 pub mod token;
 
 /// A short fingerprint of a secret, for the audit log: the first 16 hex digits of its SHA-256.

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use crate::config::error::{invalid, ConfigError};
 use crate::config::layer::sections::{
-    AdminLayer, AuditLayer, AwsLayer, GateLayer, HooksLayer, LivestreamLayer, OidcLayer,
-    SlackLayer, TlsLayer,
+    AdminLayer, AuditLayer, AwsLayer, DevelopmentLayer, GateLayer, HooksLayer, LivestreamLayer,
+    OidcLayer, SlackLayer, TlsLayer,
 };
 use crate::config::layer::Layer;
 
@@ -84,6 +84,9 @@ impl Layer {
             },
             gate: GateLayer {
                 dev_source: get("LATCHKEY_GATE_DEV_SOURCE"),
+            },
+            development: DevelopmentLayer {
+                postgres: get("LATCHKEY_DEVELOPMENT_POSTGRES"),
             },
             limits: crate::config::limits::LimitsLayer::from_env(get)?,
         })

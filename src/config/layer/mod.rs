@@ -12,8 +12,8 @@ use serde::Deserialize;
 use crate::config::error::ConfigError;
 
 pub use self::sections::{
-    AdminLayer, AuditLayer, AwsLayer, GateLayer, HooksLayer, LivestreamLayer, OidcLayer,
-    SlackLayer, TlsLayer,
+    AdminLayer, AuditLayer, AwsLayer, DevelopmentLayer, GateLayer, HooksLayer, LivestreamLayer,
+    OidcLayer, SlackLayer, TlsLayer,
 };
 
 /// Every setting, each optional: one layer of configuration.
@@ -65,6 +65,9 @@ pub struct Layer {
     /// The gate in front of internal HTTP services.
     #[serde(default)]
     pub gate: GateLayer,
+    /// What only a development server does.
+    #[serde(default)]
+    pub development: DevelopmentLayer,
     /// Limits on unauthenticated callers.
     #[serde(default)]
     pub limits: crate::config::limits::LimitsLayer,
@@ -158,6 +161,9 @@ impl Layer {
             },
             gate: GateLayer {
                 dev_source: self.gate.dev_source.or(below.gate.dev_source),
+            },
+            development: DevelopmentLayer {
+                postgres: self.development.postgres.or(below.development.postgres),
             },
             limits: self.limits.over(below.limits),
         }

@@ -79,6 +79,15 @@ pub struct GateLayer {
     pub dev_source: Option<String>,
 }
 
+/// `[development]` settings (a `serve --dev` broker only).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevelopmentLayer {
+    /// A superuser connection to a loopback PostgreSQL where the development server makes
+    /// the example catalogue's databases, group roles and its own role (`off` for none).
+    pub postgres: Option<String>,
+}
+
 /// `[aws]` settings.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -67,13 +67,21 @@ pub enum Command {
         #[command(subcommand)]
         command: creds::CredsCommand,
     },
-    /// Run a command with a resource's credentials in its environment.
+    /// Run a command with a resource's credentials in its environment (AWS_* for aws, PG* for db, LATCHKEY_TOKEN for token resources).
     Exec {
         /// Resource.
         resource: String,
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// Open psql on a database resource with your grant's login (arguments after `--` go to psql).
+    Psql {
+        /// Resource, e.g. db:events.
+        resource: String,
+        /// psql's arguments, after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
     },
     /// The tamper-evident audit log: verify, export evidence, follow.
     Audit {

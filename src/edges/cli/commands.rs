@@ -50,6 +50,10 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
         Command::Exec { resource, command } => {
             crate::edges::cli::creds::exec(&api, &resource, &command).await
         }
+        Command::Psql { resource, args } => {
+            let argv: Vec<String> = std::iter::once("psql".to_string()).chain(args).collect();
+            crate::edges::cli::creds::exec(&api, &resource, &argv).await
+        }
         Command::Stream(args) => crate::edges::cli::stream::run(&api, output, args).await,
         Command::Keys { command } => keys(&api, output, command).await,
         Command::Slack {

@@ -1,4 +1,6 @@
-//! `latchkey creds aws` (also as an AWS `credential_process`) and `latchkey exec`.
+//! `latchkey creds aws` (also as an AWS `credential_process`), `creds db` (in `creds_db`),
+//! and `latchkey exec` / `latchkey psql`, which run a program with a grant's credentials in
+//! its environment.
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
@@ -7,6 +9,7 @@ use serde_json::json;
 use crate::adapters::providers::aws::AwsCredentials;
 use crate::edges::cli::aws_cache;
 use crate::edges::cli::client::ApiClient;
+use crate::edges::cli::creds_db::{self, DbFormat};
 use crate::edges::cli::error::CliError;
 use crate::model::wire::ResourceView;
 
@@ -35,6 +38,14 @@ pub enum CredsCommand {
         #[arg(long = "for", value_name = "DURATION")]
         duration: Option<String>,
     },
+    /// A PostgreSQL login for a resource you hold an active grant on (the grant's own, ended with it).
+    Db {
+        /// Resource, e.g. db:events.
+        resource: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DbFormat::Text)]
+        format: DbFormat,
+    },
 }
 
 /// Credentials from the cache while they may still be served (see [`aws_cache`]), else
@@ -59,11 +70,16 @@ pub async fn aws_credentials(
 
 /// Runs `creds`.
 pub async fn run(api: &ApiClient, command: CredsCommand) -> Result<(), CliError> {
-    let CredsCommand::Aws {
-        resource,
-        format,
-        duration,
-    } = command;
+    let (resource, format, duration) = match command {
+        CredsCommand::Aws {
+            resource,
+            format,
+            duration,
+        } => (resource, format, duration),
+        CredsCommand::Db { resource, format } => {
+            return creds_db::run(api, &resource, format).await
+        }
+    };
     let c = aws_credentials(api, &resource, duration.as_deref()).await?;
     let expiration = c
         .expiration
@@ -104,7 +120,7 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
         .find(|r| r.name == resource)
         .map(|r| r.kind.clone())
         .unwrap_or_default();
-    let mut cmd = std::process::Command::new(program);
+    let mut cmd = tokio::process::Command::new(program);
     cmd.args(args);
     match kind.as_str() {
         "aws" => {
@@ -118,6 +134,13 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 )
                 .env_remove("AWS_PROFILE");
+        }
+        "db" => {
+            let c = creds_db::db_credentials(api, resource).await?;
+            for var in creds_db::LIBPQ_OVERRIDES {
+                cmd.env_remove(var);
+            }
+            cmd.envs(creds_db::libpq_env(&c, true));
         }
         "token" => {
             let t: crate::app::IssuedToken = api
@@ -136,7 +159,9 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
             )))
         }
     }
-    let status = cmd.status().with_context(|| format!("running {program}"))?;
+    let status = run_in_foreground(cmd)
+        .await
+        .with_context(|| format!("running {program}"))?;
     match status.code() {
         Some(0) => Ok(()),
         Some(code) => Err(CliError::Exit(
@@ -147,5 +172,21 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
             1,
             format!("{program} was killed by a signal"),
         )),
+    }
+}
+
+/// Runs a child in the foreground and waits for it. Ctrl-C reaches the child (it is in the
+/// terminal's process group); here it is caught, not fatal, so `psql` cancels its query
+/// and carries on instead of losing its parent and the terminal with it.
+async fn run_in_foreground(
+    mut cmd: tokio::process::Command,
+) -> std::io::Result<std::process::ExitStatus> {
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut child = cmd.spawn()?;
+    loop {
+        tokio::select! {
+            status = child.wait() => return status,
+            _ = interrupts.recv() => {}
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! - [`audit`]: `audit verify | export | tail | checkpoint | key`.
 //! - [`aws_cache`]: cached AWS sessions, served only while their grant lasts, dropped when it ends here.
 //! - [`client`]: the API client and its error type.
-//! - [`creds`]: `creds aws` (an AWS `credential_process`) and `exec`.
+//! - [`creds`]: `creds aws` (an AWS `credential_process`), `exec` and `psql`.
+//! - [`creds_db`]: `creds db`: a grant's PostgreSQL login as text, libpq variables, a URI, JSON or a pgpass line.
 //! - [`saved_sessions`]: saved sessions under `$XDG_CONFIG_HOME/latchkey/` (mode 0600).
 //! - [`login`]: the `login` verb: the OpenID Connect device flow and authorization code + PKCE flow.
 //! - [`commands`]: the client verbs and how they print.
@@ -21,6 +22,7 @@ pub mod aws_cache;
 pub mod client;
 pub mod commands;
 pub mod creds;
+pub mod creds_db;
 pub mod error;
 
 pub mod login;

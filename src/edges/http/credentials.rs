@@ -85,3 +85,37 @@ pub async fn aws(
         .await?;
     Ok((StatusCode::CREATED, Json(creds)))
 }
+
+/// Body of `POST /v1/credentials/db`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DbBody {
+    /// Resource (of kind `db`).
+    pub resource: String,
+}
+
+#[utoipa::path(
+    post, path = "/v1/credentials/db", tag = "credentials",
+    summary = "A PostgreSQL login for a resource inside the caller's active grant: the grant's own login (made on first use, then reused), a member of the role's groups only, ended with the grant",
+    request_body = DbBody,
+    responses(
+        (status = 201, description = "Issued", body = crate::model::wire::DbCredentials),
+        (status = 400, response = ApiError), (status = 401, response = ApiError),
+        (status = 403, response = ApiError), (status = 404, response = ApiError),
+        (status = 502, response = ApiError), (status = 503, response = ApiError),
+    ),
+    security(("session" = [])),
+)]
+/// `POST /v1/credentials/db`: a database login for a resource the caller holds a grant on.
+pub async fn db(
+    State(credentials): State<Credentials>,
+    p: Principal,
+    origin: Origin,
+    body: Result<Json<DbBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<crate::model::wire::DbCredentials>), ApiError> {
+    let Json(b) = body?;
+    let creds = credentials
+        .issue_db(&p, &b.resource, &origin, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(creds)))
+}

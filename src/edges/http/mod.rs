@@ -107,6 +107,7 @@ api_routes! {
     post "/v1/policy/explain" => access::explain,
     post "/v1/credentials/token" => credentials::token,
     post "/v1/credentials/aws" => credentials::aws,
+    post "/v1/credentials/db" => credentials::db,
     get "/v1/audit/key" => audit::key,
     get "/v1/audit/events" => audit::events,
     post "/v1/audit/checkpoints" => audit::checkpoint,

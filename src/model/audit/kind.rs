@@ -76,11 +76,21 @@ pub enum EventKind {
     AwsDenyRemoved,
     /// `audit.exported`: an evidence bundle was exported.
     AuditExported,
+    /// `db.login_created`: a grant's database login was made (its name, groups, VALID UNTIL).
+    DbLoginCreated,
+    /// `db.sessions_terminated`: the live sessions of an ending login were terminated (with the count).
+    DbSessionsTerminated,
+    /// `db.login_dropped`: an ended grant's login was dropped.
+    DbLoginDropped,
+    /// `db.login_disabled`: an ended grant's login owns objects: left NOLOGIN without memberships.
+    DbLoginDisabled,
+    /// `db.cleanup_failed`: ending a login failed (with the SQLSTATE); retried.
+    DbCleanupFailed,
 }
 
 impl EventKind {
     /// Every kind, in the order above.
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 38] = [
         Self::RequestCreated,
         Self::RequestApproved,
         Self::RequestDenied,
@@ -114,6 +124,11 @@ impl EventKind {
         Self::AwsDenyFailed,
         Self::AwsDenyRemoved,
         Self::AuditExported,
+        Self::DbLoginCreated,
+        Self::DbSessionsTerminated,
+        Self::DbLoginDropped,
+        Self::DbLoginDisabled,
+        Self::DbCleanupFailed,
     ];
 
     /// The wire name: what the log stores in `type` and every export shows.
@@ -152,6 +167,11 @@ impl EventKind {
             Self::AwsDenyFailed => "aws.deny_failed",
             Self::AwsDenyRemoved => "aws.deny_removed",
             Self::AuditExported => "audit.exported",
+            Self::DbLoginCreated => "db.login_created",
+            Self::DbSessionsTerminated => "db.sessions_terminated",
+            Self::DbLoginDropped => "db.login_dropped",
+            Self::DbLoginDisabled => "db.login_disabled",
+            Self::DbCleanupFailed => "db.cleanup_failed",
         }
     }
 
@@ -217,6 +237,11 @@ mod tests {
             (K::AwsDenyFailed, "aws.deny_failed"),
             (K::AwsDenyRemoved, "aws.deny_removed"),
             (K::AuditExported, "audit.exported"),
+            (K::DbLoginCreated, "db.login_created"),
+            (K::DbSessionsTerminated, "db.sessions_terminated"),
+            (K::DbLoginDropped, "db.login_dropped"),
+            (K::DbLoginDisabled, "db.login_disabled"),
+            (K::DbCleanupFailed, "db.cleanup_failed"),
         ];
         assert_eq!(K::ALL.len(), expected.len());
         for (kind, wire) in expected {

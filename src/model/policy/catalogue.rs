@@ -96,6 +96,9 @@ pub struct Role {
     pub reviewer_fresh_login: Option<Duration>,
     /// For `aws` resources: the IAM role and how the session is narrowed.
     pub aws: Option<crate::model::policy::aws::AwsRole>,
+    /// For `db` resources: where its logins live and the groups they join.
+    #[serde(skip)]
+    pub db: Option<crate::model::policy::db::DbRole>,
 }
 
 mod secs {

@@ -4,6 +4,7 @@
 //! - [`action`]: what a policy line allows or denies (`request`, `review`, …).
 //! - [`aws`]: the AWS settings of a role, checked against AWS's limits at load.
 //! - [`catalogue`]: resources, roles, clocks and thresholds (`catalogue.toml`).
+//! - [`db`]: the PostgreSQL settings of a role and its logins' names, checked at load.
 //! - [`rules`]: casbin model and lines (`model.conf`, `policy.csv`).
 //! - [`decide`]: a request's decision and who may review it, with the explanation.
 //! - [`review`]: who may review a role, and whether one person may review one request now.
@@ -15,6 +16,7 @@
 pub mod action;
 pub mod aws;
 pub mod catalogue;
+pub mod db;
 pub mod decide;
 pub mod kind;
 pub mod lint;

@@ -50,6 +50,8 @@ struct ResourceFile {
     upstream: Option<String>,
     #[serde(default)]
     upstream_auth: UpstreamAuth,
+    /// `[resource.db]`: the connection its roles share (each may override it).
+    db: Option<crate::model::policy::db::ConnectionFile>,
     #[serde(default, rename = "role")]
     roles: Vec<RoleFile>,
 }
@@ -99,6 +101,7 @@ struct RoleFile {
     breakglass_max_duration: String,
     reviewer_fresh_login: Option<String>,
     aws: Option<crate::model::policy::aws::AwsRoleFile>,
+    db: Option<crate::model::policy::db::DbRoleFile>,
 }
 
 fn default_pending() -> String {
@@ -143,10 +146,17 @@ fn resource(r: ResourceFile) -> Result<Resource, CatalogueError> {
     if r.roles.is_empty() {
         return Err(CatalogueError(format!("resource {} has no roles", r.name)));
     }
+    if r.db.is_some() && r.kind != Kind::Db {
+        return Err(CatalogueError(format!(
+            "{}: [resource.db] belongs to db resources only",
+            r.name
+        )));
+    }
+    let db = r.db.unwrap_or_default();
     let mut roles = BTreeMap::new();
     for f in r.roles {
         let at = format!("{}#{}", r.name, f.name);
-        let role = role(&at, r.kind, f)?;
+        let role = role(&at, r.kind, &db, f)?;
         if roles.insert(role.name.clone(), role).is_some() {
             return Err(CatalogueError(format!("{at}: role declared twice")));
         }
@@ -173,7 +183,12 @@ fn resource(r: ResourceFile) -> Result<Resource, CatalogueError> {
 
 /// A role (`at` is `resource#role`) of a resource of `kind`: its clocks, patterns and
 /// thresholds, consistent with each other.
-fn role(at: &str, kind: Kind, f: RoleFile) -> Result<Role, CatalogueError> {
+fn role(
+    at: &str,
+    kind: Kind,
+    db: &crate::model::policy::db::ConnectionFile,
+    f: RoleFile,
+) -> Result<Role, CatalogueError> {
     let role = Role {
         default_duration: dur(at, "default_duration", &f.default_duration)?,
         max_duration: dur(at, "max_duration", &f.max_duration)?,
@@ -182,6 +197,7 @@ fn role(at: &str, kind: Kind, f: RoleFile) -> Result<Role, CatalogueError> {
         extension: dur(at, "extension", &f.extension)?,
         breakglass_max_duration: dur(at, "breakglass_max_duration", &f.breakglass_max_duration)?,
         aws: aws_role(at, kind, f.aws)?,
+        db: db_role(at, kind, db, f.db)?,
         reviewer_fresh_login: f
             .reviewer_fresh_login
             .as_deref()
@@ -229,6 +245,25 @@ fn aws_role(
         ))),
         (_, Some(_)) => Err(CatalogueError(format!(
             "{at}: [resource.role.aws] belongs to aws resources only"
+        ))),
+        (_, None) => Ok(None),
+    }
+}
+
+/// `[resource.role.db]`: required on a db resource's roles, refused on any other.
+fn db_role(
+    at: &str,
+    kind: Kind,
+    resource: &crate::model::policy::db::ConnectionFile,
+    db: Option<crate::model::policy::db::DbRoleFile>,
+) -> Result<Option<crate::model::policy::db::DbRole>, CatalogueError> {
+    match (kind, db) {
+        (Kind::Db, Some(d)) => Ok(Some(d.validate(at, resource).map_err(CatalogueError)?)),
+        (Kind::Db, None) => Err(CatalogueError(format!(
+            "{at}: a db resource's role needs [resource.role.db] with the groups its logins join"
+        ))),
+        (_, Some(_)) => Err(CatalogueError(format!(
+            "{at}: [resource.role.db] belongs to db resources only"
         ))),
         (_, None) => Ok(None),
     }
