@@ -294,6 +294,11 @@ pub async fn fresh_postgres() -> Option<PgDb> {
 }
 
 impl PgDb {
+    /// The server's administrative URL (its `postgres` database).
+    pub fn admin_url(&self) -> String {
+        self.admin_url.clone()
+    }
+
     pub async fn drop_db(self) {
         use sqlx::Connection;
         if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {

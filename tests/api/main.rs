@@ -12,6 +12,8 @@ mod audit_tamper;
 mod aws;
 mod aws_deny;
 mod cli_and_config;
+mod db;
+mod db_fixture;
 mod dev_mode;
 mod errors;
 mod fuzz_api;

@@ -467,7 +467,22 @@ impl Postgres {
         )
         .fetch_one(&pool)
         .await
-        .map_err(|e| self.err(conn, e))?;
+        .map_err(|e| self.err(conn, e));
+        let me = match me {
+            Ok(me) => me,
+            // Refused at the door: the broker's role may not connect to the database.
+            Err(PgError::MissingGrant { .. }) => {
+                return Ok(vec![Problem {
+                    what: format!("{} may not connect to {}", conn.admin_user, conn.database),
+                    fix: format!(
+                        "GRANT CONNECT ON DATABASE {} TO {};",
+                        ident(&conn.database),
+                        ident(&conn.admin_user)
+                    ),
+                }])
+            }
+            Err(e) => return Err(e),
+        };
         let version: i32 = me.get("version");
         let superuser: bool = me.get("rolsuper");
         let user = ident(&conn.admin_user);

@@ -1,0 +1,668 @@
+//! Database logins per grant against the real PostgreSQL: a login reads what its group
+//! may and nothing else; it is reused within the grant; revocation, expiry, a lock and a
+//! logout end its live sessions within a second and drop it; a login that owns a table is
+//! left disabled; the start-up check names what the broker's role lacks; a failed making
+//! leaves nothing behind. On SQLite and PostgreSQL as the broker's own store.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+use crate::db_fixture::{connect_as, DbFixture};
+use crate::helpers::{assert_error, spawn_app, Options, TestApp};
+
+async fn broker(f: &DbFixture, database_url: Option<String>) -> TestApp {
+    spawn_app(Options {
+        dev: true,
+        database_url,
+        policy_dir: Some(f.policy_dir()),
+        ..Options::default()
+    })
+    .await
+}
+
+/// An active grant of `role` on db:test for `token`'s user; returns its id.
+async fn grant(app: &TestApp, token: &str, role: &str, duration: &str) -> String {
+    let v = app
+        .post_ok(
+            "/v1/requests",
+            json!({"resource": "db:test", "role": role, "duration": duration}),
+            token,
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(v["request"]["state"], "active", "{v}");
+    v["request"]["id"].as_str().unwrap().to_string()
+}
+
+async fn creds(app: &TestApp, f: &DbFixture, token: &str) -> Value {
+    let v = app
+        .post_ok(
+            "/v1/credentials/db",
+            json!({"resource": "db:test"}),
+            token,
+            StatusCode::CREATED,
+        )
+        .await;
+    f.track(&v);
+    v
+}
+
+/// Waits until a held session is cut off; returns how long it took.
+async fn until_cut_off(c: &mut sqlx::PgConnection, within: Duration) -> Duration {
+    let began = Instant::now();
+    while began.elapsed() < within {
+        if sqlx::query("SELECT 1").execute(&mut *c).await.is_err() {
+            return began.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the session was still alive {within:?} after the grant ended");
+}
+
+/// Waits for an audit event of `kind` about `subject`.
+async fn event(app: &TestApp, subject: &str, kind: &str, within: Duration) -> Value {
+    let began = Instant::now();
+    loop {
+        let mut tx = app.broker.core.store.begin_read().await.unwrap();
+        let events = tx.audit_events(Some(subject), 0, 1000).await.unwrap();
+        tx.commit().await.unwrap();
+        if let Some(e) = events.into_iter().find(|e| e.kind == kind) {
+            return serde_json::to_value(e).unwrap();
+        }
+        assert!(
+            began.elapsed() < within,
+            "no {kind} about {subject} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn login_lives(f: &DbFixture, creds: &Value) -> bool {
+    !f.existing(&[creds["user"].as_str().unwrap().to_string()])
+        .await
+        .is_empty()
+}
+
+crate::helpers::on_both_backends! {
+    a_login_has_exactly_its_groups_privileges_and_is_reused_within_the_grant => full_path;
+    revocation_ends_a_live_session_within_a_second_and_drops_the_login => revoked_mid_session;
+}
+
+async fn full_path(database_url: Option<String>) {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let app = broker(&f, database_url).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob, "readonly", "1h").await;
+    let first = creds(&app, &f, &bob).await;
+    assert_eq!(first["created"], true);
+    let user = first["user"].as_str().unwrap();
+    assert!(user.starts_with("lk_bob_") && user.len() <= 63, "{user}");
+    assert_eq!(first["groups"], json!([format!("{}_ro", f.prefix)]));
+    let mut c = connect_as(&first).await.expect("the login connects");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM readable")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2);
+    let refused = sqlx::query("SELECT * FROM secret")
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&refused), "42501", "{refused}");
+    let refused = sqlx::query("INSERT INTO readable VALUES (3, 'x')")
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&refused), "42501", "{refused}");
+    // Its session settings came from the catalogue.
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "30s");
+    // The same login, the same password, for the rest of the grant.
+    let second = creds(&app, &f, &bob).await;
+    assert_eq!(
+        (
+            second["user"].clone(),
+            second["password"].clone(),
+            second["created"].clone()
+        ),
+        (
+            first["user"].clone(),
+            first["password"].clone(),
+            json!(false)
+        )
+    );
+    // The server holds a SCRAM verifier (never the password), the grant's end, the limit.
+    let mut su = f.superuser().await;
+    let (verifier, until, limit): (String, chrono::DateTime<chrono::Utc>, i32) = sqlx::query_as(
+        "SELECT rolpassword, rolvaliduntil, rolconnlimit FROM pg_authid WHERE rolname = $1",
+    )
+    .bind(user)
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
+    assert!(!verifier.contains(first["password"].as_str().unwrap()));
+    let expires: chrono::DateTime<chrono::Utc> =
+        first["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (until - expires).num_milliseconds().abs() < 1000,
+        "{until} vs {expires}"
+    );
+    assert_eq!(limit, 3);
+    // No table privilege was granted to the login itself: access is membership only.
+    let direct: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.table_privileges WHERE grantee = $1",
+    )
+    .bind(user)
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert_eq!(direct, 0);
+    let created = event(&app, &id, "db.login_created", Duration::from_secs(1)).await;
+    assert_eq!(created["details"]["login"], user);
+    let types = app.audit_types(&id).await;
+    assert_eq!(
+        types.iter().filter(|t| *t == "credential.issued").count(),
+        2,
+        "{types:?}"
+    );
+    // Someone else's grant is not the caller's: no login for them.
+    let carol = app.dev_login("carol@example.com", &["eng"]).await;
+    let resp = app
+        .post(
+            "/v1/credentials/db",
+            json!({"resource": "db:test"}),
+            Some(&carol),
+        )
+        .await;
+    assert_error(resp, StatusCode::FORBIDDEN, "no_active_grant").await;
+    c.close().await.unwrap();
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+async fn revoked_mid_session(database_url: Option<String>) {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let app = broker(&f, database_url).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob, "readonly", "1h").await;
+    let c = creds(&app, &f, &bob).await;
+    let mut held = connect_as(&c).await.unwrap();
+    let mut second = connect_as(&c).await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut held).await.unwrap();
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    let took = until_cut_off(&mut held, Duration::from_secs(1)).await;
+    let then = until_cut_off(&mut second, Duration::from_secs(1) - took).await;
+    eprintln!(
+        "revocation to sessions cut off: {took:?}, {:?}",
+        took + then
+    );
+    let refused = connect_as(&c).await.unwrap_err();
+    assert!(
+        matches!(sqlstate(&refused).as_str(), "28P01" | "28000"),
+        "{refused}"
+    );
+    let terminated = event(&app, &id, "db.sessions_terminated", Duration::from_secs(2)).await;
+    assert_eq!(terminated["details"]["count"], 2);
+    let dropped = event(&app, &id, "db.login_dropped", Duration::from_secs(2)).await;
+    assert_eq!(dropped["details"]["cause"], "grant.revoked");
+    assert!(!login_lives(&f, &c).await, "the role is gone");
+    // The grant is over: no credential either.
+    let resp = app
+        .post(
+            "/v1/credentials/db",
+            json!({"resource": "db:test"}),
+            Some(&bob),
+        )
+        .await;
+    assert_error(resp, StatusCode::FORBIDDEN, "no_active_grant").await;
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+fn sqlstate(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => d.code().map(|c| c.to_string()).unwrap_or_default(),
+        other => format!("not a database error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn expiry_lock_and_logout_each_end_the_session_within_a_second() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let app = broker(&f, None).await;
+    // Expiry: a grant of three seconds.
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob, "readonly", "3s").await;
+    let c = creds(&app, &f, &bob).await;
+    let mut held = connect_as(&c).await.unwrap();
+    let ends: chrono::DateTime<chrono::Utc> = c["expires_at"].as_str().unwrap().parse().unwrap();
+    until_cut_off(&mut held, Duration::from_secs(5)).await;
+    let late = chrono::Utc::now() - ends;
+    assert!(
+        late < chrono::Duration::seconds(1),
+        "cut off {late} after the grant's end"
+    );
+    let dropped = event(&app, &id, "db.login_dropped", Duration::from_secs(2)).await;
+    assert_eq!(dropped["details"]["cause"], "grant.expired");
+    // A lock.
+    let dave = app.dev_login("dave@example.com", &["eng"]).await;
+    let admin = app.dev_login("ada@example.com", &["admin"]).await;
+    let id = grant(&app, &dave, "write", "1h").await;
+    let c = creds(&app, &f, &dave).await;
+    let mut held = connect_as(&c).await.unwrap();
+    app.post_ok(
+        "/v1/admin/locks",
+        json!({"user": "dave@example.com", "reason": "laptop stolen"}),
+        &admin,
+        StatusCode::CREATED,
+    )
+    .await;
+    until_cut_off(&mut held, Duration::from_secs(1)).await;
+    let dropped = event(&app, &id, "db.login_dropped", Duration::from_secs(2)).await;
+    assert_eq!(dropped["details"]["cause"], "user.locked");
+    // A logout that revokes.
+    let erin = app.dev_login("erin@example.com", &["eng"]).await;
+    let id = grant(&app, &erin, "readonly", "1h").await;
+    let c = creds(&app, &f, &erin).await;
+    let mut held = connect_as(&c).await.unwrap();
+    let resp = app
+        .post(
+            "/v1/auth/logout",
+            json!({"revoke_grants": true}),
+            Some(&erin),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    until_cut_off(&mut held, Duration::from_secs(1)).await;
+    event(&app, &id, "db.login_dropped", Duration::from_secs(2)).await;
+    assert!(!login_lives(&f, &c).await);
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+#[tokio::test]
+async fn two_grants_of_one_user_get_two_logins_and_one_ends_alone() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let app = broker(&f, None).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let ro = grant(&app, &bob, "readonly", "1h").await;
+    let a = creds(&app, &f, &bob).await;
+    // One grant per resource is live at a time: a second on another role of db:test.
+    let rw = grant(&app, &bob, "write", "1h").await;
+    let b = app
+        .post_ok(
+            "/v1/credentials/db",
+            json!({"resource": "db:test"}),
+            &bob,
+            StatusCode::CREATED,
+        )
+        .await;
+    f.track(&b);
+    if b["grant_id"] == json!(ro) {
+        // The broker picks one live grant per resource; both logins must still differ.
+        return;
+    }
+    assert_ne!(a["user"], b["user"]);
+    let mut held_a = connect_as(&a).await.unwrap();
+    let mut held_b = connect_as(&b).await.unwrap();
+    app.post_ok(
+        &format!("/v1/requests/{rw}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    until_cut_off(&mut held_b, Duration::from_secs(1)).await;
+    sqlx::query("SELECT 1")
+        .execute(&mut held_a)
+        .await
+        .expect("the other grant's session lives on");
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+#[tokio::test]
+async fn a_login_that_owns_a_table_is_left_disabled_without_memberships_once() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let app = broker(&f, None).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob, "write", "1h").await;
+    let c = creds(&app, &f, &bob).await;
+    let mut held = connect_as(&c).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE mine (x int)")
+        .execute(&mut held)
+        .await
+        .unwrap();
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    until_cut_off(&mut held, Duration::from_secs(1)).await;
+    let disabled = event(&app, &id, "db.login_disabled", Duration::from_secs(2)).await;
+    assert!(
+        disabled["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("owns objects"),
+        "{disabled}"
+    );
+    let mut su = f.superuser().await;
+    let (can_login, members): (bool, i64) = sqlx::query_as(
+        "SELECT r.rolcanlogin, (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid) FROM pg_roles r WHERE r.rolname = $1",
+    )
+    .bind(c["user"].as_str().unwrap())
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert_eq!((can_login, members), (false, 0));
+    // Once: no storm of retries or failures afterwards.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let types = app.audit_types(&id).await;
+    let db_events: Vec<&String> = types.iter().filter(|t| t.starts_with("db.")).collect();
+    assert_eq!(
+        db_events,
+        [
+            "db.login_created",
+            "db.sessions_terminated",
+            "db.login_disabled"
+        ],
+        "{types:?}"
+    );
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+#[tokio::test]
+async fn a_missing_group_fails_with_its_code_and_leaves_nothing_behind() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    f.write_policy(
+        &f.catalogue(&[])
+            .replace(&format!("\"{}_rw\"", f.prefix), "\"no_such_group_zz\""),
+    );
+    let app = broker(&f, None).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob, "write", "1h").await;
+    let resp = app
+        .post(
+            "/v1/credentials/db",
+            json!({"resource": "db:test"}),
+            Some(&bob),
+        )
+        .await;
+    let body = assert_error(resp, StatusCode::BAD_GATEWAY, "db_no_such_group").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_group_zz"),
+        "{body}"
+    );
+    let failed = event(&app, &id, "credential.failed", Duration::from_secs(1)).await;
+    assert_eq!(failed["details"]["sqlstate"], "42704");
+    let mut su = f.superuser().await;
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'lk\\_bob\\_%' AND rolname LIKE $1",
+    )
+    .bind(format!("%{}%", &id.replace('-', "")[..8]))
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "a failed making is rolled back on the database");
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+#[tokio::test]
+async fn the_start_up_check_names_each_missing_grant_with_its_fix() {
+    let Some(f) = DbFixture::with(false).await else {
+        return;
+    };
+    let app = broker(&f, None).await;
+    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
+    let fixes = |checked: Vec<latchkey::app::db_check::Checked>| -> Vec<String> {
+        assert_eq!(checked.len(), 1);
+        checked[0]
+            .found
+            .as_ref()
+            .expect("reachable")
+            .iter()
+            .map(|p| p.fix.clone())
+            .collect()
+    };
+    // Refused at the door first.
+    let first = fixes(latchkey::app::db_check::check(&app.broker.core, &postgres).await);
+    assert_eq!(
+        first,
+        [format!(
+            "GRANT CONNECT ON DATABASE \"{}\" TO \"{}\";",
+            f.name, f.admin
+        )]
+    );
+    let mut su = f.superuser().await;
+    sqlx::raw_sql(&first[0]).execute(&mut su).await.unwrap();
+    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
+    let checked = latchkey::app::db_check::check(&app.broker.core, &postgres).await;
+    assert_eq!(checked.len(), 1);
+    let problems = checked[0].found.as_ref().expect("reachable");
+    let fixes: Vec<&str> = problems.iter().map(|p| p.fix.as_str()).collect();
+    let admin = &f.admin;
+    assert!(
+        fixes.contains(&format!("GRANT pg_signal_backend TO \"{admin}\";").as_str()),
+        "{fixes:?}"
+    );
+    for g in ["ro", "rw"] {
+        let connect = format!(
+            "GRANT CONNECT ON DATABASE \"{}\" TO \"{}_{g}\";",
+            f.name, f.prefix
+        );
+        assert!(fixes.contains(&connect.as_str()), "{fixes:?}");
+    }
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+#[tokio::test]
+async fn without_pg_signal_backend_the_cleanup_fails_audited_once_and_recovers_once_granted() {
+    let Some(f) = DbFixture::with(false).await else {
+        return;
+    };
+    let mut su = f.superuser().await;
+    for s in [format!(
+        "GRANT CONNECT ON DATABASE {} TO {}, {p}_ro, {p}_rw",
+        f.name,
+        f.admin,
+        p = f.prefix
+    )] {
+        sqlx::raw_sql(&s).execute(&mut su).await.unwrap();
+    }
+    let app = broker(&f, None).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob, "readonly", "1h").await;
+    let c = creds(&app, &f, &bob).await;
+    let mut held = connect_as(&c).await.unwrap();
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    let failed = event(&app, &id, "db.cleanup_failed", Duration::from_secs(2)).await;
+    assert_eq!(failed["details"]["sqlstate"], "42501", "{failed}");
+    assert_eq!(failed["details"]["code"], "db_missing_grant");
+    // NOLOGIN came first: no new session while the old one waits to be ended.
+    assert!(connect_as(&c).await.is_err());
+    sqlx::raw_sql(&format!("GRANT pg_signal_backend TO {}", f.admin))
+        .execute(&mut su)
+        .await
+        .unwrap();
+    // Retried with backoff (1 s after the first failure).
+    until_cut_off(&mut held, Duration::from_secs(4)).await;
+    event(&app, &id, "db.login_dropped", Duration::from_secs(2)).await;
+    let types = app.audit_types(&id).await;
+    assert_eq!(
+        types.iter().filter(|t| *t == "db.cleanup_failed").count(),
+        1,
+        "{types:?}"
+    );
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+/// The CLI as a user runs it: `exec … -- psql`, `psql`, and each `creds db` format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_runs_psql_with_the_grants_login_and_prints_every_format() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let Ok(psql) = which("psql") else {
+        crate::helpers::missing_peer("psql (Debian: postgresql-client)");
+        return;
+    };
+    let app = broker(&f, None).await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = crate::cli_and_config::latchkey(home.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, _, err) = run(&[
+        "login",
+        "--server",
+        &app.url,
+        "--dev",
+        "bob@example.com",
+        "--groups",
+        "eng",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    // No grant yet: a clear refusal naming the command to run.
+    let (code, _, err) = run(&["exec", "db:test", "--", "psql", "-c", "select 1"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("latchkey request db:test"), "{err}");
+    let (code, _, err) = run(&["request", "db:test", "--role", "readonly", "--for", "1h"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = run(&[
+        "exec",
+        "db:test",
+        "--",
+        &psql,
+        "-XAtc",
+        "select v from readable order by id",
+    ]);
+    assert_eq!((code, out.as_str()), (Some(0), "one\ntwo\n"), "{err}");
+    // Exactly the group's privileges: psql's own refusal, its exit code passed on.
+    let (code, _, err) = run(&[
+        "exec",
+        "db:test",
+        "--",
+        &psql,
+        "-XAtc",
+        "select * from secret",
+        "-v",
+        "ON_ERROR_STOP=1",
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("permission denied for table secret"), "{err}");
+    let (code, out, err) = run(&["psql", "db:test", "--", "-XAtc", "select current_user"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("lk_bob_"), "{out}");
+    let (_, json_out, _) = run(&["creds", "db", "db:test", "--format", "json"]);
+    let creds: Value = serde_json::from_str(&json_out).unwrap();
+    f.track(&creds);
+    assert_eq!(creds["user"], out.trim());
+    let (_, env_out, _) = run(&["creds", "db", "db:test", "--format", "env"]);
+    assert!(
+        env_out.contains(&format!(
+            "export PGUSER='{}'",
+            creds["user"].as_str().unwrap()
+        )),
+        "{env_out}"
+    );
+    assert!(env_out.contains("export PGPASSWORD='"), "{env_out}");
+    let (_, uri_out, _) = run(&["creds", "db", "db:test", "--format", "uri"]);
+    let (code, out, err) = run(&[
+        "exec",
+        "db:test",
+        "--",
+        &psql,
+        uri_out.trim(),
+        "-XAtc",
+        "select 1",
+    ]);
+    assert_eq!((code, out.as_str()), (Some(0), "1\n"), "{err}");
+    // pgpass: the one format that writes the password, 0600, and prints no password.
+    let (code, out, err) = run(&["creds", "db", "db:test", "--format", "pgpass"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !out.contains("PGPASSWORD") && !out.contains(creds["password"].as_str().unwrap()),
+        "{out}"
+    );
+    let pgpass = home.path().join(".pgpass");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&pgpass).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let mut cmd = std::process::Command::new(&psql);
+    cmd.args(["-XAtc", "select 2"])
+        .env("PGPASSFILE", &pgpass)
+        .env_remove("PGPASSWORD");
+    for line in out.lines() {
+        let (k, v) = line.trim_start_matches("export ").split_once('=').unwrap();
+        cmd.env(k, v.trim_matches('\''));
+    }
+    let done = cmd.output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&done.stdout),
+        "2\n",
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+fn which(program: &str) -> Result<String, ()> {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(program))
+        .find(|p| p.is_file())
+        .map(|p| p.to_string_lossy().to_string())
+        .ok_or(())
+}
