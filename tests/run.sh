@@ -11,6 +11,7 @@
 #     the evidence report;
 #   - nginx, Debian's package (the gate's forward-auth test runs deploy/gate/nginx.conf in
 #     it as a child process); installed with apt-get when missing and running as root.
+#   - psql, Debian's postgresql-client (the database-login tests run it as a user would).
 # Extra arguments go to the test runner (e.g. `tests/run.sh id_tokens`).
 # With CI set, a test whose peer is missing fails instead of skipping.
 set -euo pipefail
@@ -97,6 +98,14 @@ if ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
   fi
 fi
 if [ -x /usr/sbin/nginx ]; then echo "   $(/usr/sbin/nginx -v 2>&1)"; fi
+
+echo "== psql (Debian's postgresql-client), for the database-login tests"
+if ! command -v psql >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-client >"$work/apt.log" 2>&1 \
+    || { apt-get update -q >>"$work/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-client >>"$work/apt.log" 2>&1; } \
+    || { echo "   could not install postgresql-client:" >&2; tail -5 "$work/apt.log" >&2; }
+fi
+echo "   $(psql --version 2>/dev/null || echo 'no psql: its tests fail under CI and are skipped elsewhere')"
 
 echo "== PostgreSQL"
 if [ -n "${LATCHKEY_TEST_DATABASE_URL:-}" ]; then

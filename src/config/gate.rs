@@ -134,12 +134,13 @@ pub(super) fn validate_dev_postgres(
         };
     let url =
         url::Url::parse(dsn).map_err(|_| invalid(SETTING, "not a postgres:// URL, or off"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(h)) => h == "localhost",
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        None => false,
-    };
+    // postgres:// is not a scheme the URL standard knows: its host is read as text.
+    let loopback = url.host_str().is_some_and(|h| {
+        h == "localhost"
+            || h.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_loopback())
+    });
     if !matches!(url.scheme(), "postgres" | "postgresql") || !loopback {
         return Err(invalid(
             SETTING,
@@ -210,5 +211,25 @@ mod tests {
         assert_eq!(validate_dev_source(g(Some("off")), true).unwrap(), None);
         assert!(validate_dev_source(g(Some("127.0.0.1:9")), false).is_err());
         assert!(validate_dev_source(g(Some("0.0.0.0:9")), true).is_err());
+    }
+
+    #[test]
+    fn the_development_postgres_is_loopback_and_development_only() {
+        let d = |v: Option<&str>| DevelopmentLayer {
+            postgres: v.map(String::from),
+        };
+        let dsn = |v: Option<&str>, dev| {
+            validate_dev_postgres(d(v), dev).map(|s| s.map(|s| s.expose().to_string()))
+        };
+        assert_eq!(
+            dsn(None, true).unwrap().as_deref(),
+            Some("postgres://postgres@127.0.0.1:5432/postgres")
+        );
+        assert_eq!(dsn(None, false).unwrap(), None);
+        assert_eq!(dsn(Some("off"), true).unwrap(), None);
+        assert!(dsn(Some("postgres://postgres@localhost/postgres"), true).is_ok());
+        assert!(dsn(Some("postgres://postgres@[::1]:5433/postgres"), true).is_ok());
+        assert!(dsn(Some("postgres://postgres@db.example.com/postgres"), true).is_err());
+        assert!(dsn(Some("postgres://postgres@127.0.0.1/postgres"), false).is_err());
     }
 }

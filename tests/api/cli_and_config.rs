@@ -181,6 +181,22 @@ fn the_dev_walkthrough_works_from_the_binary_and_sigterm_stops_it_cleanly() {
         std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // The example database, as the README's walkthrough shows it: the development
+    // server made it on the local PostgreSQL.
+    let (code, out, err) = run(&["request", "db:events", "--role", "readonly"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = run(&[
+        "exec",
+        "db:events",
+        "--",
+        "psql",
+        "-XAtc",
+        "select count(*) > 0 from events",
+    ]);
+    assert_eq!((code, out.as_str()), (Some(0), "t\n"), "{err}");
+    let (code, _, err) = run(&["psql", "db:events", "--", "-XAtc", "select * from payouts"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("permission denied for table payouts"), "{err}");
     // Not an administrator: exit code 4. Logged out: exit code 3.
     let (code, _, err) = run(&["lock", "bob@example.com"]);
     assert_eq!(code, Some(4), "{err}");
@@ -203,6 +219,10 @@ fn the_dev_walkthrough_works_from_the_binary_and_sigterm_stops_it_cleanly() {
     let mut log = String::new();
     std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut log).unwrap();
     assert!(log.contains("latchkey stopped"), "{log}");
+    assert!(
+        log.contains("development mode: made (where missing)"),
+        "{log}"
+    );
 }
 
 #[test]

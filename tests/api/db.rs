@@ -13,7 +13,7 @@ use sqlx::Connection;
 use crate::db_fixture::{connect_as, DbFixture};
 use crate::helpers::{assert_error, spawn_app, Options, TestApp};
 
-async fn broker(f: &DbFixture, database_url: Option<String>) -> TestApp {
+pub(crate) async fn broker(f: &DbFixture, database_url: Option<String>) -> TestApp {
     spawn_app(Options {
         dev: true,
         database_url,
@@ -24,7 +24,7 @@ async fn broker(f: &DbFixture, database_url: Option<String>) -> TestApp {
 }
 
 /// An active grant of `role` on db:test for `token`'s user; returns its id.
-async fn grant(app: &TestApp, token: &str, role: &str, duration: &str) -> String {
+pub(crate) async fn grant(app: &TestApp, token: &str, role: &str, duration: &str) -> String {
     let v = app
         .post_ok(
             "/v1/requests",
@@ -37,7 +37,7 @@ async fn grant(app: &TestApp, token: &str, role: &str, duration: &str) -> String
     v["request"]["id"].as_str().unwrap().to_string()
 }
 
-async fn creds(app: &TestApp, f: &DbFixture, token: &str) -> Value {
+pub(crate) async fn creds(app: &TestApp, f: &DbFixture, token: &str) -> Value {
     let v = app
         .post_ok(
             "/v1/credentials/db",
@@ -51,7 +51,7 @@ async fn creds(app: &TestApp, f: &DbFixture, token: &str) -> Value {
 }
 
 /// Waits until a held session is cut off; returns how long it took.
-async fn until_cut_off(c: &mut sqlx::PgConnection, within: Duration) -> Duration {
+pub(crate) async fn until_cut_off(c: &mut sqlx::PgConnection, within: Duration) -> Duration {
     let began = Instant::now();
     while began.elapsed() < within {
         if sqlx::query("SELECT 1").execute(&mut *c).await.is_err() {
@@ -63,7 +63,7 @@ async fn until_cut_off(c: &mut sqlx::PgConnection, within: Duration) -> Duration
 }
 
 /// Waits for an audit event of `kind` about `subject`.
-async fn event(app: &TestApp, subject: &str, kind: &str, within: Duration) -> Value {
+pub(crate) async fn event(app: &TestApp, subject: &str, kind: &str, within: Duration) -> Value {
     let began = Instant::now();
     loop {
         let mut tx = app.broker.core.store.begin_read().await.unwrap();
@@ -236,7 +236,7 @@ async fn revoked_mid_session(database_url: Option<String>) {
     f.drop_all().await;
 }
 
-fn sqlstate(e: &sqlx::Error) -> String {
+pub(crate) fn sqlstate(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(d) => d.code().map(|c| c.to_string()).unwrap_or_default(),
         other => format!("not a database error: {other}"),
@@ -438,231 +438,4 @@ async fn a_missing_group_fails_with_its_code_and_leaves_nothing_behind() {
     assert_eq!(left, 0, "a failed making is rolled back on the database");
     app.stop().await.unwrap();
     f.drop_all().await;
-}
-
-#[tokio::test]
-async fn the_start_up_check_names_each_missing_grant_with_its_fix() {
-    let Some(f) = DbFixture::with(false).await else {
-        return;
-    };
-    let app = broker(&f, None).await;
-    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
-    let fixes = |checked: Vec<latchkey::app::db_check::Checked>| -> Vec<String> {
-        assert_eq!(checked.len(), 1);
-        checked[0]
-            .found
-            .as_ref()
-            .expect("reachable")
-            .iter()
-            .map(|p| p.fix.clone())
-            .collect()
-    };
-    // Refused at the door first.
-    let first = fixes(latchkey::app::db_check::check(&app.broker.core, &postgres).await);
-    assert_eq!(
-        first,
-        [format!(
-            "GRANT CONNECT ON DATABASE \"{}\" TO \"{}\";",
-            f.name, f.admin
-        )]
-    );
-    let mut su = f.superuser().await;
-    sqlx::raw_sql(&first[0]).execute(&mut su).await.unwrap();
-    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
-    let checked = latchkey::app::db_check::check(&app.broker.core, &postgres).await;
-    assert_eq!(checked.len(), 1);
-    let problems = checked[0].found.as_ref().expect("reachable");
-    let fixes: Vec<&str> = problems.iter().map(|p| p.fix.as_str()).collect();
-    let admin = &f.admin;
-    assert!(
-        fixes.contains(&format!("GRANT pg_signal_backend TO \"{admin}\";").as_str()),
-        "{fixes:?}"
-    );
-    for g in ["ro", "rw"] {
-        let connect = format!(
-            "GRANT CONNECT ON DATABASE \"{}\" TO \"{}_{g}\";",
-            f.name, f.prefix
-        );
-        assert!(fixes.contains(&connect.as_str()), "{fixes:?}");
-    }
-    app.stop().await.unwrap();
-    f.drop_all().await;
-}
-
-#[tokio::test]
-async fn without_pg_signal_backend_the_cleanup_fails_audited_once_and_recovers_once_granted() {
-    let Some(f) = DbFixture::with(false).await else {
-        return;
-    };
-    let mut su = f.superuser().await;
-    for s in [format!(
-        "GRANT CONNECT ON DATABASE {} TO {}, {p}_ro, {p}_rw",
-        f.name,
-        f.admin,
-        p = f.prefix
-    )] {
-        sqlx::raw_sql(&s).execute(&mut su).await.unwrap();
-    }
-    let app = broker(&f, None).await;
-    let bob = app.dev_login("bob@example.com", &["eng"]).await;
-    let id = grant(&app, &bob, "readonly", "1h").await;
-    let c = creds(&app, &f, &bob).await;
-    let mut held = connect_as(&c).await.unwrap();
-    app.post_ok(
-        &format!("/v1/requests/{id}/revoke"),
-        json!({}),
-        &bob,
-        StatusCode::OK,
-    )
-    .await;
-    let failed = event(&app, &id, "db.cleanup_failed", Duration::from_secs(2)).await;
-    assert_eq!(failed["details"]["sqlstate"], "42501", "{failed}");
-    assert_eq!(failed["details"]["code"], "db_missing_grant");
-    // NOLOGIN came first: no new session while the old one waits to be ended.
-    assert!(connect_as(&c).await.is_err());
-    sqlx::raw_sql(&format!("GRANT pg_signal_backend TO {}", f.admin))
-        .execute(&mut su)
-        .await
-        .unwrap();
-    // Retried with backoff (1 s after the first failure).
-    until_cut_off(&mut held, Duration::from_secs(4)).await;
-    event(&app, &id, "db.login_dropped", Duration::from_secs(2)).await;
-    let types = app.audit_types(&id).await;
-    assert_eq!(
-        types.iter().filter(|t| *t == "db.cleanup_failed").count(),
-        1,
-        "{types:?}"
-    );
-    app.stop().await.unwrap();
-    f.drop_all().await;
-}
-
-/// The CLI as a user runs it: `exec … -- psql`, `psql`, and each `creds db` format.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_runs_psql_with_the_grants_login_and_prints_every_format() {
-    let Some(f) = DbFixture::new().await else {
-        return;
-    };
-    let Ok(psql) = which("psql") else {
-        crate::helpers::missing_peer("psql (Debian: postgresql-client)");
-        return;
-    };
-    let app = broker(&f, None).await;
-    let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = crate::cli_and_config::latchkey(home.path())
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
-    let (code, _, err) = run(&[
-        "login",
-        "--server",
-        &app.url,
-        "--dev",
-        "bob@example.com",
-        "--groups",
-        "eng",
-    ]);
-    assert_eq!(code, Some(0), "{err}");
-    // No grant yet: a clear refusal naming the command to run.
-    let (code, _, err) = run(&["exec", "db:test", "--", "psql", "-c", "select 1"]);
-    assert_ne!(code, Some(0));
-    assert!(err.contains("latchkey request db:test"), "{err}");
-    let (code, _, err) = run(&["request", "db:test", "--role", "readonly", "--for", "1h"]);
-    assert_eq!(code, Some(0), "{err}");
-    let (code, out, err) = run(&[
-        "exec",
-        "db:test",
-        "--",
-        &psql,
-        "-XAtc",
-        "select v from readable order by id",
-    ]);
-    assert_eq!((code, out.as_str()), (Some(0), "one\ntwo\n"), "{err}");
-    // Exactly the group's privileges: psql's own refusal, its exit code passed on.
-    let (code, _, err) = run(&[
-        "exec",
-        "db:test",
-        "--",
-        &psql,
-        "-XAtc",
-        "select * from secret",
-        "-v",
-        "ON_ERROR_STOP=1",
-    ]);
-    assert_ne!(code, Some(0));
-    assert!(err.contains("permission denied for table secret"), "{err}");
-    let (code, out, err) = run(&["psql", "db:test", "--", "-XAtc", "select current_user"]);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(out.starts_with("lk_bob_"), "{out}");
-    let (_, json_out, _) = run(&["creds", "db", "db:test", "--format", "json"]);
-    let creds: Value = serde_json::from_str(&json_out).unwrap();
-    f.track(&creds);
-    assert_eq!(creds["user"], out.trim());
-    let (_, env_out, _) = run(&["creds", "db", "db:test", "--format", "env"]);
-    assert!(
-        env_out.contains(&format!(
-            "export PGUSER='{}'",
-            creds["user"].as_str().unwrap()
-        )),
-        "{env_out}"
-    );
-    assert!(env_out.contains("export PGPASSWORD='"), "{env_out}");
-    let (_, uri_out, _) = run(&["creds", "db", "db:test", "--format", "uri"]);
-    let (code, out, err) = run(&[
-        "exec",
-        "db:test",
-        "--",
-        &psql,
-        uri_out.trim(),
-        "-XAtc",
-        "select 1",
-    ]);
-    assert_eq!((code, out.as_str()), (Some(0), "1\n"), "{err}");
-    // pgpass: the one format that writes the password, 0600, and prints no password.
-    let (code, out, err) = run(&["creds", "db", "db:test", "--format", "pgpass"]);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(
-        !out.contains("PGPASSWORD") && !out.contains(creds["password"].as_str().unwrap()),
-        "{out}"
-    );
-    let pgpass = home.path().join(".pgpass");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&pgpass).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    let mut cmd = std::process::Command::new(&psql);
-    cmd.args(["-XAtc", "select 2"])
-        .env("PGPASSFILE", &pgpass)
-        .env_remove("PGPASSWORD");
-    for line in out.lines() {
-        let (k, v) = line.trim_start_matches("export ").split_once('=').unwrap();
-        cmd.env(k, v.trim_matches('\''));
-    }
-    let done = cmd.output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&done.stdout),
-        "2\n",
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
-    app.stop().await.unwrap();
-    f.drop_all().await;
-}
-
-fn which(program: &str) -> Result<String, ()> {
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| std::path::Path::new(d).join(program))
-        .find(|p| p.is_file())
-        .map(|p| p.to_string_lossy().to_string())
-        .ok_or(())
 }

@@ -13,6 +13,8 @@ mod aws;
 mod aws_deny;
 mod cli_and_config;
 mod db;
+mod db_cli;
+mod db_faults;
 mod db_fixture;
 mod dev_mode;
 mod errors;

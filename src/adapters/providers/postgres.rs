@@ -20,134 +20,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::Row;
 
+pub use crate::adapters::providers::postgres_check::Problem;
+use crate::adapters::providers::postgres_error::no_such_group;
+pub use crate::adapters::providers::postgres_error::PgError;
 use crate::model::policy::db::{DbConnection, DbRole, PasswordSource, LOGIN_PREFIX};
 use crate::model::secret::Secret;
 
 /// The longest the broker waits for a connection to a target.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long `pg_terminate_backend` waits for each backend to exit.
-const TERMINATE_WAIT_MS: i64 = 3000;
-
-/// Why a database did not do what the broker asked; each with a stable code.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum PgError {
-    /// The server could not be reached (or did not answer in time).
-    #[error("the database at {target} cannot be reached: {message}")]
-    Unreachable {
-        /// `host:port/database`.
-        target: String,
-        /// What failed.
-        message: String,
-    },
-    /// The server refused the broker's own login.
-    #[error("the database at {target} refused the broker's login as {user}: {message} (check db.password_env / db.password_file and pg_hba.conf)")]
-    AuthFailed {
-        /// `host:port/database`.
-        target: String,
-        /// The broker's role.
-        user: String,
-        /// The server's message.
-        message: String,
-    },
-    /// The database does not exist.
-    #[error("there is no database {target}")]
-    UnknownDatabase {
-        /// `host:port/database`.
-        target: String,
-    },
-    /// A group role the catalogue names does not exist.
-    #[error("group role {group:?} does not exist on {target}: {message}")]
-    NoSuchGroup {
-        /// The group.
-        group: String,
-        /// `host:port/database`.
-        target: String,
-        /// The server's message.
-        message: String,
-    },
-    /// The broker's role lacks a privilege it needs.
-    #[error("the broker's role may not do this on {target}: {message} (the start-up log names each missing grant; see \"PostgreSQL logins\" in the README)")]
-    MissingGrant {
-        /// `host:port/database`.
-        target: String,
-        /// The server's message.
-        message: String,
-    },
-    /// The broker's password could not be read.
-    #[error("the broker's password for {target} cannot be read: {0}", target = .1)]
-    Password(String, String),
-    /// Anything else the server said.
-    #[error("the database at {target} refused ({sqlstate}): {message}")]
-    Refused {
-        /// `host:port/database`.
-        target: String,
-        /// SQLSTATE.
-        sqlstate: String,
-        /// The server's message.
-        message: String,
-    },
-}
-
-impl PgError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            PgError::Unreachable { .. } => "db_unreachable",
-            PgError::AuthFailed { .. } => "db_admin_login_refused",
-            PgError::UnknownDatabase { .. } => "db_unknown_database",
-            PgError::NoSuchGroup { .. } => "db_no_such_group",
-            PgError::MissingGrant { .. } => "db_missing_grant",
-            PgError::Password(..) => "db_admin_password_unreadable",
-            PgError::Refused { .. } => "db_refused",
-        }
-    }
-
-    /// The SQLSTATE, where the server gave one.
-    pub fn sqlstate(&self) -> Option<&str> {
-        match self {
-            PgError::Refused { sqlstate, .. } => Some(sqlstate),
-            PgError::NoSuchGroup { .. } => Some("42704"),
-            PgError::MissingGrant { .. } => Some("42501"),
-            PgError::UnknownDatabase { .. } => Some("3D000"),
-            PgError::AuthFailed { .. } => Some("28P01"),
-            _ => None,
-        }
-    }
-
-    fn from_sqlx(target: &str, user: &str, e: sqlx::Error) -> Self {
-        let target = target.to_string();
-        match e {
-            sqlx::Error::Database(db) => {
-                let sqlstate = db.code().map(|c| c.to_string()).unwrap_or_default();
-                let message = db.message().to_string();
-                match sqlstate.as_str() {
-                    "28P01" | "28000" => PgError::AuthFailed {
-                        target,
-                        user: user.into(),
-                        message,
-                    },
-                    "3D000" => PgError::UnknownDatabase { target },
-                    "42501" => PgError::MissingGrant { target, message },
-                    // Connection limits, shutdown, cannot connect now: try again later.
-                    "53300" | "57P01" | "57P02" | "57P03" | "08006" | "08001" | "08004" => {
-                        PgError::Unreachable { target, message }
-                    }
-                    _ => PgError::Refused {
-                        target,
-                        sqlstate,
-                        message,
-                    },
-                }
-            }
-            other => PgError::Unreachable {
-                target,
-                message: other.to_string(),
-            },
-        }
-    }
-}
+/// How long the broker waits for terminated backends to exit before going on.
+const TERMINATE_WAIT: Duration = Duration::from_secs(3);
 
 /// What a login is made with.
 pub struct LoginSpec<'a> {
@@ -183,15 +66,6 @@ pub struct EndOutcome {
     pub ended: Ended,
 }
 
-/// What the start-up check found wrong with the broker's role on one database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// What is missing.
-    pub what: String,
-    /// The statement a DBA runs to fix it.
-    pub fix: String,
-}
-
 /// Connections to the catalogue's databases, one small pool per DSN.
 #[derive(Default)]
 pub struct Postgres {
@@ -223,7 +97,7 @@ impl Postgres {
     }
 
     /// The pool for a connection (made lazily: nothing connects until it is used).
-    fn pool(&self, conn: &DbConnection) -> Result<PgPool, PgError> {
+    pub(crate) fn pool(&self, conn: &DbConnection) -> Result<PgPool, PgError> {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = pools.get(&conn.dsn) {
             return Ok(p.clone());
@@ -259,7 +133,7 @@ impl Postgres {
         }
     }
 
-    fn err(&self, conn: &DbConnection, e: sqlx::Error) -> PgError {
+    pub(crate) fn err(&self, conn: &DbConnection, e: sqlx::Error) -> PgError {
         let e = PgError::from_sqlx(&conn.target, &conn.admin_user, e);
         self.forget(conn, &e);
         e
@@ -423,6 +297,9 @@ impl Postgres {
         })
     }
 
+    /// Signals every backend of the role and waits (polling every 5 ms, at most
+    /// `TERMINATE_WAIT`) until they are gone. `pg_terminate_backend(pid, timeout)` would
+    /// wait too, but it sleeps 100 ms between its checks, and every login's end would pay it.
     async fn terminate(
         &self,
         conn: &DbConnection,
@@ -430,13 +307,27 @@ impl Postgres {
         oid: sqlx::postgres::types::Oid,
     ) -> Result<u64, PgError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, $2)) FROM pg_stat_activity WHERE usesysid = $1",
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usesysid = $1",
         )
         .bind(oid)
-        .bind(TERMINATE_WAIT_MS)
         .fetch_one(c)
         .await
         .map_err(|e| self.err(conn, e))?;
+        if n > 0 {
+            let began = std::time::Instant::now();
+            while began.elapsed() < TERMINATE_WAIT {
+                let left: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE usesysid = $1")
+                        .bind(oid)
+                        .fetch_one(c)
+                        .await
+                        .map_err(|e| self.err(conn, e))?;
+                if left == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -451,127 +342,6 @@ impl Postgres {
         .await
         .map_err(|e| self.err(conn, e))
     }
-
-    /// Checks that the broker's role can do its work with these groups on a target: each
-    /// problem with the statement that fixes it. An unreachable server is an error.
-    pub async fn check(
-        &self,
-        conn: &DbConnection,
-        groups: &[&str],
-    ) -> Result<Vec<Problem>, PgError> {
-        let pool = self.pool(conn)?;
-        let me = sqlx::query(
-            "SELECT current_setting('server_version_num')::int AS version, r.rolsuper, r.rolcreaterole,
-                    pg_has_role(current_user, 'pg_signal_backend', 'USAGE') AS signal
-             FROM pg_roles r WHERE r.rolname = current_user",
-        )
-        .fetch_one(&pool)
-        .await
-        .map_err(|e| self.err(conn, e));
-        let me = match me {
-            Ok(me) => me,
-            // Refused at the door: the broker's role may not connect to the database.
-            Err(PgError::MissingGrant { .. }) => {
-                return Ok(vec![Problem {
-                    what: format!("{} may not connect to {}", conn.admin_user, conn.database),
-                    fix: format!(
-                        "GRANT CONNECT ON DATABASE {} TO {};",
-                        ident(&conn.database),
-                        ident(&conn.admin_user)
-                    ),
-                }])
-            }
-            Err(e) => return Err(e),
-        };
-        let version: i32 = me.get("version");
-        let superuser: bool = me.get("rolsuper");
-        let user = ident(&conn.admin_user);
-        let mut problems = Vec::new();
-        if !superuser && !me.get::<bool, _>("rolcreaterole") {
-            problems.push(Problem {
-                what: format!("{} lacks CREATEROLE", conn.admin_user),
-                fix: format!("ALTER ROLE {user} CREATEROLE;"),
-            });
-        }
-        if !superuser && !me.get::<bool, _>("signal") {
-            problems.push(Problem {
-                what: format!("{} may not end its logins' sessions", conn.admin_user),
-                fix: format!("GRANT pg_signal_backend TO {user};"),
-            });
-        }
-        for g in groups {
-            let row = sqlx::query(
-                "SELECT r.rolsuper, r.rolcanlogin,
-                        pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION') AS admin,
-                        has_database_privilege(r.oid, current_database(), 'CONNECT') AS connect
-                 FROM pg_roles r WHERE r.rolname = $1",
-            )
-            .bind(g)
-            .fetch_optional(&pool)
-            .await
-            .map_err(|e| self.err(conn, e))?;
-            let Some(row) = row else {
-                problems.push(Problem {
-                    what: format!("group role {g} does not exist"),
-                    fix: format!(
-                        "CREATE ROLE {} NOLOGIN; -- then grant it what the role may do",
-                        ident(g)
-                    ),
-                });
-                continue;
-            };
-            if row.get::<bool, _>("rolsuper") {
-                problems.push(Problem {
-                    what: format!("group role {g} is a superuser: a login in it would be one"),
-                    fix: format!("ALTER ROLE {} NOSUPERUSER;", ident(g)),
-                });
-            }
-            // From PostgreSQL 16, CREATEROLE grants only roles held WITH ADMIN OPTION.
-            if !superuser && version >= 160_000 && !row.get::<bool, _>("admin") {
-                problems.push(Problem {
-                    what: format!(
-                        "{} does not hold {g} WITH ADMIN OPTION (PostgreSQL 16 and later)",
-                        conn.admin_user
-                    ),
-                    fix: format!("GRANT {} TO {user} WITH ADMIN OPTION;", ident(g)),
-                });
-            }
-            if !row.get::<bool, _>("connect") {
-                problems.push(Problem {
-                    what: format!("group role {g} may not connect to {}", conn.database),
-                    fix: format!(
-                        "GRANT CONNECT ON DATABASE {} TO {};",
-                        ident(&conn.database),
-                        ident(g)
-                    ),
-                });
-            }
-        }
-        Ok(problems)
-    }
-}
-
-/// A refusal to grant a group that does not exist, named as such.
-fn no_such_group(e: PgError, groups: &[String]) -> PgError {
-    match e {
-        PgError::Refused {
-            target,
-            sqlstate,
-            message,
-        } if sqlstate == "42704" => {
-            let group = groups
-                .iter()
-                .find(|g| message.contains(&format!("\"{g}\"")))
-                .cloned()
-                .unwrap_or_default();
-            PgError::NoSuchGroup {
-                group,
-                target,
-                message,
-            }
-        }
-        other => other,
-    }
 }
 
 #[cfg(test)]
@@ -583,20 +353,5 @@ mod tests {
         assert_eq!(ident("events_ro"), "\"events_ro\"");
         assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(literal("it's"), "'it''s'");
-    }
-
-    #[test]
-    fn server_errors_keep_their_sqlstate_and_code() {
-        let e = no_such_group(
-            PgError::Refused {
-                target: "h:5432/db".into(),
-                sqlstate: "42704".into(),
-                message: "role \"events_ro\" does not exist".into(),
-            },
-            &["events_ro".into()],
-        );
-        assert_eq!(e.code(), "db_no_such_group");
-        assert_eq!(e.sqlstate(), Some("42704"));
-        assert!(e.to_string().contains("\"events_ro\""), "{e}");
     }
 }

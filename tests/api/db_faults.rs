@@ -1,0 +1,418 @@
+//! Database logins when things go wrong: a revocation landing while a login is being
+//! handed out, the broker killed (`kill -9`) between revocation and cleanup, the state a
+//! kill between making and handing out leaves behind, a database that refuses to end the
+//! sessions, and a broker role short of grants. In each, nothing outlives its grant.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::db::{creds, event, until_cut_off};
+use crate::db_fixture::{connect_as, DbFixture};
+use crate::helpers::{spawn_app, Options, TestApp};
+
+async fn broker(f: &DbFixture, data_dir: Option<std::path::PathBuf>) -> TestApp {
+    spawn_app(Options {
+        dev: true,
+        data_dir,
+        policy_dir: Some(f.policy_dir()),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn grant(app: &TestApp, token: &str) -> String {
+    let v = app
+        .post_ok(
+            "/v1/requests",
+            json!({"resource": "db:test", "role": "readonly", "duration": "1h"}),
+            token,
+            StatusCode::CREATED,
+        )
+        .await;
+    v["request"]["id"].as_str().unwrap().to_string()
+}
+
+async fn gone_within(f: &DbFixture, login: &str, within: Duration) {
+    let began = Instant::now();
+    while !f.existing(&[login.to_string()]).await.is_empty() {
+        assert!(
+            began.elapsed() < within,
+            "{login} still exists after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The login of a grant, as the broker recorded it.
+async fn recorded_login(app: &TestApp, grant: &str) -> Option<(String, String)> {
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
+    let row = tx.db_login_open(grant).await.unwrap();
+    tx.commit().await.unwrap();
+    row.map(|r| (r.login, r.state))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_landing_while_a_login_is_handed_out_discards_it_and_drops_the_login() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let app = broker(&f, None).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob).await;
+    // Stall the hand-out of the db credential: the login is made, not yet handed out.
+    let entered = Arc::new(Semaphore::new(0));
+    let release = Arc::new(Notify::new());
+    let (e, r) = (entered.clone(), release.clone());
+    let pause: latchkey::app::Pause = Arc::new(move |what: &'static str| {
+        let (e, r) = (e.clone(), r.clone());
+        Box::pin(async move {
+            if what == "db" {
+                e.add_permits(1);
+                r.notified().await;
+            }
+        })
+    });
+    app.broker.core.in_flight.set(Some(pause));
+    let asking = {
+        let (http, url, bob) = (app.http.clone(), app.url.clone(), bob.clone());
+        tokio::spawn(async move {
+            http.post(format!("{url}/v1/credentials/db"))
+                .bearer_auth(bob)
+                .json(&json!({"resource": "db:test"}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    let _ = entered.acquire().await.unwrap();
+    let (login, state) = recorded_login(&app, &id).await.expect("made and recorded");
+    assert_eq!(state, "live");
+    assert!(
+        !f.existing(&[login.clone()]).await.is_empty(),
+        "made on the database"
+    );
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    release.notify_one();
+    let resp = asking.await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_active_grant", "{body}");
+    gone_within(&f, &login, Duration::from_secs(1)).await;
+    let types = app.audit_types(&id).await;
+    assert!(
+        types.contains(&"credential.discarded".to_string()),
+        "{types:?}"
+    );
+    assert!(
+        !types.contains(&"credential.issued".to_string()),
+        "{types:?}"
+    );
+    app.broker.core.in_flight.set(None);
+    f.logins.lock().unwrap().push(login);
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+/// What a kill between making a login and recording it leaves: the role on its
+/// database, its record still `creating` under a lease nobody will release. The next
+/// broker ends it once the lease runs out, whether or not its grant still lives.
+#[tokio::test]
+async fn a_login_whose_maker_died_is_ended_by_the_next_broker() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let app = broker(&f, Some(data.path().to_path_buf())).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob).await;
+    let user = latchkey::model::policy::db::login_name("bob@example.com", &id, 1);
+    let view: Value = app
+        .get(&format!("/v1/requests/{id}"), Some(&bob))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let requester = view["requester_id"].as_str().unwrap().to_string();
+    // The maker's first step, then its second (on the database), then the kill.
+    let now = chrono::Utc::now();
+    let mut tx = app.broker.core.store.begin().await.unwrap();
+    let target = format!("127.0.0.1:5432/{}", f.name);
+    let recorded = tx
+        .db_login_insert(
+            &latchkey::store::NewLogin {
+                request_id: &id,
+                user_id: &requester,
+                resource: "db:test",
+                role: "readonly",
+                target: &target,
+                login: &user,
+                incarnation: 1,
+                valid_until: now + chrono::Duration::hours(1),
+                // Its lease ran out a moment ago: the maker is gone.
+                lease_until: now - chrono::Duration::seconds(1),
+            },
+            now - chrono::Duration::seconds(61),
+        )
+        .await
+        .unwrap();
+    assert!(recorded.is_some());
+    tx.commit().await.unwrap();
+    let mut su = f.superuser().await;
+    sqlx::raw_sql(&format!(
+        "CREATE ROLE {user} LOGIN PASSWORD 'x' IN ROLE {}_ro",
+        f.prefix
+    ))
+    .execute(&mut su)
+    .await
+    .unwrap();
+    f.logins.lock().unwrap().push(user.clone());
+    app.stop().await.unwrap();
+    let app = broker(&f, Some(data.path().to_path_buf())).await;
+    gone_within(&f, &user, Duration::from_secs(2)).await;
+    let types = app.audit_types(&id).await;
+    assert!(types.contains(&"db.login_dropped".to_string()), "{types:?}");
+    // The grant still lives: asking again makes the grant's next login.
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let again = app
+        .post_ok(
+            "/v1/credentials/db",
+            json!({"resource": "db:test"}),
+            &bob,
+            StatusCode::CREATED,
+        )
+        .await;
+    f.track(&again);
+    assert_eq!(again["user"], format!("{user}_2"));
+    connect_as(&again).await.expect("the new login works");
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+/// The broker killed with `kill -9` after a revocation committed and before its cleanup
+/// could finish (the database refused to end the sessions): the next process picks the
+/// queued end up and finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_killed_between_revocation_and_cleanup_finishes_it_after_restart() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("latchkey.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "policy_dir = {:?}\n[gate]\ndev_source = \"off\"\n[development]\npostgres = \"off\"\n",
+            f.policy_dir()
+        ),
+    )
+    .unwrap();
+    let port = crate::cli_and_config::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let start = || {
+        let child = crate::cli_and_config::latchkey(dir.path())
+            .args(["serve", "--dev", "--config", config.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+    };
+    let http = reqwest::Client::new();
+    let ready = |http: reqwest::Client, url: String| async move {
+        for _ in 0..200 {
+            if http.get(format!("{url}/healthz")).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the broker did not start");
+    };
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut r = http.post(format!("{url}{path}")).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let mut first = start();
+    ready(http.clone(), url.clone()).await;
+    let session: Value = post(
+        "/v1/auth/dev-login",
+        None,
+        json!({"email": "bob@example.com", "groups": ["eng"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let bob = session["token"].as_str().unwrap().to_string();
+    let created: Value = post(
+        "/v1/requests",
+        Some(&bob),
+        json!({"resource": "db:test", "role": "readonly"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let id = created["request"]["id"].as_str().unwrap().to_string();
+    let creds: Value = post(
+        "/v1/credentials/db",
+        Some(&bob),
+        json!({"resource": "db:test"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    f.track(&creds);
+    let mut held = connect_as(&creds).await.unwrap();
+    // The database will refuse to end the sessions...
+    let mut su = f.superuser().await;
+    sqlx::raw_sql(&format!("REVOKE pg_signal_backend FROM {}", f.admin))
+        .execute(&mut su)
+        .await
+        .unwrap();
+    let resp = post(&format!("/v1/requests/{id}/revoke"), Some(&bob), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // ...so the broker is still retrying when it is killed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query("SELECT 1")
+        .execute(&mut held)
+        .await
+        .expect("not yet ended");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    sqlx::raw_sql(&format!("GRANT pg_signal_backend TO {}", f.admin))
+        .execute(&mut su)
+        .await
+        .unwrap();
+    let mut second = start();
+    ready(http.clone(), url.clone()).await;
+    let began = Instant::now();
+    while sqlx::query("SELECT 1").execute(&mut held).await.is_ok() {
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "the restarted broker never ended the session"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gone_within(&f, creds["user"].as_str().unwrap(), Duration::from_secs(2)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    f.drop_all().await;
+}
+
+#[tokio::test]
+async fn the_start_up_check_names_each_missing_grant_with_its_fix() {
+    let Some(f) = DbFixture::with(false).await else {
+        return;
+    };
+    let app = broker(&f, None).await;
+    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
+    let fixes = |checked: Vec<latchkey::app::db_check::Checked>| -> Vec<String> {
+        assert_eq!(checked.len(), 1);
+        checked[0]
+            .found
+            .as_ref()
+            .expect("reachable")
+            .iter()
+            .map(|p| p.fix.clone())
+            .collect()
+    };
+    // Refused at the door first.
+    let first = fixes(latchkey::app::db_check::check(&app.broker.core, &postgres).await);
+    assert_eq!(
+        first,
+        [format!(
+            "GRANT CONNECT ON DATABASE \"{}\" TO \"{}\";",
+            f.name, f.admin
+        )]
+    );
+    let mut su = f.superuser().await;
+    sqlx::raw_sql(&first[0]).execute(&mut su).await.unwrap();
+    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
+    let checked = latchkey::app::db_check::check(&app.broker.core, &postgres).await;
+    assert_eq!(checked.len(), 1);
+    let problems = checked[0].found.as_ref().expect("reachable");
+    let fixes: Vec<&str> = problems.iter().map(|p| p.fix.as_str()).collect();
+    let admin = &f.admin;
+    assert!(
+        fixes.contains(&format!("GRANT pg_signal_backend TO \"{admin}\";").as_str()),
+        "{fixes:?}"
+    );
+    for g in ["ro", "rw"] {
+        let connect = format!(
+            "GRANT CONNECT ON DATABASE \"{}\" TO \"{}_{g}\";",
+            f.name, f.prefix
+        );
+        assert!(fixes.contains(&connect.as_str()), "{fixes:?}");
+    }
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+#[tokio::test]
+async fn without_pg_signal_backend_the_cleanup_fails_audited_once_and_recovers_once_granted() {
+    let Some(f) = DbFixture::with(false).await else {
+        return;
+    };
+    let mut su = f.superuser().await;
+    for s in [format!(
+        "GRANT CONNECT ON DATABASE {} TO {}, {p}_ro, {p}_rw",
+        f.name,
+        f.admin,
+        p = f.prefix
+    )] {
+        sqlx::raw_sql(&s).execute(&mut su).await.unwrap();
+    }
+    let app = broker(&f, None).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = crate::db::grant(&app, &bob, "readonly", "1h").await;
+    let c = creds(&app, &f, &bob).await;
+    let mut held = connect_as(&c).await.unwrap();
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    let failed = event(&app, &id, "db.cleanup_failed", Duration::from_secs(2)).await;
+    assert_eq!(failed["details"]["sqlstate"], "42501", "{failed}");
+    assert_eq!(failed["details"]["code"], "db_missing_grant");
+    // NOLOGIN came first: no new session while the old one waits to be ended.
+    assert!(connect_as(&c).await.is_err());
+    sqlx::raw_sql(&format!("GRANT pg_signal_backend TO {}", f.admin))
+        .execute(&mut su)
+        .await
+        .unwrap();
+    // Retried with backoff (1 s after the first failure).
+    until_cut_off(&mut held, Duration::from_secs(4)).await;
+    event(&app, &id, "db.login_dropped", Duration::from_secs(2)).await;
+    let types = app.audit_types(&id).await;
+    assert_eq!(
+        types.iter().filter(|t| *t == "db.cleanup_failed").count(),
+        1,
+        "{types:?}"
+    );
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
