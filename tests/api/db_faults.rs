@@ -92,7 +92,7 @@ async fn a_revocation_landing_while_a_login_is_handed_out_discards_it_and_drops_
     let (login, state) = recorded_login(&app, &id).await.expect("made and recorded");
     assert_eq!(state, "live");
     assert!(
-        !f.existing(&[login.clone()]).await.is_empty(),
+        !f.existing(std::slice::from_ref(&login)).await.is_empty(),
         "made on the database"
     );
     app.post_ok(
@@ -146,7 +146,7 @@ async fn a_login_whose_maker_died_is_ended_by_the_next_broker() {
     // The maker's first step, then its second (on the database), then the kill.
     let now = chrono::Utc::now();
     let mut tx = app.broker.core.store.begin().await.unwrap();
-    let target = format!("127.0.0.1:5432/{}", f.name);
+    let target = format!("{}/{}", f.server, f.name);
     let recorded = tx
         .db_login_insert(
             &latchkey::store::NewLogin {
@@ -413,6 +413,83 @@ async fn without_pg_signal_backend_the_cleanup_fails_audited_once_and_recovers_o
         1,
         "{types:?}"
     );
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+/// PostgreSQL 16 changed CREATEROLE: it grants only roles held WITH ADMIN OPTION. On a
+/// second server of 16 or later (the test command starts PostgreSQL 18): without that
+/// option the check names it and a login fails with its code, leaving nothing; with the
+/// README's statements, the whole path works, sessions ended and the login dropped.
+#[tokio::test]
+async fn on_postgresql_16_and_later_the_broker_needs_admin_option_and_works_with_it() {
+    let Ok(server) = std::env::var("LATCHKEY_TEST_PG_NEW_URL") else {
+        crate::helpers::missing_peer("a PostgreSQL 16 or later server (LATCHKEY_TEST_PG_NEW_URL)");
+        return;
+    };
+    let Some(f) = DbFixture::at(&server, false).await else {
+        return;
+    };
+    let mut su = f.superuser().await;
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+    assert!(version >= 160_000, "{version}");
+    let p = &f.prefix;
+    sqlx::raw_sql(&format!(
+        "GRANT CONNECT ON DATABASE {} TO {}, {p}_ro, {p}_rw; GRANT pg_signal_backend TO {}",
+        f.name, f.admin, f.admin
+    ))
+    .execute(&mut su)
+    .await
+    .unwrap();
+    let app = broker(&f, None).await;
+    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
+    let checked = latchkey::app::db_check::check(&app.broker.core, &postgres).await;
+    let fixes: Vec<String> = checked[0]
+        .found
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| p.fix.clone())
+        .collect();
+    let admin_option = format!("GRANT \"{p}_ro\" TO \"{}\" WITH ADMIN OPTION;", f.admin);
+    assert!(fixes.contains(&admin_option), "{fixes:?}");
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = crate::db::grant(&app, &bob, "readonly", "1h").await;
+    let resp = app
+        .post(
+            "/v1/credentials/db",
+            json!({"resource": "db:test"}),
+            Some(&bob),
+        )
+        .await;
+    crate::helpers::assert_error(resp, StatusCode::BAD_GATEWAY, "db_missing_grant").await;
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'lk\\_bob\\_%'")
+            .fetch_one(&mut su)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "nothing half-made");
+    // The README's statement for 16 and later, then the whole path.
+    sqlx::raw_sql(&admin_option).execute(&mut su).await.unwrap();
+    let c = creds(&app, &f, &bob).await;
+    let mut held = connect_as(&c).await.expect("the login connects");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM readable")
+        .fetch_one(&mut held)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    until_cut_off(&mut held, Duration::from_secs(1)).await;
+    gone_within(&f, c["user"].as_str().unwrap(), Duration::from_secs(1)).await;
     app.stop().await.unwrap();
     f.drop_all().await;
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::{Connection, PgConnection};
 
-use crate::helpers::{fresh_postgres, PgDb};
+use crate::helpers::{fresh_postgres, fresh_postgres_at, PgDb};
 
 pub struct DbFixture {
     pub db: PgDb,
@@ -19,6 +19,8 @@ pub struct DbFixture {
     pub admin: String,
     /// The database's name.
     pub name: String,
+    /// Where its server listens (`host:port`).
+    pub server: String,
     pub policy: tempfile::TempDir,
     /// Logins the tests were given, dropped at the end whatever became of them.
     pub logins: std::sync::Mutex<Vec<String>>,
@@ -38,12 +40,18 @@ impl DbFixture {
 
     /// With or without the grants the broker's role needs.
     pub async fn with(granted: bool) -> Option<Self> {
-        let db = fresh_postgres().await?;
-        let name = url::Url::parse(&db.url)
-            .unwrap()
-            .path()
-            .trim_start_matches('/')
-            .to_string();
+        Self::made(fresh_postgres().await?, granted).await
+    }
+
+    /// On another server (`admin_url`: a superuser's connection to it).
+    pub async fn at(admin_url: &str, granted: bool) -> Option<Self> {
+        Self::made(fresh_postgres_at(admin_url).await?, granted).await
+    }
+
+    async fn made(db: PgDb, granted: bool) -> Option<Self> {
+        let url = url::Url::parse(&db.url).unwrap();
+        let name = url.path().trim_start_matches('/').to_string();
+        let server = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
         let prefix = format!("t{}", &name[name.len() - 10..]);
         let admin = format!("{prefix}_admin");
         let mut su = PgConnection::connect(&db.admin_url()).await.unwrap();
@@ -85,6 +93,7 @@ impl DbFixture {
             prefix,
             admin,
             name,
+            server,
             policy,
             logins: Default::default(),
         };
@@ -94,7 +103,7 @@ impl DbFixture {
 
     /// The catalogue: `db:test` with `readonly` and `write`, plus `extra` TOML at the end.
     pub fn catalogue(&self, extra: &[&str]) -> String {
-        let (p, admin, name) = (&self.prefix, &self.admin, &self.name);
+        let (p, admin, name, server) = (&self.prefix, &self.admin, &self.name, &self.server);
         format!(
             r#"[[resource]]
 name = "db:test"
@@ -102,7 +111,7 @@ kind = "db"
 description = "test database"
 
 [resource.db]
-dsn = "postgres://{admin}@127.0.0.1:5432/{name}"
+dsn = "postgres://{admin}@{server}/{name}"
 sslmode = "disable"
 
 [[resource.role]]

@@ -267,8 +267,13 @@ fn pg_admin_url() -> String {
 
 /// A fresh PostgreSQL database, or `None` (after [`missing_peer`]) if the server is unreachable.
 pub async fn fresh_postgres() -> Option<PgDb> {
+    fresh_postgres_at(&pg_admin_url()).await
+}
+
+/// A fresh database on the server `admin_url` names, or `None` (after [`missing_peer`]).
+pub async fn fresh_postgres_at(admin_url: &str) -> Option<PgDb> {
     use sqlx::Connection;
-    let admin_url = pg_admin_url();
+    let admin_url = admin_url.to_string();
     let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
         Ok(c) => c,
         Err(e) => {
