@@ -151,6 +151,7 @@ impl Credentials {
                 .about(&grant.id, &r.name, &grant.role)
                 .details(serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti, "expires_at": expires_at, "audience": claims.aud })),
             identifiers: serde_json::json!({ "kind": "token", "fingerprint": print, "jti": claims.jti }),
+            made_login: None,
         };
         self.hand_out_to(p, &r, &grant, minted, origin, (now, began))
             .await?;

@@ -149,5 +149,6 @@ fn aws_minted(
         // The session cannot be recalled: its tag names the grant, whose revocation
         // denies the grant's sessions at AWS.
         identifiers: serde_json::json!({ "kind": "aws", "fingerprint": print, "access_key_id": creds.access_key_id, "role_arn": call.role_arn }),
+        made_login: None,
     })
 }

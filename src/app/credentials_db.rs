@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::adapters::providers::postgres::LoginSpec;
 use crate::adapters::providers::{fingerprint, scram};
 use crate::app::error::ServiceError;
-use crate::app::issuance::Minted;
+use crate::app::issuance::{MadeLogin, Minted};
 use crate::app::services::Credentials;
 use crate::model::access::AccessRequest;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
@@ -23,9 +23,10 @@ use crate::model::policy::{Kind, Resource};
 pub use crate::model::wire::DbCredentials;
 use crate::store::{Issuance, NewLogin};
 
-/// How long a maker holds a login it is making: well past the longest the making can
-/// take (connecting, then a handful of bounded statements).
-pub const MAKING_LEASE: Duration = Duration::from_secs(60);
+/// How long a maker holds a login it is making: well past the longest the making can take
+/// (a connection within 5 s, then one query bounded by a 10 s statement_timeout). A login
+/// whose maker died is ended once this has passed.
+pub const MAKING_LEASE: Duration = Duration::from_secs(30);
 /// How long a second caller waits for a login another call is making.
 const WAIT_FOR_MAKER: Duration = Duration::from_secs(20);
 
@@ -44,7 +45,7 @@ impl Credentials {
         let (r, grant) = self.live_grant(p, resource, Kind::Db, origin, now).await?;
         let role = db_settings(&r, &grant)?;
         let grant_end = grant.expires_at.unwrap_or(now);
-        let (login, created) = match self.login_for(p, &r, &grant, &role, origin, now).await {
+        let (login, made) = match self.login_for(p, &r, &grant, &role, origin, now).await {
             Ok(l) => l,
             Err(e) => {
                 self.audit_failed(p, &r, &grant, &e, origin, now).await?;
@@ -56,7 +57,7 @@ impl Credentials {
         let issued = AuditEvent::new(EventKind::CredentialIssued, &p.user_id, origin, now)?
             .about(&grant.id, &r.name, &grant.role)
             .details(json!({ "kind": "db", "login": login, "target": role.connection.target,
-                "groups": role.groups, "fingerprint": print, "expires_at": grant_end, "created": created }));
+                "groups": role.groups, "fingerprint": print, "expires_at": grant_end, "created": made.is_some() }));
         let minted = Minted {
             issuance: Issuance {
                 id: crate::model::random::uuid_v4()?.to_string(),
@@ -68,7 +69,9 @@ impl Credentials {
             },
             issued,
             identifiers: json!({ "kind": "db", "login": login, "target": role.connection.target, "fingerprint": print }),
+            made_login: made,
         };
+        let created = minted.made_login.is_some();
         if let Err(e) = self
             .hand_out_to(p, &r, &grant, minted, origin, (now, began))
             .await
@@ -93,7 +96,8 @@ impl Credentials {
         })
     }
 
-    /// The grant's login, made now if it has none (and whether it was). One caller makes
+    /// The grant's login, made now if it has none: then also its record and
+    /// `db.login_created`, which the hand-out commits with the issuance. One caller makes
     /// it; a concurrent one waits for it.
     async fn login_for(
         &self,
@@ -103,7 +107,7 @@ impl Credentials {
         role: &DbRole,
         origin: &Origin,
         now: DateTime<Utc>,
-    ) -> Result<(String, bool), ServiceError> {
+    ) -> Result<(String, Option<MadeLogin>), ServiceError> {
         let grant_end = grant.expires_at.unwrap_or(now);
         let conn = &role.connection;
         let waited = Instant::now();
@@ -123,7 +127,7 @@ impl Credentials {
                         tx.db_login_valid_until(l.id, grant_end).await?;
                         tx.commit().await?;
                     }
-                    return Ok((l.login, false));
+                    return Ok((l.login, None));
                 }
                 if waited.elapsed() > WAIT_FOR_MAKER {
                     return Err(ServiceError::DbLoginBusy(grant.id.clone()));
@@ -160,36 +164,34 @@ impl Credentials {
                 continue;
             };
             tx.commit().await?;
-            let password = self.login_key.password(&conn.target, &name);
-            let verifier = scram::verifier(&password)?;
+            let verifier = scram::verifier(&self.login_key.password(&conn.target, &name))?;
             let spec = LoginSpec {
                 name: &name,
                 verifier: &verifier,
                 valid_until: grant_end,
                 role,
             };
-            let made = self.postgres.ensure_login(conn, &spec).await;
-            let mut tx = self.core.store.begin().await?;
-            if let Err(e) = made {
+            if let Err(e) = self.postgres.ensure_login(conn, &spec).await {
+                let mut tx = self.core.store.begin().await?;
                 tx.db_login_forget(id).await?;
                 tx.commit().await?;
                 return Err(e.into());
             }
-            if !tx.db_login_made(id, grant_end, now).await? {
-                // Held past its lease and ended by the worker meanwhile.
-                tx.commit().await?;
-                return Err(ServiceError::DbLoginBusy(grant.id.clone()));
-            }
-            let event = AuditEvent::new(EventKind::DbLoginCreated, &p.user_id, origin, now)?
+            let created = AuditEvent::new(EventKind::DbLoginCreated, &p.user_id, origin, now)?
                 .about(&grant.id, &r.name, &grant.role)
                 .details(
                     json!({ "login": name, "target": conn.target, "groups": role.groups,
                     "valid_until": grant_end, "connection_limit": role.connection_limit,
                     "incarnation": incarnation, "verifier": "SCRAM-SHA-256" }),
                 );
-            tx.append_audit(&event).await?;
-            tx.commit().await?;
-            return Ok((name, true));
+            return Ok((
+                name,
+                Some(MadeLogin {
+                    id,
+                    valid_until: grant_end,
+                    created,
+                }),
+            ));
         }
     }
 

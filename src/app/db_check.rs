@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::adapters::providers::postgres::{PgError, Postgres, Problem};
+use crate::adapters::providers::postgres::{PgError, Postgres};
+use crate::adapters::providers::postgres_check::Problem;
 use crate::adapters::providers::postgres_dev::{bootstrap, Wanted};
 use crate::app::core::Core;
 use crate::model::policy::db::DbConnection;

@@ -51,6 +51,18 @@ pub(crate) struct Minted {
     pub issued: AuditEvent,
     /// `kind`, `fingerprint` and the credential's identifiers, for `credential.discarded`.
     pub identifiers: serde_json::Value,
+    /// A database login made for this credential, recorded as made in the same transaction.
+    pub made_login: Option<MadeLogin>,
+}
+
+/// A database login made on its database and still recorded as being made.
+pub(crate) struct MadeLogin {
+    /// Its record.
+    pub id: i64,
+    /// Its VALID UNTIL.
+    pub valid_until: DateTime<Utc>,
+    /// `db.login_created`.
+    pub created: AuditEvent,
 }
 
 /// What ended between the first check and the hand-out.
@@ -102,7 +114,18 @@ impl Credentials {
         // The moment that counts is now, with the holds taken, not when the call began
         // (told on the caller's clock, which tests drive by hand).
         let at = now + chrono::Duration::from_std(began.elapsed()).unwrap_or_default();
-        match recheck(&mut tx, holder, grant_id, at).await? {
+        let ended = recheck(&mut tx, holder, grant_id, at).await?;
+        // A login made for it is recorded as made either way (after the holds, in the order
+        // a revocation takes them): handed out, it lives for the grant; discarded, the
+        // worker ends it at once, its grant no longer standing.
+        if let Some(made) = &minted.made_login {
+            if !tx.db_login_made(made.id, made.valid_until, at).await? {
+                // Held past its lease and ended by the worker meanwhile: never hand it out.
+                return Err(ServiceError::DbLoginBusy(grant_id.to_string()));
+            }
+            tx.append_audit(&made.created).await?;
+        }
+        match ended {
             None => {
                 tx.insert_issuance(&minted.issuance).await?;
                 tx.append_audit(&minted.issued).await?;

@@ -5,7 +5,8 @@
 //! - [`aws_deny`]: the inline deny policy that makes AWS refuse a revoked grant's or a locked user's sessions.
 //! - [`aws_iam`]: IAM calls that write, read back and delete that policy.
 //! - [`postgres`]: a PostgreSQL login per grant, ended (sessions terminated, role dropped) with it.
-//! - `postgres_check`, `postgres_error`: the start-up check of the broker's role; why a database refused.
+//! - [`postgres_check`]: the start-up check of the broker's role on a database.
+//! - `postgres_error`: why a database refused, with stable codes and SQLSTATEs.
 //! - [`postgres_dev`]: the example databases and roles a development server makes on a local PostgreSQL.
 //! - [`scram`]: those logins' passwords, and the SCRAM-SHA-256 verifiers the server is sent instead.
 //! - [`livestream`]: tokens for PostHog's live events service (HS256 with its own secret).
@@ -16,7 +17,7 @@ pub mod aws_deny;
 pub mod aws_iam;
 pub mod livestream;
 pub mod postgres;
-mod postgres_check;
+pub mod postgres_check;
 pub mod postgres_dev;
 mod postgres_error;
 pub mod scram;

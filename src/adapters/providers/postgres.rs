@@ -21,7 +21,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-pub use crate::adapters::providers::postgres_check::Problem;
 use crate::adapters::providers::postgres_error::no_such_group;
 pub use crate::adapters::providers::postgres_error::PgError;
 use crate::model::policy::db::{DbConnection, DbRole, PasswordSource, LOGIN_PREFIX};
@@ -147,55 +146,37 @@ impl Postgres {
         spec: &LoginSpec<'_>,
     ) -> Result<bool, PgError> {
         let pool = self.pool(conn)?;
-        let exists = sqlx::query("SELECT 1 FROM pg_roles WHERE rolname = $1")
-            .bind(spec.name)
-            .fetch_optional(&pool)
+        // Made afresh nearly always: CREATE first, and only if the name exists (a making
+        // retried after a crash) bring the role back to what the grant says.
+        let groups = &spec.role.groups;
+        match self
+            .run_script(conn, &pool, &login_script(spec, false))
             .await
-            .map_err(|e| self.err(conn, e))?
-            .is_some();
-        let name = ident(spec.name);
-        let until = literal(
-            &spec
-                .valid_until
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        );
-        let groups: Vec<String> = spec.role.groups.iter().map(|g| ident(g)).collect();
-        let mut statements = Vec::new();
-        if exists {
-            statements.push(format!(
-                "ALTER ROLE {name} WITH LOGIN INHERIT CONNECTION LIMIT {} PASSWORD {} VALID UNTIL {until}",
-                spec.role.connection_limit,
-                literal(spec.verifier)
-            ));
-            statements.push(format!("GRANT {} TO {name}", groups.join(", ")));
-        } else {
-            statements.push(format!(
-                "CREATE ROLE {name} WITH LOGIN INHERIT CONNECTION LIMIT {} PASSWORD {} VALID UNTIL {until} IN ROLE {}",
-                spec.role.connection_limit,
-                literal(spec.verifier),
-                groups.join(", ")
-            ));
+        {
+            Err(e) if e.sqlstate() == Some("42710") => {
+                self.run_script(conn, &pool, &login_script(spec, true))
+                    .await
+                    .map_err(|e| no_such_group(e, groups))?;
+                Ok(false)
+            }
+            Err(e) => Err(no_such_group(e, groups)),
+            Ok(()) => Ok(true),
         }
-        if !spec.role.search_path.is_empty() {
-            let path: Vec<String> = spec.role.search_path.iter().map(|s| ident(s)).collect();
-            statements.push(format!(
-                "ALTER ROLE {name} SET search_path TO {}",
-                path.join(", ")
-            ));
-        }
-        if let Some(t) = spec.role.statement_timeout {
-            statements.push(format!(
-                "ALTER ROLE {name} SET statement_timeout = {}",
-                literal(&format!("{}ms", t.as_millis()))
-            ));
-        }
-        // One simple query: PostgreSQL runs its statements as one transaction, so a
-        // refusal of any (a missing group, a missing grant) leaves nothing behind.
-        let script = statements.join(";\n");
-        if let Err(e) = sqlx::raw_sql(&script).execute(&pool).await {
-            return Err(no_such_group(self.err(conn, e), &spec.role.groups));
-        }
-        Ok(!exists)
+    }
+
+    /// One simple query: PostgreSQL runs its statements as one transaction, so a refusal
+    /// of any (a missing group, a missing grant) leaves nothing behind.
+    async fn run_script(
+        &self,
+        conn: &DbConnection,
+        pool: &PgPool,
+        script: &str,
+    ) -> Result<(), PgError> {
+        sqlx::raw_sql(script)
+            .execute(pool)
+            .await
+            .map(drop)
+            .map_err(|e| self.err(conn, e))
     }
 
     /// Moves a live login's `VALID UNTIL` (the grant was extended).
@@ -342,6 +323,43 @@ impl Postgres {
         .await
         .map_err(|e| self.err(conn, e))
     }
+}
+
+/// The statements that make a login (`exists`: bring an existing one back to the spec).
+fn login_script(spec: &LoginSpec<'_>, exists: bool) -> String {
+    let name = ident(spec.name);
+    let until = literal(
+        &spec
+            .valid_until
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    );
+    let groups: Vec<String> = spec.role.groups.iter().map(|g| ident(g)).collect();
+    let (limit, verifier) = (spec.role.connection_limit, literal(spec.verifier));
+    let mut statements = if exists {
+        vec![
+            format!("ALTER ROLE {name} WITH LOGIN INHERIT CONNECTION LIMIT {limit} PASSWORD {verifier} VALID UNTIL {until}"),
+            format!("GRANT {} TO {name}", groups.join(", ")),
+        ]
+    } else {
+        vec![format!(
+            "CREATE ROLE {name} WITH LOGIN INHERIT CONNECTION LIMIT {limit} PASSWORD {verifier} VALID UNTIL {until} IN ROLE {}",
+            groups.join(", ")
+        )]
+    };
+    if !spec.role.search_path.is_empty() {
+        let path: Vec<String> = spec.role.search_path.iter().map(|s| ident(s)).collect();
+        statements.push(format!(
+            "ALTER ROLE {name} SET search_path TO {}",
+            path.join(", ")
+        ));
+    }
+    if let Some(t) = spec.role.statement_timeout {
+        statements.push(format!(
+            "ALTER ROLE {name} SET statement_timeout = {}",
+            literal(&format!("{}ms", t.as_millis()))
+        ));
+    }
+    statements.join(";\n")
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use sqlx::Row;
 
-use crate::adapters::providers::postgres::{ident, PgError, Postgres};
+use crate::adapters::providers::postgres::{ident, Postgres};
+use crate::adapters::providers::postgres_error::PgError;
 use crate::model::policy::db::DbConnection;
 
 /// What the start-up check found wrong with the broker's role on one database.

@@ -200,6 +200,7 @@ pub(crate) fn livestream_minted(
             .about(&grant.id, &grant.resource, &grant.role)
             .details(serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "team_id": claims.team_id, "expires_at": expires_at, "via": via })),
         identifiers: serde_json::json!({ "kind": KIND, "fingerprint": print, "jti": claims.jti, "via": via }),
+        made_login: None,
     })
 }
 
