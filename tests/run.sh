@@ -140,7 +140,14 @@ if [ -x "$pgnew_bin/initdb" ]; then
   pgnew_port=$(free_port)
   pgnew_dir=$(mktemp -d)
   as_pg=()
-  if [ "$(id -u)" = 0 ]; then chown postgres "$pgnew_dir"; as_pg=(runuser -u postgres --); fi
+  if [ "$(id -u)" = 0 ]; then
+    # initdb refuses root, and the postgres user cannot reach root's home: run a copy.
+    # (With the wheel's own libraries beside it, where its binaries' RPATH looks.)
+    pgnew_pkg=$(dirname "$(dirname "$pgnew_bin")")
+    cp -a "$pgnew_pkg" "$pgnew_pkg.libs" "$pgnew_dir/" && chmod -R a+rX "$pgnew_dir"
+    pgnew_bin="$pgnew_dir/$(basename "$pgnew_pkg")/pginstall/bin"
+    chown postgres "$pgnew_dir"; as_pg=(runuser -u postgres --)
+  fi
   if "${as_pg[@]}" "$pgnew_bin/initdb" -D "$pgnew_dir/data" -A trust -U postgres >"$work/initdb18.log" 2>&1 \
     && "${as_pg[@]}" "$pgnew_bin/pg_ctl" -D "$pgnew_dir/data" -l "$pgnew_dir/log" -w \
       -o "-p $pgnew_port -k $pgnew_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then

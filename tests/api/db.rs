@@ -439,3 +439,48 @@ async fn a_missing_group_fails_with_its_code_and_leaves_nothing_behind() {
     app.stop().await.unwrap();
     f.drop_all().await;
 }
+
+#[tokio::test]
+async fn an_extension_moves_the_logins_valid_until_to_the_grants_new_end() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let app = broker(&f, None).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob, "readonly", "1h").await;
+    let c = creds(&app, &f, &bob).await;
+    let v = app
+        .post_ok(
+            &format!("/v1/requests/{id}/extend"),
+            json!({"duration": "1h"}),
+            &bob,
+            StatusCode::OK,
+        )
+        .await;
+    let end: chrono::DateTime<chrono::Utc> = v["expires_at"]
+        .as_str()
+        .or(v["request"]["expires_at"].as_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut su = f.superuser().await;
+    let began = Instant::now();
+    loop {
+        let until: chrono::DateTime<chrono::Utc> =
+            sqlx::query_scalar("SELECT rolvaliduntil FROM pg_authid WHERE rolname = $1")
+                .bind(c["user"].as_str().unwrap())
+                .fetch_one(&mut su)
+                .await
+                .unwrap();
+        if (until - end).num_milliseconds().abs() < 1000 {
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "VALID UNTIL stayed {until}, the grant ends {end}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}

@@ -431,3 +431,54 @@ async fn an_unknown_database_and_an_unreachable_server_are_refused_with_their_co
     app.stop().await.unwrap();
     f.drop_all().await;
 }
+
+/// A login the broker dropped that is back on its database (a restore from a backup):
+/// the scan finds it and ends it again; a role with the prefix it never made is left alone.
+#[tokio::test]
+async fn a_dropped_login_that_comes_back_is_ended_again_and_a_stranger_is_left_alone() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let app = broker(&f, Some(data.path().to_path_buf())).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = grant(&app, &bob).await;
+    let c = creds(&app, &f, &bob).await;
+    let login = c["user"].as_str().unwrap().to_string();
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        &bob,
+        StatusCode::OK,
+    )
+    .await;
+    gone_within(&f, &login, Duration::from_secs(1)).await;
+    app.stop().await.unwrap();
+    // The backup brings it back, with its membership; someone makes an lk_ role by hand.
+    let stranger = format!("lk_{}_stranger", f.prefix);
+    let mut su = f.superuser().await;
+    sqlx::raw_sql(&format!(
+        "CREATE ROLE {login} LOGIN IN ROLE {p}_ro; CREATE ROLE {stranger} NOLOGIN",
+        p = f.prefix
+    ))
+    .execute(&mut su)
+    .await
+    .unwrap();
+    f.logins.lock().unwrap().push(stranger.clone());
+    // The next broker's first scan (5 s after start) ends it again.
+    let app = broker(&f, Some(data.path().to_path_buf())).await;
+    gone_within(&f, &login, Duration::from_secs(8)).await;
+    assert_eq!(
+        f.existing(std::slice::from_ref(&stranger)).await,
+        [stranger.clone()]
+    );
+    let dropped = app
+        .audit_types(&id)
+        .await
+        .into_iter()
+        .filter(|t| t == "db.login_dropped")
+        .count();
+    assert_eq!(dropped, 2, "dropped, and dropped again");
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
