@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::aws::{broker_identity, cli, moto};
+use crate::helpers::revoke;
 use crate::helpers::{spawn_app, Options, TestApp};
 
 /// A role of its own in moto (tests share one moto), and a policy directory whose
@@ -157,16 +158,6 @@ async fn grant_with_session(app: &TestApp, token: &str, duration: &str) -> Strin
     )
     .await;
     id
-}
-
-async fn revoke(app: &TestApp, token: &str, id: &str) {
-    app.post_ok(
-        &format!("/v1/requests/{id}/revoke"),
-        json!({}),
-        token,
-        StatusCode::OK,
-    )
-    .await;
 }
 
 async fn events(

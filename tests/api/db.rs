@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use sqlx::Connection;
 
 use crate::db_fixture::{connect_as, DbFixture};
+pub(crate) use crate::helpers::revoke;
 use crate::helpers::{assert_error, spawn_app, Options, TestApp};
 
 pub(crate) async fn broker(f: &DbFixture, database_url: Option<String>) -> TestApp {
@@ -48,6 +49,16 @@ pub(crate) async fn creds(app: &TestApp, f: &DbFixture, token: &str) -> Value {
         .await;
     f.track(&v);
     v
+}
+
+/// Asks for the caller's login on db:test.
+pub(crate) async fn ask_creds(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post(
+        "/v1/credentials/db",
+        json!({"resource": "db:test"}),
+        Some(token),
+    )
+    .await
 }
 
 /// Waits until a held session is cut off; returns how long it took.
@@ -176,13 +187,7 @@ async fn full_path(database_url: Option<String>) {
     );
     // Someone else's grant is not the caller's: no login for them.
     let carol = app.dev_login("carol@example.com", &["eng"]).await;
-    let resp = app
-        .post(
-            "/v1/credentials/db",
-            json!({"resource": "db:test"}),
-            Some(&carol),
-        )
-        .await;
+    let resp = ask_creds(&app, &carol).await;
     assert_error(resp, StatusCode::FORBIDDEN, "no_active_grant").await;
     c.close().await.unwrap();
     app.stop().await.unwrap();
@@ -200,13 +205,7 @@ async fn revoked_mid_session(database_url: Option<String>) {
     let mut held = connect_as(&c).await.unwrap();
     let mut second = connect_as(&c).await.unwrap();
     sqlx::query("SELECT 1").execute(&mut held).await.unwrap();
-    app.post_ok(
-        &format!("/v1/requests/{id}/revoke"),
-        json!({}),
-        &bob,
-        StatusCode::OK,
-    )
-    .await;
+    revoke(&app, &bob, &id).await;
     let took = until_cut_off(&mut held, Duration::from_secs(1)).await;
     let then = until_cut_off(&mut second, Duration::from_secs(1) - took).await;
     eprintln!(
@@ -224,13 +223,7 @@ async fn revoked_mid_session(database_url: Option<String>) {
     assert_eq!(dropped["details"]["cause"], "grant.revoked");
     assert!(!login_lives(&f, &c).await, "the role is gone");
     // The grant is over: no credential either.
-    let resp = app
-        .post(
-            "/v1/credentials/db",
-            json!({"resource": "db:test"}),
-            Some(&bob),
-        )
-        .await;
+    let resp = ask_creds(&app, &bob).await;
     assert_error(resp, StatusCode::FORBIDDEN, "no_active_grant").await;
     app.stop().await.unwrap();
     f.drop_all().await;
@@ -326,116 +319,12 @@ async fn two_grants_of_one_user_get_two_logins_and_one_ends_alone() {
     assert_ne!(a["user"], b["user"]);
     let mut held_a = connect_as(&a).await.unwrap();
     let mut held_b = connect_as(&b).await.unwrap();
-    app.post_ok(
-        &format!("/v1/requests/{rw}/revoke"),
-        json!({}),
-        &bob,
-        StatusCode::OK,
-    )
-    .await;
+    revoke(&app, &bob, &rw).await;
     until_cut_off(&mut held_b, Duration::from_secs(1)).await;
     sqlx::query("SELECT 1")
         .execute(&mut held_a)
         .await
         .expect("the other grant's session lives on");
-    app.stop().await.unwrap();
-    f.drop_all().await;
-}
-
-#[tokio::test]
-async fn a_login_that_owns_a_table_is_left_disabled_without_memberships_once() {
-    let Some(f) = DbFixture::new().await else {
-        return;
-    };
-    let app = broker(&f, None).await;
-    let bob = app.dev_login("bob@example.com", &["eng"]).await;
-    let id = grant(&app, &bob, "write", "1h").await;
-    let c = creds(&app, &f, &bob).await;
-    let mut held = connect_as(&c).await.unwrap();
-    sqlx::raw_sql("CREATE TABLE mine (x int)")
-        .execute(&mut held)
-        .await
-        .unwrap();
-    app.post_ok(
-        &format!("/v1/requests/{id}/revoke"),
-        json!({}),
-        &bob,
-        StatusCode::OK,
-    )
-    .await;
-    until_cut_off(&mut held, Duration::from_secs(1)).await;
-    let disabled = event(&app, &id, "db.login_disabled", Duration::from_secs(2)).await;
-    assert!(
-        disabled["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("owns objects"),
-        "{disabled}"
-    );
-    let mut su = f.superuser().await;
-    let (can_login, members): (bool, i64) = sqlx::query_as(
-        "SELECT r.rolcanlogin, (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid) FROM pg_roles r WHERE r.rolname = $1",
-    )
-    .bind(c["user"].as_str().unwrap())
-    .fetch_one(&mut su)
-    .await
-    .unwrap();
-    assert_eq!((can_login, members), (false, 0));
-    // Once: no storm of retries or failures afterwards.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let types = app.audit_types(&id).await;
-    let db_events: Vec<&String> = types.iter().filter(|t| t.starts_with("db.")).collect();
-    assert_eq!(
-        db_events,
-        [
-            "db.login_created",
-            "db.sessions_terminated",
-            "db.login_disabled"
-        ],
-        "{types:?}"
-    );
-    app.stop().await.unwrap();
-    f.drop_all().await;
-}
-
-#[tokio::test]
-async fn a_missing_group_fails_with_its_code_and_leaves_nothing_behind() {
-    let Some(f) = DbFixture::new().await else {
-        return;
-    };
-    f.write_policy(
-        &f.catalogue(&[])
-            .replace(&format!("\"{}_rw\"", f.prefix), "\"no_such_group_zz\""),
-    );
-    let app = broker(&f, None).await;
-    let bob = app.dev_login("bob@example.com", &["eng"]).await;
-    let id = grant(&app, &bob, "write", "1h").await;
-    let resp = app
-        .post(
-            "/v1/credentials/db",
-            json!({"resource": "db:test"}),
-            Some(&bob),
-        )
-        .await;
-    let body = assert_error(resp, StatusCode::BAD_GATEWAY, "db_no_such_group").await;
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no_such_group_zz"),
-        "{body}"
-    );
-    let failed = event(&app, &id, "credential.failed", Duration::from_secs(1)).await;
-    assert_eq!(failed["details"]["sqlstate"], "42704");
-    let mut su = f.superuser().await;
-    let left: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'lk\\_bob\\_%' AND rolname LIKE $1",
-    )
-    .bind(format!("%{}%", &id.replace('-', "")[..8]))
-    .fetch_one(&mut su)
-    .await
-    .unwrap();
-    assert_eq!(left, 0, "a failed making is rolled back on the database");
     app.stop().await.unwrap();
     f.drop_all().await;
 }

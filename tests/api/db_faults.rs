@@ -1,7 +1,8 @@
 //! Database logins when things go wrong: a revocation landing while a login is being
-//! handed out, the state a maker's death leaves behind, a database that refuses to end
-//! the sessions or cannot be reached, and a broker role short of grants (also on
-//! PostgreSQL 16 and later). In each, nothing outlives its grant. (`kill -9`: `db_kill`.)
+//! handed out, the state a maker's death leaves behind, a database that does not exist or
+//! cannot be reached, a dropped login that comes back, and a login that owns a table. In
+//! each, nothing outlives its grant. (`kill -9` as a real process: `db_kill`; the broker
+//! role's grants: `db_grants`.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::db::{creds, event, until_cut_off};
+use crate::db::{creds, event, revoke, until_cut_off};
 use crate::db_fixture::{connect_as, DbFixture};
 use crate::helpers::{spawn_app, Options, TestApp};
 
@@ -36,7 +37,7 @@ async fn grant(app: &TestApp, token: &str) -> String {
     v["request"]["id"].as_str().unwrap().to_string()
 }
 
-async fn gone_within(f: &DbFixture, login: &str, within: Duration) {
+pub(crate) async fn gone_within(f: &DbFixture, login: &str, within: Duration) {
     let began = Instant::now();
     while !f.existing(&[login.to_string()]).await.is_empty() {
         assert!(
@@ -96,13 +97,7 @@ async fn a_revocation_landing_while_a_login_is_handed_out_discards_it_and_drops_
         !f.existing(std::slice::from_ref(&login)).await.is_empty(),
         "made on the database"
     );
-    app.post_ok(
-        &format!("/v1/requests/{id}/revoke"),
-        json!({}),
-        &bob,
-        StatusCode::OK,
-    )
-    .await;
+    revoke(&app, &bob, &id).await;
     release.notify_one();
     let resp = asking.await.unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
@@ -199,180 +194,6 @@ async fn a_login_whose_maker_died_is_ended_by_the_next_broker() {
     f.drop_all().await;
 }
 
-#[tokio::test]
-async fn the_start_up_check_names_each_missing_grant_with_its_fix() {
-    let Some(f) = DbFixture::with(false).await else {
-        return;
-    };
-    let app = broker(&f, None).await;
-    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
-    let fixes = |checked: Vec<latchkey::app::db_check::Checked>| -> Vec<String> {
-        assert_eq!(checked.len(), 1);
-        checked[0]
-            .found
-            .as_ref()
-            .expect("reachable")
-            .iter()
-            .map(|p| p.fix.clone())
-            .collect()
-    };
-    // Refused at the door first.
-    let first = fixes(latchkey::app::db_check::check(&app.broker.core, &postgres).await);
-    assert_eq!(
-        first,
-        [format!(
-            "GRANT CONNECT ON DATABASE \"{}\" TO \"{}\";",
-            f.name, f.admin
-        )]
-    );
-    let mut su = f.superuser().await;
-    sqlx::raw_sql(&first[0]).execute(&mut su).await.unwrap();
-    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
-    let checked = latchkey::app::db_check::check(&app.broker.core, &postgres).await;
-    assert_eq!(checked.len(), 1);
-    let problems = checked[0].found.as_ref().expect("reachable");
-    let fixes: Vec<&str> = problems.iter().map(|p| p.fix.as_str()).collect();
-    let admin = &f.admin;
-    assert!(
-        fixes.contains(&format!("GRANT pg_signal_backend TO \"{admin}\";").as_str()),
-        "{fixes:?}"
-    );
-    for g in ["ro", "rw"] {
-        let connect = format!(
-            "GRANT CONNECT ON DATABASE \"{}\" TO \"{}_{g}\";",
-            f.name, f.prefix
-        );
-        assert!(fixes.contains(&connect.as_str()), "{fixes:?}");
-    }
-    app.stop().await.unwrap();
-    f.drop_all().await;
-}
-
-#[tokio::test]
-async fn without_pg_signal_backend_the_cleanup_fails_audited_once_and_recovers_once_granted() {
-    let Some(f) = DbFixture::with(false).await else {
-        return;
-    };
-    let mut su = f.superuser().await;
-    for s in [format!(
-        "GRANT CONNECT ON DATABASE {} TO {}, {p}_ro, {p}_rw",
-        f.name,
-        f.admin,
-        p = f.prefix
-    )] {
-        sqlx::raw_sql(&s).execute(&mut su).await.unwrap();
-    }
-    let app = broker(&f, None).await;
-    let bob = app.dev_login("bob@example.com", &["eng"]).await;
-    let id = crate::db::grant(&app, &bob, "readonly", "1h").await;
-    let c = creds(&app, &f, &bob).await;
-    let mut held = connect_as(&c).await.unwrap();
-    app.post_ok(
-        &format!("/v1/requests/{id}/revoke"),
-        json!({}),
-        &bob,
-        StatusCode::OK,
-    )
-    .await;
-    let failed = event(&app, &id, "db.cleanup_failed", Duration::from_secs(2)).await;
-    assert_eq!(failed["details"]["sqlstate"], "42501", "{failed}");
-    assert_eq!(failed["details"]["code"], "db_missing_grant");
-    // NOLOGIN came first: no new session while the old one waits to be ended.
-    assert!(connect_as(&c).await.is_err());
-    sqlx::raw_sql(&format!("GRANT pg_signal_backend TO {}", f.admin))
-        .execute(&mut su)
-        .await
-        .unwrap();
-    // Retried with backoff (1 s after the first failure).
-    until_cut_off(&mut held, Duration::from_secs(4)).await;
-    event(&app, &id, "db.login_dropped", Duration::from_secs(2)).await;
-    let types = app.audit_types(&id).await;
-    assert_eq!(
-        types.iter().filter(|t| *t == "db.cleanup_failed").count(),
-        1,
-        "{types:?}"
-    );
-    app.stop().await.unwrap();
-    f.drop_all().await;
-}
-
-/// PostgreSQL 16 changed CREATEROLE: it grants only roles held WITH ADMIN OPTION. On a
-/// second server of 16 or later (the test command starts PostgreSQL 18): without that
-/// option the check names it and a login fails with its code, leaving nothing; with the
-/// README's statements, the whole path works, sessions ended and the login dropped.
-#[tokio::test]
-async fn on_postgresql_16_and_later_the_broker_needs_admin_option_and_works_with_it() {
-    let Ok(server) = std::env::var("LATCHKEY_TEST_PG_NEW_URL") else {
-        crate::helpers::missing_peer("a PostgreSQL 16 or later server (LATCHKEY_TEST_PG_NEW_URL)");
-        return;
-    };
-    let Some(f) = DbFixture::at(&server, false).await else {
-        return;
-    };
-    let mut su = f.superuser().await;
-    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
-        .fetch_one(&mut su)
-        .await
-        .unwrap();
-    assert!(version >= 160_000, "{version}");
-    let p = &f.prefix;
-    sqlx::raw_sql(&format!(
-        "GRANT CONNECT ON DATABASE {} TO {}, {p}_ro, {p}_rw; GRANT pg_signal_backend TO {}",
-        f.name, f.admin, f.admin
-    ))
-    .execute(&mut su)
-    .await
-    .unwrap();
-    let app = broker(&f, None).await;
-    let postgres = latchkey::adapters::providers::postgres::Postgres::default();
-    let checked = latchkey::app::db_check::check(&app.broker.core, &postgres).await;
-    let fixes: Vec<String> = checked[0]
-        .found
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|p| p.fix.clone())
-        .collect();
-    let admin_option = format!("GRANT \"{p}_ro\" TO \"{}\" WITH ADMIN OPTION;", f.admin);
-    assert!(fixes.contains(&admin_option), "{fixes:?}");
-    let bob = app.dev_login("bob@example.com", &["eng"]).await;
-    let id = crate::db::grant(&app, &bob, "readonly", "1h").await;
-    let resp = app
-        .post(
-            "/v1/credentials/db",
-            json!({"resource": "db:test"}),
-            Some(&bob),
-        )
-        .await;
-    crate::helpers::assert_error(resp, StatusCode::BAD_GATEWAY, "db_missing_grant").await;
-    let left: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'lk\\_bob\\_%'")
-            .fetch_one(&mut su)
-            .await
-            .unwrap();
-    assert_eq!(left, 0, "nothing half-made");
-    // The README's statement for 16 and later, then the whole path.
-    sqlx::raw_sql(&admin_option).execute(&mut su).await.unwrap();
-    let c = creds(&app, &f, &bob).await;
-    let mut held = connect_as(&c).await.expect("the login connects");
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM readable")
-        .fetch_one(&mut held)
-        .await
-        .unwrap();
-    assert_eq!(n, 2);
-    app.post_ok(
-        &format!("/v1/requests/{id}/revoke"),
-        json!({}),
-        &bob,
-        StatusCode::OK,
-    )
-    .await;
-    until_cut_off(&mut held, Duration::from_secs(1)).await;
-    gone_within(&f, c["user"].as_str().unwrap(), Duration::from_secs(1)).await;
-    app.stop().await.unwrap();
-    f.drop_all().await;
-}
-
 /// A database that does not exist, and a server that does not answer: each a clear
 /// refusal with its code, audited, and nothing recorded as made.
 #[tokio::test]
@@ -445,13 +266,7 @@ async fn a_dropped_login_that_comes_back_is_ended_again_and_a_stranger_is_left_a
     let id = grant(&app, &bob).await;
     let c = creds(&app, &f, &bob).await;
     let login = c["user"].as_str().unwrap().to_string();
-    app.post_ok(
-        &format!("/v1/requests/{id}/revoke"),
-        json!({}),
-        &bob,
-        StatusCode::OK,
-    )
-    .await;
+    revoke(&app, &bob, &id).await;
     gone_within(&f, &login, Duration::from_secs(1)).await;
     app.stop().await.unwrap();
     // The backup brings it back, with its membership; someone makes an lk_ role by hand.
@@ -468,10 +283,7 @@ async fn a_dropped_login_that_comes_back_is_ended_again_and_a_stranger_is_left_a
     // The next broker's first scan (5 s after start) ends it again.
     let app = broker(&f, Some(data.path().to_path_buf())).await;
     gone_within(&f, &login, Duration::from_secs(8)).await;
-    assert_eq!(
-        f.existing(std::slice::from_ref(&stranger)).await,
-        [stranger.clone()]
-    );
+    assert_eq!(f.existing(std::slice::from_ref(&stranger)).await.len(), 1);
     let dropped = app
         .audit_types(&id)
         .await
@@ -479,6 +291,56 @@ async fn a_dropped_login_that_comes_back_is_ended_again_and_a_stranger_is_left_a
         .filter(|t| t == "db.login_dropped")
         .count();
     assert_eq!(dropped, 2, "dropped, and dropped again");
+    app.stop().await.unwrap();
+    f.drop_all().await;
+}
+
+#[tokio::test]
+async fn a_login_that_owns_a_table_is_left_disabled_without_memberships_once() {
+    let Some(f) = DbFixture::new().await else {
+        return;
+    };
+    let app = crate::db::broker(&f, None).await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let id = crate::db::grant(&app, &bob, "write", "1h").await;
+    let c = creds(&app, &f, &bob).await;
+    let mut held = connect_as(&c).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE mine (x int)")
+        .execute(&mut held)
+        .await
+        .unwrap();
+    revoke(&app, &bob, &id).await;
+    until_cut_off(&mut held, Duration::from_secs(1)).await;
+    let disabled = event(&app, &id, "db.login_disabled", Duration::from_secs(2)).await;
+    assert!(
+        disabled["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("owns objects"),
+        "{disabled}"
+    );
+    let mut su = f.superuser().await;
+    let (can_login, members): (bool, i64) = sqlx::query_as(
+        "SELECT r.rolcanlogin, (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid) FROM pg_roles r WHERE r.rolname = $1",
+    )
+    .bind(c["user"].as_str().unwrap())
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert_eq!((can_login, members), (false, 0));
+    // Once: no storm of retries or failures afterwards.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let types = app.audit_types(&id).await;
+    let db_events: Vec<&String> = types.iter().filter(|t| t.starts_with("db.")).collect();
+    assert_eq!(
+        db_events,
+        [
+            "db.login_created",
+            "db.sessions_terminated",
+            "db.login_disabled"
+        ],
+        "{types:?}"
+    );
     app.stop().await.unwrap();
     f.drop_all().await;
 }

@@ -232,6 +232,17 @@ impl TestApp {
     }
 }
 
+/// Revokes a grant as `token`'s user (the requester or an administrator).
+pub async fn revoke(app: &TestApp, token: &str, id: &str) {
+    app.post_ok(
+        &format!("/v1/requests/{id}/revoke"),
+        json!({}),
+        token,
+        StatusCode::OK,
+    )
+    .await;
+}
+
 /// Asserts an API error's status and stable code; returns the body.
 pub async fn assert_error(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
     let got = resp.status();

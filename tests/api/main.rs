@@ -16,6 +16,7 @@ mod db;
 mod db_cli;
 mod db_faults;
 mod db_fixture;
+mod db_grants;
 mod db_kill;
 mod dev_mode;
 mod errors;
