@@ -28,6 +28,9 @@ pub struct AwsCredentials {
     /// When that grant ends: nothing may serve the session past it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_expires_at: Option<DateTime<Utc>>,
+    /// The region the broker reached STS in: the tools' region when the caller sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 impl std::fmt::Debug for AwsCredentials {

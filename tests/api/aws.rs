@@ -226,16 +226,25 @@ async fn the_aws_cli_gets_the_humans_assumed_role_through_credential_process() {
         "credential-process",
     ]);
     assert_eq!(seen.lock().unwrap().len(), before);
-    // exec puts them in a command's environment.
-    let out = run(&[
-        "exec",
-        "aws:staging",
-        "--",
-        "sh",
-        "-c",
-        "echo $AWS_ACCESS_KEY_ID",
-    ]);
-    assert!(out.trim().starts_with("ASIA"), "{out}");
+    // exec puts them in a command's environment, with the broker's region unless the
+    // caller has one (else the AWS CLI stops at "You must specify a region").
+    let out = cli(home.path())
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .args(["exec", "aws:staging", "--", "sh", "-c"])
+        .arg("echo $AWS_ACCESS_KEY_ID $AWS_REGION $AWS_DEFAULT_REGION")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert!(words[0].starts_with("ASIA"), "{out}");
+    assert_eq!(words[1..], ["us-east-1", "us-east-1"], "{out}");
+    let own = cli(home.path())
+        .env("AWS_REGION", "eu-west-1")
+        .args(["exec", "aws:staging", "--", "sh", "-c", "echo $AWS_REGION"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&own.stdout).trim(), "eu-west-1");
     assert!(app
         .audit_types(&grant)
         .await

@@ -98,6 +98,8 @@ impl AwsError {
 /// The STS client.
 pub struct AwsProvider {
     client: aws_sdk_sts::Client,
+    /// The region it calls STS in.
+    region: Option<String>,
 }
 
 /// The AWS SDK settings both clients (STS, IAM) share: the standard credential chain, ring
@@ -151,6 +153,7 @@ impl AwsProvider {
         }
         Self {
             client: aws_sdk_sts::Client::from_conf(sts.build()),
+            region: config.region().map(|r| r.to_string()),
         }
     }
 
@@ -198,6 +201,7 @@ impl AwsProvider {
             assumed_role_arn: out.assumed_role_user().map(|u| u.arn().to_string()),
             grant_id: None,
             grant_expires_at: None,
+            region: self.region.clone(),
         })
     }
 }

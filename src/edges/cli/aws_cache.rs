@@ -160,6 +160,7 @@ mod tests {
             session_token: "t".into(),
             expiration: exp,
             assumed_role_arn: None,
+            region: None,
             grant_id: grant.map(String::from),
             grant_expires_at: Some(grant_end),
         }

@@ -100,6 +100,10 @@ pub async fn run(api: &ApiClient, command: CredsCommand) -> Result<(), CliError>
             println!("export AWS_SECRET_ACCESS_KEY={}", c.secret_access_key);
             println!("export AWS_SESSION_TOKEN={}", c.session_token);
             println!("export AWS_CREDENTIAL_EXPIRATION={expiration}");
+            if let Some(region) = default_region(&c) {
+                println!("export AWS_REGION={region}");
+                println!("export AWS_DEFAULT_REGION={region}");
+            }
         }
         Format::Json => println!(
             "{}",
@@ -107,6 +111,16 @@ pub async fn run(api: &ApiClient, command: CredsCommand) -> Result<(), CliError>
         ),
     }
     Ok(())
+}
+
+/// The broker's STS region for the AWS tools, unless the caller already names one
+/// (without any, the CLI and SDKs stop at "You must specify a region").
+fn default_region(c: &AwsCredentials) -> Option<String> {
+    let set = |v| std::env::var_os(v).is_some_and(|r| !r.is_empty());
+    if set("AWS_REGION") || set("AWS_DEFAULT_REGION") {
+        return None;
+    }
+    c.region.clone()
 }
 
 /// `latchkey exec RESOURCE -- CMD…`: runs CMD with the resource's credentials in its environment.
@@ -134,6 +148,10 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 )
                 .env_remove("AWS_PROFILE");
+            if let Some(region) = default_region(&c) {
+                cmd.env("AWS_REGION", &region)
+                    .env("AWS_DEFAULT_REGION", &region);
+            }
         }
         "db" => {
             let c = creds_db::db_credentials(api, resource).await?;
