@@ -69,6 +69,7 @@ impl Credentials {
         Ok(AwsCredentials {
             grant_id: Some(grant.id),
             grant_expires_at: grant.expires_at,
+            region: role.region.clone().or(creds.region.clone()),
             ..creds
         })
     }

@@ -23,6 +23,7 @@ pub struct AwsRoleFile {
     policy_arns: Vec<String>,
     external_id: Option<String>,
     max_session: Option<String>,
+    region: Option<String>,
 }
 
 /// The validated AWS settings of a role.
@@ -40,6 +41,9 @@ pub struct AwsRole {
     /// The IAM role's own maximum session duration (default 1h, AWS's default).
     #[serde(with = "secs")]
     pub max_session: Duration,
+    /// The region the account's tools work in (`AWS_REGION` of `latchkey exec`), when it
+    /// is not the one the broker reaches STS in.
+    pub region: Option<String>,
 }
 
 mod secs {
@@ -101,7 +105,25 @@ impl AwsRoleFile {
         if !(Duration::from_secs(3600)..=Duration::from_secs(12 * 3600)).contains(&max_session) {
             return Err(format!("{at}: aws.max_session must be between 1h and 12h, as an IAM role's maximum session duration"));
         }
+        if let Some(r) = &self.region {
+            let parts: Vec<&str> = r.split('-').collect();
+            let ok = parts.len() >= 3
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
+                && parts
+                    .last()
+                    .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+            if !ok {
+                return Err(format!(
+                    "{at}: aws.region {r:?} is not an AWS region (like eu-west-1)"
+                ));
+            }
+        }
         Ok(AwsRole {
+            region: self.region,
             role_arn: self.role_arn,
             session_policy: self.session_policy.map(|p| minify(&p)),
             policy_arns: self.policy_arns,
@@ -133,6 +155,23 @@ mod tests {
             policy_arns: arns,
             external_id: None,
             max_session: None,
+            region: None,
+        }
+    }
+
+    #[test]
+    fn a_region_is_checked_for_its_form() {
+        let with = |r: &str| AwsRoleFile {
+            region: Some(r.into()),
+            ..file(None, vec![])
+        };
+        assert_eq!(
+            with("eu-west-1").validate("x").unwrap().region.as_deref(),
+            Some("eu-west-1")
+        );
+        assert!(with("us-gov-west-1").validate("x").is_ok());
+        for bad in ["eu-west", "EU-WEST-1", "eu west 1", "", "eu--1"] {
+            assert!(with(bad).validate("x").is_err(), "{bad}");
         }
     }
 
