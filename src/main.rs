@@ -1,10 +1,11 @@
 //! The `latchkey` binary: parse the command line, start telemetry, dispatch.
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
     latchkey::startup::install_crypto_provider();
-    let cli = latchkey::edges::cli::Cli::parse();
+    let cli = match latchkey::edges::cli::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     latchkey::telemetry::init(cli.default_log_filter());
     // On one core (a container's quota, an affinity mask) a single-threaded scheduler does
     // the same work without the cross-thread hand-offs of a one-worker pool.
@@ -18,9 +19,11 @@ fn main() -> std::process::ExitCode {
     .build();
     match runtime {
         Ok(rt) => rt.block_on(latchkey::startup::commands::run(cli)),
-        Err(e) => {
-            eprintln!("latchkey: cannot start the async runtime: {e}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => latchkey::edges::cli::report::failure(
+            cli.output,
+            &anyhow::Error::new(e)
+                .context("cannot start the async runtime")
+                .into(),
+        ),
     }
 }

@@ -63,6 +63,12 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_secs(total))
 }
 
+/// `input` unchanged when it parses: for flags checked as clap reads them (a malformed
+/// one is a usage error) and sent to the broker as written.
+pub fn checked(input: &str) -> Result<String, DurationError> {
+    parse(input).map(|_| input.to_string())
+}
+
 /// Formats a duration the way [`parse`] reads it, largest units first (`1h30m`).
 pub fn format(d: Duration) -> String {
     let mut secs = d.as_secs();

@@ -68,9 +68,6 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     match result.map_err(CliError::Other) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => crate::edges::cli::report::failure(cli.output, &e),
     }
 }

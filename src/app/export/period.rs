@@ -19,6 +19,17 @@ fn midnight(d: NaiveDate) -> DateTime<Utc> {
     d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
+/// `s` unchanged when it is a day or an RFC 3339 instant: for `--from` and `--to`, checked
+/// as clap reads them so a malformed one is a usage error.
+pub fn bound(s: &str) -> Result<String, String> {
+    match day(s).is_some() || instant(s).is_some() {
+        true => Ok(s.to_string()),
+        false => Err(format!(
+            "{s:?} is neither a day (2026-07-01) nor an RFC 3339 time"
+        )),
+    }
+}
+
 /// `[from, to)`: a day `from` starts at its midnight, a day `to` ends at the next one.
 pub fn parse(from: &str, to: &str) -> Result<Period, String> {
     let start = day(from)

@@ -26,6 +26,8 @@ pub enum ApiClientError {
     Transport {
         /// The server.
         server: String,
+        /// The answer's `x-request-id`, when the broker answered something unreadable.
+        request_id: Option<String>,
         /// Why.
         source: reqwest::Error,
     },
@@ -39,6 +41,22 @@ impl ApiClientError {
             Self::Transport { .. } => None,
         }
     }
+
+    /// The broker's `x-request-id` for this answer, when it answered.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api { request_id, .. } => Some(request_id.as_str()).filter(|id| !id.is_empty()),
+            Self::Transport { request_id, .. } => request_id.as_deref(),
+        }
+    }
+}
+
+/// The `x-request-id` header of an answer.
+fn request_id_of(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
 }
 
 #[derive(Deserialize)]
@@ -108,6 +126,7 @@ impl ApiClient {
             .await
             .map_err(|source| ApiClientError::Transport {
                 server: self.server.clone(),
+                request_id: None,
                 source,
             })?;
         if resp.status().is_success() {
@@ -122,8 +141,10 @@ impl ApiClient {
         &self,
         resp: reqwest::Response,
     ) -> Result<T, ApiClientError> {
+        let request_id = request_id_of(&resp);
         let transport = |source| ApiClientError::Transport {
             server: self.server.clone(),
+            request_id: request_id.clone(),
             source,
         };
         let status = resp.status();
@@ -133,7 +154,7 @@ impl ApiClient {
                     status: status.as_u16(),
                     code: "unexpected_empty_body".into(),
                     message: "the broker answered with no body".into(),
-                    request_id: String::new(),
+                    request_id: request_id.clone().unwrap_or_default(),
                     hint: None,
                 }
             });
@@ -144,13 +165,18 @@ impl ApiClient {
     /// The broker's error answer as an [`ApiClientError`].
     async fn refusal(resp: reqwest::Response) -> ApiClientError {
         let status = resp.status();
+        let header_id = request_id_of(&resp).unwrap_or_default();
         let text = resp.text().await.unwrap_or_default();
         match serde_json::from_str::<ErrorBody>(&text) {
             Ok(b) => ApiClientError::Api {
                 status: status.as_u16(),
                 code: b.error.code,
                 message: b.error.message,
-                request_id: b.error.request_id,
+                request_id: if b.error.request_id.is_empty() {
+                    header_id
+                } else {
+                    b.error.request_id
+                },
                 hint: b
                     .error
                     .decision
@@ -162,7 +188,7 @@ impl ApiClient {
                 status: status.as_u16(),
                 code: "unexpected_response".into(),
                 message: format!("HTTP {status}"),
-                request_id: String::new(),
+                request_id: header_id,
                 hint: None,
             },
         }

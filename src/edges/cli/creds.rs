@@ -35,7 +35,7 @@ pub enum CredsCommand {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
         /// Session length asked (within the role's maximum and the grant).
-        #[arg(long = "for", value_name = "DURATION")]
+        #[arg(long = "for", value_name = "DURATION", value_parser = crate::model::duration::checked)]
         duration: Option<String>,
     },
     /// A PostgreSQL login for a resource you hold an active grant on (the grant's own, ended with it).
@@ -182,11 +182,11 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
         .with_context(|| format!("running {program}"))?;
     match status.code() {
         Some(0) => Ok(()),
-        Some(code) => Err(CliError::Exit(
+        Some(code) => Err(CliError::Program(
             u8::try_from(code).unwrap_or(1),
             format!("{program} exited with {code}"),
         )),
-        None => Err(CliError::Exit(
+        None => Err(CliError::Program(
             1,
             format!("{program} was killed by a signal"),
         )),

@@ -12,6 +12,9 @@
 //! - [`commands`]: the client verbs and how they print.
 //! - [`policy`]: `policy explain`, `policy test`, `policy check`, offline.
 //! - [`progress`]: the progress bar of long downloads.
+//! - [`report`]: how a failure is told: stderr for people, one JSON object for scripts.
+//! - [`error`]: why a verb failed, its stable code and its exit code.
+//! - [`output`]: how verbs print, and the exit codes.
 //! - [`requests`]: the access verbs (`request`, `approve`, `activate`, …).
 //! - [`server`]: `serve` and `migrate`.
 //! - [`stream`]: `stream`, following a gated event stream.
@@ -29,6 +32,7 @@ pub mod login;
 pub mod output;
 pub mod policy;
 pub mod progress;
+pub mod report;
 pub mod requests;
 pub mod saved_sessions;
 
@@ -49,6 +53,14 @@ pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     );
 }
 
+/// The command line, or the exit code of a refused one (help and `--version` print and
+/// end with 0; a usage error is told as [`report::usage`] and ends with [`exit::USAGE`]).
+pub fn parse() -> Result<Cli, ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    <Cli as clap::Parser>::try_parse_from(&args)
+        .map_err(|e| report::usage(&e, args.get(1..).unwrap_or_default()))
+}
+
 /// Runs the parsed command and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
@@ -57,7 +69,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         ))),
         Command::Policy { command } => policy::run(cli.output, command)
             .await
-            .map_err(commands::CliError::Other),
+            .map_err(commands::CliError::from),
         Command::Audit {
             command:
                 audit::AuditCommand::Verify {
@@ -74,9 +86,6 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => report::failure(cli.output, &e),
     }
 }

@@ -20,6 +20,17 @@ pub mod exit {
     pub const ENDED: u8 = 7;
     /// `audit verify`: the log or bundle does not verify (tampered, truncated, unsigned).
     pub const TAMPERED: u8 = 8;
+
+    /// The stable code of a defined outcome's exit code, for `--output json` failures.
+    pub fn name(code: u8) -> &'static str {
+        match code {
+            DENIED => "denied",
+            EXPIRED => "expired",
+            ENDED => "ended",
+            TAMPERED => "tampered",
+            _ => "failed",
+        }
+    }
 }
 
 /// How client verbs print.

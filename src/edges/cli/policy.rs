@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 
-use crate::edges::cli::output::Output;
+use crate::edges::cli::error::Verdict;
+use crate::edges::cli::output::{exit, Output};
 use crate::model::duration;
 use crate::model::policy::decide::{decide, Ask, Outcome, Who};
 use crate::model::policy::{lint, table, Policy};
@@ -28,7 +29,7 @@ pub enum PolicyCommand {
         #[arg(long)]
         role: Option<String>,
         /// Duration asked.
-        #[arg(long = "for", value_name = "DURATION")]
+        #[arg(long = "for", value_name = "DURATION", value_parser = crate::model::duration::checked)]
         duration: Option<String>,
         /// Reason.
         #[arg(long)]
@@ -135,6 +136,14 @@ async fn test(output: Output, dir: &Path) -> anyhow::Result<()> {
     let policy = load(dir).await?;
     let results = table::run(&policy, &dir.join("tests"))?;
     let failed = results.iter().filter(|r| !r.passed).count();
+    if failed > 0 && output == Output::Json {
+        bail!(Verdict {
+            code: "policy_tests_failed",
+            message: format!("{failed} policy test(s) failed"),
+            exit_code: exit::FAILURE,
+            details: serde_json::to_value(&results)?,
+        });
+    }
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
         Output::Text => {
@@ -149,7 +158,12 @@ async fn test(output: Output, dir: &Path) -> anyhow::Result<()> {
         }
     }
     if failed > 0 {
-        bail!("{failed} policy test(s) failed");
+        bail!(Verdict {
+            code: "policy_tests_failed",
+            message: format!("{failed} policy test(s) failed"),
+            exit_code: exit::FAILURE,
+            details: serde_json::Value::Null,
+        });
     }
     Ok(())
 }
@@ -158,6 +172,16 @@ async fn test(output: Output, dir: &Path) -> anyhow::Result<()> {
 async fn check(output: Output, dir: &Path) -> anyhow::Result<()> {
     let policy = load(dir).await?;
     let findings = lint::check(&policy);
+    let errors = findings.iter().any(|f| f.level == lint::Level::Error);
+    let verdict = |details| Verdict {
+        code: "policy_has_errors",
+        message: "the policy has errors".into(),
+        exit_code: exit::FAILURE,
+        details,
+    };
+    if errors && output == Output::Json {
+        bail!(verdict(serde_json::to_value(&findings)?));
+    }
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
         Output::Text => {
@@ -175,8 +199,8 @@ async fn check(output: Output, dir: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    if findings.iter().any(|f| f.level == lint::Level::Error) {
-        bail!("the policy has errors");
+    if errors {
+        bail!(verdict(serde_json::Value::Null));
     }
     Ok(())
 }

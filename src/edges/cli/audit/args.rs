@@ -22,10 +22,10 @@ pub enum AuditCommand {
     /// Write the evidence bundle of a period into a new directory.
     Export {
         /// First day (YYYY-MM-DD, UTC) or instant (RFC 3339) included.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::app::export::period::bound)]
         from: String,
         /// Last day included (YYYY-MM-DD) or first instant excluded (RFC 3339).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::app::export::period::bound)]
         to: String,
         /// Directory to write (created; must not hold a bundle already).
         #[arg(long, value_name = "DIR")]

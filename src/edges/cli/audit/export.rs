@@ -10,8 +10,8 @@ use crate::app::export::bundle::verify_bundle;
 use crate::app::export::Manifest;
 use crate::edges::cli::audit::verify::{read_key, report};
 use crate::edges::cli::client::ApiClient;
-use crate::edges::cli::error::CliError;
-use crate::edges::cli::output::Output;
+use crate::edges::cli::error::{CliError, Verdict};
+use crate::edges::cli::output::{exit, Output};
 use crate::model::audit::format_at;
 
 /// Writes the bundle of `from`..`to` into `out`; with `key`, verifies it there. A bundle
@@ -33,10 +33,22 @@ pub(super) async fn export(
         }
         None => None,
     };
-    print_summary(output, out, &names, &manifest, verified.as_ref())?;
     match verified {
-        Some(r) if !r.ok => report(Output::Text, "the exported bundle", &r),
-        _ => Ok(()),
+        // In JSON the summary is the failure's details, the one object on stdout.
+        Some(r) if !r.ok && output == Output::Json => {
+            let summary = summary(out, &names, &manifest, Some(&r));
+            Err(CliError::Verdict(Verdict {
+                code: "audit_not_verified",
+                message: "the exported bundle did not verify".into(),
+                exit_code: exit::TAMPERED,
+                details: summary,
+            }))
+        }
+        Some(r) if !r.ok => {
+            print_summary(output, out, &names, &manifest, Some(&r))?;
+            report(Output::Text, "the exported bundle", &r)
+        }
+        r => print_summary(output, out, &names, &manifest, r.as_ref()),
     }
 }
 
@@ -117,6 +129,21 @@ fn read_manifest(out: &Path) -> Result<Manifest, CliError> {
     Ok(manifest)
 }
 
+/// The summary as JSON: the files, the period, its events, the closing checkpoint and the
+/// verification.
+fn summary(
+    out: &Path,
+    names: &[String],
+    manifest: &Manifest,
+    verified: Option<&Report>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "out": out, "files": names, "period": manifest.period,
+        "events": manifest.chain.period_seqs, "checkpoint": manifest.checkpoint.as_ref().map(|c| c.number),
+        "verified": verified,
+    })
+}
+
 /// What was written: the files, the period, its events, the closing checkpoint and, when
 /// checked, the verification.
 fn print_summary(
@@ -126,15 +153,11 @@ fn print_summary(
     manifest: &Manifest,
     verified: Option<&Report>,
 ) -> Result<(), CliError> {
-    let summary = serde_json::json!({
-        "out": out, "files": names, "period": manifest.period,
-        "events": manifest.chain.period_seqs, "checkpoint": manifest.checkpoint.as_ref().map(|c| c.number),
-        "verified": verified,
-    });
     match output {
         Output::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&summary).map_err(anyhow::Error::from)?
+            serde_json::to_string_pretty(&summary(out, names, manifest, verified))
+                .map_err(anyhow::Error::from)?
         ),
         Output::Text => {
             println!(

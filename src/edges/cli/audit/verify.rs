@@ -3,18 +3,21 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use crate::adapters::keys::audit::AuditPublicKey;
 use crate::adapters::sink;
 use crate::app::audit_verify::Report;
 use crate::app::export::bundle::verify_bundle;
-use crate::edges::cli::error::CliError;
+use crate::edges::cli::error::{CliError, Verdict};
 use crate::edges::cli::output::{exit, Output};
 use crate::model::audit::checkpoint::Checkpoint;
 
 /// The audit public key from a JWK file.
 pub(super) fn read_key(path: &Path) -> Result<AuditPublicKey, CliError> {
+    // The I/O error stays in the chain: its failure's code is `io_error`.
     let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("reading the audit key {}: {e}", path.display()))?;
+        .with_context(|| format!("reading the audit key {}", path.display()))?;
     AuditPublicKey::from_jwk(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()).into())
 }
 
@@ -28,7 +31,21 @@ pub(super) fn read_checkpoints(dir: Option<&Path>) -> Result<Vec<Checkpoint>, Cl
 
 /// Prints a report; a tampered log is exit code [`exit::TAMPERED`].
 pub(super) fn report(output: Output, what: &str, r: &Report) -> Result<(), CliError> {
+    let verdict = |details| {
+        CliError::Verdict(Verdict {
+            code: "audit_not_verified",
+            message: format!("{what} did not verify"),
+            exit_code: exit::TAMPERED,
+            details,
+        })
+    };
     match output {
+        // The report of a failed verification is the failure's own details.
+        Output::Json if !r.ok => {
+            return Err(verdict(
+                serde_json::to_value(r).map_err(anyhow::Error::from)?,
+            ))
+        }
         Output::Json => println!(
             "{}",
             serde_json::to_string_pretty(r).map_err(anyhow::Error::from)?
@@ -58,10 +75,7 @@ pub(super) fn report(output: Output, what: &str, r: &Report) -> Result<(), CliEr
     if r.ok {
         Ok(())
     } else {
-        Err(CliError::Exit(
-            exit::TAMPERED,
-            format!("{what} did not verify"),
-        ))
+        Err(verdict(serde_json::Value::Null))
     }
 }
 

@@ -11,7 +11,7 @@ pub struct RequestArgs {
     #[arg(long)]
     pub role: Option<String>,
     /// How long, counted from activation (e.g. 2h).
-    #[arg(long = "for", value_name = "DURATION")]
+    #[arg(long = "for", value_name = "DURATION", value_parser = crate::model::duration::checked)]
     pub duration: Option<String>,
     /// Why.
     #[arg(long)]
@@ -42,7 +42,7 @@ pub enum AccessCommand {
         #[arg(long)]
         reason: String,
         /// How long (capped short by the role).
-        #[arg(long = "for", value_name = "DURATION")]
+        #[arg(long = "for", value_name = "DURATION", value_parser = crate::model::duration::checked)]
         duration: Option<String>,
     },
     /// Your requests, or those waiting for your review.
@@ -85,7 +85,7 @@ pub enum AccessCommand {
         /// Request id.
         id: String,
         /// How much longer.
-        #[arg(long = "for", value_name = "DURATION")]
+        #[arg(long = "for", value_name = "DURATION", value_parser = crate::model::duration::checked)]
         duration: String,
     },
     /// Withdraw a request that is not yet active.
@@ -103,7 +103,7 @@ pub enum AccessCommand {
         /// Resource (of kind `token`).
         resource: String,
         /// Lifetime (capped by the grant and at 1h).
-        #[arg(long, value_name = "DURATION")]
+        #[arg(long, value_name = "DURATION", value_parser = crate::model::duration::checked)]
         ttl: Option<String>,
     },
 }
