@@ -78,7 +78,7 @@ fn a_bad_config_file_or_variable_is_named() {
 
 /// `latchkey serve --dev` on a free port with its state in `dir`, ready; stderr is piped.
 /// Runs a CLI command to its end: exit code, stdout, stderr.
-fn outcome(cmd: &mut Command) -> (Option<i32>, String, String) {
+pub(crate) fn outcome(cmd: &mut Command) -> (Option<i32>, String, String) {
     let out = cmd.output().unwrap();
     (
         out.status.code(),
@@ -87,7 +87,10 @@ fn outcome(cmd: &mut Command) -> (Option<i32>, String, String) {
     )
 }
 
-fn dev_server(dir: &std::path::Path, policy: &std::path::Path) -> (String, std::process::Child) {
+pub(crate) fn dev_server(
+    dir: &std::path::Path,
+    policy: &std::path::Path,
+) -> (String, std::process::Child) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut server = latchkey(dir)

@@ -12,6 +12,7 @@ mod audit_tamper;
 mod aws;
 mod aws_deny;
 mod cli_and_config;
+mod cli_exit_codes;
 mod db;
 mod db_cli;
 mod db_faults;
