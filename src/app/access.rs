@@ -67,7 +67,7 @@ impl Access {
         Ok(r)
     }
 
-    /// Applies `op` to a request and records it with its audit event, retrying on races.
+    /// Applies `op` to a request (`id` as typed: whole or a unique prefix) and records it with its audit event, retrying on races.
     async fn change(
         &self,
         p: &Principal,
@@ -76,6 +76,7 @@ impl Access {
         now: DateTime<Utc>,
         op: impl Fn(&mut AccessRequest) -> Result<Change, TransitionRefusal>,
     ) -> Result<AccessRequest, ServiceError> {
+        let id = &self.resolve(p, id).await?;
         for _ in 0..RETRIES {
             let mut tx = self.core.store.begin().await?;
             let mut r = self.load_live(&mut tx, id, origin, now).await?;

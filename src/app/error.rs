@@ -47,6 +47,20 @@ pub enum ServiceError {
     /// Nothing by that name.
     #[error("{0}")]
     NotFound(String),
+    /// A typed request id is a prefix of several requests the caller may see.
+    #[error("{typed} could mean {} requests; name one: {}", .candidates.len(), .candidates.iter().map(|c| c.line()).collect::<Vec<_>>().join("; "))]
+    AmbiguousRequestId {
+        /// What was typed.
+        typed: String,
+        /// The requests it could mean (only those the caller may see).
+        candidates: Vec<crate::model::wire::RequestCandidate>,
+    },
+    /// A typed request id is too short to be a prefix.
+    #[error("a request id prefix needs at least {0} hex digits")]
+    RequestIdTooShort(usize),
+    /// `view=all` asked by someone who may see only their own requests.
+    #[error("only administrators, audit readers and reviewers may list others' requests; yours are `view=mine`")]
+    ViewAllForbidden,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

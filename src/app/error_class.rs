@@ -31,6 +31,9 @@ impl ServiceError {
             E::Forbidden(_) => (Class::Forbidden, "forbidden"),
             E::BadRequest(_) => (Class::Invalid, "bad_request"),
             E::NotFound(_) => (Class::NotFound, "not_found"),
+            E::AmbiguousRequestId { .. } => (Class::Invalid, "ambiguous_request_id"),
+            E::RequestIdTooShort(_) => (Class::Invalid, "request_id_too_short"),
+            E::ViewAllForbidden => (Class::Forbidden, "view_all_forbidden"),
             E::Store(s) if s.audit_broken() => (Class::Unavailable, "audit_chain_broken"),
             E::Store(crate::store::StoreError::AuditLog(_)) => {
                 (Class::Unavailable, "audit_unavailable")

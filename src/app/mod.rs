@@ -57,6 +57,7 @@ mod issuance;
 mod login;
 mod login_dev;
 pub mod readiness;
+mod request_find;
 mod review;
 pub mod services;
 mod session_auth;

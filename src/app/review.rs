@@ -17,7 +17,8 @@ use crate::model::policy::{Action, Policy};
 use crate::store::Tx;
 
 impl Access {
-    /// A reviewer approves or denies. Eligibility is checked against the policy now.
+    /// A reviewer approves or denies (`id` whole or a unique prefix). Eligibility is
+    /// checked against the policy now.
     pub async fn review(
         &self,
         p: &Principal,
@@ -44,6 +45,7 @@ impl Access {
         via: Option<&serde_json::Value>,
         now: DateTime<Utc>,
     ) -> Result<RequestView, ServiceError> {
+        let id = &self.resolve(p, id).await?;
         let policy = self.core.policy.current();
         for _ in 0..RETRIES {
             let mut tx = self.core.store.begin().await?;
@@ -106,7 +108,7 @@ impl Access {
 
     /// Whether `p` may see request `r`: the requester, an administrator, an audit reader,
     /// or someone the policy lets review it.
-    fn may_see(&self, p: &Principal, r: &AccessRequest) -> bool {
+    pub(super) fn may_see(&self, p: &Principal, r: &AccessRequest) -> bool {
         let policy = self.core.policy.current();
         let name = p.policy_name();
         r.requester_id == p.user_id
@@ -124,13 +126,14 @@ impl Access {
                 .allowed
     }
 
-    /// One request with its reviews.
+    /// One request with its reviews (`id` whole or a unique prefix).
     pub async fn request_view(
         &self,
         p: &Principal,
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<RequestView, ServiceError> {
+        let id = &self.resolve(p, id).await?;
         let mut tx = self.core.store.begin().await?;
         let r = self.load_live(&mut tx, id, &Origin::default(), now).await?;
         let reviews = tx.reviews(id).await?;

@@ -195,3 +195,49 @@ impl std::fmt::Debug for DbCredentials {
             .finish_non_exhaustive()
     }
 }
+
+/// A request a typed id could mean, when it means more than one: in the body of a
+/// 409 `ambiguous_request_id` (`error.candidates`), so the caller can name one.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RequestCandidate {
+    /// The whole id.
+    pub id: String,
+    /// Its short form, unique among the candidates.
+    pub short_id: String,
+    /// Resource.
+    pub resource: String,
+    /// Role.
+    pub role: String,
+    /// State, e.g. `approved`.
+    pub state: String,
+    /// Who asked.
+    pub requester: String,
+}
+
+impl RequestCandidate {
+    /// The candidates among `requests`, each with its short form.
+    pub fn list(requests: &[AccessRequest]) -> Vec<RequestCandidate> {
+        let ids: Vec<&str> = requests.iter().map(|r| r.id.as_str()).collect();
+        let shorts = crate::model::access::ids::short_ids(&ids);
+        requests
+            .iter()
+            .zip(shorts)
+            .map(|(r, short_id)| RequestCandidate {
+                id: r.id.clone(),
+                short_id,
+                resource: r.resource.clone(),
+                role: r.role.clone(),
+                state: r.state.as_str().to_string(),
+                requester: r.requester_name.clone(),
+            })
+            .collect()
+    }
+
+    /// One candidate on one line: short id, resource#role, state, requester.
+    pub fn line(&self) -> String {
+        format!(
+            "{}  {}#{}  {}  {}",
+            self.short_id, self.resource, self.role, self.state, self.requester
+        )
+    }
+}

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::access::{AccessRequest, State};
+use crate::model::access::{AccessRequest, RequestFilter, State};
 use crate::model::domain::{from_ms, to_ms};
 use crate::model::policy::permit::{Permit, RequestAccess};
 use crate::model::policy::subject::object;
@@ -182,6 +182,53 @@ impl Tx {
         ))
         .bind(requester_id)
         .bind(names.join(","))
+        .bind(limit)
+        .fetch_all(self)
+        .await?;
+        rows.into_iter().map(AccessRequest::try_from).collect()
+    }
+
+    /// Requests whose id, without its dashes, starts with `hex` (lowercase hex digits,
+    /// checked by `model::access::ids::parse`, so no LIKE wildcard reaches here), newest
+    /// first. Who may see them is the caller's to decide.
+    pub async fn requests_by_prefix(
+        &mut self,
+        hex: &str,
+        limit: i64,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(vec![]);
+        }
+        let rows: Vec<RequestRow> = sql(format!(
+            "SELECT {REQUEST_COLUMNS} FROM access_requests
+             WHERE replace(id, '-', '') LIKE ($1 || '%')
+             ORDER BY created_at DESC LIMIT $2"
+        ))
+        .bind(hex)
+        .bind(limit)
+        .fetch_all(self)
+        .await?;
+        rows.into_iter().map(AccessRequest::try_from).collect()
+    }
+
+    /// Requests matching `filter`, newest first (the administrators' and reviewers' view).
+    pub async fn find_requests(
+        &mut self,
+        filter: &RequestFilter<'_>,
+        limit: i64,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        let rows: Vec<RequestRow> = sql(format!(
+            "SELECT {REQUEST_COLUMNS} FROM access_requests
+             WHERE ($1 IS NULL OR requester_id = $1 OR requester_name = $1)
+               AND ($2 IS NULL OR resource = $2)
+               AND ($3 IS NULL OR state = $3)
+               AND ($4 IS NULL OR (state = 'active' AND expires_at > $4))
+             ORDER BY created_at DESC LIMIT $5"
+        ))
+        .bind(filter.user)
+        .bind(filter.resource)
+        .bind(filter.state.map(State::as_str))
+        .bind(filter.live_at.map(to_ms))
         .bind(limit)
         .fetch_all(self)
         .await?;

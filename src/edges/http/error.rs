@@ -16,6 +16,7 @@ use crate::app::ServiceError;
 use crate::model::error_chain::error_chain;
 use crate::model::policy::decide::Decision;
 use crate::model::refusal::Class;
+use crate::model::wire::RequestCandidate;
 
 tokio::task_local! {
     /// The current request's id, set by the request-id middleware for the handler's task.
@@ -39,6 +40,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     decision: Option<Box<Decision>>,
+    candidates: Option<Vec<RequestCandidate>>,
 }
 
 /// The body of every error answer.
@@ -62,6 +64,9 @@ pub struct ErrorDetail {
     /// A refusal by the policy: its decision, with the explanation and a hint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<Box<Decision>>,
+    /// An ambiguous request id (`ambiguous_request_id`): the requests it could mean.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<RequestCandidate>>,
 }
 
 /// The HTTP status of a refusal class: the one place a class becomes a status.
@@ -112,6 +117,7 @@ impl ApiError {
             code,
             message: message.into(),
             decision: None,
+            candidates: None,
         }
     }
 
@@ -153,8 +159,10 @@ impl From<ServiceError> for ApiError {
             tracing::warn!(error = %e, "identity provider unavailable");
         }
         let mut err = Self::new(class, code, e.to_string());
-        if let E::Refused(d) = e {
-            err.decision = Some(d);
+        match e {
+            E::Refused(d) => err.decision = Some(d),
+            E::AmbiguousRequestId { candidates, .. } => err.candidates = Some(candidates),
+            _ => {}
         }
         err
     }
@@ -168,6 +176,7 @@ impl IntoResponse for ApiError {
                 message: self.message,
                 request_id: current_request_id(),
                 decision: self.decision,
+                candidates: self.candidates,
             },
         };
         let mut response = (self.status, Json(body)).into_response();

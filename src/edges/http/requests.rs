@@ -14,27 +14,37 @@ use crate::model::access::{AccessRequest, Verdict};
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;
+use crate::model::access::RequestFilter;
 
 /// Query of `GET /v1/requests`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `mine` (default) or `to_review`.
+    /// `mine` (default), `to_review`, or `all` (administrators and audit readers: every
+    /// request; reviewers: those they may review; anyone else: 403 `view_all_forbidden`).
     #[param(schema_with = views)]
     pub view: Option<String>,
+    /// `view=all` only: the requester, by user id or name.
+    pub user: Option<String>,
+    /// `view=all` only: the resource, e.g. `aws:prod`.
+    pub resource: Option<String>,
+    /// `view=all` only: the state, e.g. `active`.
+    pub state: Option<String>,
+    /// `view=all` only: `true` for grants active now.
+    pub active: Option<bool>,
 }
 
 /// The views of `GET /v1/requests`, as the OpenAPI document lists them.
 fn views() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::Type::String)
-        .enum_values(Some(["mine", "to_review"]))
+        .enum_values(Some(["mine", "to_review", "all"]))
         .build()
 }
 
 #[utoipa::path(
     get, path = "/v1/requests", tag = "access",
-    summary = "The caller's requests, or those waiting for the caller's review",
+    summary = "The caller's requests, those waiting for the caller's review, or (view=all, filtered) every request the caller may see",
     params(ListQuery),
     responses(
         (status = 200, description = "OK", body = Vec<AccessRequest>),
@@ -42,30 +52,52 @@ fn views() -> utoipa::openapi::Object {
     ),
     security(("session" = [])),
 )]
-/// `GET /v1/requests?view=mine|to_review`.
+/// `GET /v1/requests?view=mine|to_review|all&user=&resource=&state=&active=`.
 pub async fn list(
     State(access): State<Access>,
     p: Principal,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<AccessRequest>>, ApiError> {
-    let to_review = match q.view.as_deref() {
-        None | Some("mine") => false,
-        Some("to_review") => true,
-        Some(other) => {
-            return Err(ApiError::new(
-                Class::Invalid,
-                "invalid_view",
-                format!("view must be mine or to_review, not {other:?}"),
-            ))
+    let filtered = q.user.is_some() || q.resource.is_some() || q.state.is_some() || q.active.is_some();
+    match q.view.as_deref() {
+        Some("all") => {
+            let state = match q.state.as_deref() {
+                None => None,
+                Some(s) => Some(crate::model::access::State::parse(s).ok_or_else(|| {
+                    ApiError::new(
+                        Class::Invalid,
+                        "invalid_state",
+                        format!("state must be pending, approved, active, denied, expired, cancelled or revoked, not {s:?}"),
+                    )
+                })?),
+            };
+            let filter = RequestFilter {
+                user: q.user.as_deref(),
+                resource: q.resource.as_deref(),
+                state,
+                live_at: (q.active == Some(true)).then(Utc::now),
+            };
+            Ok(Json(access.list_all(&p, &filter).await?))
         }
-    };
-    Ok(Json(access.list_requests(&p, to_review).await?))
+        _ if filtered => Err(ApiError::new(
+            Class::Invalid,
+            "filter_needs_view_all",
+            "user, resource, state and active filter view=all only",
+        )),
+        None | Some("mine") => Ok(Json(access.list_requests(&p, false).await?)),
+        Some("to_review") => Ok(Json(access.list_requests(&p, true).await?)),
+        Some(other) => Err(ApiError::new(
+            Class::Invalid,
+            "invalid_view",
+            format!("view must be mine, to_review or all, not {other:?}"),
+        )),
+    }
 }
 
 #[utoipa::path(
     get, path = "/v1/requests/{id}", tag = "access",
     summary = "One request with its reviews and who may still review it",
-    params(("id" = String, Path, description = "Request id")),
+    params(("id" = String, Path, description = "Request id, or a unique prefix of it (at least 6 hex digits, dashes optional) among the requests the caller may see")),
     responses(
         (status = 200, description = "OK", body = RequestView),
         super::error::SessionRefusals,
@@ -92,7 +124,7 @@ pub struct ReviewBody {
 #[utoipa::path(
     post, path = "/v1/requests/{id}/approve", tag = "access",
     summary = "Approve (eligible reviewers; never the requester)",
-    params(("id" = String, Path, description = "Request id")),
+    params(("id" = String, Path, description = "Request id, or a unique prefix of it (at least 6 hex digits, dashes optional) among the requests the caller may see")),
     request_body = ReviewBody,
     responses(
         (status = 200, description = "OK", body = RequestView),
@@ -120,7 +152,7 @@ pub async fn approve(
     post, path = "/v1/requests/{id}/deny", tag = "access",
     summary = "Deny, with a reason",
     description = "The comment is the reason: a denial without one is refused (400 reason_required).",
-    params(("id" = String, Path, description = "Request id")),
+    params(("id" = String, Path, description = "Request id, or a unique prefix of it (at least 6 hex digits, dashes optional) among the requests the caller may see")),
     request_body = ReviewBody,
     responses(
         (status = 200, description = "OK", body = RequestView),
@@ -154,7 +186,7 @@ pub async fn deny(
 #[utoipa::path(
     post, path = "/v1/requests/{id}/activate", tag = "access",
     summary = "Start an approved grant (the requester)",
-    params(("id" = String, Path, description = "Request id")),
+    params(("id" = String, Path, description = "Request id, or a unique prefix of it (at least 6 hex digits, dashes optional) among the requests the caller may see")),
     responses(
         (status = 200, description = "OK", body = AccessRequest),
         super::error::SessionRefusals,
@@ -182,7 +214,7 @@ pub struct ExtendBody {
 #[utoipa::path(
     post, path = "/v1/requests/{id}/extend", tag = "access",
     summary = "Extend a live grant within its caps (the requester)",
-    params(("id" = String, Path, description = "Request id")),
+    params(("id" = String, Path, description = "Request id, or a unique prefix of it (at least 6 hex digits, dashes optional) among the requests the caller may see")),
     request_body = ExtendBody,
     responses(
         (status = 200, description = "OK", body = AccessRequest),
@@ -206,7 +238,7 @@ pub async fn extend(
 #[utoipa::path(
     post, path = "/v1/requests/{id}/cancel", tag = "access",
     summary = "Withdraw a request that is not yet active (the requester)",
-    params(("id" = String, Path, description = "Request id")),
+    params(("id" = String, Path, description = "Request id, or a unique prefix of it (at least 6 hex digits, dashes optional) among the requests the caller may see")),
     responses(
         (status = 200, description = "OK", body = AccessRequest),
         super::error::SessionRefusals,
@@ -226,7 +258,7 @@ pub async fn cancel(
 #[utoipa::path(
     post, path = "/v1/requests/{id}/revoke", tag = "access",
     summary = "End a grant now (the requester or an administrator)",
-    params(("id" = String, Path, description = "Request id")),
+    params(("id" = String, Path, description = "Request id, or a unique prefix of it (at least 6 hex digits, dashes optional) among the requests the caller may see")),
     responses(
         (status = 200, description = "OK", body = AccessRequest),
         super::error::SessionRefusals,

@@ -3,13 +3,29 @@
 //! here reads the clock or does I/O, so every path can be tested exhaustively.
 //!
 //! - [`lifecycle`]: the transitions and their refusals.
+//! - [`ids`]: how people name a request: whole ids, unique prefixes, short forms.
 
+pub mod ids;
 pub mod lifecycle;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+/// Which requests the administrators' and reviewers' list (`view=all`) answers; `None`
+/// matches all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestFilter<'a> {
+    /// The requester, by user id or by name (e.g. the email).
+    pub user: Option<&'a str>,
+    /// The resource.
+    pub resource: Option<&'a str>,
+    /// The state.
+    pub state: Option<State>,
+    /// Only grants active at this moment (state active and not yet expired).
+    pub live_at: Option<DateTime<Utc>>,
+}
 
 /// Where a request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
