@@ -10,10 +10,10 @@ use crate::app::error::ServiceError;
 use crate::app::services::Access;
 use crate::model::access::ids::{parse, IdQuery, MIN_PREFIX};
 use crate::model::access::AccessRequest;
+use crate::model::access::RequestFilter;
 use crate::model::domain::Principal;
 use crate::model::policy::{decide, Action};
 use crate::model::wire::RequestCandidate;
-use crate::model::access::RequestFilter;
 
 /// How many requests a prefix may match before the others are not looked at; a prefix
 /// of six hex digits matches one in sixteen million ids.

@@ -38,6 +38,7 @@ mod oidc_flows;
 mod openapi;
 mod policy_runtime;
 mod provider;
+mod request_ids;
 mod request_numbers;
 mod sessions;
 mod slack;

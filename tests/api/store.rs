@@ -1,7 +1,9 @@
 //! One store suite, run against SQLite and against PostgreSQL (a fresh database per test).
 
 use chrono::{DateTime, Duration, Utc};
-use latchkey::model::access::{AccessRequest, NewRequest, Review, Start, State, Terms, Verdict};
+use latchkey::model::access::{
+    AccessRequest, NewRequest, RequestFilter, Review, Start, State, Terms, Verdict,
+};
 use latchkey::model::audit::checkpoint::Checkpoint;
 use latchkey::model::audit::{AuditEvent, EventKind};
 use latchkey::model::domain::{from_ms, to_ms, Identity, Lock, Principal, Session};
@@ -548,6 +550,98 @@ async fn requests_are_listed_newest_first_and_found_when_due(store: Store) {
         ["p", "a", "b"]
     );
     assert_eq!(ids(tx.due_requests(at(62), 1).await.unwrap()), ["p"]);
+    tx.commit().await.unwrap();
+}
+
+async fn requests_are_found_by_id_prefix_and_by_filter(store: Store) {
+    let t0 = now_ms() - Duration::hours(1);
+    let at = |m: i64| t0 + Duration::minutes(m);
+    let mut tx = store.begin().await.unwrap();
+    let a = request(
+        "3f2a9c1b-7e4d-4c2a-9b1e-0123456789ab",
+        "u-alice",
+        "db",
+        Start::AutoApproved,
+        at(0),
+    );
+    let b = request(
+        "3f2a9c1b-7f00-4c2a-9b1e-0123456789ab",
+        "u-bob",
+        "web",
+        Start::Pending,
+        at(1),
+    );
+    let c = request(
+        "aa000000-0000-4000-8000-000000000000",
+        "u-bob",
+        "db",
+        Start::AutoApproved,
+        at(2),
+    );
+    for r in [&a, &b, &c] {
+        tx.insert_request(&permits().await.request(r), r, None)
+            .await
+            .unwrap();
+    }
+    let ids = |rs: Vec<AccessRequest>| {
+        rs.into_iter()
+            .map(|r| r.id[..2].to_string())
+            .collect::<Vec<_>>()
+    };
+    // Dashes in the stored id do not count: the prefix is its hex digits.
+    let both = tx.requests_by_prefix("3f2a9c1b7", 10).await.unwrap();
+    assert_eq!(both.len(), 2);
+    let one = tx.requests_by_prefix("3f2a9c1b7e", 10).await.unwrap();
+    assert_eq!(
+        one.into_iter().map(|r| r.id).collect::<Vec<_>>(),
+        [a.id.clone()]
+    );
+    assert!(tx
+        .requests_by_prefix("3f2a9d", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A wildcard is never a prefix.
+    assert!(tx.requests_by_prefix("%", 10).await.unwrap().is_empty());
+    assert!(tx.requests_by_prefix("3f_", 10).await.unwrap().is_empty());
+    let find = |f: RequestFilter<'static>| f;
+    let all = tx
+        .find_requests(&find(RequestFilter::default()), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(all), ["aa", "3f", "3f"]);
+    // By user id or by name.
+    let bobs = RequestFilter {
+        user: Some("u-bob"),
+        ..Default::default()
+    };
+    assert_eq!(tx.find_requests(&bobs, 10).await.unwrap().len(), 2);
+    let by_name = RequestFilter {
+        user: Some("u-alice@example.com"),
+        ..Default::default()
+    };
+    assert_eq!(tx.find_requests(&by_name, 10).await.unwrap()[0].id, a.id);
+    let on_db = RequestFilter {
+        resource: Some("db"),
+        state: Some(State::Active),
+        ..Default::default()
+    };
+    assert_eq!(tx.find_requests(&on_db, 10).await.unwrap().len(), 2);
+    let pending = RequestFilter {
+        state: Some(State::Pending),
+        ..Default::default()
+    };
+    assert_eq!(tx.find_requests(&pending, 10).await.unwrap()[0].id, b.id);
+    // Active now: a's hour from t0 is over at t0+61; c's (from t0+2) is not.
+    let live = RequestFilter {
+        live_at: Some(at(61)),
+        ..Default::default()
+    };
+    let live = tx.find_requests(&live, 10).await.unwrap();
+    assert_eq!(
+        live.into_iter().map(|r| r.id).collect::<Vec<_>>(),
+        [c.id.clone()]
+    );
     tx.commit().await.unwrap();
 }
 
@@ -1453,6 +1547,7 @@ store_suite!(
     an_access_request_round_trips_and_updates_only_from_its_version,
     reviews_are_one_per_reviewer_and_read_oldest_first,
     requests_are_listed_newest_first_and_found_when_due,
+    requests_are_found_by_id_prefix_and_by_filter,
     the_live_grant_that_lasts_longest_is_found,
     the_gate_reads_the_states_of_many_grants_and_sessions,
     holds_read_what_they_hold,

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use crate::app::{Access, RequestView};
 use crate::edges::http::access::{duration, Body};
 use crate::edges::http::error::ApiError;
+use crate::model::access::RequestFilter;
 use crate::model::access::{AccessRequest, Verdict};
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;
-use crate::model::access::RequestFilter;
 
 /// Query of `GET /v1/requests`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -58,7 +58,8 @@ pub async fn list(
     p: Principal,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<AccessRequest>>, ApiError> {
-    let filtered = q.user.is_some() || q.resource.is_some() || q.state.is_some() || q.active.is_some();
+    let filtered =
+        q.user.is_some() || q.resource.is_some() || q.state.is_some() || q.active.is_some();
     match q.view.as_deref() {
         Some("all") => {
             let state = match q.state.as_deref() {

@@ -45,58 +45,73 @@ pub enum AccessCommand {
         #[arg(long = "for", value_name = "DURATION", value_parser = crate::model::duration::checked)]
         duration: Option<String>,
     },
-    /// Your requests, or those waiting for your review.
+    /// Your requests, those waiting for your review, or (--all) every request you may see.
     Requests {
         /// Your own requests (the default).
-        #[arg(long, conflicts_with = "to_review")]
+        #[arg(long, conflicts_with_all = ["to_review", "all"])]
         mine: bool,
         /// Requests you may review and have not.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         to_review: bool,
+        /// Everyone's requests: administrators and audit readers see all, reviewers those they may review.
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this requester's (user id or email).
+        #[arg(long, requires = "all")]
+        user: Option<String>,
+        /// With --all: only on this resource.
+        #[arg(long, requires = "all")]
+        resource: Option<String>,
+        /// With --all: only in this state (pending, approved, active, denied, expired, cancelled, revoked).
+        #[arg(long, requires = "all")]
+        state: Option<String>,
+        /// With --all: only grants active now.
+        #[arg(long, requires = "all")]
+        active: bool,
     },
-    /// One request with its reviews.
+    /// One request with its reviews (without an id: your newest request).
     Show {
-        /// Request id.
-        id: String,
+        /// Request id, or a unique prefix of it (6+ hex digits).
+        id: Option<String>,
     },
-    /// Approve a request.
+    /// Approve a request (without an id: the one waiting for your review, if only one is).
     Approve {
-        /// Request id.
-        id: String,
+        /// Request id, or a unique prefix of it (6+ hex digits).
+        id: Option<String>,
         /// Comment.
         #[arg(long)]
         comment: Option<String>,
     },
-    /// Deny a request.
+    /// Deny a request (without an id: the one waiting for your review, if only one is).
     Deny {
-        /// Request id.
-        id: String,
+        /// Request id, or a unique prefix of it (6+ hex digits).
+        id: Option<String>,
         /// Why (required).
         #[arg(long)]
         reason: String,
     },
-    /// Start an approved grant; its duration counts from now.
+    /// Start an approved grant; its duration counts from now (without an id: your one approved request).
     Activate {
-        /// Request id.
-        id: String,
+        /// Request id, or a unique prefix of it (6+ hex digits).
+        id: Option<String>,
     },
-    /// Extend a live grant.
+    /// Extend a live grant (without an id: your one active grant).
     Extend {
-        /// Request id.
-        id: String,
+        /// Request id, or a unique prefix of it (6+ hex digits).
+        id: Option<String>,
         /// How much longer.
         #[arg(long = "for", value_name = "DURATION", value_parser = crate::model::duration::checked)]
         duration: String,
     },
-    /// Withdraw a request that is not yet active.
+    /// Withdraw a request that is not yet active (without an id: your one pending or approved request).
     Cancel {
-        /// Request id.
-        id: String,
+        /// Request id, or a unique prefix of it (6+ hex digits).
+        id: Option<String>,
     },
-    /// End a grant now (the requester or an administrator).
+    /// End a grant now (the requester or an administrator; without an id: your one active grant).
     Revoke {
-        /// Request id.
-        id: String,
+        /// Request id, or a unique prefix of it (6+ hex digits).
+        id: Option<String>,
     },
     /// Print a broker token for a resource you hold an active grant on.
     Token {

@@ -1,10 +1,12 @@
 //! The access verbs: `resources`, `request`, `requests`, `show`, `approve`, `deny`,
 //! `activate`, `extend`, `cancel`, `revoke`, `breakglass`, `token`: each parses its
 //! arguments ([`args`]), makes one call and prints ([`text`]); asking for access and
-//! waiting for the decision is [`asking`].
+//! waiting for the decision is [`asking`]; the request a verb means without an id is
+//! [`implied`]. An id may be a unique prefix: the broker resolves it.
 
 mod args;
 mod asking;
+mod implied;
 mod text;
 
 use serde_json::{json, Value};
@@ -18,7 +20,10 @@ use crate::model::wire::ResourceView;
 
 pub use self::args::{AccessCommand, RequestArgs};
 use self::asking::create;
-use self::text::{line, print, resources_text, show_text};
+use self::implied::{id_or_implied, Meant};
+use self::text::{line, list_text, print, resources_text, show_text};
+use crate::edges::cli::client::urlencode;
+use crate::model::access::State;
 
 /// Runs an access verb.
 pub async fn run(api: &ApiClient, output: Output, command: AccessCommand) -> Result<(), CliError> {
@@ -37,37 +42,69 @@ pub async fn run(api: &ApiClient, output: Output, command: AccessCommand) -> Res
             let body = json!({"resource": resource, "role": role, "duration": duration, "reason": reason, "breakglass": true});
             create(api, output, body, false).await
         }
-        AccessCommand::Requests { to_review, .. } => requests(api, output, to_review).await,
+        AccessCommand::Requests {
+            to_review,
+            all,
+            user,
+            resource,
+            state,
+            active,
+            ..
+        } => {
+            let query = if all {
+                let mut q = vec!["view=all".to_string()];
+                for (k, v) in [("user", user), ("resource", resource), ("state", state)] {
+                    if let Some(v) = v {
+                        q.push(format!("{k}={}", urlencode(&v)));
+                    }
+                }
+                if active {
+                    q.push("active=true".into());
+                }
+                q.join("&")
+            } else if to_review {
+                "view=to_review".into()
+            } else {
+                "view=mine".into()
+            };
+            requests(api, output, &query).await
+        }
         AccessCommand::Show { id } => {
-            let v: RequestView = api.get(&format!("/v1/requests/{id}")).await?;
+            let id = id_or_implied(api, id, "show", Meant::Newest).await?;
+            let v: RequestView = api.get(&format!("/v1/requests/{}", urlencode(&id))).await?;
             print(output, &v, show_text(&v))
         }
         AccessCommand::Approve { id, comment } => {
+            let id = id_or_implied(api, id, "approve", Meant::ToReview).await?;
             review(api, output, &id, "approve", comment).await
         }
-        AccessCommand::Deny { id, reason } => review(api, output, &id, "deny", Some(reason)).await,
+        AccessCommand::Deny { id, reason } => {
+            let id = id_or_implied(api, id, "deny", Meant::ToReview).await?;
+            review(api, output, &id, "deny", Some(reason)).await
+        }
         AccessCommand::Activate { id } => {
-            one(
-                api,
-                output,
-                &format!("/v1/requests/{id}/activate"),
-                json!({}),
-            )
-            .await
+            let meant = Meant::Mine(&[State::Approved], "approved request");
+            let id = id_or_implied(api, id, "activate", meant).await?;
+            one(api, output, &id, "activate", json!({})).await
         }
         AccessCommand::Extend { id, duration } => {
-            one(
-                api,
-                output,
-                &format!("/v1/requests/{id}/extend"),
-                json!({"duration": duration}),
-            )
-            .await
+            let meant = Meant::Mine(&[State::Active], "active grant");
+            let id = id_or_implied(api, id, "extend", meant).await?;
+            one(api, output, &id, "extend", json!({"duration": duration})).await
         }
         AccessCommand::Cancel { id } => {
-            one(api, output, &format!("/v1/requests/{id}/cancel"), json!({})).await
+            let meant = Meant::Mine(
+                &[State::Pending, State::Approved],
+                "pending or approved request",
+            );
+            let id = id_or_implied(api, id, "cancel", meant).await?;
+            one(api, output, &id, "cancel", json!({})).await
         }
-        AccessCommand::Revoke { id } => revoke(api, output, &id).await,
+        AccessCommand::Revoke { id } => {
+            let meant = Meant::Mine(&[State::Active], "active grant");
+            let id = id_or_implied(api, id, "revoke", meant).await?;
+            revoke(api, output, &id).await
+        }
         AccessCommand::Token { resource, ttl } => token(api, output, &resource, ttl).await,
     }
 }
@@ -78,16 +115,11 @@ async fn resources(api: &ApiClient, output: Output) -> Result<(), CliError> {
     print(output, &list, resources_text(&list))
 }
 
-/// `requests`: one's own, or (`--to-review`) those waiting for one's review.
-async fn requests(api: &ApiClient, output: Output, to_review: bool) -> Result<(), CliError> {
-    let view = if to_review { "to_review" } else { "mine" };
-    let list: Vec<AccessRequest> = api.get(&format!("/v1/requests?view={view}")).await?;
-    let text = if list.is_empty() {
-        "no requests".to_string()
-    } else {
-        list.iter().map(line).collect::<Vec<_>>().join("\n")
-    };
-    print(output, &list, text)
+/// `requests`: one's own, those waiting for one's review (`--to-review`), or every
+/// request one may see (`--all`, filtered), each with its short id.
+async fn requests(api: &ApiClient, output: Output, query: &str) -> Result<(), CliError> {
+    let list: Vec<AccessRequest> = api.get(&format!("/v1/requests?{query}")).await?;
+    print(output, &list, list_text(&list))
 }
 
 /// `approve` or `deny` (`verdict`), with its comment.
@@ -100,7 +132,7 @@ async fn review(
 ) -> Result<(), CliError> {
     let v: RequestView = api
         .post(
-            &format!("/v1/requests/{id}/{verdict}"),
+            &format!("/v1/requests/{}/{verdict}", urlencode(id)),
             &json!({"comment": comment}),
         )
         .await?;
@@ -110,7 +142,10 @@ async fn review(
 /// `revoke`: ends the grant, and this machine stops serving its cached AWS sessions.
 async fn revoke(api: &ApiClient, output: Output, id: &str) -> Result<(), CliError> {
     let r: AccessRequest = api
-        .post(&format!("/v1/requests/{id}/revoke"), &json!({}))
+        .post(
+            &format!("/v1/requests/{}/revoke", urlencode(id)),
+            &json!({}),
+        )
         .await?;
     // Its sessions are denied at AWS; this machine stops serving them at once.
     crate::edges::cli::aws_cache::forget(api.server(), Some(&r.id))?;
@@ -135,7 +170,14 @@ async fn token(
 }
 
 /// A verb that changes one request and answers it (`activate`, `extend`, `cancel`).
-async fn one(api: &ApiClient, output: Output, path: &str, body: Value) -> Result<(), CliError> {
-    let r: AccessRequest = api.post(path, &body).await?;
+async fn one(
+    api: &ApiClient,
+    output: Output,
+    id: &str,
+    verb: &str,
+    body: Value,
+) -> Result<(), CliError> {
+    let path = format!("/v1/requests/{}/{verb}", urlencode(id));
+    let r: AccessRequest = api.post(&path, &body).await?;
     print(output, &r, line(&r))
 }

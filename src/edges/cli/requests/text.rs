@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::edges::cli::error::CliError;
 use crate::edges::cli::output::Output;
+use crate::model::access::ids::short_ids;
 use crate::model::access::{AccessRequest, State};
 use crate::model::duration;
 use crate::model::wire::RequestView;
@@ -16,8 +17,27 @@ pub(super) fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// One request on one line: id, state, resource#role, requester, what is next, flags.
+/// One request on one line: whole id, state, resource#role, requester, what is next, flags.
 pub(super) fn line(r: &AccessRequest) -> String {
+    line_as(r, &r.id)
+}
+
+/// Requests one a line, each with its short id (unique among them, and a prefix the
+/// broker accepts), or `no requests`.
+pub(super) fn list_text(list: &[AccessRequest]) -> String {
+    if list.is_empty() {
+        return "no requests".to_string();
+    }
+    let ids: Vec<&str> = list.iter().map(|r| r.id.as_str()).collect();
+    list.iter()
+        .zip(short_ids(&ids))
+        .map(|(r, short)| line_as(r, &short))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// [`line`] with `id` standing for the request.
+fn line_as(r: &AccessRequest, id: &str) -> String {
     let mut flags = vec![];
     if r.breakglass {
         flags.push("BREAK-GLASS");
@@ -27,7 +47,7 @@ pub(super) fn line(r: &AccessRequest) -> String {
     }
     format!(
         "{}  {:<9} {}#{}  {}  {}{}",
-        r.id,
+        id,
         r.state.as_str(),
         r.resource,
         r.role,
