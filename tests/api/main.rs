@@ -13,6 +13,7 @@ mod aws;
 mod aws_deny;
 mod cli_and_config;
 mod cli_exit_codes;
+mod cli_request_ids;
 mod db;
 mod db_cli;
 mod db_faults;
