@@ -145,12 +145,12 @@ async fn administrators_auditors_and_reviewers_list_others_requests_with_filters
     }
     assert_eq!(
         list(admin.clone(), "&user=alice@example.com").await,
-        [pending.clone()]
+        [pending.as_str()]
     );
-    assert_eq!(list(admin.clone(), "&active=true").await, [active.clone()]);
+    assert_eq!(list(admin.clone(), "&active=true").await, [active.as_str()]);
     assert_eq!(
         list(admin.clone(), "&resource=db:events&state=pending").await,
-        [pending.clone()]
+        [pending.as_str()]
     );
     assert!(list(admin.clone(), "&resource=db:events&state=active")
         .await

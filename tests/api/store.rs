@@ -594,7 +594,7 @@ async fn requests_are_found_by_id_prefix_and_by_filter(store: Store) {
     let one = tx.requests_by_prefix("3f2a9c1b7e", 10).await.unwrap();
     assert_eq!(
         one.into_iter().map(|r| r.id).collect::<Vec<_>>(),
-        [a.id.clone()]
+        [a.id.as_str()]
     );
     assert!(tx
         .requests_by_prefix("3f2a9d", 10)
@@ -640,7 +640,7 @@ async fn requests_are_found_by_id_prefix_and_by_filter(store: Store) {
     let live = tx.find_requests(&live, 10).await.unwrap();
     assert_eq!(
         live.into_iter().map(|r| r.id).collect::<Vec<_>>(),
-        [c.id.clone()]
+        [c.id.as_str()]
     );
     tx.commit().await.unwrap();
 }
