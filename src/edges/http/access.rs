@@ -197,7 +197,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 #[utoipa::path(
     post, path = "/v1/policy/explain", tag = "policy",
-    summary = "The decision the caller would get, with its explanation, without requesting",
+    summary = "The decision the caller would get, with its explanation, without requesting; decided as if the reason, ticket and duration were right, with those a real request would still need in `unmet`",
     request_body = CreateBody,
     responses(
         (status = 200, description = "OK", body = Decision),
@@ -205,7 +205,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     ),
     security(("session" = [])),
 )]
-/// `POST /v1/policy/explain`: the decision the caller would get, without making a request.
+/// `POST /v1/policy/explain`: the decision the caller would get, without making a request,
+/// as if its terms were met (`decide::explain`), the unmet ones listed.
 pub async fn explain(
     State(core): State<Arc<Core>>,
     p: Principal,
@@ -219,5 +220,5 @@ pub async fn explain(
         user_id: &p.user_id,
         groups: &p.groups,
     };
-    Ok(Json(decide::decide(&policy, &who, &ask)))
+    Ok(Json(decide::explain(&policy, &who, &ask)))
 }

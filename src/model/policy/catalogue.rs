@@ -82,6 +82,10 @@ pub struct Role {
     /// The ticket must match.
     #[serde(skip)]
     pub ticket_pattern: Option<Regex>,
+    /// The reason's expected form in the operator's words (else derived from the pattern).
+    pub reason_hint: Option<String>,
+    /// The ticket's expected form in the operator's words (else derived from the pattern).
+    pub ticket_hint: Option<String>,
     /// A ticket must be given.
     pub ticket_required: bool,
     /// Auto-approval is possible (if the policy also allows it for the requester).

@@ -7,6 +7,7 @@
 //! - [`db`]: the PostgreSQL settings of a role and its logins' names, checked at load.
 //! - [`rules`]: casbin model and lines (`model.conf`, `policy.csv`).
 //! - [`decide`]: a request's decision and who may review it, with the explanation.
+//! - [`forms`]: what a role expects of a reason or ticket, in words.
 //! - [`review`]: who may review a role, and whether one person may review one request now.
 //! - [`lint`]: `latchkey policy check`.
 //! - [`permit`]: proof of a decision, which the writes that act for a person take.
@@ -18,6 +19,7 @@ pub mod aws;
 pub mod catalogue;
 pub mod db;
 pub mod decide;
+pub mod forms;
 pub mod kind;
 pub mod lint;
 pub mod permit;

@@ -91,6 +91,8 @@ struct RoleFile {
     reason_required: bool,
     reason_pattern: Option<String>,
     ticket_pattern: Option<String>,
+    reason_hint: Option<String>,
+    ticket_hint: Option<String>,
     #[serde(default)]
     ticket_required: bool,
     #[serde(default)]
@@ -131,6 +133,21 @@ fn pattern(where_: &str, field: &str, v: Option<String>) -> Result<Option<Regex>
         // Anchored: a pattern describes the whole value, not a part of it.
         Regex::new(&format!("^(?:{p})$"))
             .map_err(|e| CatalogueError(format!("{where_}: {field}: {e}")))
+    })
+    .transpose()
+}
+
+/// A description for people of what a pattern asks: one line of at most 120 characters,
+/// since it is shown inside refusals and listings.
+fn hint(at: &str, field: &str, v: Option<String>) -> Result<Option<String>, CatalogueError> {
+    v.map(|h| {
+        let h = h.trim().to_string();
+        if h.is_empty() || h.chars().count() > 120 || h.chars().any(char::is_control) {
+            return Err(CatalogueError(format!(
+                "{at}: {field} must be one line of 1 to 120 characters"
+            )));
+        }
+        Ok(h)
     })
     .transpose()
 }
@@ -205,6 +222,8 @@ fn role(
             .transpose()?,
         reason_pattern: pattern(at, "reason_pattern", f.reason_pattern)?,
         ticket_pattern: pattern(at, "ticket_pattern", f.ticket_pattern)?,
+        reason_hint: hint(at, "reason_hint", f.reason_hint)?,
+        ticket_hint: hint(at, "ticket_hint", f.ticket_hint)?,
         name: f.name,
         max_extensions: f.max_extensions,
         approvals: f.approvals,

@@ -48,3 +48,39 @@ fn refuses_inconsistent_roles_and_unknown_fields() {
             .contains("aws resources only")
     );
 }
+
+#[test]
+fn a_role_describes_its_reason_and_ticket_in_words() {
+    let c = Catalogue::parse(MIN).unwrap();
+    let (_, role) = c.role("aws:prod", "readonly").unwrap();
+    assert_eq!(role.reason_form().unwrap(), "at least 5 characters");
+    assert_eq!(role.ticket_form(), None);
+    let hinted = MIN.replace(
+        "reason_pattern = \".{5,}\"",
+        "reason_pattern = \".{5,}\"\nticket_pattern = \"[A-Z]+-[0-9]+\"\nticket_hint = \"a Jira key, like OPS-42\"",
+    );
+    let c = Catalogue::parse(&hinted).unwrap();
+    let (_, role) = c.role("aws:prod", "readonly").unwrap();
+    assert_eq!(role.ticket_form().unwrap(), "a Jira key, like OPS-42");
+}
+
+#[test]
+fn refuses_a_hint_that_is_empty_or_not_one_line() {
+    for bad in [
+        "\"\"",
+        "\"two\\nlines\"",
+        &format!("\"{}\"", "x".repeat(121)),
+    ] {
+        let text = MIN.replace(
+            "reason_pattern = \".{5,}\"",
+            &format!("reason_pattern = \".{{5,}}\"\nreason_hint = {bad}"),
+        );
+        assert!(
+            Catalogue::parse(&text)
+                .unwrap_err()
+                .0
+                .contains("reason_hint must be one line"),
+            "{bad}"
+        );
+    }
+}

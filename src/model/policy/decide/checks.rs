@@ -1,24 +1,27 @@
 //! The checks a request must pass before it is granted or sent for review, in order: the
-//! policy allows asking, break-glass is available, the reason and ticket, the duration.
-//! The first one unmet refuses it with a code and a hint.
+//! policy allows asking and break-glass is available (either unmet refuses it at once),
+//! then the role's terms (reason, ticket, duration), every one of which is checked so
+//! that all that is unmet is said at once.
 
 use std::time::Duration;
 
 use crate::model::duration;
-use crate::model::policy::decide::decision::{Ask, Decision};
+use crate::model::policy::decide::decision::{Ask, Decision, Unmet};
+use crate::model::policy::decide::terms;
 use crate::model::policy::subject::Who;
 use crate::model::policy::{Action, Policy, Role};
 
-/// A refusal found by one of [`decide`](super::decide)'s checks, before the explanation so
-/// far is added.
-pub(super) struct Unmet {
+/// A refusal by the policy before the terms, before the explanation so far is added. The
+/// terms are not checked then: a role's requirements are not shown to someone the policy
+/// does not let ask for it.
+pub(super) struct Refusal {
     code: &'static str,
     why: String,
     hint: Option<String>,
     rules: Vec<String>,
 }
 
-impl Unmet {
+impl Refusal {
     /// A refusal with its code, reason and hint.
     fn new(code: &'static str, why: String, hint: Option<String>) -> Box<Self> {
         Box::new(Self {
@@ -37,7 +40,17 @@ impl Unmet {
     }
 }
 
-/// The checks a request must pass, in order: the rules that allow it and the duration.
+/// What the checks found when the policy lets the ask through.
+pub(super) struct Checked {
+    /// The rules that allow asking.
+    pub rules: Vec<String>,
+    /// The duration granted (the role's cap when the one asked is more).
+    pub duration: Duration,
+    /// The terms the ask does not meet, in order.
+    pub unmet: Vec<Unmet>,
+}
+
+/// The checks a request must pass: the rules that allow it, then the terms.
 pub(super) fn checks(
     policy: &Policy,
     who: &Who<'_>,
@@ -45,10 +58,23 @@ pub(super) fn checks(
     role: &Role,
     obj: &str,
     why: &mut Vec<String>,
-) -> Result<(Vec<String>, Duration), Box<Unmet>> {
+) -> Result<Checked, Box<Refusal>> {
     let rules = allowed(policy, who, ask, obj, why)?;
-    check_terms(ask, role, obj)?;
-    Ok((rules, check_duration(ask, role, why)?))
+    if ask.breakglass && !role.breakglass {
+        return Err(Refusal::new(
+            "breakglass_not_available",
+            format!("{obj} has no break-glass path"),
+            Some("request it normally".into()),
+        ));
+    }
+    let mut unmet = terms::unmet(ask, role, obj);
+    let (duration, too_long) = check_duration(ask, role, why);
+    unmet.extend(too_long);
+    Ok(Checked {
+        rules,
+        duration,
+        unmet,
+    })
 }
 
 /// Whether the policy lets `who` ask for `obj` (or use break-glass on it): the rules that
@@ -59,7 +85,7 @@ fn allowed(
     ask: &Ask,
     obj: &str,
     why: &mut Vec<String>,
-) -> Result<Vec<String>, Box<Unmet>> {
+) -> Result<Vec<String>, Box<Refusal>> {
     let action = if ask.breakglass {
         Action::Breakglass
     } else {
@@ -67,7 +93,7 @@ fn allowed(
     };
     let may = policy.check(who.name, who.groups, obj, action);
     if !may.allowed {
-        let mut refusal = Unmet::new(
+        let mut refusal = Refusal::new(
             "not_allowed",
             format!(
                 "the policy does not let {} {} {obj}",
@@ -93,63 +119,9 @@ fn allowed(
     Ok(may.rules)
 }
 
-/// Break-glass available, and the reason and ticket the role asks for.
-fn check_terms(ask: &Ask, role: &Role, obj: &str) -> Result<(), Box<Unmet>> {
-    if ask.breakglass && !role.breakglass {
-        return Err(Unmet::new(
-            "breakglass_not_available",
-            format!("{obj} has no break-glass path"),
-            Some("request it normally".into()),
-        ));
-    }
-    let reason = ask
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if (role.reason_required || ask.breakglass) && reason.is_none() {
-        return Err(Unmet::new(
-            "reason_required",
-            format!("{obj} requires a reason"),
-            pattern_hint("the reason", &role.reason_pattern),
-        ));
-    }
-    if let (Some(p), Some(r)) = (&role.reason_pattern, reason) {
-        if !p.is_match(r) {
-            return Err(Unmet::new(
-                "reason_mismatch",
-                "the reason does not match the role's pattern".into(),
-                pattern_hint("the reason", &role.reason_pattern),
-            ));
-        }
-    }
-    let ticket = ask
-        .ticket
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    // An emergency may not have a ticket yet; the review after the fact asks for one.
-    if role.ticket_required && !ask.breakglass && ticket.is_none() {
-        return Err(Unmet::new(
-            "ticket_required",
-            format!("{obj} requires a ticket"),
-            pattern_hint("the ticket", &role.ticket_pattern),
-        ));
-    }
-    if let (Some(p), Some(t)) = (&role.ticket_pattern, ticket) {
-        if !p.is_match(t) {
-            return Err(Unmet::new(
-                "ticket_mismatch",
-                format!("the ticket {t:?} does not match the role's pattern"),
-                pattern_hint("the ticket", &role.ticket_pattern),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The duration granted: the one asked, or the role's default, within the role's cap.
-fn check_duration(ask: &Ask, role: &Role, why: &mut Vec<String>) -> Result<Duration, Box<Unmet>> {
+/// One asked above the cap is unmet, and the cap stands in for it.
+fn check_duration(ask: &Ask, role: &Role, why: &mut Vec<String>) -> (Duration, Option<Unmet>) {
     let cap = if ask.breakglass {
         role.breakglass_max_duration
     } else {
@@ -157,32 +129,22 @@ fn check_duration(ask: &Ask, role: &Role, why: &mut Vec<String>) -> Result<Durat
     };
     let duration = ask.duration.unwrap_or(role.default_duration.min(cap));
     if duration.is_zero() || duration > cap {
-        return Err(Unmet::new(
-            "duration_too_long",
-            format!(
+        let unmet = Unmet {
+            code: "duration_too_long",
+            field: "duration",
+            message: format!(
                 "{} is more than the {} allowed",
                 duration::format(duration),
                 duration::format(cap)
             ),
-            Some(format!("ask for at most {}", duration::format(cap))),
-        ));
+            need: format!("a duration of at most {}", duration::format(cap)),
+        };
+        return (cap, Some(unmet));
     }
     why.push(format!(
         "duration {} (at most {})",
         duration::format(duration),
         duration::format(cap)
     ));
-    Ok(duration)
-}
-
-/// What to give for a reason or ticket: the role's pattern when it has one.
-fn pattern_hint(what: &str, p: &Option<regex::Regex>) -> Option<String> {
-    Some(match p {
-        // Show the operator's pattern without the anchors the loader added.
-        Some(p) => format!(
-            "{what} must match {}",
-            p.as_str().trim_start_matches("^(?:").trim_end_matches(")$")
-        ),
-        None => format!("give {what}"),
-    })
+    (duration, None)
 }

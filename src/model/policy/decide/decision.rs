@@ -59,6 +59,25 @@ pub struct Decision {
     pub reviewers: String,
     /// Policy lines that matched.
     pub rules: Vec<String>,
+    /// Every requirement of the role the ask does not meet (reason, ticket, duration), in
+    /// order. A request is refused for all of them at once, its `code` the first's; an
+    /// explanation decides as if they were met and lists them as what a real request would
+    /// also need. Empty when the policy refused before the terms (who asks, for what).
+    pub unmet: Vec<Unmet>,
+}
+
+/// A requirement of the role that the ask does not meet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Unmet {
+    /// Stable code, the one a refusal for this alone has: `reason_required`,
+    /// `reason_mismatch`, `ticket_required`, `ticket_mismatch`, `duration_too_long`.
+    pub code: &'static str,
+    /// The field of the request: `reason`, `ticket` or `duration`.
+    pub field: &'static str,
+    /// What is wrong, in words.
+    pub message: String,
+    /// What would meet it, in words: `a reason (at least 10 characters)`.
+    pub need: String,
 }
 
 impl Decision {
@@ -82,6 +101,7 @@ impl Decision {
             denials: 0,
             reviewers: String::new(),
             rules: Vec::new(),
+            unmet: Vec::new(),
         }
     }
 }

@@ -1,16 +1,21 @@
 //! A request's decision: refused, auto-approved, break-glass, or waiting for reviews,
 //! with the rules and thresholds that say so and what would make a refusal possible.
-//! The types are [`decision`]; the checks before the outcome, [`checks`].
+//! [`decide`] decides a real request; [`explain`] the same ask as if its reason, ticket
+//! and duration were right, listing what a real request would still need. The types are
+//! [`decision`]; the checks before the outcome, [`checks`] and [`terms`].
 
 mod checks;
 mod decision;
+mod terms;
+#[cfg(test)]
+mod tests;
 
 use crate::model::policy::review::reviewers_text;
 pub use crate::model::policy::subject::{object, Who};
 use crate::model::policy::{Action, Policy, Role};
 
 use self::checks::checks;
-pub use self::decision::{Ask, Decision, Outcome};
+pub use self::decision::{Ask, Decision, Outcome, Unmet};
 
 /// The resource and role asked for (a resource's only role when none is named).
 fn pick_role<'p>(
@@ -51,18 +56,42 @@ fn pick_role<'p>(
 }
 
 /// Decides a request: the role, whether the policy allows asking, the terms (reason,
-/// ticket, duration), then how it is granted.
+/// ticket, duration), then how it is granted. Every term unmet refuses it, all at once.
 pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
+    evaluate(policy, who, ask, Terms::Enforced)
+}
+
+/// Explains an ask: the decision as if its reason, ticket and duration met the role's
+/// terms, with those it does not meet in `unmet`. Only for showing; a request is decided
+/// by [`decide`], which refuses them.
+pub fn explain(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
+    evaluate(policy, who, ask, Terms::Listed)
+}
+
+/// What an unmet term does to the decision.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Terms {
+    /// Refuses it (a real request).
+    Enforced,
+    /// Is listed beside it (an explanation).
+    Listed,
+}
+
+fn evaluate(policy: &Policy, who: &Who<'_>, ask: &Ask, terms: Terms) -> Decision {
     let (resource, role) = match pick_role(policy, ask) {
         Ok(r) => r,
         Err(d) => return *d,
     };
     let obj = object(&resource.name, &role.name);
     let mut why = vec![format!("{obj}: {}", resource.description)];
-    let (mut rules, duration) = match checks(policy, who, ask, role, &obj, &mut why) {
+    let checked = match checks(policy, who, ask, role, &obj, &mut why) {
         Ok(c) => c,
         Err(refusal) => return refusal.into_decision(why),
     };
+    if terms == Terms::Enforced && !checked.unmet.is_empty() {
+        return refuse_unmet(checked.unmet, why);
+    }
+    let mut rules = checked.rules;
     let reviewers = reviewers_text(policy, &resource.name, role);
     let outcome = if ask.breakglass {
         why.push("break-glass: active at once, reviewed after the fact".into());
@@ -74,13 +103,34 @@ pub fn decide(policy: &Policy, who: &Who<'_>, ask: &Ask) -> Decision {
         outcome,
         code: None,
         role: Some(role.name.clone()),
-        duration_secs: duration.as_secs(),
+        duration_secs: checked.duration.as_secs(),
         explanation: why,
         hint: None,
         approvals: role.approvals,
         denials: role.denials,
         reviewers,
         rules,
+        unmet: checked.unmet,
+    }
+}
+
+/// A refusal for every unmet term at once: the first one's code, each one's words.
+fn refuse_unmet(unmet: Vec<Unmet>, why: Vec<String>) -> Decision {
+    let code = unmet.first().map(|u| u.code).unwrap_or("refused");
+    let message: Vec<&str> = unmet.iter().map(|u| u.message.as_str()).collect();
+    let needs: Vec<String> = unmet.iter().map(|u| u.need.clone()).collect();
+    let hint = format!("give {}", and_list(&needs));
+    let mut d = Decision::refuse(code, message.join("; "), Some(hint), why);
+    d.unmet = unmet;
+    d
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 
