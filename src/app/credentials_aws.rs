@@ -19,6 +19,24 @@ use crate::model::policy::aws::AwsRole;
 use crate::model::policy::{Kind, Resource};
 use crate::store::Issuance;
 
+/// What may help a grant that ends before the shortest session: an extension the grant's
+/// terms still allow and that reaches the minimum, else a new request. Never a command the
+/// broker would refuse.
+fn ending_soon_next(grant: &AccessRequest, left: Duration) -> String {
+    let format = crate::model::duration::format;
+    match grant.extension_left() {
+        Some(by) if left + by >= aws::MIN_SESSION => format!(
+            "extend it first: latchkey extend {} --for {}",
+            grant.id,
+            format(by)
+        ),
+        _ => format!(
+            "it cannot be extended enough; request it again: latchkey request {} --role {}",
+            grant.resource, grant.role
+        ),
+    }
+}
+
 impl Credentials {
     /// AWS credentials for `resource` inside the caller's active grant, through AssumeRole.
     /// A failure issues nothing and is audited as `credential.failed`.
@@ -40,6 +58,7 @@ impl Credentials {
             ServiceError::GrantEndingSoon {
                 grant: grant.id.clone(),
                 minimum: crate::model::duration::format(aws::MIN_SESSION),
+                next: ending_soon_next(&grant, left),
             }
         })?;
         let call = assume_role_call(p, &grant, &role, duration);

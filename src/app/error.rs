@@ -87,15 +87,16 @@ pub enum ServiceError {
         /// The command that would request it.
         command: String,
     },
-    /// The grant ends too soon for the shortest credential the provider issues.
-    #[error(
-        "the grant ends in less than {minimum}; extend it first: latchkey extend {grant} --for 1h"
-    )]
+    /// The grant ends too soon for the shortest credential the provider issues; `next`
+    /// says what may help, within what the grant's terms allow.
+    #[error("the grant ends in less than {minimum}; {next}")]
     GrantEndingSoon {
         /// The grant.
         grant: String,
         /// The provider's shortest credential.
         minimum: String,
+        /// What to do next: extend by what the terms still allow, or request again.
+        next: String,
     },
     /// The provider refused or failed; nothing was issued.
     #[error(transparent)]

@@ -21,6 +21,7 @@ mod db_fixture;
 mod db_grants;
 mod db_kill;
 mod dev_mode;
+mod ending_soon;
 mod errors;
 mod fuzz_api;
 mod gate;

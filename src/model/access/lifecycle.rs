@@ -230,6 +230,24 @@ impl AccessRequest {
         })
     }
 
+    /// The longest extension [`extend`](Self::extend) would still accept, in whole minutes:
+    /// none when the grant is not active, its extensions are used up, or its total cap
+    /// leaves less than a minute. What a hint may suggest, and nothing more.
+    pub fn extension_left(&self) -> Option<Duration> {
+        if self.state != State::Active || self.extensions_used >= self.terms.max_extensions {
+            return None;
+        }
+        let (start, end) = (self.activated_at?, self.expires_at?);
+        let used = (end - start).to_std().unwrap_or_default();
+        let room = self
+            .terms
+            .max_duration
+            .saturating_sub(used)
+            .min(self.terms.extension);
+        let minutes = Duration::from_secs(room.as_secs() / 60 * 60);
+        (!minutes.is_zero()).then_some(minutes)
+    }
+
     /// The requester withdraws a request that is not yet active.
     pub fn cancel(
         &mut self,

@@ -164,6 +164,37 @@ fn extensions_are_capped_in_number_length_and_total() {
 }
 
 #[test]
+fn the_extension_left_is_what_extend_would_accept() {
+    let t0 = Utc::now();
+    // 1h granted, 4h cap, extensions of at most 1h: two left, then the cap.
+    let mut r = request(terms(1, 1, 5), Start::AutoApproved, t0);
+    assert_eq!(r.extension_left(), Some(Duration::from_secs(3600)));
+    for _ in 0..3 {
+        let by = r.extension_left().unwrap();
+        r.extend("alice", by, t0).unwrap();
+    }
+    assert_eq!(r.extension_left(), None);
+    // None allowed by the role: nothing to suggest.
+    let none = request(terms(1, 1, 0), Start::AutoApproved, t0);
+    assert_eq!(none.extension_left(), None);
+    // Used up.
+    let mut once = request(terms(1, 1, 1), Start::AutoApproved, t0);
+    once.extend("alice", Duration::from_secs(1800), t0).unwrap();
+    assert_eq!(once.extension_left(), None);
+    // Shorter than an hour: the role's own extension, not a guess.
+    let mut short = terms(1, 1, 2);
+    short.extension = Duration::from_secs(900);
+    let mut r = request(short, Start::AutoApproved, t0);
+    assert_eq!(r.extension_left(), Some(Duration::from_secs(900)));
+    r.extend("alice", Duration::from_secs(900), t0).unwrap();
+    // A pending request has nothing to extend.
+    assert_eq!(
+        request(terms(1, 1, 2), Start::Pending, t0).extension_left(),
+        None
+    );
+}
+
+#[test]
 fn revocation_by_the_requester_or_an_administrator_only() {
     let t0 = Utc::now();
     let mut r = request(terms(1, 1, 0), Start::AutoApproved, t0);
