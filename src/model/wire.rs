@@ -59,6 +59,15 @@ pub struct RoleView {
     pub reviewers: String,
     /// A reason is required.
     pub reason_required: bool,
+    /// What a reason must be, in words (`at least 10 characters`), if the role says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_form: Option<String>,
+    /// A ticket is required.
+    #[serde(default)]
+    pub ticket_required: bool,
+    /// What a ticket must be, in words (`like INC-123`), if the role says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_form: Option<String>,
     /// Break-glass possible for the caller.
     pub breakglass: bool,
 }

@@ -238,7 +238,7 @@ async fn refusals_say_why_and_what_would_make_it_possible() {
     .await;
     assert_eq!(
         body["error"]["decision"]["hint"],
-        "the ticket must match (INC|CHG)-[0-9]+"
+        "give a ticket (like INC-123 or CHG-123)"
     );
     let body = assert_error(
         app.post("/v1/requests", json!({"resource": "aws:moon"}), Some(&bob))

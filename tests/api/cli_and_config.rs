@@ -303,8 +303,18 @@ fn the_cli_says_why_a_request_is_refused_and_wait_exits_by_outcome() {
     );
     assert_eq!(code, Some(1));
     assert!(
-        err.contains("aws:prod#admin requires a ticket")
-            && err.contains("to make it possible: the ticket must match (INC|CHG)-[0-9]+"),
+        err.contains("aws:prod#admin requires a ticket (like INC-123 or CHG-123)")
+            && err.contains("to make it possible: give a ticket (like INC-123 or CHG-123)"),
+        "{err}"
+    );
+    // Every unmet term at once, not one refusal at a time.
+    let (code, _, err) = run("bob", &["request", "aws:prod", "--role", "admin"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("does not meet 2 of the role's terms:\n")
+            && err.contains("(reason_required, request ")
+            && err.contains("  - aws:prod#admin requires a reason (at least 10 characters)")
+            && err.contains("  - aws:prod#admin requires a ticket (like INC-123 or CHG-123)"),
         "{err}"
     );
     let (code, _, err) = run("bob", &["request", "aws:moon"]);

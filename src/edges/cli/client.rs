@@ -33,6 +33,22 @@ pub enum ApiClientError {
     },
 }
 
+/// A refusal's message as the CLI prints it: each of the role's unmet terms on its own
+/// line when there are several, else the broker's message.
+fn refusal_message(message: String, unmet: &[String]) -> String {
+    if unmet.len() < 2 {
+        return message;
+    }
+    let mut text = format!(
+        "the request does not meet {} of the role's terms:",
+        unmet.len()
+    );
+    for u in unmet {
+        text.push_str(&format!("\n  - {u}"));
+    }
+    text
+}
+
 impl ApiClientError {
     /// The HTTP status, when the broker answered.
     pub fn status(&self) -> Option<u16> {
@@ -168,22 +184,28 @@ impl ApiClient {
         let header_id = request_id_of(&resp).unwrap_or_default();
         let text = resp.text().await.unwrap_or_default();
         match serde_json::from_str::<ErrorBody>(&text) {
-            Ok(b) => ApiClientError::Api {
-                status: status.as_u16(),
-                code: b.error.code,
-                message: b.error.message,
-                request_id: if b.error.request_id.is_empty() {
-                    header_id
-                } else {
-                    b.error.request_id
-                },
-                hint: b
-                    .error
-                    .decision
-                    .as_ref()
-                    .and_then(|d| d["hint"].as_str())
-                    .map(String::from),
-            },
+            Ok(b) => {
+                let decision = b.error.decision.as_ref();
+                let unmet: Vec<String> = decision
+                    .and_then(|d| d["unmet"].as_array())
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|u| u["message"].as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ApiClientError::Api {
+                    status: status.as_u16(),
+                    code: b.error.code,
+                    message: refusal_message(b.error.message, &unmet),
+                    request_id: if b.error.request_id.is_empty() {
+                        header_id
+                    } else {
+                        b.error.request_id
+                    },
+                    hint: decision.and_then(|d| d["hint"].as_str()).map(String::from),
+                }
+            }
             Err(_) => ApiClientError::Api {
                 status: status.as_u16(),
                 code: "unexpected_response".into(),

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use crate::edges::cli::error::Verdict;
 use crate::edges::cli::output::{exit, Output};
 use crate::model::duration;
-use crate::model::policy::decide::{decide, Ask, Outcome, Who};
+use crate::model::policy::decide::{and_list, explain as explain_ask, Ask, Outcome, Who};
 use crate::model::policy::{lint, table, Policy};
 
 /// `latchkey policy …`.
@@ -101,9 +101,10 @@ pub async fn run(output: Output, command: PolicyCommand) -> anyhow::Result<()> {
 }
 
 /// `policy explain`: the decision for `who` asking `ask`, with its reasons, what would
-/// make it possible, and who can approve.
+/// make it possible, and who can approve; decided as if the reason, ticket and duration
+/// were right, with those a real request would still need said apart.
 fn explain(output: Output, policy: &Policy, who: &Who<'_>, ask: &Ask) -> anyhow::Result<()> {
-    let d = decide(policy, who, ask);
+    let d = explain_ask(policy, who, ask);
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&d)?),
         Output::Text => {
@@ -125,6 +126,10 @@ fn explain(output: Output, policy: &Policy, who: &Who<'_>, ask: &Ask) -> anyhow:
             }
             if d.outcome == Outcome::NeedsReview {
                 println!("  who can approve: {}", d.reviewers);
+            }
+            if !d.unmet.is_empty() {
+                let needs: Vec<String> = d.unmet.iter().map(|u| u.need.clone()).collect();
+                println!("  a real request would also need: {}", and_list(&needs));
             }
         }
     }

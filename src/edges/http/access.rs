@@ -84,6 +84,9 @@ pub async fn resources(State(core): State<Arc<Core>>, p: Principal) -> Json<Vec<
                     approvals: role.approvals,
                     reviewers: crate::model::policy::review::reviewers_text(&policy, &r.name, role),
                     reason_required: role.reason_required,
+                    reason_form: role.reason_form(),
+                    ticket_required: role.ticket_required,
+                    ticket_form: role.ticket_form(),
                     breakglass: role.breakglass
                         && policy
                             .check(name, &p.groups, &obj, Action::Breakglass)

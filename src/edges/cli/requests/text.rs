@@ -117,7 +117,7 @@ pub(super) fn resources_text(list: &[ResourceView]) -> String {
         text.push(format!("{}  ({}) {}", r.name, r.kind, r.description));
         for role in &r.roles {
             text.push(format!(
-                "  {:<10} default {}, at most {}; {}{}",
+                "  {:<10} default {}, at most {}; {}{}{}{}",
                 role.role,
                 duration::format(Duration::from_secs(role.default_duration_secs)),
                 duration::format(Duration::from_secs(role.max_duration_secs)),
@@ -126,6 +126,8 @@ pub(super) fn resources_text(list: &[ResourceView]) -> String {
                 } else {
                     format!("{} approval(s) from {}", role.approvals, role.reviewers)
                 },
+                term("reason", role.reason_required, &role.reason_form),
+                term("ticket", role.ticket_required, &role.ticket_form),
                 if role.breakglass {
                     "; break-glass available"
                 } else {
@@ -135,4 +137,18 @@ pub(super) fn resources_text(list: &[ResourceView]) -> String {
         }
     }
     text.join("\n")
+}
+
+/// `; reason required (at least 10 characters)`, `; ticket optional (like INC-123)`, or
+/// nothing when the role asks nothing of it.
+fn term(what: &str, required: bool, form: &Option<String>) -> String {
+    let form = form
+        .as_deref()
+        .map(|f| format!(" ({f})"))
+        .unwrap_or_default();
+    match (required, form.is_empty()) {
+        (true, _) => format!("; {what} required{form}"),
+        (false, false) => format!("; {what} optional{form}"),
+        (false, true) => String::new(),
+    }
 }
