@@ -589,3 +589,30 @@ fn a_duration_without_a_unit_is_refused_not_guessed() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn policy_explain_decides_as_if_the_terms_were_met_and_lists_them_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+    let (code, out, err) = outcome(latchkey(dir.path()).args([
+        "policy",
+        "explain",
+        "--as",
+        "bob@example.com",
+        "--groups",
+        "eng",
+        "--resource",
+        "aws:prod",
+        "--role",
+        "admin",
+        "--policy-dir",
+        policies,
+    ]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("NEEDS REVIEW")
+            && out.contains("who can approve: group:sre, group:security")
+            && out.contains("a real request would also need: a reason (at least 10 characters) and a ticket (like INC-123 or CHG-123)"),
+        "{out}"
+    );
+}
