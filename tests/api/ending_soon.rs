@@ -79,3 +79,50 @@ async fn the_ending_soon_hint_suggests_only_the_extension_the_role_allows() {
         "{second}"
     );
 }
+
+/// `GET /v1/resources` says what a request must carry, in words, before anyone submits
+/// one: a required reason and ticket and their forms (not the raw patterns).
+#[tokio::test]
+async fn resources_name_the_reason_and_ticket_a_role_needs_in_words() {
+    let app = crate::helpers::spawn_dev_app().await;
+    let bob = app.dev_login("bob@example.com", &["eng"]).await;
+    let resources: serde_json::Value = app
+        .get("/v1/resources", Some(&bob))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let role = |resource: &str, role: &str| {
+        resources
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == resource)
+            .and_then(|r| {
+                r["roles"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|x| x["role"] == role)
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("{resource}#{role} in {resources}"))
+    };
+    let admin = role("aws:prod", "admin");
+    assert_eq!(
+        (
+            admin["reason_required"].clone(),
+            admin["ticket_required"].clone()
+        ),
+        (serde_json::json!(true), serde_json::json!(true))
+    );
+    assert_eq!(admin["reason_form"], "at least 10 characters", "{admin}");
+    assert_eq!(admin["ticket_form"], "like INC-123 or CHG-123", "{admin}");
+    assert!(
+        !admin.to_string().contains("[0-9]"),
+        "no raw pattern: {admin}"
+    );
+    let staging = role("aws:staging", "admin");
+    assert_eq!(staging["ticket_required"], false);
+    assert!(staging.get("reason_form").is_none(), "{staging}");
+}
