@@ -616,3 +616,26 @@ fn policy_explain_decides_as_if_the_terms_were_met_and_lists_them_apart() {
         "{out}"
     );
 }
+
+#[test]
+fn each_verbs_help_lists_the_global_options_once_apart_from_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    for verb in ["request", "creds", "exec", "psql", "audit", "requests"] {
+        let (code, out, err) = outcome(latchkey(dir.path()).args([verb, "--help"]));
+        assert_eq!(code, Some(0), "{verb}: {err}");
+        let (own, global) = out
+            .split_once("Global options:")
+            .unwrap_or_else(|| panic!("{verb} --help has no global options heading:\n{out}"));
+        for option in ["--server", "--output"] {
+            assert!(
+                !own.contains(option),
+                "{verb}: {option} among the verb's own options:\n{own}"
+            );
+            assert_eq!(
+                global.matches(option).count(),
+                1,
+                "{verb}: {option} once:\n{global}"
+            );
+        }
+    }
+}

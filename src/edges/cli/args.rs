@@ -12,10 +12,15 @@ use crate::edges::cli::{audit, creds, policy, requests, stream};
 #[command(name = "latchkey", version, about, propagate_version = true)]
 pub struct Cli {
     /// The broker's URL (default: the server of the last login).
-    #[arg(long, global = true, env = "LATCHKEY_SERVER")]
+    #[arg(
+        long,
+        global = true,
+        env = "LATCHKEY_SERVER",
+        help_heading = "Global options"
+    )]
     pub server: Option<String>,
     /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text, help_heading = "Global options")]
     pub output: Output,
     /// The command.
     #[command(subcommand)]
