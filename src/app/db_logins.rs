@@ -67,17 +67,10 @@ pub async fn run(reaper: LoginReaper) {
 
 /// Every connection of the catalogue, by target.
 fn connections(core: &Core) -> BTreeMap<String, DbConnection> {
-    let policy = core.policy.current();
-    let mut all = BTreeMap::new();
-    for r in policy.catalogue.resources.values() {
-        for role in r.roles.values() {
-            if let Some(db) = &role.db {
-                all.entry(db.connection.target.clone())
-                    .or_insert_with(|| db.connection.clone());
-            }
-        }
-    }
-    all
+    crate::app::db_check::databases(core)
+        .into_iter()
+        .map(|(target, (conn, _))| (target, conn))
+        .collect()
 }
 
 /// The connection a login was made through: its role's, else any to its database.

@@ -297,25 +297,35 @@ async fn two_grants_of_one_user_get_two_logins_and_one_ends_alone() {
     let Some(f) = DbFixture::new().await else {
         return;
     };
+    // A second resource on the same database: two grants of bob's live at once.
+    let second = format!(
+        "[[resource]]\nname = \"db:test2\"\nkind = \"db\"\ndescription = \"x\"\n[resource.db]\ndsn = \"postgres://{}@{}/{}\"\nsslmode = \"disable\"\n[[resource.role]]\nname = \"write\"\ndefault_duration = \"1h\"\nmax_duration = \"1h\"\nauto_approve = true\n[resource.role.db]\ngroups = [\"{}_rw\"]\n",
+        f.admin, f.server, f.name, f.prefix
+    );
+    f.write_policy(&f.catalogue(&[&second]));
     let app = broker(&f, None).await;
     let bob = app.dev_login("bob@example.com", &["eng"]).await;
-    let ro = grant(&app, &bob, "readonly", "1h").await;
+    grant(&app, &bob, "readonly", "1h").await;
     let a = creds(&app, &f, &bob).await;
-    // One grant per resource is live at a time: a second on another role of db:test.
-    let rw = grant(&app, &bob, "write", "1h").await;
+    let v = app
+        .post_ok(
+            "/v1/requests",
+            json!({"resource": "db:test2", "role": "write"}),
+            &bob,
+            StatusCode::CREATED,
+        )
+        .await;
+    let rw = v["request"]["id"].as_str().unwrap().to_string();
     let b = app
         .post_ok(
             "/v1/credentials/db",
-            json!({"resource": "db:test"}),
+            json!({"resource": "db:test2"}),
             &bob,
             StatusCode::CREATED,
         )
         .await;
     f.track(&b);
-    if b["grant_id"] == json!(ro) {
-        // The broker picks one live grant per resource; both logins must still differ.
-        return;
-    }
+    assert_eq!(b["grant_id"], json!(rw));
     assert_ne!(a["user"], b["user"]);
     let mut held_a = connect_as(&a).await.unwrap();
     let mut held_b = connect_as(&b).await.unwrap();

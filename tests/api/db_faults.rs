@@ -179,15 +179,7 @@ async fn a_login_whose_maker_died_is_ended_by_the_next_broker() {
     assert!(types.contains(&"db.login_dropped".to_string()), "{types:?}");
     // The grant still lives: asking again makes the grant's next login.
     let bob = app.dev_login("bob@example.com", &["eng"]).await;
-    let again = app
-        .post_ok(
-            "/v1/credentials/db",
-            json!({"resource": "db:test"}),
-            &bob,
-            StatusCode::CREATED,
-        )
-        .await;
-    f.track(&again);
+    let again = creds(&app, &f, &bob).await;
     assert_eq!(again["user"], format!("{user}_2"));
     connect_as(&again).await.expect("the new login works");
     app.stop().await.unwrap();
