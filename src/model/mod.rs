@@ -12,6 +12,7 @@ pub mod error_chain;
 pub mod gate;
 pub mod html;
 pub mod keys;
+pub mod krl;
 pub mod policy;
 pub mod random;
 pub mod refusal;

@@ -42,6 +42,8 @@ pub struct Resource {
     pub upstream_auth: UpstreamAuth,
     /// Roles by name.
     pub roles: BTreeMap<String, Role>,
+    /// For `ssh` resources: where `latchkey ssh` connects, if the catalogue says.
+    pub ssh: Option<crate::model::policy::ssh::SshHost>,
 }
 
 /// A role on a resource and its rules.
@@ -103,6 +105,8 @@ pub struct Role {
     /// For `db` resources: where its logins live and the groups they join.
     #[serde(skip)]
     pub db: Option<crate::model::policy::db::DbRole>,
+    /// For `ssh` resources: what its certificates carry.
+    pub ssh: Option<crate::model::policy::ssh::SshRole>,
 }
 
 mod secs {

@@ -25,6 +25,7 @@ pub mod lint;
 pub mod permit;
 pub mod review;
 pub mod rules;
+pub mod ssh;
 pub mod subject;
 pub mod table;
 pub mod upstream;

@@ -52,6 +52,8 @@ struct ResourceFile {
     upstream_auth: UpstreamAuth,
     /// `[resource.db]`: the connection its roles share (each may override it).
     db: Option<crate::model::policy::db::ConnectionFile>,
+    /// `[resource.ssh]`: where `latchkey ssh` connects.
+    ssh: Option<crate::model::policy::ssh::HostFile>,
     #[serde(default, rename = "role")]
     roles: Vec<RoleFile>,
 }
@@ -104,6 +106,7 @@ struct RoleFile {
     reviewer_fresh_login: Option<String>,
     aws: Option<crate::model::policy::aws::AwsRoleFile>,
     db: Option<crate::model::policy::db::DbRoleFile>,
+    ssh: Option<crate::model::policy::ssh::SshRoleFile>,
 }
 
 fn default_pending() -> String {
@@ -169,6 +172,17 @@ fn resource(r: ResourceFile) -> Result<Resource, CatalogueError> {
             r.name
         )));
     }
+    if r.ssh.is_some() && r.kind != Kind::Ssh {
+        return Err(CatalogueError(format!(
+            "{}: [resource.ssh] belongs to ssh resources only",
+            r.name
+        )));
+    }
+    let ssh = r
+        .ssh
+        .unwrap_or_default()
+        .validate(&r.name)
+        .map_err(CatalogueError)?;
     let db = r.db.unwrap_or_default();
     let mut roles = BTreeMap::new();
     for f in r.roles {
@@ -195,6 +209,7 @@ fn resource(r: ResourceFile) -> Result<Resource, CatalogueError> {
         kind: r.kind,
         description: r.description,
         roles,
+        ssh,
     })
 }
 
@@ -215,6 +230,7 @@ fn role(
         breakglass_max_duration: dur(at, "breakglass_max_duration", &f.breakglass_max_duration)?,
         aws: aws_role(at, kind, f.aws)?,
         db: db_role(at, kind, db, f.db)?,
+        ssh: ssh_role(at, kind, f.ssh)?,
         reviewer_fresh_login: f
             .reviewer_fresh_login
             .as_deref()
@@ -283,6 +299,24 @@ fn db_role(
         ))),
         (_, Some(_)) => Err(CatalogueError(format!(
             "{at}: [resource.role.db] belongs to db resources only"
+        ))),
+        (_, None) => Ok(None),
+    }
+}
+
+/// `[resource.role.ssh]`: required on an ssh resource's roles, refused on any other.
+fn ssh_role(
+    at: &str,
+    kind: Kind,
+    ssh: Option<crate::model::policy::ssh::SshRoleFile>,
+) -> Result<Option<crate::model::policy::ssh::SshRole>, CatalogueError> {
+    match (kind, ssh) {
+        (Kind::Ssh, Some(s)) => Ok(Some(s.validate(at).map_err(CatalogueError)?)),
+        (Kind::Ssh, None) => Err(CatalogueError(format!(
+            "{at}: an ssh resource's role needs [resource.role.ssh] with the principals its certificates carry"
+        ))),
+        (_, Some(_)) => Err(CatalogueError(format!(
+            "{at}: [resource.role.ssh] belongs to ssh resources only"
         ))),
         (_, None) => Ok(None),
     }
