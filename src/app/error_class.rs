@@ -64,6 +64,14 @@ impl ServiceError {
                 (class, d.code())
             }
             E::DbLoginBusy(_) => (Class::Unavailable, "db_login_busy"),
+            E::Ssh(s) => {
+                use crate::app::credentials_ssh::SshRefusal as S;
+                let class = match s {
+                    S::Sign(_) => Class::Internal,
+                    _ => Class::Invalid,
+                };
+                (class, s.code())
+            }
             E::Aws(a) => {
                 use crate::adapters::providers::aws::AwsError as A;
                 let class = match a {

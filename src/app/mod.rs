@@ -16,6 +16,8 @@
 //! - `credentials_db`: PostgreSQL logins inside active grants, one per grant, made on first use.
 //! - [`db_check`]: the start-up check of the broker's role on each database; the development databases.
 //! - [`db_logins`]: the worker that ends those logins (sessions terminated, role dropped) when their grant ends.
+//! - `credentials_ssh`: OpenSSH user certificates inside active grants, signed by the broker's CA.
+//! - [`ssh_krl`]: the CA keys hosts trust and the revocation list they read; rotating the CA.
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
 //! - [`aws_deny_sync`]: the worker that writes those denies to IAM and removes them when spent.
@@ -45,6 +47,7 @@ mod core;
 mod credentials;
 mod credentials_aws;
 mod credentials_db;
+pub mod credentials_ssh;
 pub mod db_check;
 pub mod db_logins;
 mod devmode;
@@ -63,6 +66,7 @@ pub mod services;
 mod session_auth;
 mod session_open;
 pub mod slack;
+pub mod ssh_krl;
 
 pub use crate::app::core::Core;
 pub use crate::app::error::ServiceError;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::adapters::auth::oidc::IdTokenVerifier;
 use crate::adapters::keys::audit::AuditKey;
+use crate::adapters::keys::ssh_ca::SshCa;
 use crate::adapters::keys::Keyring;
 use crate::adapters::providers::aws::AwsProvider;
 use crate::adapters::providers::postgres::Postgres;
@@ -65,6 +66,10 @@ pub struct Credentials {
     pub(crate) postgres: Arc<Postgres>,
     /// Derives database logins' passwords.
     pub(crate) login_key: Arc<LoginKey>,
+    /// Signs SSH user certificates.
+    pub(crate) ssh_ca: Arc<SshCa>,
+    /// The last SSH revocation list made.
+    pub(crate) krl: Arc<crate::app::ssh_krl::KrlCache>,
 }
 
 /// Operating the broker: locking users, rotating signing keys, readiness.
@@ -72,6 +77,8 @@ pub struct Credentials {
 pub struct Admin {
     pub(crate) core: Arc<Core>,
     pub(crate) keyring: Arc<Keyring>,
+    /// The SSH CA, rotated here.
+    pub(crate) ssh_ca: Arc<SshCa>,
     /// Ends the gate's streams of a user who was locked.
     pub(crate) gate: Arc<Gate>,
 }
@@ -132,6 +139,8 @@ pub struct Parts {
     pub slack: Option<SlackApi>,
     /// The key database logins' passwords are derived from.
     pub login_key: LoginKey,
+    /// The SSH user CA.
+    pub ssh_ca: SshCa,
 }
 
 /// The application: every service, wired once.
@@ -180,17 +189,21 @@ impl App {
             access: access.clone(),
         };
         let postgres = Arc::new(Postgres::default());
+        let ssh_ca = Arc::new(parts.ssh_ca);
         let credentials = Credentials {
             core: core.clone(),
             keyring: keyring.clone(),
             aws: Arc::new(parts.aws),
             postgres: postgres.clone(),
             login_key: Arc::new(parts.login_key),
+            ssh_ca: ssh_ca.clone(),
+            krl: Arc::default(),
         };
         Self {
             admin: Admin {
                 core: core.clone(),
                 keyring: keyring.clone(),
+                ssh_ca,
                 gate: gate.clone(),
             },
             audit: Audit {

@@ -70,6 +70,8 @@ pub struct Config {
     pub dev_postgres: Option<crate::model::secret::Secret>,
     /// Limits on unauthenticated callers.
     pub limits: LimitsConfig,
+    /// The SSH user CA's algorithm for new keys.
+    pub ssh_ca_algorithm: crate::model::keys::SshCaAlg,
 }
 
 /// Notification hooks.
@@ -146,6 +148,15 @@ impl Layer {
             audit,
             slack: crate::config::slack::SlackConfig::validate(self.slack)?,
             limits: self.limits.validate()?,
+            ssh_ca_algorithm: match self.ssh.ca_algorithm.as_deref() {
+                None => crate::model::keys::SshCaAlg::default(),
+                Some(v) => crate::model::keys::SshCaAlg::parse(v).ok_or_else(|| {
+                    error::invalid(
+                        "ssh.ca_algorithm (LATCHKEY_SSH_CA_ALGORITHM)",
+                        format!("{v:?} is not ed25519 or ecdsa-p256"),
+                    )
+                })?,
+            },
         })
     }
 }

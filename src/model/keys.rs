@@ -117,3 +117,25 @@ pub(crate) fn load(alg: KeyAlg, pkcs8: &[u8]) -> Result<Material, String> {
         }
     }
 }
+
+/// The SSH user CA key's algorithm (`[ssh] ca_algorithm`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SshCaAlg {
+    /// `ssh-ed25519`.
+    #[default]
+    Ed25519,
+    /// `ecdsa-sha2-nistp256`, for hosts that take no Ed25519.
+    EcdsaP256,
+}
+
+impl SshCaAlg {
+    /// Reads `ed25519` or `ecdsa-p256`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ed25519" => Some(Self::Ed25519),
+            "ecdsa-p256" => Some(Self::EcdsaP256),
+            _ => None,
+        }
+    }
+}

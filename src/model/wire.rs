@@ -70,6 +70,9 @@ pub struct RoleView {
     pub ticket_form: Option<String>,
     /// Break-glass possible for the caller.
     pub breakglass: bool,
+    /// For ssh resources: the principal the caller's certificates log in as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_login: Option<String>,
 }
 
 /// A resource as `latchkey resources` shows it.
@@ -83,6 +86,9 @@ pub struct ResourceView {
     pub description: String,
     /// Roles the caller may request.
     pub roles: Vec<RoleView>,
+    /// For ssh resources: where `latchkey ssh` connects, if the catalogue says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<crate::model::policy::ssh::SshHost>,
 }
 
 /// A created request and the decision.
@@ -249,4 +255,42 @@ impl RequestCandidate {
             self.short_id, self.resource, self.role, self.state, self.requester
         )
     }
+}
+
+/// An OpenSSH user certificate for a grant, as `POST /v1/credentials/ssh` answers. It holds
+/// no secret: the private key never leaves the caller.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SshCertificate {
+    /// The certificate, as the one line of a `-cert.pub` file.
+    pub certificate: String,
+    /// Its serial (what the revocation list names).
+    pub serial: u64,
+    /// Its key id (what sshd logs).
+    pub key_id: String,
+    /// Who it may log in as.
+    pub principals: Vec<String>,
+    /// The principal `latchkey ssh` logs in as.
+    pub login: String,
+    /// Valid from (back-dated a little for clock skew).
+    pub valid_after: DateTime<Utc>,
+    /// Valid until: never past the grant.
+    pub valid_before: DateTime<Utc>,
+    /// The certified key's `SHA256:` fingerprint.
+    pub key_fingerprint: String,
+    /// The signing CA's `SHA256:` fingerprint.
+    pub ca_fingerprint: String,
+    /// Extensions granted.
+    pub extensions: Vec<String>,
+    /// Critical options, by name.
+    pub critical_options: std::collections::BTreeMap<String, String>,
+    /// Where to connect, if the catalogue says.
+    pub host: Option<String>,
+    /// Port.
+    pub port: Option<u16>,
+    /// The host's pinned public key, if the catalogue has one.
+    pub host_key: Option<String>,
+    /// The grant.
+    pub grant_id: String,
+    /// The role granted.
+    pub role: String,
 }

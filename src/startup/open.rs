@@ -109,6 +109,7 @@ pub(super) struct Outside {
     slack: Option<crate::adapters::slack::api::SlackApi>,
     http: reqwest::Client,
     login_key: crate::adapters::keys::login::LoginKey,
+    ssh_ca: crate::adapters::keys::ssh_ca::SshCa,
 }
 
 pub(super) async fn outside(config: &Config) -> anyhow::Result<Outside> {
@@ -123,6 +124,12 @@ pub(super) async fn outside(config: &Config) -> anyhow::Result<Outside> {
         .context("loading the audit key")?;
     let login_key = crate::adapters::keys::login::LoginKey::load_or_create(&config.keys_dir)
         .context("loading the database login key")?;
+    let ssh_ca = crate::adapters::keys::ssh_ca::SshCa::load_or_create(
+        &config.keys_dir,
+        config.ssh_ca_algorithm,
+        Utc::now(),
+    )
+    .context("loading the SSH user CA key")?;
     let slack = match &config.slack {
         Some(s) => Some(
             crate::adapters::slack::api::SlackApi::new(s).context("building the Slack client")?,
@@ -138,6 +145,7 @@ pub(super) async fn outside(config: &Config) -> anyhow::Result<Outside> {
         slack,
         http: http_client()?,
         login_key,
+        ssh_ca,
     })
 }
 
@@ -153,6 +161,7 @@ impl Outside {
             http: self.http,
             slack: self.slack,
             login_key: self.login_key,
+            ssh_ca: self.ssh_ca,
         })
     }
 }

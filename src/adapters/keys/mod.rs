@@ -17,6 +17,7 @@ mod error;
 mod files;
 pub mod jwt_crypto;
 pub mod login;
+pub mod ssh_ca;
 pub use crate::adapters::keys::error::KeyError;
 use crate::model::keys as material;
 pub use crate::model::keys::{KeyAlg, KeyInfo};
@@ -279,7 +280,7 @@ mod tests {
 
     /// The administrator's permit, made the only way there is: the policy's check (here
     /// on the example policy, with the configuration naming `root` an administrator).
-    fn administrator() -> Permit<Administer> {
+    pub(crate) fn administrator() -> Permit<Administer> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
         let policy = tokio::runtime::Builder::new_current_thread()
             .build()

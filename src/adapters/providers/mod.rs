@@ -21,6 +21,7 @@ pub mod postgres_check;
 pub mod postgres_dev;
 mod postgres_error;
 pub mod scram;
+pub mod ssh;
 pub mod token;
 
 /// A short fingerprint of a secret, for the audit log: the first 16 hex digits of its SHA-256.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::config::error::{invalid, ConfigError};
 use crate::config::layer::sections::{
     AdminLayer, AuditLayer, AwsLayer, DevelopmentLayer, GateLayer, HooksLayer, LivestreamLayer,
-    OidcLayer, SlackLayer, TlsLayer,
+    OidcLayer, SlackLayer, SshLayer, TlsLayer,
 };
 use crate::config::layer::Layer;
 
@@ -84,6 +84,9 @@ impl Layer {
             },
             gate: GateLayer {
                 dev_source: get("LATCHKEY_GATE_DEV_SOURCE"),
+            },
+            ssh: SshLayer {
+                ca_algorithm: get("LATCHKEY_SSH_CA_ALGORITHM"),
             },
             development: DevelopmentLayer {
                 postgres: get("LATCHKEY_DEVELOPMENT_POSTGRES"),

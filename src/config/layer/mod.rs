@@ -13,7 +13,7 @@ use crate::config::error::ConfigError;
 
 pub use self::sections::{
     AdminLayer, AuditLayer, AwsLayer, DevelopmentLayer, GateLayer, HooksLayer, LivestreamLayer,
-    OidcLayer, SlackLayer, TlsLayer,
+    OidcLayer, SlackLayer, SshLayer, TlsLayer,
 };
 
 /// Every setting, each optional: one layer of configuration.
@@ -65,6 +65,9 @@ pub struct Layer {
     /// The gate in front of internal HTTP services.
     #[serde(default)]
     pub gate: GateLayer,
+    /// The SSH certificate authority.
+    #[serde(default)]
+    pub ssh: SshLayer,
     /// What only a development server does.
     #[serde(default)]
     pub development: DevelopmentLayer,
@@ -161,6 +164,9 @@ impl Layer {
             },
             gate: GateLayer {
                 dev_source: self.gate.dev_source.or(below.gate.dev_source),
+            },
+            ssh: SshLayer {
+                ca_algorithm: self.ssh.ca_algorithm.or(below.ssh.ca_algorithm),
             },
             development: DevelopmentLayer {
                 postgres: self.development.postgres.or(below.development.postgres),

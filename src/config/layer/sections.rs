@@ -1,5 +1,5 @@
 //! The sections of a layer (`[tls]`, `[oidc]`, `[admin]`, `[hooks]`, `[aws]`, `[audit]`,
-//! `[slack]`, `[livestream]`, `[gate]`): every setting optional, as the file writes it.
+//! `[slack]`, `[livestream]`, `[gate]`, `[ssh]`): every setting optional, as the file writes it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -77,6 +77,14 @@ pub struct LivestreamLayer {
 pub struct GateLayer {
     /// Where the development server runs its live-events source (`off` for none).
     pub dev_source: Option<String>,
+}
+
+/// `[ssh]` settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshLayer {
+    /// The SSH user CA's algorithm for new keys: `ed25519` or `ecdsa-p256`.
+    pub ca_algorithm: Option<String>,
 }
 
 /// `[development]` settings (a `serve --dev` broker only).

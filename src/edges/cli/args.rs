@@ -88,6 +88,14 @@ pub enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Log in over SSH with a certificate for your grant (`latchkey ssh ssh:bastion -- uptime`); `ssh ca`, `ssh krl` for hosts.
+    Ssh(crate::edges::cli::ssh::SshArgs),
+    /// Print ~/.ssh/config Host blocks for the ssh resources you may request.
+    SshConfig {
+        /// The key the blocks name (default: ~/.ssh/id_ed25519, id_ecdsa or id_rsa).
+        #[arg(long, value_name = "PATH")]
+        key: Option<PathBuf>,
+    },
     /// The tamper-evident audit log: verify, export evidence, follow.
     Audit {
         /// What to do.

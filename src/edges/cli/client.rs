@@ -234,6 +234,23 @@ impl ApiClient {
             .await
     }
 
+    /// `GET path`, answered by bytes (the SSH revocation list).
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ApiClientError> {
+        let resp = self
+            .open(self.http.get(format!("{}{path}", self.server)))
+            .await?;
+        let request_id = request_id_of(&resp);
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|source| ApiClientError::Transport {
+                server: self.server.clone(),
+                request_id,
+                source,
+            })?;
+        Ok(bytes.to_vec())
+    }
+
     /// `POST path` with a JSON body.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,

@@ -37,6 +37,14 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
     if let Command::Login(args) = command {
         return log_in_and_save(output, &dir, &mut saved, &server, &args).await;
     }
+    if let Command::Ssh(crate::edges::cli::ssh::SshArgs {
+        command: Some(c), ..
+    }) = command
+    {
+        // The CA keys and the revocation list are public: hosts fetch them without a login.
+        let token = saved.sessions.get(&server).map(|s| s.token.clone());
+        return crate::edges::cli::ssh::public(&ApiClient::new(&server, token), c).await;
+    }
     let token = token_for(&saved, &server)?;
     let api = ApiClient::new(&server, Some(token));
     match command {
@@ -54,6 +62,11 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
             let argv: Vec<String> = std::iter::once("psql".to_string()).chain(args).collect();
             crate::edges::cli::creds::exec(&api, &resource, &argv).await
         }
+        Command::Ssh(a) => {
+            let resource = a.resource.unwrap_or_default();
+            crate::edges::cli::ssh::login(&api, &resource, a.key.as_deref(), &a.args).await
+        }
+        Command::SshConfig { key } => crate::edges::cli::ssh::config(&api, key.as_deref()).await,
         Command::Stream(args) => crate::edges::cli::stream::run(&api, output, args).await,
         Command::Keys { command } => keys(&api, output, command).await,
         Command::Slack {

@@ -46,6 +46,8 @@ pub enum CredsCommand {
         #[arg(long, value_enum, default_value_t = DbFormat::Text)]
         format: DbFormat,
     },
+    /// An OpenSSH certificate for your key, for a resource you hold an active grant on, written beside the key (or given to the ssh-agent).
+    Ssh(crate::edges::cli::ssh::CredsSsh),
 }
 
 /// Credentials from the cache while they may still be served (see [`aws_cache`]), else
@@ -76,6 +78,7 @@ pub async fn run(api: &ApiClient, command: CredsCommand) -> Result<(), CliError>
             format,
             duration,
         } => (resource, format, duration),
+        CredsCommand::Ssh(a) => return crate::edges::cli::ssh::creds(api, a).await,
         CredsCommand::Db { resource, format } => {
             return creds_db::run(api, &resource, format).await
         }
@@ -196,7 +199,7 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
 /// Runs a child in the foreground and waits for it. Ctrl-C reaches the child (it is in the
 /// terminal's process group); here it is caught, not fatal, so `psql` cancels its query
 /// and carries on instead of losing its parent and the terminal with it.
-async fn run_in_foreground(
+pub(crate) async fn run_in_foreground(
     mut cmd: tokio::process::Command,
 ) -> std::io::Result<std::process::ExitStatus> {
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;

@@ -18,6 +18,8 @@
 //! - [`requests`]: the access verbs (`request`, `approve`, `activate`, …).
 //! - [`server`]: `serve` and `migrate`.
 //! - [`stream`]: `stream`, following a gated event stream.
+//! - [`ssh`]: `ssh`, `creds ssh`, `ssh ca`, `ssh krl`, `ssh-config`.
+//! - [`ssh_keys`]: which key is certified, where its certificate goes, keys made in memory, the ssh-agent.
 
 pub mod args;
 pub mod audit;
@@ -35,6 +37,8 @@ pub mod progress;
 pub mod report;
 pub mod requests;
 pub mod saved_sessions;
+pub mod ssh;
+pub mod ssh_keys;
 
 pub mod stream;
 

@@ -91,6 +91,10 @@ pub async fn resources(State(core): State<Arc<Core>>, p: Principal) -> Json<Vec<
                         && policy
                             .check(name, &p.groups, &obj, Action::Breakglass)
                             .allowed,
+                    ssh_login: role
+                        .ssh
+                        .as_ref()
+                        .and_then(|s| s.login_for(p.email.as_deref(), &p.subject).ok()),
                 }
             })
             .collect();
@@ -104,6 +108,7 @@ pub async fn resources(State(core): State<Arc<Core>>, p: Principal) -> Json<Vec<
                 kind,
                 description: r.description.clone(),
                 roles,
+                ssh: r.ssh.clone(),
             });
         }
     }

@@ -13,6 +13,7 @@
 //! - [`access`]: resources, creating a request, policy explanations.
 //! - [`requests`]: the caller's requests, one request, reviews and the changes to it.
 //! - [`credentials`]: credentials inside active grants.
+//! - [`ssh`]: SSH certificates, the CA keys hosts trust, the revocation list, the CA's rotation.
 //! - [`admin`]: locks and key rotation under `/v1/admin`.
 //! - [`slack`]: Slack's signed webhooks and Slack account linking under `/v1/slack`.
 //! - [`gate`]: forward-auth, livestream tokens and the livestream authorization callback
@@ -38,6 +39,7 @@ pub mod request_id;
 pub mod requests;
 pub mod slack;
 pub mod slack_signing;
+pub mod ssh;
 pub mod state;
 
 pub use crate::edges::http::request_id::in_request_context;
@@ -108,6 +110,10 @@ api_routes! {
     post "/v1/credentials/token" => credentials::token,
     post "/v1/credentials/aws" => credentials::aws,
     post "/v1/credentials/db" => credentials::db,
+    post "/v1/credentials/ssh" => ssh::certificate,
+    get "/v1/ssh/ca" => ssh::ca,
+    get "/v1/ssh/krl" => ssh::krl,
+    post "/v1/admin/ssh/ca/rotate" => ssh::rotate,
     get "/v1/audit/key" => audit::key,
     get "/v1/audit/events" => audit::events,
     post "/v1/audit/checkpoints" => audit::checkpoint,

@@ -30,6 +30,7 @@ use crate::edges::http::error::{ApiError, ErrorBody};
         (name = "audit", description = "The audit log: its key, events, checkpoints, verification and evidence"),
         (name = "slack", description = "Slack's signed webhooks and Slack account linking"),
         (name = "gate", description = "Forward-auth and the live events service's callback"),
+        (name = "ssh", description = "The SSH user CA keys hosts trust and the revocation list they fetch"),
     ),
     components(schemas(ErrorBody), responses(ApiError)),
     modifiers(&SecuritySchemes)

@@ -86,11 +86,13 @@ pub enum EventKind {
     DbLoginDisabled,
     /// `db.cleanup_failed`: ending a login failed (with the SQLSTATE); retried.
     DbCleanupFailed,
+    /// `ssh.ca_rotated`: the SSH user CA has a new signing key (the old one stays trusted until its certificates expire).
+    SshCaRotated,
 }
 
 impl EventKind {
     /// Every kind, in the order above.
-    pub const ALL: [EventKind; 38] = [
+    pub const ALL: [EventKind; 39] = [
         Self::RequestCreated,
         Self::RequestApproved,
         Self::RequestDenied,
@@ -129,6 +131,7 @@ impl EventKind {
         Self::DbLoginDropped,
         Self::DbLoginDisabled,
         Self::DbCleanupFailed,
+        Self::SshCaRotated,
     ];
 
     /// The wire name: what the log stores in `type` and every export shows.
@@ -172,6 +175,7 @@ impl EventKind {
             Self::DbLoginDropped => "db.login_dropped",
             Self::DbLoginDisabled => "db.login_disabled",
             Self::DbCleanupFailed => "db.cleanup_failed",
+            Self::SshCaRotated => "ssh.ca_rotated",
         }
     }
 
@@ -242,6 +246,7 @@ mod tests {
             (K::DbLoginDropped, "db.login_dropped"),
             (K::DbLoginDisabled, "db.login_disabled"),
             (K::DbCleanupFailed, "db.cleanup_failed"),
+            (K::SshCaRotated, "ssh.ca_rotated"),
         ];
         assert_eq!(K::ALL.len(), expected.len());
         for (kind, wire) in expected {
