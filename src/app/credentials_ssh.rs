@@ -13,14 +13,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::adapters::providers::ssh::{self, CertSpec, KeyRefusal};
+use crate::adapters::providers::ssh::{self, CertSpec};
+pub use crate::app::ssh_refusal::SshRefusal;
 use crate::app::error::ServiceError;
 use crate::app::issuance::Minted;
 use crate::app::services::Credentials;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::Principal;
 use crate::model::duration;
-use crate::model::policy::ssh::{source_address_for, PrincipalError, SshRole};
+use crate::model::policy::ssh::{source_address_for, SshRole};
 use crate::model::policy::{Kind, Resource};
 pub use crate::model::wire::SshCertificate;
 use crate::store::{Issuance, NewCert};
@@ -29,45 +30,6 @@ use crate::store::{Issuance, NewCert};
 pub const BACKDATE: Duration = Duration::from_secs(120);
 /// The shortest certificate worth issuing.
 const MIN_VALIDITY: Duration = Duration::from_secs(60);
-
-/// Why a certificate is not issued (nothing is).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SshRefusal {
-    /// The public key is not one to certify.
-    #[error(transparent)]
-    Key(#[from] KeyRefusal),
-    /// A principal could not be made for this user.
-    #[error(transparent)]
-    Principal(#[from] PrincipalError),
-    /// The caller asked for longer than the grant (or the role) allows.
-    #[error("a certificate for {asked} was asked, and {allowed} is the most this grant allows now (the role's max_validity, and never past the grant's end); ask for less, or extend the grant")]
-    TooLong {
-        /// What was asked.
-        asked: String,
-        /// What is left.
-        allowed: String,
-    },
-    /// The role binds certificates to the caller's address, which is not known.
-    #[error("the role binds certificates to the caller's address (source_address = \"caller\"), and the broker could not tell it")]
-    CallerUnknown,
-    /// The CA could not sign.
-    #[error("the SSH CA could not sign: {0}")]
-    Sign(String),
-}
-
-impl SshRefusal {
-    /// The stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            SshRefusal::Key(k) => k.code(),
-            SshRefusal::Principal(PrincipalError::NoEmail(_)) => "ssh_no_email",
-            SshRefusal::Principal(PrincipalError::Unsafe(..)) => "ssh_bad_principal",
-            SshRefusal::TooLong { .. } => "ssh_validity_exceeds_grant",
-            SshRefusal::CallerUnknown => "ssh_source_unknown",
-            SshRefusal::Sign(_) => "ssh_sign_failed",
-        }
-    }
-}
 
 impl Credentials {
     /// A certificate for `public_key` inside the caller's active grant on `resource`,

@@ -106,7 +106,7 @@ pub enum ServiceError {
     Db(#[from] crate::adapters::providers::postgres::PgError),
     /// An SSH certificate was refused; nothing was issued.
     #[error(transparent)]
-    Ssh(#[from] crate::app::credentials_ssh::SshRefusal),
+    Ssh(#[from] crate::app::ssh_refusal::SshRefusal),
     /// The grant's login is still being made by another call.
     #[error("the login of grant {0} is still being made; try again in a moment")]
     DbLoginBusy(String),

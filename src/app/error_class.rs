@@ -65,7 +65,7 @@ impl ServiceError {
             }
             E::DbLoginBusy(_) => (Class::Unavailable, "db_login_busy"),
             E::Ssh(s) => {
-                use crate::app::credentials_ssh::SshRefusal as S;
+                use crate::app::ssh_refusal::SshRefusal as S;
                 let class = match s {
                     S::Sign(_) => Class::Internal,
                     _ => Class::Invalid,

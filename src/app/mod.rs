@@ -17,7 +17,8 @@
 //! - [`db_check`]: the start-up check of the broker's role on each database; the development databases.
 //! - [`db_logins`]: the worker that ends those logins (sessions terminated, role dropped) when their grant ends.
 //! - `credentials_ssh`: OpenSSH user certificates inside active grants, signed by the broker's CA.
-//! - [`ssh_krl`]: the CA keys hosts trust and the revocation list they read; rotating the CA.
+//! - [`ssh_krl`]: the CA keys hosts trust and the revocation list they read (the last one kept in `krl_cache`); rotating the CA.
+//! - `ssh_refusal`: why a certificate is not issued, with its stable code.
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
 //! - [`aws_deny_sync`]: the worker that writes those denies to IAM and removes them when spent.
@@ -57,6 +58,7 @@ pub mod export;
 pub mod gate;
 mod in_flight;
 mod issuance;
+mod krl_cache;
 mod login;
 mod login_dev;
 pub mod readiness;
@@ -67,6 +69,7 @@ mod session_auth;
 mod session_open;
 pub mod slack;
 pub mod ssh_krl;
+mod ssh_refusal;
 
 pub use crate::app::core::Core;
 pub use crate::app::error::ServiceError;

@@ -69,7 +69,7 @@ pub struct Credentials {
     /// Signs SSH user certificates.
     pub(crate) ssh_ca: Arc<SshCa>,
     /// The last SSH revocation list made.
-    pub(crate) krl: Arc<crate::app::ssh_krl::KrlCache>,
+    pub(crate) krl: Arc<crate::app::krl_cache::KrlCache>,
 }
 
 /// Operating the broker: locking users, rotating signing keys, readiness.

@@ -7,36 +7,18 @@
 //! `ETag` and its generation time stay the same until something is revoked or expires.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::adapters::keys::ssh_ca::{CaAlg, CaPublic};
 use crate::app::error::ServiceError;
+pub use crate::app::krl_cache::{KrlCache, KrlFile};
 use crate::app::services::{Admin, Credentials};
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::Principal;
 use crate::model::krl::{Krl, Revoked};
 use crate::model::policy::ssh::MAX_VALIDITY;
-
-/// A revocation list as served.
-#[derive(Debug, Clone)]
-pub struct KrlFile {
-    /// OpenSSH's binary KRL.
-    pub bytes: Arc<Vec<u8>>,
-    /// A strong validator: the SHA-256 of the bytes.
-    pub etag: String,
-    /// When this content was first made.
-    pub generated_at: DateTime<Utc>,
-    /// How many certificates it names by serial.
-    pub serials: usize,
-}
-
-/// The last list made, and what it was made from.
-#[derive(Default)]
-pub struct KrlCache {
-    last: Mutex<Option<(String, KrlFile)>>,
-}
 
 impl Credentials {
     /// The CA keys hosts should trust now, the signing one first.

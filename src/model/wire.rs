@@ -294,3 +294,22 @@ pub struct SshCertificate {
     /// The role granted.
     pub role: String,
 }
+
+/// A CA key as hosts see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaPublic {
+    /// `SHA256:…`.
+    pub fingerprint: String,
+    /// The `TrustedUserCAKeys` line.
+    pub public_key: String,
+    /// Whether it signs new certificates (else it is rotated out and trusted until `retire_at`).
+    pub active: bool,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When hosts may stop trusting it.
+    pub retire_at: Option<DateTime<Utc>>,
+    /// Its wire form.
+    #[serde(skip)]
+    pub blob: Vec<u8>,
+}
+

@@ -50,6 +50,7 @@ mod ssh;
 mod ssh_api;
 mod ssh_fixture;
 mod ssh_krl;
+mod ssh_sessions;
 mod store;
 mod tls;
 mod tokens;

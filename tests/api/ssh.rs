@@ -289,3 +289,40 @@ async fn a_role_can_bind_its_certificates_to_the_callers_address_and_one_command
         "{config}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_fetcher_installs_a_list_whole_and_keeps_the_last_good_one() {
+    let Some(f) = SshFixture::new() else { return };
+    let app = f.broker(None).await;
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ssh");
+    let target = f.path("latchkey_revoked.krl");
+    let fetch = |url: &str| {
+        run(Command::new("sh")
+            .arg(deploy.join("latchkey-krl-fetch"))
+            .env("LATCHKEY_URL", url)
+            .env("KRL_FILE", &target))
+    };
+    let (code, _, err) = fetch(&app.url);
+    assert_eq!(code, Some(0), "{err}");
+    let good = std::fs::read(&target).unwrap();
+    assert_eq!(&good[..8], b"SSHKRL\n\0");
+    // An answer that is not a KRL (here the health check's JSON) never replaces the list.
+    let (code, _, err) = fetch(&format!("{}/healthz?", app.url));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("left as it was"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), good);
+    // Nor does a broker that cannot be reached.
+    let (code, _, _) = fetch("http://127.0.0.1:9");
+    assert_ne!(code, Some(0));
+    assert_eq!(std::fs::read(&target).unwrap(), good);
+    assert_eq!(std::fs::read_dir(f.dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".latchkey")).count(), 0, "no temporary file left");
+    // The sshd snippet is one sshd takes.
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let (code, _, err) = run(Command::new(tool("sshd").unwrap())
+        .arg("-t")
+        .arg("-f")
+        .arg(deploy.join("sshd_config.d-latchkey.conf"))
+        .arg("-h")
+        .arg(f.path("host_key")));
+    assert_eq!(code, Some(0), "{err}");
+}

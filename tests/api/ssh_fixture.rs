@@ -194,7 +194,7 @@ force_command = "echo forced""#,
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host_key\nPidFile none\nUsePAM no\nStrictModes no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
              AuthorizedKeysFile none\nTrustedUserCAKeys {dir}/ca.pub\nRevokedKeys {dir}/revoked.krl\n\
-             AuthorizedPrincipalsFile {dir}/principals\nLogLevel VERBOSE\n",
+             AuthorizedPrincipalsFile {dir}/principals\nExposeAuthInfo yes\nLogLevel VERBOSE\n",
             port = self.port,
             dir = self.dir.path().display()
         );

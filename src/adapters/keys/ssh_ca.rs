@@ -19,6 +19,7 @@ use crate::adapters::keys::files;
 use crate::model::policy::permit::{Administer, Permit};
 
 pub use crate::model::keys::SshCaAlg as CaAlg;
+pub use crate::model::wire::CaPublic;
 
 fn algorithm(alg: CaAlg) -> Algorithm {
     match alg {
@@ -53,24 +54,6 @@ struct Loaded {
     line: String,
     /// The public key in SSH wire form (what a KRL names the CA by).
     blob: Vec<u8>,
-}
-
-/// A CA key as hosts see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct CaPublic {
-    /// `SHA256:…`.
-    pub fingerprint: String,
-    /// The `TrustedUserCAKeys` line.
-    pub public_key: String,
-    /// Whether it signs new certificates (else it is rotated out and trusted until `retire_at`).
-    pub active: bool,
-    /// When it was made.
-    pub created_at: DateTime<Utc>,
-    /// When hosts may stop trusting it.
-    pub retire_at: Option<DateTime<Utc>>,
-    /// Its wire form.
-    #[serde(skip)]
-    pub blob: Vec<u8>,
 }
 
 /// The CA key that signs now.

@@ -180,7 +180,7 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
             )))
         }
     }
-    let status = run_in_foreground(cmd)
+    let status = crate::edges::cli::foreground::run_in_foreground(cmd)
         .await
         .with_context(|| format!("running {program}"))?;
     match status.code() {
@@ -196,18 +196,3 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
     }
 }
 
-/// Runs a child in the foreground and waits for it. Ctrl-C reaches the child (it is in the
-/// terminal's process group); here it is caught, not fatal, so `psql` cancels its query
-/// and carries on instead of losing its parent and the terminal with it.
-pub(crate) async fn run_in_foreground(
-    mut cmd: tokio::process::Command,
-) -> std::io::Result<std::process::ExitStatus> {
-    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let mut child = cmd.spawn()?;
-    loop {
-        tokio::select! {
-            status = child.wait() => return status,
-            _ = interrupts.recv() => {}
-        }
-    }
-}

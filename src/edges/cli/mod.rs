@@ -13,6 +13,7 @@
 //! - [`policy`]: `policy explain`, `policy test`, `policy check`, offline.
 //! - [`progress`]: the progress bar of long downloads.
 //! - [`report`]: how a failure is told: stderr for people, one JSON object for scripts.
+//! - [`foreground`]: running `exec`'s, `psql`'s and `ssh`'s program in the terminal's foreground.
 //! - [`error`]: why a verb failed, its stable code and its exit code.
 //! - [`output`]: how verbs print, and the exit codes.
 //! - [`requests`]: the access verbs (`request`, `approve`, `activate`, …).
@@ -29,6 +30,7 @@ pub mod commands;
 pub mod creds;
 pub mod creds_db;
 pub mod error;
+pub mod foreground;
 
 pub mod login;
 pub mod output;

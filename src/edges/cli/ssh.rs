@@ -234,7 +234,7 @@ pub async fn login(
     if cert.host.is_none() {
         cmd.args(args);
     }
-    let status = crate::edges::cli::creds::run_in_foreground(cmd)
+    let status = crate::edges::cli::foreground::run_in_foreground(cmd)
         .await
         .context("running ssh (install OpenSSH's client)")?;
     drop(scratch);

@@ -9,13 +9,13 @@ use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::adapters::keys::ssh_ca::{CaAlg, CaPublic};
 use crate::app::{Admin, Credentials};
 use crate::edges::http::error::ApiError;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
 use crate::model::refusal::Class;
-use crate::model::wire::SshCertificate;
+use crate::model::keys::SshCaAlg as CaAlg;
+use crate::model::wire::{CaPublic, SshCertificate};
 
 /// Body of `POST /v1/credentials/ssh`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
