@@ -2,6 +2,7 @@
 //! `LATCHKEY_*` environment variables, then command-line flags. The result is validated
 //! once at start; a missing or wrong setting stops start-up with a message naming what to set.
 
+pub(crate) use crate::config::error::invalid;
 pub use crate::config::error::ConfigError;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -5,6 +5,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use crate::app::{App, Core};
 use crate::config::Config;
 use crate::edges::http;
@@ -12,6 +14,7 @@ use crate::edges::http::AppState;
 
 pub mod commands;
 mod open;
+mod preflight;
 mod serve;
 mod tasks;
 pub use open::open_store;
@@ -23,6 +26,8 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     app: App,
     local_addr: SocketAddr,
+    /// The certificate and key, loaded before the socket was bound.
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
 }
 
 /// Selects ring for rustls once per process (several providers may be compiled in).
@@ -37,9 +42,13 @@ impl Application {
     /// the services, and readies the state before anything is served.
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         install_crypto_provider();
+        // Nothing listens until every file and directory the configuration names is usable.
+        let tls = preflight::check(&config)
+            .await
+            .context("invalid configuration")?;
+        create_private_dir(&config.data_dir)?;
         let listener = bind(&mut config).await?;
         let local_addr = config.listen;
-        create_private_dir(&config.data_dir)?;
         // Working directories of exports a crash interrupted.
         let _ = std::fs::remove_dir_all(config.data_dir.join("exports"));
         let store = open_store(&config).await?;
@@ -67,6 +76,7 @@ impl Application {
             listener,
             app,
             local_addr,
+            tls,
         })
     }
 
@@ -100,7 +110,7 @@ impl Application {
         let app = http::service(state);
         let config = &self.app.core.config;
         tracing::info!(addr = %self.local_addr, public_url = %config.public_url, database = self.app.core.store.backend(), "latchkey listening");
-        match &config.tls {
+        match self.tls {
             None => serve::plain(self.listener, app, shutdown).await?,
             Some(tls) => serve::tls(self.listener, app, tls, shutdown).await?,
         }

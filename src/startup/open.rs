@@ -36,7 +36,12 @@ pub(super) fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+        .with_context(|| {
+            format!(
+                "data_dir (LATCHKEY_DATA_DIR, --data-dir): cannot create {}",
+                dir.display()
+            )
+        })?;
     let mode = std::fs::metadata(dir)
         .with_context(|| format!("reading the data directory {}", dir.display()))?
         .permissions()

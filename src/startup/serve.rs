@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use std::future::Future;
 
-use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
 
-use crate::config::TlsConfig;
 use crate::edges::http::front::MakeFront;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -45,22 +44,13 @@ pub(super) async fn plain(
     Ok(())
 }
 
-/// HTTPS with the configured certificate and key, drained the same way.
+/// HTTPS with the certificate and key loaded at start, drained the same way.
 pub(super) async fn tls(
     listener: tokio::net::TcpListener,
     app: MakeFront,
-    tls: &TlsConfig,
+    rustls: RustlsConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-        .await
-        .with_context(|| {
-            format!(
-                "loading the TLS certificate {} and key {}",
-                tls.cert.display(),
-                tls.key.display()
-            )
-        })?;
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {

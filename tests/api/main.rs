@@ -51,6 +51,7 @@ mod ssh_api;
 mod ssh_fixture;
 mod ssh_krl;
 mod ssh_sessions;
+mod startup_checks;
 mod store;
 mod tls;
 mod tokens;
