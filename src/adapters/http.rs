@@ -7,7 +7,12 @@ use anyhow::Context;
 
 /// An HTTP client for talking to the identity provider.
 pub fn client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    client_from(reqwest::Client::builder())
+}
+
+/// The same from `builder` (the CLI's, which may trust a private CA too).
+pub fn client_from(builder: reqwest::ClientBuilder) -> anyhow::Result<reqwest::Client> {
+    builder
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::none())

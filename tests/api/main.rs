@@ -35,6 +35,7 @@ mod id_token_attacks;
 mod id_tokens;
 mod issuance_races;
 mod key_rotation;
+mod login_ux;
 mod nginx;
 mod oidc_flows;
 mod openapi;

@@ -161,7 +161,7 @@ async fn whoami(home: &tempfile::TempDir) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-async fn broker_for(issuer: &str) -> TestApp {
+pub(crate) async fn broker_for(issuer: &str) -> TestApp {
     spawn_app(Options {
         oidc: Some((issuer.to_string(), "latchkey-cli".into())),
         ..Options::default()

@@ -19,6 +19,16 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub server: Option<String>,
+    /// A PEM file of CA certificates to trust besides the built-in roots (a broker or
+    /// identity provider behind a private CA).
+    #[arg(
+        long,
+        global = true,
+        env = "LATCHKEY_CA_CERT",
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
+    pub ca_cert: Option<PathBuf>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text, help_heading = "Global options")]
     pub output: Output,

@@ -4,6 +4,8 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::edges::cli::trust::{tls_error, tls_message, Trust};
+
 /// An error the broker answered, or why it could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiClientError {
@@ -22,7 +24,7 @@ pub enum ApiClientError {
         hint: Option<String>,
     },
     /// The broker could not be reached or answered something unreadable.
-    #[error("cannot reach the broker at {server}: {source}")]
+    #[error("{}", transport_message(server, source))]
     Transport {
         /// The server.
         server: String,
@@ -49,7 +51,26 @@ fn refusal_message(message: String, unmet: &[String]) -> String {
     text
 }
 
+/// Why the broker could not be reached, for people: a TLS failure says so and what to set.
+fn transport_message(server: &str, source: &reqwest::Error) -> String {
+    match tls_error(source) {
+        Some(tls) => tls_message(server, tls),
+        None => format!(
+            "cannot reach the broker at {server}: {}",
+            crate::model::error_chain::error_chain(source)
+        ),
+    }
+}
+
 impl ApiClientError {
+    /// The TLS error, when TLS is why the broker could not be reached.
+    pub fn tls(&self) -> Option<&rustls::Error> {
+        match self {
+            Self::Transport { source, .. } => tls_error(source),
+            Self::Api { .. } => None,
+        }
+    }
+
     /// The HTTP status, when the broker answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -99,9 +120,11 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// A client for `server`, authenticated with `token` when given.
-    pub fn new(server: &str, token: Option<String>) -> Self {
-        let http = reqwest::Client::builder()
+    /// A client for `server`, authenticated with `token` when given, trusting `trust`'s
+    /// CAs besides the built-in roots.
+    pub fn new(server: &str, token: Option<String>, trust: &Trust) -> Self {
+        let http = trust
+            .apply(reqwest::Client::builder())
             .user_agent(concat!("latchkey-cli/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60))

@@ -11,6 +11,7 @@ pub use crate::edges::cli::error::CliError;
 use crate::edges::cli::login;
 use crate::edges::cli::output::Output;
 use crate::edges::cli::saved_sessions::{config_dir, Saved};
+use crate::edges::cli::trust::Trust;
 use crate::model::domain::Principal;
 use crate::model::wire::WhoAmI;
 
@@ -30,12 +31,18 @@ fn print<T: Serialize>(
 }
 
 /// Runs a client verb: `login` saves a session; every other verb uses the saved one.
-pub async fn run(server: Option<String>, output: Output, command: Command) -> Result<(), CliError> {
+pub async fn run(
+    server: Option<String>,
+    ca_cert: Option<&Path>,
+    output: Output,
+    command: Command,
+) -> Result<(), CliError> {
+    let trust = Trust::load(ca_cert).map_err(anyhow::Error::from)?;
     let dir = config_dir()?;
     let mut saved = Saved::load(&dir)?;
     let server = server_of(server, &saved)?;
     if let Command::Login(args) = command {
-        return log_in_and_save(output, &dir, &mut saved, &server, &args).await;
+        return log_in_and_save(output, &dir, &mut saved, &server, &args, &trust).await;
     }
     if let Command::Ssh(crate::edges::cli::ssh::SshArgs {
         command: Some(c), ..
@@ -46,7 +53,7 @@ pub async fn run(server: Option<String>, output: Output, command: Command) -> Re
         return crate::edges::cli::ssh::public(&ApiClient::new(&server, token), c).await;
     }
     let token = token_for(&saved, &server)?;
-    let api = ApiClient::new(&server, Some(token));
+    let api = ApiClient::new(&server, Some(token), &trust);
     match command {
         Command::Whoami => whoami(&api, output, &server).await,
         Command::Logout { revoke } => logout(&api, output, &dir, &mut saved, revoke).await,
@@ -110,8 +117,9 @@ async fn log_in_and_save(
     saved: &mut Saved,
     server: &str,
     args: &LoginArgs,
+    trust: &Trust,
 ) -> Result<(), CliError> {
-    let session = login::log_in(server, args).await?;
+    let session = login::log_in(server, args, trust).await?;
     let shown = session.clone();
     saved.current = Some(server.to_string());
     saved.sessions.insert(server.to_string(), session);

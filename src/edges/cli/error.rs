@@ -2,6 +2,7 @@
 //! place a refusal class becomes an exit code.
 
 use crate::edges::cli::client::ApiClientError;
+use crate::edges::cli::idp_refusal::IdpRefusal;
 use crate::edges::cli::output::exit;
 use crate::model::refusal::Class;
 
@@ -80,12 +81,22 @@ impl CliError {
     pub fn code(&self) -> &str {
         match self {
             CliError::Api(ApiClientError::Api { code, .. }) => code,
-            CliError::Api(ApiClientError::Transport { source, .. }) if source.is_decode() => {
-                "unexpected_response"
-            }
-            CliError::Api(ApiClientError::Transport { .. }) => "unreachable",
+            CliError::Api(e @ ApiClientError::Transport { source, .. }) => match e.tls() {
+                Some(tls) => crate::edges::cli::trust::tls_code(tls),
+                None if source.is_decode() => "unexpected_response",
+                None => "unreachable",
+            },
             CliError::NotLoggedIn(_) => "not_logged_in",
             CliError::Verdict(v) => v.code,
+            CliError::Other(e) if e.is::<IdpRefusal>() => e
+                .downcast_ref::<IdpRefusal>()
+                .map_or("failed", IdpRefusal::code),
+            CliError::Other(e) if e.is::<crate::edges::cli::trust::CaCertError>() => {
+                "invalid_ca_cert"
+            }
+            CliError::Other(e) if e.chain().any(|c| c.is::<crate::config::ConfigError>()) => {
+                "invalid_config"
+            }
             CliError::Other(e) if e.chain().any(|c| c.is::<std::io::Error>()) => "io_error",
             CliError::Other(_) => "failed",
             CliError::Exit(code, _) => exit::name(*code),
@@ -122,6 +133,7 @@ impl CliError {
     pub fn details(&self) -> Option<&serde_json::Value> {
         match self {
             CliError::Verdict(v) if !v.details.is_null() => Some(&v.details),
+            CliError::Other(e) => e.downcast_ref::<IdpRefusal>().map(|r| &r.details),
             _ => None,
         }
     }

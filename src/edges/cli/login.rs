@@ -12,7 +12,9 @@ use crate::adapters::auth::provider::{CodeLogin, Provider, ProviderError};
 use crate::edges::cli::args::LoginArgs;
 use crate::edges::cli::client::ApiClient;
 use crate::edges::cli::error::CliError;
+use crate::edges::cli::idp_refusal::IdpRefusal;
 use crate::edges::cli::saved_sessions::SavedSession;
+use crate::edges::cli::trust::Trust;
 use crate::model::random::random_id;
 use crate::model::wire::BrowserLogin;
 use crate::model::wire::{AuthConfig, SessionResponse};
@@ -46,28 +48,34 @@ pub async fn discover(http: &reqwest::Client, config: &AuthConfig) -> anyhow::Re
         .with_context(|| format!("discovering the identity provider {issuer}"))
 }
 
-/// Runs the device flow: shows the code, then waits for the human to confirm it.
-pub async fn device_flow(provider: &Provider, prompt: impl Fn(&Prompt)) -> anyhow::Result<String> {
-    let login = provider.start_device().await.map_err(|e| match e {
+/// The provider's refusal in its own words; any other failure with what was being done.
+fn provider_error(e: ProviderError, doing: &'static str) -> anyhow::Error {
+    match e {
+        ProviderError::Refused { code, description } => {
+            IdpRefusal::new(&code, description.as_deref()).into()
+        }
         ProviderError::NoDeviceFlow => anyhow!(
             "the identity provider does not offer the device flow; use `latchkey login --browser`"
         ),
-        e => anyhow!(e).context("starting the device login at the identity provider"),
-    })?;
+        e => anyhow!(e).context(doing),
+    }
+}
+
+/// Runs the device flow: shows the code, then waits for the human to confirm it.
+pub async fn device_flow(provider: &Provider, prompt: impl Fn(&Prompt)) -> anyhow::Result<String> {
+    let login = provider
+        .start_device()
+        .await
+        .map_err(|e| provider_error(e, "starting the device login at the identity provider"))?;
     prompt(&Prompt::Device {
         verification_uri: login.verification_uri().to_string(),
         verification_uri_complete: login.verification_uri_complete().map(str::to_string),
         user_code: login.user_code().to_string(),
     });
-    provider.finish_device(&login).await.map_err(|e| match &e {
-        ProviderError::Refused { code, .. } if code == "access_denied" => {
-            anyhow!("the login was denied at the identity provider")
-        }
-        ProviderError::Refused { code, .. } if code == "expired_token" => {
-            anyhow!("the login code expired before it was confirmed; run `latchkey login` again")
-        }
-        _ => anyhow!(e),
-    })
+    provider
+        .finish_device(&login)
+        .await
+        .map_err(|e| provider_error(e, "waiting for the device login to be confirmed"))
 }
 
 /// Runs the authorization code flow with PKCE, receiving the code on a loopback port.
@@ -102,7 +110,9 @@ pub async fn browser_flow(
     let query = query
         .map_err(|_| {
             anyhow!(
-                "no answer from the browser within {}s; run `latchkey login --browser` again",
+                "no answer from the browser within {}s; run `latchkey login --browser` again \
+                 (if the browser shows an error of the identity provider instead of a login, \
+                 such as an unknown client, the broker's oidc.client_id may be wrong)",
                 timeout.as_secs()
             )
         })?
@@ -111,7 +121,7 @@ pub async fn browser_flow(
     provider
         .exchange_code(code, &login)
         .await
-        .map_err(|e| anyhow!(e).context("the identity provider refused the code"))
+        .map_err(|e| provider_error(e, "exchanging the code at the identity provider"))
 }
 
 /// The redirect's query, received once on `listener`'s `/callback`.
@@ -126,36 +136,40 @@ fn serve_callback(
     let app = axum::Router::new().route(
         "/callback",
         axum::routing::get(move |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
+            let refused = q.contains_key("error");
             if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
                 let _ = tx.send(q);
             }
-            axum::response::Html("<!doctype html><title>latchkey</title><p>Login received. You can close this window and return to the terminal.</p>")
+            axum::response::Html(if refused {
+                "<!doctype html><title>latchkey</title><p>The identity provider refused the login; the terminal says why. You can close this window.</p>"
+            } else {
+                "<!doctype html><title>latchkey</title><p>Login received. You can close this window and return to the terminal.</p>"
+            })
         }),
     );
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     (server, rx)
 }
 
-/// The authorization code of a redirect for this login's `state`; a redirect for another
-/// login, or one carrying the provider's refusal, is an error.
+/// The authorization code of a redirect for this login's `state`. A redirect carrying the
+/// provider's refusal is that refusal (also without a `state`: a provider that failed
+/// before reading it sends none, and a refusal grants nothing); a redirect for another
+/// login is refused.
 fn code_of<'q>(query: &'q HashMap<String, String>, state: &str) -> anyhow::Result<&'q String> {
-    if query.get("state").map(String::as_str) != Some(state) {
-        bail!("the redirect's state does not match this login; refusing it");
+    let returned = query.get("state").map(String::as_str);
+    let ours = returned == Some(state);
+    if let Some(error) = query.get("error").filter(|_| ours || returned.is_none()) {
+        let description = query.get("error_description").map(String::as_str);
+        return Err(IdpRefusal::new(error, description).into());
     }
-    if let Some(error) = query.get("error") {
-        bail!(
-            "the identity provider refused the login: {error} {}",
-            query
-                .get("error_description")
-                .map(String::as_str)
-                .unwrap_or("")
-        );
+    if !ours {
+        bail!("the redirect's state does not match this login; refusing it");
     }
     query.get("code").context("the redirect carries no code")
 }
 
-/// Shows the human what to do: the device code, or the URL (opened in a browser unless
-/// `LATCHKEY_NO_BROWSER` is set).
+/// Shows the human what to do: the device code, or the URL (printed, and opened with
+/// `$BROWSER` or `xdg-open` unless `LATCHKEY_NO_BROWSER` is set).
 fn show_prompt(p: &Prompt) {
     match p {
         Prompt::Device {
@@ -172,11 +186,7 @@ fn show_prompt(p: &Prompt) {
         Prompt::Browser { url } => {
             eprintln!("Open this URL in your browser to log in:\n  {url}");
             if std::env::var_os("LATCHKEY_NO_BROWSER").is_none() {
-                let _ = std::process::Command::new("xdg-open")
-                    .arg(url)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn();
+                crate::edges::cli::browser::open(url);
             }
         }
     }
@@ -184,8 +194,12 @@ fn show_prompt(p: &Prompt) {
 
 /// `latchkey login`: a development login, or the provider's browser or device flow whose
 /// ID token the broker exchanges for a session.
-pub async fn log_in(server: &str, args: &LoginArgs) -> Result<SavedSession, CliError> {
-    let api = ApiClient::new(server, None);
+pub async fn log_in(
+    server: &str,
+    args: &LoginArgs,
+    trust: &Trust,
+) -> Result<SavedSession, CliError> {
+    let api = ApiClient::new(server, None, trust);
     let session: SessionResponse = if let Some(email) = &args.dev {
         api.post(
             "/v1/auth/dev-login",
@@ -194,7 +208,7 @@ pub async fn log_in(server: &str, args: &LoginArgs) -> Result<SavedSession, CliE
         .await?
     } else {
         let config: AuthConfig = api.get("/v1/auth/config").await?;
-        let http = crate::adapters::http::client()?;
+        let http = crate::adapters::http::client_from(trust.apply(reqwest::Client::builder()))?;
         let provider = discover(&http, &config).await?;
         if args.browser {
             let attempt: BrowserLogin =

@@ -15,22 +15,27 @@
 //! - [`report`]: how a failure is told: stderr for people, one JSON object for scripts.
 //! - [`foreground`]: running `exec`'s, `psql`'s and `ssh`'s program in the terminal's foreground.
 //! - [`error`]: why a verb failed, its stable code and its exit code.
+//! - [`idp_refusal`]: the identity provider's refusal of a login, in its own words.
 //! - [`output`]: how verbs print, and the exit codes.
 //! - [`requests`]: the access verbs (`request`, `approve`, `activate`, …).
 //! - [`server`]: `serve` and `migrate`.
 //! - [`stream`]: `stream`, following a gated event stream.
 //! - [`ssh`]: `ssh`, `creds ssh`, `ssh ca`, `ssh krl`, `ssh-config`.
 //! - [`ssh_keys`]: which key is certified, where its certificate goes, keys made in memory, the ssh-agent.
+//! - [`trust`]: the CAs trusted besides the built-in roots (`--ca-cert`), and TLS failures told.
+//! - [`browser`]: opening the login URL with `$BROWSER` (else `xdg-open`).
 
 pub mod args;
 pub mod audit;
 pub mod aws_cache;
+pub mod browser;
 pub mod client;
 pub mod commands;
 pub mod creds;
 pub mod creds_db;
 pub mod error;
 pub mod foreground;
+pub mod idp_refusal;
 
 pub mod login;
 pub mod output;
@@ -43,6 +48,7 @@ pub mod ssh;
 pub mod ssh_keys;
 
 pub mod stream;
+pub mod trust;
 
 use std::process::ExitCode;
 
@@ -88,7 +94,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             completions(shell, &mut std::io::stdout());
             Ok(())
         }
-        command => commands::run(cli.server, cli.output, command).await,
+        command => commands::run(cli.server, cli.ca_cert.as_deref(), cli.output, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
