@@ -391,16 +391,52 @@ async fn sts_down_is_a_clear_error_nothing_is_issued_and_the_failure_is_audited(
         )
         .await;
     let body = assert_error(resp, Status::SERVICE_UNAVAILABLE, "aws_unavailable").await;
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("AWS STS is unavailable"));
+    let message = body["error"]["message"].as_str().unwrap();
+    one_sentence_naming_what_to_set(message, &dead);
     let events = app.audit_types(&id).await;
     assert!(
         events.contains(&"credential.failed".to_string())
             && !events.contains(&"credential.issued".to_string()),
         "{events:?}"
     );
+    // The audit log's reason is the same sentence: short, and free of the SDK's internals.
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
+    let failed = tx
+        .audit_events(Some(&id), 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "credential.failed")
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(failed.reason.as_deref(), Some(message));
+}
+
+/// Why STS could not be reached, as a person reads it: one sentence under 250 characters
+/// that names the endpoint and the settings to check, none of the SDK's own account.
+fn one_sentence_naming_what_to_set(message: &str, endpoint: &str) {
+    assert!(
+        message.len() < 250,
+        "{} characters: {message}",
+        message.len()
+    );
+    for internal in [
+        "ConnectorError",
+        "dispatch failure",
+        "DispatchFailure",
+        "source:",
+        "{",
+    ] {
+        assert!(!message.contains(internal), "{internal:?} in {message}");
+    }
+    assert!(
+        message.contains("could not be reached")
+            && message.contains(endpoint)
+            && message.contains("LATCHKEY_AWS_ENDPOINT_URL")
+            && message.contains("LATCHKEY_AWS_REGION"),
+        "{message}"
+    );
+    assert_eq!(message.matches(". ").count(), 0, "one sentence: {message}");
 }
 
 #[tokio::test]

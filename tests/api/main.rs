@@ -11,6 +11,7 @@ mod audit_tamper;
 
 mod aws;
 mod aws_deny;
+mod aws_messages;
 mod cli_and_config;
 mod cli_exit_codes;
 mod cli_request_ids;

@@ -16,6 +16,7 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use chrono::DateTime;
 
+use crate::adapters::providers::aws_failure;
 pub use crate::config::providers::AwsSettings;
 pub use crate::model::wire::AwsCredentials;
 
@@ -68,8 +69,8 @@ pub enum AwsError {
     /// Still throttled after retries.
     #[error("AWS is throttling AssumeRole; try again in a moment")]
     Throttled,
-    /// STS could not be reached.
-    #[error("AWS STS is unavailable: {0}")]
+    /// STS could not be reached: one sentence naming the cause and what to set.
+    #[error("{0}")]
     Unavailable(String),
     /// Anything else STS said.
     #[error("AWS STS refused: {code}: {message}")]
@@ -100,6 +101,8 @@ pub struct AwsProvider {
     client: aws_sdk_sts::Client,
     /// The region it calls STS in.
     region: Option<String>,
+    /// The URL it calls STS at, for messages.
+    endpoint: String,
 }
 
 /// The AWS SDK settings both clients (STS, IAM) share: the standard credential chain, ring
@@ -151,9 +154,15 @@ impl AwsProvider {
         if let Some(url) = &settings.endpoint_url {
             sts = sts.endpoint_url(url);
         }
+        let region = config.region().map(|r| r.to_string());
         Self {
             client: aws_sdk_sts::Client::from_conf(sts.build()),
-            region: config.region().map(|r| r.to_string()),
+            endpoint: aws_failure::endpoint(
+                settings.endpoint_url.as_deref(),
+                "sts",
+                region.as_deref(),
+            ),
+            region,
         }
     }
 
@@ -186,7 +195,10 @@ impl AwsProvider {
                 })?;
             call = call.tags(tag).transitive_tag_keys(k);
         }
-        let out = call.send().await.map_err(|e| classify(e, &a.role_arn))?;
+        let out = call
+            .send()
+            .await
+            .map_err(|e| classify(e, &a.role_arn, &self.endpoint))?;
         let c = out.credentials().ok_or_else(|| AwsError::Other {
             code: "NoCredentials".into(),
             message: "STS answered without credentials".into(),
@@ -209,6 +221,7 @@ impl AwsProvider {
 fn classify<R: std::fmt::Debug + Send + Sync + 'static>(
     e: SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError, R>,
     role: &str,
+    endpoint: &str,
 ) -> AwsError {
     match e {
         SdkError::ServiceError(_) => {
@@ -230,16 +243,14 @@ fn classify<R: std::fmt::Debug + Send + Sync + 'static>(
                 _ => AwsError::Other { code, message },
             }
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            AwsError::Unavailable(
-                aws_sdk_sts::error::DisplayErrorContext(&e)
-                    .to_string()
-                    .chars()
-                    .take(300)
-                    .collect(),
-            )
-        }
-        _ => AwsError::Unavailable(e.to_string()),
+        _ => AwsError::Unavailable(aws_failure::sentence(
+            aws_failure::cause_of(&e),
+            aws_failure::Service {
+                name: "AWS STS",
+                endpoint,
+                endpoint_setting: "aws.endpoint_url (LATCHKEY_AWS_ENDPOINT_URL)",
+            },
+        )),
     }
 }
 

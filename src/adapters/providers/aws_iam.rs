@@ -5,6 +5,7 @@
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
 use crate::adapters::providers::aws::AwsSettings;
+use crate::adapters::providers::aws_failure;
 
 /// Why IAM did not do it; each with a stable code.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -36,8 +37,8 @@ pub enum IamError {
     /// Still throttled after retries.
     #[error("IAM is throttling the broker; it tries again later")]
     Throttled,
-    /// IAM could not be reached.
-    #[error("IAM is unavailable: {0}")]
+    /// IAM could not be reached: one sentence naming the cause and what to set.
+    #[error("{0}")]
     Unavailable(String),
     /// The role ARN has no role name.
     #[error("{0} is not an IAM role ARN")]
@@ -78,6 +79,8 @@ pub fn role_name(arn: &str) -> Result<&str, IamError> {
 /// The IAM client.
 pub struct IamClient {
     client: aws_sdk_iam::Client,
+    /// The URL it calls IAM at, for messages.
+    endpoint: String,
 }
 
 impl IamClient {
@@ -89,6 +92,7 @@ impl IamClient {
         }
         Self {
             client: aws_sdk_iam::Client::from_conf(iam.build()),
+            endpoint: aws_failure::endpoint(settings.iam_endpoint_url.as_deref(), "iam", None),
         }
     }
 
@@ -112,7 +116,7 @@ impl IamClient {
                         .into_owned(),
                 ))
             }
-            Err(e) => match classify(e, arn) {
+            Err(e) => match classify(e, arn, &self.endpoint) {
                 Missing::Entity => Ok(None),
                 Missing::Error(e) => Err(e),
             },
@@ -135,7 +139,7 @@ impl IamClient {
             .send()
             .await
             .map(drop)
-            .map_err(|e| match classify(e, arn) {
+            .map_err(|e| match classify(e, arn, &self.endpoint) {
                 Missing::Entity => IamError::NoSuchRole {
                     role: arn.to_string(),
                     message: "NoSuchEntity".into(),
@@ -156,7 +160,7 @@ impl IamClient {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) => match classify(e, arn) {
+            Err(e) => match classify(e, arn, &self.endpoint) {
                 Missing::Entity => Ok(false),
                 Missing::Error(e) => Err(e),
             },
@@ -170,7 +174,7 @@ enum Missing {
     Error(IamError),
 }
 
-fn classify<E, R>(e: SdkError<E, R>, role: &str) -> Missing
+fn classify<E, R>(e: SdkError<E, R>, role: &str, endpoint: &str) -> Missing
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -195,16 +199,14 @@ where
                 _ => IamError::Other { code, message },
             })
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            Missing::Error(IamError::Unavailable(
-                aws_sdk_iam::error::DisplayErrorContext(&e)
-                    .to_string()
-                    .chars()
-                    .take(300)
-                    .collect(),
-            ))
-        }
-        _ => Missing::Error(IamError::Unavailable(e.to_string())),
+        _ => Missing::Error(IamError::Unavailable(aws_failure::sentence(
+            aws_failure::cause_of(&e),
+            aws_failure::Service {
+                name: "AWS IAM",
+                endpoint,
+                endpoint_setting: "aws.iam_endpoint_url (LATCHKEY_AWS_IAM_ENDPOINT_URL)",
+            },
+        ))),
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! - [`aws`]: AWS STS AssumeRole sessions named after the human.
 //! - [`aws_deny`]: the inline deny policy that makes AWS refuse a revoked grant's or a locked user's sessions.
+//! - [`aws_failure`]: why an AWS call got no answer, in one sentence naming what to set.
 //! - [`aws_iam`]: IAM calls that write, read back and delete that policy.
 //! - [`postgres`]: a PostgreSQL login per grant, ended (sessions terminated, role dropped) with it.
 //! - [`postgres_check`]: the start-up check of the broker's role on a database.
@@ -14,6 +15,7 @@
 
 pub mod aws;
 pub mod aws_deny;
+pub mod aws_failure;
 pub mod aws_iam;
 pub mod livestream;
 pub mod postgres;

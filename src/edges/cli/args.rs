@@ -191,10 +191,15 @@ pub struct ServeArgs {
 }
 
 impl Cli {
-    /// The log filter when `RUST_LOG` is not set: the server logs at info, clients only warnings.
+    /// The log filter when `RUST_LOG` is not set: the server logs at info, clients only
+    /// warnings. The AWS SDK's own warnings (its instance-metadata probes, a connector's
+    /// whole account of a failure) are left out: the broker says each failure in one
+    /// sentence, with the SDK's account at debug (`RUST_LOG=info,aws_config=debug`).
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Serve(_) | Command::Migrate(_) => "info,sqlx=warn",
+            Command::Serve(_) | Command::Migrate(_) => {
+                "info,sqlx=warn,aws_config=error,aws_smithy_runtime=error,aws_runtime=error"
+            }
             _ => "warn",
         }
     }
