@@ -84,6 +84,10 @@ fn livestream_ttl(ttl: Option<String>) -> Result<Duration, ConfigError> {
     Ok(token_ttl)
 }
 
+/// Where the development live-events source listens by default, and where the example
+/// catalogue's `stream:live-events` points.
+pub const DEV_SOURCE_DEFAULT: &str = "127.0.0.1:8011";
+
 /// `gate.dev_source`: on loopback, only in development mode; `127.0.0.1:8011` by default there.
 pub(super) fn validate_dev_source(
     g: GateLayer,
@@ -92,7 +96,7 @@ pub(super) fn validate_dev_source(
     const SETTING: &str = "gate.dev_source (LATCHKEY_GATE_DEV_SOURCE)";
     let addr = match g.dev_source.as_deref() {
         Some("off") => return Ok(None),
-        None if dev => "127.0.0.1:8011",
+        None if dev => DEV_SOURCE_DEFAULT,
         None => return Ok(None),
         Some(_) if !dev => {
             return Err(invalid(

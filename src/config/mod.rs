@@ -17,6 +17,7 @@ pub use layer::{
 };
 mod error;
 mod gate;
+pub use gate::DEV_SOURCE_DEFAULT;
 pub mod limits;
 mod oidc;
 pub mod providers;

@@ -18,7 +18,7 @@ mod preflight;
 mod serve;
 mod tasks;
 pub use open::open_store;
-use open::{bind, create_private_dir, load_policy, outside, ready};
+use open::{bind, create_private_dir, dev_source_move, load_policy, outside, ready};
 use tasks::{chain_legacy_events, spawn_background};
 
 /// A broker bound to its socket, ready to serve.
@@ -28,6 +28,9 @@ pub struct Application {
     local_addr: SocketAddr,
     /// The certificate and key, loaded before the socket was bound.
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    /// The development live-events source's socket, bound before the policy is loaded so
+    /// the catalogue can follow it.
+    dev_source: Option<tokio::net::TcpListener>,
 }
 
 /// Selects ring for rustls once per process (several providers may be compiled in).
@@ -49,11 +52,15 @@ impl Application {
         create_private_dir(&config.data_dir)?;
         let listener = bind(&mut config).await?;
         let local_addr = config.listen;
+        let dev_source = match config.dev_source {
+            Some(addr) => crate::edges::gate::devsource::bind_dev(addr).await,
+            None => None,
+        };
         // Working directories of exports a crash interrupted.
         let _ = std::fs::remove_dir_all(config.data_dir.join("exports"));
         let store = open_store(&config).await?;
         let parts = outside(&config).await?;
-        let policy = load_policy(&config).await?;
+        let policy = load_policy(&config, dev_source.as_ref().and_then(dev_source_move)).await?;
         let chained = chain_legacy_events(&store).await?;
         if chained > 0 {
             tracing::info!(
@@ -77,6 +84,7 @@ impl Application {
             app,
             local_addr,
             tls,
+            dev_source,
         })
     }
 
@@ -105,7 +113,7 @@ impl Application {
             app: Arc::new(self.app.clone()),
             metrics: Default::default(),
         };
-        let background = spawn_background(&self.app).await;
+        let background = spawn_background(&self.app, self.dev_source).await;
         // One service per connection, which knows the caller's address.
         let app = http::service(state);
         let config = &self.app.core.config;

@@ -11,6 +11,7 @@ use crate::adapters::keys::Keyring;
 use crate::app::{App, Core, Parts};
 use crate::config::Config;
 use crate::model::audit::EventKind;
+use crate::model::policy::upstream::UpstreamMove;
 use crate::model::policy::PolicyHandle;
 use crate::model::secret::redact_url;
 use crate::startup::tasks::{audit_policy, refusal};
@@ -72,9 +73,21 @@ pub(super) async fn bind(config: &mut Config) -> anyhow::Result<tokio::net::TcpL
     Ok(listener)
 }
 
+/// Where the development live-events source was bound, when that is not where the
+/// catalogue's default points: the move that sends the catalogue's upstream after it.
+pub(super) fn dev_source_move(listener: &tokio::net::TcpListener) -> Option<UpstreamMove> {
+    let at = listener.local_addr().ok()?;
+    let from: http::uri::Authority = crate::config::DEV_SOURCE_DEFAULT.parse().ok()?;
+    let to: http::uri::Authority = at.to_string().parse().ok()?;
+    (from != to).then_some(UpstreamMove { from, to })
+}
+
 /// The policy in force at start; refused if a resource needs settings that are missing.
-pub(super) async fn load_policy(config: &Config) -> anyhow::Result<PolicyHandle> {
-    let policy = PolicyHandle::load(&config.policy_dir)
+pub(super) async fn load_policy(
+    config: &Config,
+    moved: Option<UpstreamMove>,
+) -> anyhow::Result<PolicyHandle> {
+    let policy = PolicyHandle::load_moving(&config.policy_dir, moved)
         .await
         .with_context(|| {
             format!(
@@ -95,6 +108,11 @@ pub(super) async fn load_policy(config: &Config) -> anyhow::Result<PolicyHandle>
                 "{} has upstream_auth = \"livestream\": set [livestream] secret and api_token (LATCHKEY_LIVESTREAM_SECRET, LATCHKEY_LIVESTREAM_API_TOKEN)",
                 r.name
             );
+        }
+    }
+    if let Some((names, m)) = policy.moved_upstreams() {
+        if !names.is_empty() {
+            tracing::warn!(resources = %names.join(", "), from = %m.from, to = %m.to, "development mode: {} now proxies to the development live-events source at http://{} (the catalogue says http://{}; set gate.dev_source to choose)", names.join(", "), m.to, m.from);
         }
     }
     if config.dev {

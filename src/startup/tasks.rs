@@ -188,7 +188,10 @@ pub(super) async fn sweep_forever(access: Access) {
 }
 
 /// The broker's background tasks, in the order they are stopped.
-pub(super) async fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
+pub(super) async fn spawn_background(
+    app: &App,
+    dev_source: Option<tokio::net::TcpListener>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let core = &app.core;
     let reloader = tokio::spawn(watch_policy(core.clone()));
     let sweeper = tokio::spawn(sweep_forever(app.access.clone()));
@@ -215,12 +218,8 @@ pub(super) async fn spawn_background(app: &App) -> Vec<tokio::task::JoinHandle<(
     let db_check = tokio::spawn(async move {
         crate::app::db_check::check_and_log(&reaper.core, &reaper.postgres).await
     });
-    let dev_source = match core.config.dev_source {
-        Some(addr) => {
-            crate::edges::gate::devsource::spawn_dev(addr, dev_assertion_check(app)).await
-        }
-        None => None,
-    };
+    let dev_source =
+        dev_source.map(|l| crate::edges::gate::devsource::spawn_dev(l, dev_assertion_check(app)));
     [
         Some(reloader),
         Some(sweeper),

@@ -22,6 +22,7 @@ mod db_fixture;
 mod db_grants;
 mod db_kill;
 mod dev_mode;
+mod dev_source;
 mod ending_soon;
 mod errors;
 mod fuzz_api;

@@ -75,21 +75,35 @@ pub async fn serve(listener: tokio::net::TcpListener, check: AssertionCheck) {
     }
 }
 
-/// Starts the development source on `addr`; a busy address is logged, not fatal.
-pub async fn spawn_dev(
-    addr: SocketAddr,
-    check: AssertionCheck,
-) -> Option<tokio::task::JoinHandle<()>> {
-    match tokio::net::TcpListener::bind(addr).await {
+/// Binds the development source at `addr`; when that port is taken, at a free port on the
+/// same address instead, said in the log. `None` (logged) when neither can be had.
+pub async fn bind_dev(addr: SocketAddr) -> Option<tokio::net::TcpListener> {
+    let taken = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => return Some(l),
+        Err(e) => e,
+    };
+    match tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await {
         Ok(l) => {
-            tracing::info!(%addr, "development live-events source listening");
-            Some(tokio::spawn(serve(l, check)))
+            let at = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            tracing::warn!(wanted = %addr, %at, error = %taken, "development live-events source: {addr} is taken, so it listens on {at} instead (set gate.dev_source / LATCHKEY_GATE_DEV_SOURCE to choose the address)");
+            Some(l)
         }
         Err(e) => {
-            tracing::warn!(%addr, error = %e, "development live-events source not started (set gate.dev_source)");
+            tracing::warn!(%addr, error = %e, "development live-events source not started (set gate.dev_source / LATCHKEY_GATE_DEV_SOURCE, or off)");
             None
         }
     }
+}
+
+/// Serves the development source on `listener` in the background.
+pub fn spawn_dev(
+    listener: tokio::net::TcpListener,
+    check: AssertionCheck,
+) -> tokio::task::JoinHandle<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "development live-events source listening");
+    }
+    tokio::spawn(serve(listener, check))
 }
 
 async fn events(

@@ -148,6 +148,26 @@ impl Catalogue {
         let r = self.resources.get(resource)?;
         Some((r, r.roles.get(role)?))
     }
+
+    /// Sends every upstream that listens at `m.from` to `m.to`; returns the names of the
+    /// resources moved.
+    pub fn move_upstreams(
+        &mut self,
+        m: &crate::model::policy::upstream::UpstreamMove,
+    ) -> Vec<String> {
+        let mut moved = Vec::new();
+        for r in self.resources.values_mut() {
+            let Some(up) = &r.upstream else { continue };
+            if up.authority() != &m.from {
+                continue;
+            }
+            if let Some(there) = up.at(&m.to) {
+                r.upstream = Some(there);
+                moved.push(r.name.clone());
+            }
+        }
+        moved
+    }
 }
 
 #[cfg(test)]

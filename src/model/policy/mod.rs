@@ -127,16 +127,42 @@ impl Policy {
 pub struct PolicyHandle {
     dir: PathBuf,
     current: Arc<RwLock<Arc<Policy>>>,
+    /// Applied to every load: the development server's move of an upstream.
+    moved: Option<upstream::UpstreamMove>,
 }
 
 impl PolicyHandle {
     /// Loads the policy in `dir`; start-up fails if it is broken.
     pub async fn load(dir: &Path) -> Result<Self, PolicyError> {
-        let policy = Policy::load(dir).await?;
+        Self::load_moving(dir, None).await
+    }
+
+    /// Loads the policy in `dir` with `moved` applied to its catalogue, now and at every
+    /// reload (the files' hash stays theirs: the move is the server's, not the policy's).
+    pub async fn load_moving(
+        dir: &Path,
+        moved: Option<upstream::UpstreamMove>,
+    ) -> Result<Self, PolicyError> {
+        let policy = load_moved(dir, moved.as_ref()).await?;
         Ok(Self {
             dir: dir.to_path_buf(),
             current: Arc::new(RwLock::new(Arc::new(policy))),
+            moved,
         })
+    }
+
+    /// The resources whose upstream the server moved, and where to.
+    pub fn moved_upstreams(&self) -> Option<(Vec<String>, &upstream::UpstreamMove)> {
+        let m = self.moved.as_ref()?;
+        let names = self
+            .current()
+            .catalogue
+            .resources
+            .values()
+            .filter(|r| r.upstream.as_ref().is_some_and(|u| u.authority() == &m.to))
+            .map(|r| r.name.clone())
+            .collect();
+        Some((names, m))
     }
 
     /// The policy in force.
@@ -155,7 +181,7 @@ impl PolicyHandle {
     /// Loads the directory again. A broken policy is refused and the previous one stays;
     /// returns the new policy if its content changed.
     pub async fn reload(&self) -> Result<Option<Arc<Policy>>, PolicyError> {
-        let policy = Policy::load(&self.dir).await?;
+        let policy = load_moved(&self.dir, self.moved.as_ref()).await?;
         if policy.hash == self.current().hash {
             return Ok(None);
         }
@@ -206,6 +232,18 @@ impl PolicyHandle {
             })
             .max()
     }
+}
+
+/// The policy in `dir` with `moved` applied to its catalogue.
+async fn load_moved(
+    dir: &Path,
+    moved: Option<&upstream::UpstreamMove>,
+) -> Result<Policy, PolicyError> {
+    let mut policy = Policy::load(dir).await?;
+    if let Some(m) = moved {
+        policy.catalogue.move_upstreams(m);
+    }
+    Ok(policy)
 }
 
 /// The user name of `uid` from `/etc/passwd`, else `uid N`.

@@ -63,6 +63,24 @@ impl Upstream {
     }
 }
 
+/// The development server's move of an upstream: resources whose upstream listens at
+/// `from` are sent to `to` instead (the development live-events source, when its usual
+/// port was taken or `gate.dev_source` names another).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamMove {
+    /// Where the catalogue says the upstream listens (`127.0.0.1:8011`).
+    pub from: Authority,
+    /// Where it listens in fact.
+    pub to: Authority,
+}
+
+impl Upstream {
+    /// The same upstream at another authority (host and port), path prefix kept.
+    pub fn at(&self, authority: &Authority) -> Option<Upstream> {
+        Upstream::parse(&format!("http://{authority}{}", self.prefix)).ok()
+    }
+}
+
 impl std::fmt::Display for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "http://{}{}", self.authority, self.prefix)
