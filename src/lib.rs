@@ -38,7 +38,8 @@
 //!    reverse proxy and forward-auth, and the command line. They call the application
 //!    layer and share its wire types.
 //! 5. [`startup`]: wiring, from a validated configuration to a listening broker with
-//!    graceful shutdown; [`telemetry`]: tracing set-up.
+//!    graceful shutdown, and `serve --check-idp` (what the identity provider really
+//!    sends); [`telemetry`]: tracing set-up.
 
 pub mod model;
 

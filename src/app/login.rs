@@ -56,6 +56,27 @@ impl Sessions {
         result
     }
 
+    /// Warns, once per claim name, that ID tokens lack the configured groups claim;
+    /// returns the claim's name for the session to carry.
+    fn warn_missing_groups_claim(&self, user: &str) -> String {
+        let claim = self
+            .verifier
+            .as_ref()
+            .map(|v| v.config().groups_claim.clone())
+            .unwrap_or_default();
+        let first = self
+            .groups_claim_warned
+            .lock()
+            .map(|mut seen| seen.insert(claim.clone()))
+            .unwrap_or(false);
+        if first {
+            tracing::warn!(claim = %claim, %user, "the identity provider's ID token has no {claim:?} claim, so this login (and every other without it) has no groups: set oidc.groups_claim (LATCHKEY_OIDC_GROUPS_CLAIM) to the claim that holds them, or make the provider send it; `latchkey serve --check-idp` shows what its tokens carry");
+        } else {
+            tracing::debug!(claim = %claim, %user, "ID token without the groups claim");
+        }
+        claim
+    }
+
     async fn login_inner(
         &self,
         id_token: &str,
@@ -83,8 +104,11 @@ impl Sessions {
         {
             return Err(ServiceError::IdTokenReplayed);
         }
+        let missing = verified
+            .groups_claim_missing
+            .then(|| self.warn_missing_groups_claim(&verified.identity.user_id()));
         let issued = self
-            .open_session(&mut tx, verified.identity, false, origin, now)
+            .open_session(&mut tx, verified.identity, false, missing, origin, now)
             .await?;
         tx.commit().await?;
         Ok(issued)

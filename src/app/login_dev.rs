@@ -53,7 +53,7 @@ impl Sessions {
         };
         let mut tx = self.core.store.begin().await?;
         let issued = self
-            .open_session(&mut tx, identity, true, origin, now)
+            .open_session(&mut tx, identity, true, None, origin, now)
             .await?;
         tx.commit().await?;
         Ok(issued)

@@ -51,6 +51,8 @@ pub struct Sessions {
     pub(crate) gate: Arc<Gate>,
     /// A logout may revoke the caller's grants first.
     pub(crate) access: Access,
+    /// The groups claims already warned of as missing from ID tokens (once per name).
+    pub(crate) groups_claim_warned: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 /// Credentials inside active grants: broker tokens, AWS sessions, database logins, live
@@ -187,6 +189,7 @@ impl App {
             verifier: verifier.clone(),
             gate: gate.clone(),
             access: access.clone(),
+            groups_claim_warned: Default::default(),
         };
         let postgres = Arc::new(Postgres::default());
         let ssh_ca = Arc::new(parts.ssh_ca);

@@ -51,6 +51,7 @@ impl Sessions {
             expires_at: record.session.expires_at,
             dev: record.session.dev,
             auth_time: record.session.auth_time,
+            groups_claim_missing: claims.groups_claim_missing,
         })
     }
 

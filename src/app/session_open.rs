@@ -40,6 +40,7 @@ impl Sessions {
         tx: &mut Tx,
         identity: Identity,
         dev: bool,
+        groups_claim_missing: Option<String>,
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<IssuedSession, ServiceError> {
@@ -50,7 +51,8 @@ impl Sessions {
             tracing::warn!(user = %identity.user_id(), "login refused: user locked");
             return Err(ServiceError::UserLocked);
         }
-        let (claims, expires_at) = self.session_claims(&identity, dev, now)?;
+        let (mut claims, expires_at) = self.session_claims(&identity, dev, now)?;
+        claims.groups_claim_missing = groups_claim_missing;
         let (token, kid) = session::issue(&self.keyring, &claims)?;
         tx.upsert_user(&identity, now).await?;
         let session = Session {
@@ -66,7 +68,12 @@ impl Sessions {
             user_agent: origin.client.user_agent.clone(),
         };
         tx.insert_session(&session).await?;
-        let event = session_created(&session, &token, &identity.groups, origin)?;
+        let mut event = session_created(&session, &token, &identity.groups, origin)?;
+        if let (Some(claim), Some(details)) =
+            (&claims.groups_claim_missing, event.details.as_object_mut())
+        {
+            details.insert("groups_claim_missing".into(), claim.clone().into());
+        }
         tx.append_audit(&event).await?;
         tracing::info!(user = %claims.sub, session = %claims.jti, dev, "session created");
         Ok(IssuedSession {
@@ -101,6 +108,7 @@ impl Sessions {
             email: identity.email.clone(),
             groups: identity.groups.clone(),
             dev,
+            groups_claim_missing: None,
         };
         Ok((claims, expires_at))
     }

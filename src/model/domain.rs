@@ -123,6 +123,10 @@ pub struct Principal {
     pub dev: bool,
     /// The provider's `auth_time`.
     pub auth_time: Option<DateTime<Utc>>,
+    /// The groups claim (`oidc.groups_claim`) the provider's ID token lacked at login:
+    /// the session then holds no groups, whatever the provider knows of the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim_missing: Option<String>,
 }
 
 impl Principal {

@@ -9,6 +9,7 @@ use crate::config::{Config, Layer};
 use crate::edges::cli::args::{Cli, Command, ServeArgs};
 use crate::edges::cli::error::CliError;
 use crate::startup;
+use crate::startup::check_idp;
 use crate::startup::Application;
 
 fn flags(args: &ServeArgs) -> Layer {
@@ -47,6 +48,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.run_until(startup::shutdown_signal()).await
 }
 
+/// `serve --check-idp`: the provider's discovery and a test login, reported; `false` when
+/// the test token lacks the groups claim.
+async fn check(args: &ServeArgs) -> anyhow::Result<bool> {
+    check_idp::run(&load_config(args)?).await
+}
+
 /// Applies migrations and exits.
 pub async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
@@ -62,7 +69,12 @@ pub async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
 /// [`crate::edges::cli::run`].
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(verb) if verb.check_idp => match check(&verb.args).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Command::Serve(verb) => serve(verb.args).await,
         Command::Migrate(args) => migrate(args).await,
         _ => return crate::edges::cli::run(cli).await,
     };

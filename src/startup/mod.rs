@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::edges::http;
 use crate::edges::http::AppState;
 
+mod check_idp;
 pub mod commands;
 mod open;
 mod preflight;

@@ -35,6 +35,7 @@ fn person(email: &str, groups: &[&str], now: DateTime<Utc>) -> Principal {
         expires_at: now + chrono::Duration::days(365),
         dev: true,
         auth_time: Some(now),
+        groups_claim_missing: None,
     }
 }
 

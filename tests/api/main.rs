@@ -40,6 +40,7 @@ mod key_rotation;
 mod login_ux;
 mod nginx;
 mod oidc_flows;
+mod oidc_groups_claim;
 mod openapi;
 mod policy_runtime;
 mod provider;

@@ -89,17 +89,23 @@ pub(crate) fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-struct Cli {
-    child: tokio::process::Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
-    home: tempfile::TempDir,
+pub(crate) struct Cli {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    pub(crate) home: tempfile::TempDir,
 }
 
 impl Cli {
     fn start(args: &[&str]) -> Self {
+        Self::start_with(args, &[])
+    }
+
+    /// The binary with `args` and the variables `env`, its stderr read line by line.
+    pub(crate) fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let home = tempfile::tempdir().unwrap();
         let mut child = tokio::process::Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .env("XDG_CONFIG_HOME", home.path())
             .env("LATCHKEY_NO_BROWSER", "1")
             .env_remove("LATCHKEY_SERVER")
@@ -113,7 +119,7 @@ impl Cli {
     }
 
     /// Reads stderr until a line satisfies `pick`.
-    async fn wait_for_line(&mut self, pick: impl Fn(&str) -> Option<String>) -> String {
+    pub(crate) async fn wait_for_line(&mut self, pick: impl Fn(&str) -> Option<String>) -> String {
         let read = async {
             while let Some(line) = self.lines.next_line().await.unwrap() {
                 if let Some(found) = pick(&line) {
@@ -127,7 +133,7 @@ impl Cli {
             .expect("prompt within 30 s")
     }
 
-    async fn finish(mut self) -> (String, tempfile::TempDir) {
+    pub(crate) async fn finish(mut self) -> (String, tempfile::TempDir) {
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .expect("login finishes")
@@ -145,7 +151,7 @@ impl Cli {
     }
 }
 
-async fn whoami(home: &tempfile::TempDir) -> Value {
+pub(crate) async fn whoami(home: &tempfile::TempDir) -> Value {
     let out = tokio::process::Command::new(BIN)
         .args(["whoami", "--output", "json"])
         .env("XDG_CONFIG_HOME", home.path())
@@ -174,13 +180,27 @@ async fn the_device_flow_against_the_real_provider_ends_in_whoami_with_its_group
     let Some(issuer) = provider() else { return };
     let app = broker_for(&issuer).await;
     let mut cli = Cli::start(&["login", "--server", &app.url]);
-    let user_code = cli
-        .wait_for_line(|l| {
-            l.split_once("enter the code ")
-                .map(|(_, c)| c.trim().to_string())
-        })
-        .await;
-    // The person opens the verification page, types the code, confirms, logs in, consents.
+    let user_code = cli.wait_for_line(user_code).await;
+    confirm_device_code(&issuer, &user_code, "alice").await;
+    let (out, home) = cli.finish().await;
+    assert!(out.contains("alice@example.com"), "{out}");
+    let me = whoami(&home).await;
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["groups"], serde_json::json!(["eng", "sre"]));
+    assert_eq!(me["user_id"], format!("{issuer}|alice"));
+    assert_eq!(me["dev"], false);
+    assert!(me.get("groups_claim_missing").is_none(), "{me}");
+}
+
+/// The device code a prompt line shows (`… enter the code CODE`).
+pub(crate) fn user_code(line: &str) -> Option<String> {
+    line.split_once("enter the code ")
+        .map(|(_, c)| c.trim().to_string())
+}
+
+/// The person opens the verification page, types the code, confirms, logs in as `login`,
+/// consents.
+pub(crate) async fn confirm_device_code(issuer: &str, user_code: &str, login: &str) {
     let http = browser();
     let device = format!("{issuer}/device");
     let page = http
@@ -194,7 +214,7 @@ async fn the_device_flow_against_the_real_provider_ends_in_whoami_with_its_group
     let xsrf = input_value(&page, "xsrf").expect("xsrf on the code page");
     let confirm = http
         .post(&device)
-        .form(&[("xsrf", xsrf.as_str()), ("user_code", user_code.as_str())])
+        .form(&[("xsrf", xsrf.as_str()), ("user_code", user_code)])
         .send()
         .await
         .unwrap();
@@ -203,19 +223,10 @@ async fn the_device_flow_against_the_real_provider_ends_in_whoami_with_its_group
     let xsrf = input_value(&page, "xsrf").expect("xsrf on the confirm page");
     let start = http.post(&device).form(&[
         ("xsrf", xsrf.as_str()),
-        ("user_code", user_code.as_str()),
+        ("user_code", user_code),
         ("confirm", "yes"),
     ]);
-    assert!(act_as_user(&http, start, "alice", |_| false)
-        .await
-        .is_none());
-    let (out, home) = cli.finish().await;
-    assert!(out.contains("alice@example.com"), "{out}");
-    let me = whoami(&home).await;
-    assert_eq!(me["email"], "alice@example.com");
-    assert_eq!(me["groups"], serde_json::json!(["eng", "sre"]));
-    assert_eq!(me["user_id"], format!("{issuer}|alice"));
-    assert_eq!(me["dev"], false);
+    assert!(act_as_user(&http, start, login, |_| false).await.is_none());
 }
 
 #[tokio::test]

@@ -677,6 +677,7 @@ async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_review
         expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
         dev: false,
         auth_time: Some(chrono::Utc::now()),
+        groups_claim_missing: None,
     };
     let ask = || latchkey::model::policy::decide::Ask {
         resource: "aws:prod".into(),

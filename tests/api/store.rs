@@ -109,6 +109,7 @@ impl Permits {
             expires_at: Utc::now(),
             dev: false,
             auth_time: None,
+            groups_claim_missing: None,
         };
         let none = Admins {
             groups: &[],

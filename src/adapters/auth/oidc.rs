@@ -45,6 +45,9 @@ pub struct VerifiedIdToken {
     /// The same for every spelling of one token: a hash of its issuer, subject, audience
     /// and `jti`, or without `jti` its `iat`, `exp` and `nonce`.
     pub replay_key: String,
+    /// The token carries no `oidc.groups_claim` (or not as a list or a comma-separated
+    /// string): the person then has no groups, which the login warns of.
+    pub groups_claim_missing: bool,
 }
 
 impl IdTokenVerifier {
@@ -161,7 +164,7 @@ impl IdTokenVerifier {
 
 /// The payload of a compact JWS, read before anything vouches for it: only to say which
 /// rule a token breaks, and (after [`IdTokenVerifier::validate`]) what it says.
-fn unverified_claims(token: &str) -> Result<Map<String, Value>, IdTokenError> {
+pub(crate) fn unverified_claims(token: &str) -> Result<Map<String, Value>, IdTokenError> {
     use base64::Engine;
     let payload = token.split('.').nth(1).ok_or(IdTokenError::Malformed)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -210,6 +213,10 @@ fn identity(
         Some(Value::Bool(true)) => str_claim("email").map(|e| e.to_lowercase()),
         _ => None,
     };
+    let groups_claim_missing = !matches!(
+        claims.get(&config.groups_claim),
+        Some(Value::Array(_) | Value::String(_))
+    );
     let groups = match claims.get(&config.groups_claim) {
         Some(Value::Array(items)) => items
             .iter()
@@ -247,5 +254,6 @@ fn identity(
             .and_then(|skew| expires_at.checked_add_signed(skew))
             .unwrap_or(DateTime::<Utc>::MAX_UTC),
         replay_key: replay_key(claims),
+        groups_claim_missing,
     })
 }

@@ -28,6 +28,9 @@ pub struct SessionClaims {
     /// Issued by the development login.
     #[serde(default)]
     pub dev: bool,
+    /// The groups claim the provider's ID token lacked at login, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim_missing: Option<String>,
 }
 
 /// Reads of `claims.sub`, `claims.jti`… reach the registered claims.
@@ -135,6 +138,7 @@ mod tests {
             email: Some("alice@example.com".into()),
             groups: vec!["eng".into()],
             dev: false,
+            groups_claim_missing: None,
         };
         (dir, ring, claims, now)
     }

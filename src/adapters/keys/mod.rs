@@ -297,6 +297,7 @@ mod tests {
             expires_at: Utc::now(),
             dev: false,
             auth_time: None,
+            groups_claim_missing: None,
         };
         let users = ["root".to_string()];
         let admins = crate::model::policy::permit::Admins {

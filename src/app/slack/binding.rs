@@ -92,6 +92,7 @@ fn principal(
         session_id: format!("slack:{slack_user_id}"),
         expires_at: now,
         auth_time: None,
+        groups_claim_missing: None,
     })
 }
 

@@ -234,5 +234,6 @@ fn confirming_principal(identity: &Identity, c: &Confirmation, now: DateTime<Utc
         expires_at: now,
         dev: false,
         auth_time: identity.auth_time,
+        groups_claim_missing: None,
     }
 }

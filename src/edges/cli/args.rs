@@ -41,7 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the broker.
-    Serve(ServeArgs),
+    Serve(ServeVerb),
     /// Apply database migrations and exit.
     Migrate(ServeArgs),
     /// Log in with the identity provider (device flow by default).
@@ -162,6 +162,19 @@ pub struct LoginArgs {
     /// Groups for the development login, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "dev")]
     pub groups: Vec<String>,
+}
+
+/// `serve`: its options, and what it may do instead of serving.
+#[derive(Debug, Args, Default)]
+pub struct ServeVerb {
+    /// The options `migrate` shares.
+    #[command(flatten)]
+    pub args: ServeArgs,
+    /// Check the identity provider instead of serving: what its discovery document offers,
+    /// then a test login (device flow) and what that ID token carries, the groups claim
+    /// first. Exits 1 when the token lacks oidc.groups_claim.
+    #[arg(long)]
+    pub check_idp: bool,
 }
 
 /// Options of `serve` and `migrate`; each overrides the file and the environment.

@@ -249,6 +249,11 @@ fn whoami_text(server: &str, p: &Principal, admin: bool) -> String {
     if p.dev {
         lines.push("session:  development login (not valid on a production broker)".into());
     }
+    if let Some(claim) = &p.groups_claim_missing {
+        lines.push(format!(
+            "warning:  the identity provider's ID token had no {claim:?} claim at login, so you have no groups here; the operator sets oidc.groups_claim (`latchkey serve --check-idp` shows what the tokens carry)"
+        ));
+    }
     lines.join("\n")
 }
 
