@@ -44,6 +44,7 @@ mod oidc_groups_claim;
 mod openapi;
 mod policy_runtime;
 mod provider;
+mod readme_walkthrough;
 mod request_ids;
 mod request_numbers;
 mod sessions;
