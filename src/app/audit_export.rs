@@ -17,7 +17,8 @@ use crate::model::domain::Principal;
 
 impl Audit {
     /// Writes the evidence bundle of `period` into `dir`: first a fresh checkpoint so the
-    /// bundle ends at one, then the files, then an `audit.exported` event.
+    /// bundle ends at one, then the files, then an `audit.exported` event. `now` is the
+    /// time of export: a period that ends after it is clipped to it.
     pub async fn export_audit(
         &self,
         p: &Principal,
@@ -25,11 +26,17 @@ impl Audit {
         dir: &Path,
         origin: &Origin,
         progress: export::Progress<'_>,
+        now: chrono::DateTime<Utc>,
     ) -> Result<Manifest, ServiceError> {
         self.require_audit_read(p)?;
         if period.to <= period.from {
             return Err(ServiceError::BadRequest(
                 "the period's end must come after its start".into(),
+            ));
+        }
+        if export::period::clip(period, now).is_none() {
+            return Err(ServiceError::BadRequest(
+                "the period starts in the future; nothing in it has happened yet".into(),
             ));
         }
         // A broken log is still exported (reads answer), without a checkpoint over it.
@@ -45,10 +52,14 @@ impl Audit {
             p.policy_name(),
             dir,
             progress,
+            now,
         )
         .await
         .map_err(|e| match e {
             export::ExportError::Store(s) => ServiceError::Store(s),
+            export::ExportError::NotStarted => ServiceError::BadRequest(
+                "the period starts in the future; nothing in it has happened yet".into(),
+            ),
             io => ServiceError::Export(io.to_string()),
         })?;
         let event = exported_event(p, period, dir, &manifest, problem.as_ref(), origin)?;
@@ -87,8 +98,10 @@ fn exported_event(
             problem.map(|p| p.message.clone()),
         )
         .details(serde_json::json!({
-            "from": crate::model::audit::format_at(period.from),
-            "to": crate::model::audit::format_at(period.to),
+            "from": crate::model::audit::format_at(manifest.period.from),
+            "to": crate::model::audit::format_at(manifest.period.to),
+            "asked_to": (manifest.period.to != period.to)
+                .then(|| crate::model::audit::format_at(period.to)),
             "period_seqs": manifest.chain.period_seqs,
             "checkpoint": manifest.checkpoint.as_ref().map(|c| c.number),
             "manifest_signature": manifest.signature,

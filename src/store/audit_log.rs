@@ -24,6 +24,9 @@ pub struct ExportedAccess {
     pub reviews: Vec<(String, Review)>,
     /// Credentials issued before the period's end, per request.
     pub issuances: std::collections::HashMap<String, i64>,
+    /// The email of each user who acted in the period (user id to email), so a report
+    /// names people the way its other columns do.
+    pub emails: std::collections::HashMap<String, String>,
 }
 
 /// A review with the request it belongs to, for evidence exports.
@@ -142,6 +145,13 @@ impl Tx {
         .bind(to)
         .fetch_all(self)
         .await?;
+        let emails: Vec<(String, String)> =
+            sql("SELECT u.id, u.email FROM users u WHERE u.email IS NOT NULL
+             AND u.id IN (SELECT actor FROM audit_events WHERE at >= $1 AND at < $2)")
+            .bind(from)
+            .bind(to)
+            .fetch_all(self)
+            .await?;
         Ok(ExportedAccess {
             requests: requests
                 .into_iter()
@@ -152,6 +162,7 @@ impl Tx {
                 .map(|r| Ok((r.request_id, Review::try_from(r.review)?)))
                 .collect::<Result<_, StoreError>>()?,
             issuances: issuances.into_iter().collect(),
+            emails: emails.into_iter().collect(),
         })
     }
 }

@@ -20,11 +20,11 @@ use latchkey::model::policy::decide::Ask;
 use crate::audit::{audit_key, auditor, export, sql};
 use crate::helpers::{layer, missing_peer, spawn_dev_app, Options};
 
-fn t(s: &str) -> DateTime<Utc> {
+pub(crate) fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-fn person(email: &str, groups: &[&str], now: DateTime<Utc>) -> Principal {
+pub(crate) fn person(email: &str, groups: &[&str], now: DateTime<Utc>) -> Principal {
     Principal {
         user_id: format!("dev|{email}"),
         subject: email.into(),
@@ -39,7 +39,7 @@ fn person(email: &str, groups: &[&str], now: DateTime<Utc>) -> Principal {
     }
 }
 
-fn ask(
+pub(crate) fn ask(
     resource: &str,
     role: &str,
     duration: &str,
@@ -59,7 +59,7 @@ fn ask(
 
 /// Makes a request at `when` (RFC 3339) as `who`; returns its id.
 /// The session a seeded principal names, as a login would have recorded it (no events).
-async fn seed_session(b: &App, who: &Principal) {
+pub(crate) async fn seed_session(b: &App, who: &Principal) {
     let identity = latchkey::model::domain::Identity {
         issuer: "dev".into(),
         subject: who.subject.clone(),
@@ -88,7 +88,7 @@ async fn seed_session(b: &App, who: &Principal) {
     tx.commit().await.unwrap();
 }
 
-async fn create(b: &App, who: &Principal, a: Ask, when: &str) -> String {
+pub(crate) async fn create(b: &App, who: &Principal, a: Ask, when: &str) -> String {
     let (r, _) = b
         .access
         .create_request(who, a, None, &Origin::default(), t(when))
@@ -245,7 +245,7 @@ async fn seed_quarter(b: &App) -> HashMap<&'static str, String> {
 }
 
 /// A small RFC 4180 reader: rows of cells, by header name.
-fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
+pub(crate) fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut rows: Vec<Vec<String>> = vec![vec![String::new()]];
     let (mut quoted, mut chars) = (false, text.chars().peekable());
@@ -313,7 +313,14 @@ async fn an_export_of_a_seeded_quarter_holds_every_fact_and_its_report_opens_cle
     };
     let manifest = b
         .audit
-        .export_audit(&audra, period, out.path(), &Origin::default(), &|_, _| {})
+        .export_audit(
+            &audra,
+            period,
+            out.path(),
+            &Origin::default(),
+            &|_, _| {},
+            t("2030-10-02T00:00:00Z"),
+        )
         .await
         .unwrap();
     let dir = out.path();

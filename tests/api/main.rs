@@ -25,6 +25,7 @@ mod dev_mode;
 mod dev_source;
 mod ending_soon;
 mod errors;
+mod evidence_agreement;
 mod fuzz_api;
 mod gate;
 mod gate_auth;

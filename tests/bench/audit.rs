@@ -131,7 +131,7 @@ fn main() {
         let out = tempfile::tempdir().expect("out");
         let period = Period { from: Utc::now() - chrono::Duration::days(1), to: Utc::now() + chrono::Duration::days(1) };
         let start = Instant::now();
-        let (manifest, problem) = write_bundle(&store, &key, period, "bench", out.path(), &|_, _| {}).await.expect("export");
+        let (manifest, problem) = write_bundle(&store, &key, period, "bench", out.path(), &|_, _| {}, chrono::Utc::now()).await.expect("export");
         let took = start.elapsed();
         assert!(problem.is_none(), "{problem:?}");
         let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::app::export::chain::Span;
-use crate::app::export::csv;
 use crate::app::export::files::{write_file, ExportError};
 use crate::app::export::manifest::FileEntry;
 use crate::app::export::report;
 use crate::app::export::stats::{access_figures, EventTally, Period};
+use crate::app::export::{as_of, csv};
 use crate::model::audit::format_at;
 use crate::model::audit::problem::Problem;
 
@@ -20,16 +20,26 @@ pub fn access_list_name(period: &Period) -> String {
     format!("access_list_{}.csv", last_day.format("%Y-%m-%d"))
 }
 
-/// Writes the access CSVs and `report.html`.
+/// The period a bundle covers, and the one asked for (which may end later: the bundle
+/// stops at the time of export).
+pub(super) struct Periods<'a> {
+    /// The period every file covers.
+    pub period: &'a Period,
+    /// The period asked for.
+    pub asked: &'a Period,
+}
+
+/// Writes the access CSVs and `report.html`, each as of the end of the same period.
 pub(super) fn write_access(
     dir: &Path,
     span: &Span,
-    period: &Period,
+    periods: &Periods<'_>,
     access: &crate::store::ExportedAccess,
     tally: &EventTally,
     problem: Option<&Problem>,
     generated_at: &str,
 ) -> Result<Vec<FileEntry>, ExportError> {
+    let period = periods.period;
     let mut reviews: HashMap<&str, Vec<&crate::model::access::Review>> = HashMap::new();
     for (id, r) in &access.reviews {
         reviews.entry(id.as_str()).or_default().push(r);
@@ -38,7 +48,7 @@ pub(super) fn write_access(
     let held = access
         .requests
         .iter()
-        .filter(|r| csv::held_at(r, period.to))
+        .filter(|r| as_of::held_at(r, period.to))
         .count();
     let mut files = vec![
         write_file(
@@ -71,6 +81,8 @@ pub(super) fn write_access(
         access: &figures,
         requests: access.requests.len(),
         held_at_end: held,
+        asked_to: (periods.asked.to != period.to).then_some(periods.asked.to),
+        emails: &access.emails,
     });
     files.push(write_file(dir, "report.html", html.as_bytes())?);
     Ok(files)

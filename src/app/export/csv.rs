@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::app::export::as_of::{ended_as, ended_by, held_at, state_at};
 use crate::app::export::stats::Period;
-use crate::model::access::{AccessRequest, Review, State, Verdict};
+use crate::model::access::{AccessRequest, Review, Verdict};
 use crate::model::audit::{format_at, AuditEvent};
 
 /// One CSV cell, quoted when needed and defused against formula injection.
@@ -45,19 +46,6 @@ fn names(reviews: &[&Review], verdict: Verdict) -> String {
         .join(";")
 }
 
-/// The state a request was in at the end of the period.
-pub fn state_at(r: &AccessRequest, at: DateTime<Utc>) -> &'static str {
-    if r.ended_at.is_some_and(|t| t < at) {
-        r.state.as_str()
-    } else if r.activated_at.is_some_and(|t| t < at) {
-        State::Active.as_str()
-    } else if r.decided_at.is_some_and(|t| t < at) {
-        State::Approved.as_str()
-    } else {
-        State::Pending.as_str()
-    }
-}
-
 /// `access_grants.csv`: one row per request alive in the period, as of its end.
 pub fn access_grants(
     requests: &[AccessRequest],
@@ -87,11 +75,13 @@ pub fn access_grants(
     .map(String::from));
     for r in requests {
         let rv = reviews.get(r.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-        let ended = r.ended_at.filter(|t| *t < period.to);
+        let ended = ended_by(r, period.to);
         let how = match (ended, &r.end_reason) {
-            (Some(_), Some(why)) => format!("{}: {why}", r.state.as_str()),
-            (Some(_), None) => r.state.as_str().to_string(),
-            _ => String::new(),
+            (None, _) => String::new(),
+            (Some(_), Some(why)) if r.ended_at == ended => {
+                format!("{}: {why}", ended_as(r, period.to))
+            }
+            (Some(_), _) => ended_as(r, period.to).to_string(),
         };
         out.push_str(&row(&[
             r.id.clone(),
@@ -103,7 +93,7 @@ pub fn access_grants(
             format_at(r.created_at),
             time(r.decided_at, period),
             time(r.activated_at, period),
-            time(r.ended_at, period),
+            ended.map(format_at).unwrap_or_default(),
             how,
             names(rv, Verdict::Approve),
             names(rv, Verdict::Deny),
@@ -114,13 +104,6 @@ pub fn access_grants(
         ]));
     }
     out
-}
-
-/// Whether `r` was an active grant at `at`.
-pub fn held_at(r: &AccessRequest, at: DateTime<Utc>) -> bool {
-    r.activated_at.is_some_and(|t| t < at)
-        && r.ended_at.is_none_or(|t| t >= at)
-        && r.expires_at.is_none_or(|t| t > at)
 }
 
 /// `access_list_END.csv`: who held which access at the end of the period.
@@ -182,19 +165,14 @@ pub fn policy_changes(events: &[AuditEvent]) -> String {
         serde_json::Value::Null => String::new(),
         v => v.to_string(),
     };
-    for e in events {
-        let hash = if e.outcome == "success" {
-            s(e, "hash")
-        } else {
-            s(e, "hash_in_force")
-        };
+    for (e, (hash, previous)) in events.iter().zip(policy_hashes(events)) {
         out.push_str(&row(&[
             e.seq.to_string(),
             format_at(e.at),
             e.kind.clone(),
             e.outcome.clone(),
             hash,
-            s(e, "previous_hash"),
+            previous,
             s(e, "changed_by"),
             s(e, "trigger"),
             s(e, "files"),
@@ -202,6 +180,30 @@ pub fn policy_changes(events: &[AuditEvent]) -> String {
         ]));
     }
     out
+}
+
+/// Each policy event's hash (the one loaded, or the one still in force when a load was
+/// refused) and the hash in force before it: the event's own `previous_hash`, else the
+/// hash of the policy event before it in the list (unknown for the first).
+pub fn policy_hashes(events: &[AuditEvent]) -> Vec<(String, String)> {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let mut before = String::new();
+    events
+        .iter()
+        .map(|e| {
+            let hash = if e.outcome == "success" {
+                text(&e.details["hash"])
+            } else {
+                text(&e.details["hash_in_force"])
+            };
+            let previous = match text(&e.details["previous_hash"]) {
+                p if p.is_empty() => before.clone(),
+                p => p,
+            };
+            before = hash.clone();
+            (hash, previous)
+        })
+        .collect()
 }
 
 #[cfg(test)]

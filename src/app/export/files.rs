@@ -12,6 +12,9 @@ pub enum ExportError {
     /// Reading the log failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The period starts at or after the time of export: nothing in it has happened.
+    #[error("the period starts in the future; nothing in it has happened yet")]
+    NotStarted,
     /// Writing the bundle failed.
     #[error("writing {path}: {source}")]
     Io {

@@ -85,9 +85,13 @@ impl Manifest {
 
 /// The selection a bundle was made of, as queries with their parameters (the manifest's
 /// `query`).
-pub(super) fn query_description(period: &Period, seqs: Option<(i64, i64)>) -> serde_json::Value {
+pub(super) fn query_description(
+    period: &Period,
+    asked: &Period,
+    seqs: Option<(i64, i64)>,
+) -> serde_json::Value {
     use crate::model::domain::to_ms;
-    serde_json::json!({
+    let mut q = serde_json::json!({
         "period_events": "SELECT MIN(seq), MAX(seq) FROM audit_events WHERE at >= $from_ms AND at < $to_ms",
         "events": "SELECT * FROM audit_events WHERE seq >= $first_seq AND seq <= $last_seq ORDER BY seq",
         "chain_before": "SELECT * FROM audit_events WHERE seq >= $chain.start_seq AND seq < $first_seq ORDER BY seq",
@@ -104,5 +108,13 @@ pub(super) fn query_description(period: &Period, seqs: Option<(i64, i64)>) -> se
             "last_seq": seqs.map(|s| s.1),
         },
         "times": "UTC; every time column holds milliseconds since the Unix epoch",
-    })
+    });
+    if asked.to != period.to {
+        // The period asked for ended in the future; every file stops at the export.
+        q["parameters"]["asked_to"] = serde_json::json!(format_at(asked.to));
+        q["clipped"] = serde_json::json!(
+            "the period asked for ends after the export; `to` is the time of export"
+        );
+    }
+    q
 }

@@ -3,9 +3,10 @@
 //! manifest. [`bundle`] verifies one offline.
 //!
 //! Writing one: [`chain`] writes and verifies the events, [`access_files`] the CSVs and
-//! the report ([`csv`], [`stats`], [`report`]), [`manifest`] describes and signs it all,
-//! [`files`] hashes each file as it is written; [`period`] reads the period asked for
-//! and [`archive`] carries the directory as one tar stream.
+//! the report ([`csv`], [`stats`], [`report`], each reading a request's state at the
+//! period's end through [`as_of`]), [`manifest`] describes and signs it all, [`files`]
+//! hashes each file as it is written; [`period`] reads the period asked for and clips it
+//! to the time of export, and [`archive`] carries the directory as one tar stream.
 //!
 //! Files: `events.jsonl` (the period's events), `chain_before.jsonl` and
 //! `chain_after.jsonl` (the events between the period's edges and the nearest
@@ -14,6 +15,7 @@
 
 mod access_files;
 pub mod archive;
+pub mod as_of;
 pub mod bundle;
 mod chain;
 pub mod csv;
@@ -42,16 +44,20 @@ use self::manifest::query_description;
 pub use self::manifest::{ChainRange, FileEntry, Manifest, FORMAT, MANIFEST_DOMAIN};
 pub use self::stats::Period;
 
-/// Writes the bundle of `period` into `dir` (which must exist and should be empty).
-/// The log is read in one snapshot and verified as it is written.
+/// Writes the bundle of `asked` into `dir` (which must exist and should be empty), the
+/// period clipped to `now`, the time of export (see [`period::clip`]), for every file alike; the report and
+/// the manifest's query say when it was clipped. The log is read in one snapshot and
+/// verified as it is written.
 pub async fn write_bundle(
     store: &Store,
     key: &AuditKey,
-    period: Period,
+    asked: Period,
     requested_by: &str,
     dir: &Path,
     progress: Progress<'_>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Manifest, Option<Problem>), ExportError> {
+    let period = period::clip(asked, now).ok_or(ExportError::NotStarted)?;
     let mut tx = store.begin_read().await?;
     let seqs = tx.audit_seq_range(period.from, period.to).await?;
     let span = Span::new(seqs, &tx.checkpoints_between(1, i64::MAX).await?);
@@ -63,11 +69,14 @@ pub async fn write_bundle(
         tally,
         problem,
     } = chain;
-    let generated_at = format_at(chrono::Utc::now());
+    let generated_at = format_at(now);
     files.extend(access_files::write_access(
         dir,
         &span,
-        &period,
+        &access_files::Periods {
+            period: &period,
+            asked: &asked,
+        },
         &access,
         &tally,
         problem.as_ref(),
@@ -79,7 +88,7 @@ pub async fn write_bundle(
         generated_at,
         requested_by: requested_by.to_string(),
         period,
-        query: query_description(&period, seqs),
+        query: query_description(&period, &asked, seqs),
         chain: ChainRange {
             start_seq: span.start_seq,
             start_prev_hash: span.start_prev_hash,

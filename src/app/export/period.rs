@@ -1,5 +1,5 @@
 //! Reading an export period from the command line or the API: days (`2026-07-01`, the
-//! whole day in UTC) or instants (RFC 3339).
+//! whole day in UTC) or instants (RFC 3339); and clipping it to the time of export.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -58,9 +58,31 @@ pub fn parse(from: &str, to: &str) -> Result<Period, String> {
     })
 }
 
+/// `period` ending no later than `now`: what has not happened yet cannot be evidence, and
+/// a grant "held at the end" of a period that ends tomorrow is a guess. `None` when the
+/// period starts at or after `now`.
+pub fn clip(period: Period, now: DateTime<Utc>) -> Option<Period> {
+    (period.from < now).then(|| Period {
+        from: period.from,
+        to: period.to.min(now),
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{clip, parse};
+
+    #[test]
+    fn a_period_is_clipped_to_now_and_one_that_has_not_started_is_refused() {
+        let p = parse("2026-07-01", "2026-07-31").unwrap();
+        let mid = parse("2026-07-10T12:00:00Z", "2026-07-11T00:00:00Z")
+            .unwrap()
+            .from;
+        assert_eq!(clip(p, mid).unwrap().to, mid);
+        let after = parse("2026-09-01", "2026-09-02").unwrap().from;
+        assert_eq!(clip(p, after), Some(p));
+        assert_eq!(clip(p, p.from), None);
+    }
 
     #[test]
     fn days_cover_whole_days_and_instants_are_exact() {

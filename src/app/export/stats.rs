@@ -121,8 +121,11 @@ pub fn access_figures(
         if r.breakglass && in_period(Some(r.created_at), period) {
             f.breakglass_use(r, rv);
         }
-        if in_period(r.ended_at, period) && r.activated_at.is_some() {
-            *f.ended_how.entry(r.state.as_str().to_string()).or_default() += 1;
+        // Ended as the CSVs say: by its recorded end or its expiry, whichever came first.
+        let ended = crate::app::export::as_of::ended_by(r, period.to);
+        if ended.is_some_and(|t| t >= period.from) && r.activated_at.is_some() {
+            let how = crate::app::export::as_of::state_at(r, period.to);
+            *f.ended_how.entry(how.to_string()).or_default() += 1;
         }
     }
     f

@@ -179,7 +179,7 @@ pub async fn export(
         .tempdir_in(&exports)
         .map_err(failed)?;
     let manifest = audit
-        .export_audit(&p, period, work.path(), &origin, &|_, _| {})
+        .export_audit(&p, period, work.path(), &origin, &|_, _| {}, Utc::now())
         .await?;
     let tar_file = tempfile::Builder::new()
         .prefix("export-")

@@ -4,8 +4,9 @@
 
 use std::fmt::Write;
 
+use crate::app::export::csv::policy_hashes;
 use crate::app::export::report::blocks::{pairs, table};
-use crate::app::export::report::charts::{approval_buckets, bar_chart, days};
+use crate::app::export::report::charts::{approval_buckets, bar_chart, days, Chart};
 use crate::app::export::report::input::ReportInput;
 use crate::model::audit::{format_at, EventKind};
 
@@ -23,7 +24,11 @@ pub(super) fn restricted(o: &mut String, input: &ReportInput) {
     );
     table(o, &["resource#role", "grants"], pairs(&a.by_resource));
     o.push_str(&bar_chart(
-        "Grants activated per day",
+        &Chart {
+            title: "Grants activated per day",
+            x_axis: "day (UTC, month-day)",
+            y_axis: "grants activated",
+        },
         &days(input.period, &a.grants_per_day),
     ));
     let _ = write!(
@@ -41,7 +46,11 @@ pub(super) fn authorized(o: &mut String, input: &ReportInput) {
     o.push_str("<h2>CC6.2 Access is authorized before it is granted</h2><p class=\"crit\">On whose approval.</p>");
     table(o, &["approver", "approvals"], pairs(&a.approvers));
     o.push_str(&bar_chart(
-        "Time from request to approval",
+        &Chart {
+            title: "Time from request to approval",
+            x_axis: "time from request to approval",
+            y_axis: "requests",
+        },
         &approval_buckets(&a.minutes_to_approval),
     ));
     let _ = write!(
@@ -67,7 +76,7 @@ pub(super) fn removed(o: &mut String, input: &ReportInput) {
                     format_at(e.at),
                     e.kind.clone(),
                     e.subject.clone().unwrap_or_default(),
-                    e.actor.clone(),
+                    input.person(&e.actor).to_string(),
                     e.reason.clone().unwrap_or_default(),
                 ]
             })
@@ -116,19 +125,24 @@ pub(super) fn policy_changes(o: &mut String, input: &ReportInput) {
     o.push_str("<h2>Policy changes</h2>");
     table(
         o,
-        &["when", "event", "outcome", "hash", "changed by"],
+        &[
+            "when",
+            "event",
+            "outcome",
+            "hash",
+            "previous hash",
+            "changed by",
+        ],
         t.policy
             .iter()
-            .map(|e| {
+            .zip(policy_hashes(&t.policy))
+            .map(|(e, (hash, previous))| {
                 vec![
                     format_at(e.at),
                     e.kind.clone(),
                     e.outcome.clone(),
-                    e.details["hash"]
-                        .as_str()
-                        .or(e.details["hash_in_force"].as_str())
-                        .unwrap_or("")
-                        .to_string(),
+                    hash,
+                    previous,
                     e.details["changed_by"].as_str().unwrap_or("").to_string(),
                 ]
             })

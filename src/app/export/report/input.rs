@@ -25,4 +25,15 @@ pub struct ReportInput<'a> {
     pub requests: usize,
     /// Grants held at the end.
     pub held_at_end: usize,
+    /// The end asked for, when it was after the export and the period was clipped.
+    pub asked_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The email of each user who acted in the period, by user id.
+    pub emails: &'a std::collections::HashMap<String, String>,
+}
+
+impl ReportInput<'_> {
+    /// A user as the report names people: their email when known, else their id.
+    pub fn person<'s>(&'s self, user_id: &'s str) -> &'s str {
+        self.emails.get(user_id).map_or(user_id, String::as_str)
+    }
 }

@@ -9,7 +9,7 @@ mod criteria;
 mod input;
 mod overview;
 
-pub use self::charts::bar_chart;
+pub use self::charts::{bar_chart, Chart};
 pub use self::input::ReportInput;
 
 /// The whole page, section by section.

@@ -27,6 +27,14 @@ pub(super) fn heading(o: &mut String, input: &ReportInput) {
         esc(&input.generated_at),
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(asked) = input.asked_to {
+        let _ = write!(
+            o,
+            "<p class=\"sub\">The period asked for ends {}, after this export: it is clipped to {}, the time of export, in this report and in every file of the bundle. Figures \"at the end\" are as of then.</p>",
+            esc(&format_at(asked)),
+            esc(&format_at(input.period.to))
+        );
+    }
 }
 
 /// Whether the chain verified, and the figures at a glance.
