@@ -144,7 +144,9 @@ impl Access {
         Ok(self.view(r, reviews))
     }
 
-    /// The caller's requests, or those the caller may review and has not.
+    /// The caller's requests, or those the caller may review and has not. A request whose
+    /// role asks for a fresher login than the caller's still waits for them (they can
+    /// log in again), so it is listed: the CLI, the API and Slack show the same list.
     pub async fn list_requests(
         &self,
         p: &Principal,
@@ -159,17 +161,20 @@ impl Access {
             let mut out = Vec::new();
             for r in candidates {
                 let waiting = r.state == State::Pending || r.breakglass;
+                let eligible = match crate::model::policy::review::may_review(
+                    &policy,
+                    &who(p),
+                    p.auth_time,
+                    &r.resource,
+                    &r.role,
+                    &r.requester_id,
+                    Utc::now(),
+                ) {
+                    Ok(_) => true,
+                    Err(refusal) => refusal.code == "login_not_fresh",
+                };
                 if waiting
-                    && crate::model::policy::review::may_review(
-                        &policy,
-                        &who(p),
-                        p.auth_time,
-                        &r.resource,
-                        &r.role,
-                        &r.requester_id,
-                        Utc::now(),
-                    )
-                    .is_ok()
+                    && eligible
                     && !tx
                         .reviews(&r.id)
                         .await?
