@@ -4,15 +4,25 @@
 //!
 //! - [`notify`]: the outbox, written with the request change and drained with retries.
 //! - [`binding`]: a Slack user to a latchkey principal (verified email or one-time code).
+//! - [`payload`]: the interaction payloads Slack posts, as read.
+//! - [`answer`]: acting once per interaction, and answering the user ephemerally.
 //! - [`interactions`]: Approve and Deny clicks.
+//! - [`review`]: a review from Slack, bound to its latchkey user and decided by the policy.
+//! - [`deny`]: the modal that asks a Deny for its reason, and its submission.
 //! - [`commands`]: the `/latchkey` slash command (`request`, `status`, `link`).
 //! - [`fresh`]: confirming at the identity provider, for roles that ask for a fresh login.
+//! - [`advice`]: what a reviewer whose login is not fresh enough must do for a click to count.
 
+pub mod advice;
+pub mod answer;
 pub mod binding;
 pub mod commands;
+pub mod deny;
 pub mod fresh;
 pub mod interactions;
 pub mod notify;
+pub mod payload;
+pub mod review;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -160,6 +160,22 @@ impl Tx {
         .await
     }
 
+    /// When `user_id` last logged in with the development login, among their live
+    /// development sessions (none: `None`).
+    pub async fn last_dev_login(
+        &mut self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (at,): (Option<i64>,) = sql("SELECT MAX(auth_time) FROM sessions
+             WHERE user_id = $1 AND dev AND revoked_at IS NULL AND expires_at > $2")
+        .bind(user_id)
+        .bind(to_ms(now))
+        .fetch_one(self)
+        .await?;
+        Ok(at.map(from_ms))
+    }
+
     /// Remembers a browser login's nonce until `expires_at`, after forgetting expired
     /// ones; false (nothing stored) when `max_pending` attempts are already pending.
     pub async fn insert_login_attempt(

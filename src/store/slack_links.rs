@@ -29,10 +29,12 @@ pub struct Confirmation {
     pub pkce_verifier: String,
     /// Until (ms).
     pub expires_at: i64,
+    /// The reviewer's comment (a denial's reason).
+    pub comment: Option<String>,
 }
 
 const CONFIRMATION_COLUMNS: &str =
-    "id, state, request_id, verdict, slack_user_id, user_id, nonce, pkce_verifier, expires_at";
+    "id, state, request_id, verdict, slack_user_id, user_id, nonce, pkce_verifier, expires_at, comment";
 
 impl Tx {
     /// The latchkey user and binding method (`code`, `email`) of a Slack user.
@@ -135,7 +137,7 @@ impl Tx {
     pub async fn slack_insert_confirmation(&mut self, f: &Confirmation) -> Result<(), StoreError> {
         sql(format!(
             "INSERT INTO slack_confirmations ({CONFIRMATION_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(&f.id)
         .bind(&f.state)
@@ -146,6 +148,7 @@ impl Tx {
         .bind(&f.nonce)
         .bind(&f.pkce_verifier)
         .bind(f.expires_at)
+        .bind(&f.comment)
         .execute(self)
         .await?;
         Ok(())

@@ -58,6 +58,7 @@ mod ssh_fixture;
 mod ssh_krl;
 mod ssh_sessions;
 mod startup_checks;
+mod slack_review;
 mod store;
 mod tls;
 mod tokens;

@@ -729,6 +729,16 @@ async fn slack_approval_of_a_fresh_login_role_counts_only_after_the_bound_review
         link.starts_with(&format!("{}/v1/slack/confirm/", app.url)),
         "{link}"
     );
+    // The answer says exactly what makes the click count.
+    let told = ephemeral_for(&fake, "1700000600.000006").await;
+    for needle in [
+        "reviewing aws:prod#admin needs a login within the last 12h",
+        "within 10m and sign in at your identity provider",
+        "your approval counts as soon as the provider confirms it is you",
+    ] {
+        assert!(told.contains(needle), "{needle:?} in {told}");
+    }
+    assert!(!told.contains("run `latchkey login`"), "{told}");
     let view = state_of_as_broker(&app, &first.id).await;
     assert_eq!(view.0, "pending");
 

@@ -1,7 +1,9 @@
 //! A local fake of Slack's Web API, speaking its JSON: `chat.postMessage`, `chat.update`,
-//! `users.info`, `users.lookupByEmail`, `auth.test` (bearer token checked, `{"ok": false, "error"}` on
-//! failure, 429 with `Retry-After` when told to be down), and `response_url`s. It records
-//! every message posted, updated, and every ephemeral answer.
+//! `views.open`, `users.info`, `users.lookupByEmail`, `auth.test` (bearer token checked,
+//! `{"ok": false, "error"}` on failure, 429 with `Retry-After` when told to be down), and
+//! `response_url`s. It records every message posted, updated, every modal opened and
+//! every ephemeral answer, and builds the `view_submission` payload Slack would post
+//! when a user submits an opened modal.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,12 +25,15 @@ pub struct Recorded {
     pub updates: Vec<Value>,
     /// Bodies posted to response URLs.
     pub responses: Vec<Value>,
+    /// Modals opened, as Slack holds them (with `id`), and the trigger each was opened with.
+    pub views: Vec<(String, Value)>,
     /// Calls refused because the fake was down.
     pub refused: u32,
     users: HashMap<String, Value>,
     /// Answer this many further Web API calls with 429.
     down_for: u32,
     next_ts: u64,
+    next_view: u64,
 }
 
 #[derive(Clone)]
@@ -118,6 +123,85 @@ async fn update(
     }))
 }
 
+/// Slack's limits on a modal (Block Kit reference, "Modal view"): type `modal`, a plain
+/// text title of at most 24 characters, a submit button whenever it has an input block,
+/// at most 100 blocks, `private_metadata` of at most 3000 and `callback_id` of at most 255
+/// characters; an input block has a label and one element with an `action_id`.
+fn valid_modal(view: &Value) -> bool {
+    let text_of = |v: &Value, max: usize| {
+        v["type"] == "plain_text"
+            && v["text"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty() && t.chars().count() <= max)
+    };
+    let Some(blocks) = view["blocks"].as_array() else {
+        return false;
+    };
+    let inputs_ok = blocks.iter().filter(|b| b["type"] == "input").all(|b| {
+        text_of(&b["label"], 2000)
+            && b["element"]["action_id"].is_string()
+            && b["block_id"].is_string()
+    });
+    let has_input = blocks.iter().any(|b| b["type"] == "input");
+    view["type"] == "modal"
+        && text_of(&view["title"], 24)
+        && (!has_input || text_of(&view["submit"], 24))
+        && blocks.len() <= 100
+        && inputs_ok
+        && view["private_metadata"]
+            .as_str()
+            .is_none_or(|m| m.len() <= 3000)
+        && view["callback_id"].as_str().is_none_or(|c| c.len() <= 255)
+}
+
+async fn views_open(
+    State(state): State<Arc<Mutex<Recorded>>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = gate(&state, &headers) {
+        return r;
+    }
+    let Some(trigger) = body["trigger_id"].as_str().filter(|t| !t.is_empty()) else {
+        return error("invalid_arguments");
+    };
+    let mut s = state.lock().unwrap();
+    // A trigger opens one view.
+    if s.views.iter().any(|(t, _)| t == trigger) {
+        return error("exchanged_trigger_id");
+    }
+    if !valid_modal(&body["view"]) {
+        return error("invalid_arguments");
+    }
+    s.next_view += 1;
+    let id = format!("V0FAKE{:04}", s.next_view);
+    let mut view = body["view"].clone();
+    for (k, v) in [
+        ("id", json!(id)),
+        ("team_id", json!("T0FAKE")),
+        ("state", json!({"values": {}})),
+        ("hash", json!(format!("1700000000.{id}"))),
+        ("root_view_id", json!(id)),
+        ("previous_view_id", Value::Null),
+        ("app_id", json!("A0FAKE")),
+        ("bot_id", json!("B0FAKE")),
+        ("external_id", json!("")),
+        ("clear_on_close", json!(false)),
+        ("notify_on_close", json!(false)),
+        ("app_installed_team_id", json!("T0FAKE")),
+    ] {
+        view[k] = v;
+    }
+    if view["private_metadata"].is_null() {
+        view["private_metadata"] = json!("");
+    }
+    if view["callback_id"].is_null() {
+        view["callback_id"] = json!("");
+    }
+    s.views.push((trigger.to_string(), view.clone()));
+    ok(json!({"ok": true, "view": view}))
+}
+
 async fn users_info(
     State(state): State<Arc<Mutex<Recorded>>>,
     headers: HeaderMap,
@@ -180,6 +264,7 @@ impl FakeSlack {
         let app = Router::new()
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/chat.update", post(update))
+            .route("/api/views.open", post(views_open))
             .route("/api/users.info", post(users_info))
             .route("/api/users.lookupByEmail", post(lookup_by_email))
             .route("/api/auth.test", post(auth_test))
@@ -236,6 +321,41 @@ impl FakeSlack {
 
     pub fn responses(&self) -> Vec<Value> {
         self.state.lock().unwrap().responses.clone()
+    }
+
+    /// Modals opened, with the trigger each was opened with.
+    pub fn views(&self) -> Vec<(String, Value)> {
+        self.state.lock().unwrap().views.clone()
+    }
+
+    /// The form body Slack posts when `user` submits the opened modal `view`, each of
+    /// its text inputs holding `value` (`None`: left empty, which Slack sends as null).
+    pub fn view_submission(&self, view: &Value, user: &str, value: Option<&str>) -> String {
+        let mut values = serde_json::Map::new();
+        for b in view["blocks"].as_array().unwrap() {
+            if b["type"] == "input" {
+                let element = &b["element"];
+                values.insert(
+                    b["block_id"].as_str().unwrap().to_string(),
+                    json!({ element["action_id"].as_str().unwrap(): {"type": element["type"], "value": value} }),
+                );
+            }
+        }
+        let mut submitted = view.clone();
+        submitted["state"] = json!({ "values": values });
+        let payload = json!({
+            "type": "view_submission",
+            "team": {"id": "T0FAKE", "domain": "example"},
+            "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": "T0FAKE"},
+            "api_app_id": "A0FAKE", "token": "legacy-verification-token",
+            "trigger_id": format!("{}.submit", view["id"].as_str().unwrap()),
+            "view": submitted,
+            "response_urls": [],
+            "is_enterprise_install": false, "enterprise": null,
+        });
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish()
     }
 
     pub fn refused(&self) -> u32 {

@@ -1467,6 +1467,7 @@ async fn a_slack_confirmation_is_taken_once_before_it_expires(store: Store) {
         nonce: format!("nonce-{id}"),
         pkce_verifier: format!("pkce-{id}"),
         expires_at: to_ms(now + Duration::minutes(mins)),
+        comment: Some(format!("because {id}")),
     };
     tx.slack_insert_confirmation(&confirmation("f1", "st1", 10))
         .await

@@ -1,4 +1,4 @@
-//! The Slack Web API client: `chat.postMessage`, `chat.update`, `users.info`,
+//! The Slack Web API client: `chat.postMessage`, `chat.update`, `views.open`, `users.info`,
 //! `users.lookupByEmail`, `auth.test`, and posts to an interaction's `response_url`. Slack answers
 //! HTTP 200 with `{"ok": false, "error": "…"}` on failure and 429 with `Retry-After` when
 //! rate limited. The bot token travels only in the `Authorization` header and is never
@@ -184,6 +184,17 @@ impl SlackApi {
         self.call_json(
             "chat.update",
             &json!({"channel": channel, "ts": ts, "text": text, "blocks": blocks}),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Opens a modal for the user whose interaction gave `trigger_id` (valid for three
+    /// seconds after the click, once).
+    pub async fn views_open(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
+        self.call_json(
+            "views.open",
+            &json!({"trigger_id": trigger_id, "view": view}),
         )
         .await
         .map(drop)

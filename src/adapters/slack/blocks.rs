@@ -27,6 +27,9 @@ pub struct MessageView<'a> {
     pub first_request: bool,
     /// The role asks reviewers for a login this recent.
     pub fresh_login: Option<Duration>,
+    /// Whether a fresh login is confirmed at an identity provider (false on a development
+    /// server, where the development login is the login).
+    pub provider: bool,
 }
 
 /// Escapes text for Slack's mrkdwn (`&`, `<`, `>`), cut to `max` characters.
@@ -143,11 +146,15 @@ fn flags(v: &MessageView<'_>) -> Vec<String> {
     }
     flags.push(format!("Approvers: {}", escape(v.reviewers, 500)));
     if let Some(window) = v.fresh_login {
-        flags.push(format!(
-            "Reviewers need a login within {}: a click leads to the identity provider (or use `latchkey approve {}`)",
-            duration::format(window),
-            r.id
-        ));
+        let window = duration::format(window);
+        flags.push(if v.provider {
+            format!(
+                "Reviewers need a login within {window}: a click answers with a single-use link to sign in at the identity provider (or use `latchkey approve {}`)",
+                r.id
+            )
+        } else {
+            format!("Reviewers need a development login (`latchkey login --dev`) within {window}; then a click counts")
+        });
     }
     flags
 }
@@ -259,6 +266,7 @@ mod tests {
             reviewers: "group:sre",
             first_request: true,
             fresh_login: None,
+            provider: true,
         })
         .1
     }

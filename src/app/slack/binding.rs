@@ -68,7 +68,9 @@ impl BindError {
 #[derive(Debug, Clone)]
 pub struct Bound {
     /// The principal, with groups as of their last latchkey login and no `auth_time`
-    /// (a click is not a login, so a role that asks for a fresh login refuses it).
+    /// (a click is not a login, so a role that asks for a fresh login refuses it), except
+    /// on a development server, where the user's last development login counts (there
+    /// is no identity provider to confirm at).
     pub principal: Principal,
     /// `code` or `email`.
     pub method: &'static str,
@@ -141,7 +143,7 @@ pub async fn resolve(
     }
     if let Some(u) = linked_by_code(slack, slack_user_id).await? {
         return Ok(Bound {
-            principal: principal(u, slack_user_id, now)?,
+            principal: with_dev_login(slack, principal(u, slack_user_id, now)?, now).await?,
             method: "code",
         });
     }
@@ -155,9 +157,24 @@ pub async fn resolve(
     };
     let u = bind_by_email(slack, slack_user_id, &email, now).await?;
     Ok(Bound {
-        principal: principal(u, slack_user_id, now)?,
+        principal: with_dev_login(slack, principal(u, slack_user_id, now)?, now).await?,
         method: "email",
     })
+}
+
+/// On a development server, a development user's last development login (of a live
+/// session) is their `auth_time`: the development login is the only login there is.
+async fn with_dev_login(
+    slack: &Slack,
+    mut p: Principal,
+    now: DateTime<Utc>,
+) -> Result<Principal, BindError> {
+    if slack.core.config.dev && p.dev {
+        let mut tx = slack.core.store.begin_read().await?;
+        p.auth_time = tx.last_dev_login(&p.user_id, now).await?;
+        tx.commit().await?;
+    }
+    Ok(p)
 }
 
 /// The latchkey user a Slack user was linked to by a one-time code, if any.

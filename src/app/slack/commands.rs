@@ -6,8 +6,10 @@
 use chrono::Utc;
 
 use crate::app::services::Slack;
+use crate::app::slack::answer::{first_time, reply, said};
 use crate::app::slack::binding;
-use crate::app::slack::interactions::{first_time, form, reply, said};
+use crate::app::slack::payload::form;
+use crate::model::access::AccessRequest;
 use crate::model::audit::Origin;
 use crate::model::policy::decide::Ask;
 
@@ -151,31 +153,39 @@ async fn status(slack: &Slack, p: &crate::model::domain::Principal, id: Option<&
     let mine = slack.access.list_requests(p, false).await;
     let to_review = slack.access.list_requests(p, true).await;
     match (mine, to_review) {
-        (Ok(mine), Ok(to_review)) => {
-            let mut lines: Vec<String> = mine
-                .iter()
-                .take(5)
-                .map(|r| {
-                    format!(
-                        "• `{}` {}#{}: {}",
-                        r.id,
-                        r.resource,
-                        r.role,
-                        r.state.as_str()
-                    )
-                })
-                .collect();
-            if lines.is_empty() {
-                lines.push("You have no requests.".into());
-            }
-            lines.push(format!(
-                "{} request(s) wait for your review.",
-                to_review.len()
-            ));
-            lines.join("\n")
-        }
+        (Ok(mine), Ok(to_review)) => status_text(&mine, &to_review),
         (Err(e), _) | (_, Err(e)) => said(&e),
     }
+}
+
+/// The caller's last five requests, then every request waiting for their review: the
+/// list `latchkey requests --to-review` shows.
+fn status_text(mine: &[AccessRequest], to_review: &[AccessRequest]) -> String {
+    let line = |r: &AccessRequest| {
+        format!(
+            "• `{}` {}#{}: {}",
+            r.id,
+            r.resource,
+            r.role,
+            r.state.as_str()
+        )
+    };
+    let mut lines: Vec<String> = mine.iter().take(5).map(line).collect();
+    if lines.is_empty() {
+        lines.push("You have no requests.".into());
+    }
+    lines.push(format!(
+        "{} request(s) wait for your review{}",
+        to_review.len(),
+        if to_review.is_empty() { "." } else { ":" }
+    ));
+    lines.extend(to_review.iter().map(|r| {
+        format!(
+            "• `{}` {}#{} by {}",
+            r.id, r.resource, r.role, r.requester_name
+        )
+    }));
+    lines.join("\n")
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::model::random::random_id;
 use crate::store::Confirmation;
 
 /// How long a confirmation link works.
-const LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+pub const LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
 /// Path of the link a reviewer opens.
 pub const CONFIRM_PATH: &str = "/v1/slack/confirm";
 /// Path the provider redirects back to (register `{public_url}/v1/slack/callback` with the provider).
@@ -72,13 +72,24 @@ fn redirect_uri(slack: &Slack) -> String {
     format!("{}{CALLBACK_PATH}", slack.core.config.public_url)
 }
 
+/// A Slack review that waits for a fresh login: who, on what, which way, and why.
+pub struct Pending<'a> {
+    /// The Slack user who clicked.
+    pub slack_user_id: &'a str,
+    /// The latchkey user they are bound to.
+    pub user_id: &'a str,
+    /// The request.
+    pub request_id: &'a str,
+    /// Approve or deny.
+    pub verdict: Verdict,
+    /// The reviewer's comment (a denial's reason).
+    pub comment: Option<&'a str>,
+}
+
 /// Records a pending confirmation; returns the link to show the reviewer.
 pub async fn offer(
     slack: &Slack,
-    slack_user_id: &str,
-    user_id: &str,
-    request_id: &str,
-    verdict: Verdict,
+    p: &Pending<'_>,
     now: DateTime<Utc>,
 ) -> Result<String, ServiceError> {
     if slack.core.config.oidc.is_none() {
@@ -87,17 +98,18 @@ pub async fn offer(
     let c = Confirmation {
         id: random_id()?,
         state: random_id()?,
-        request_id: request_id.to_string(),
-        verdict: match verdict {
+        request_id: p.request_id.to_string(),
+        verdict: match p.verdict {
             Verdict::Approve => "approve",
             Verdict::Deny => "deny",
         }
         .to_string(),
-        slack_user_id: slack_user_id.to_string(),
-        user_id: user_id.to_string(),
+        slack_user_id: p.slack_user_id.to_string(),
+        user_id: p.user_id.to_string(),
         nonce: random_id()?,
         pkce_verifier: random_id()?,
         expires_at: crate::model::domain::to_ms(now + LIFETIME),
+        comment: p.comment.map(String::from),
     };
     let mut tx = slack.core.store.begin().await?;
     tx.slack_insert_confirmation(&c).await?;
@@ -159,7 +171,7 @@ pub async fn finish(
             &principal,
             &c.request_id,
             verdict,
-            None,
+            c.comment.clone(),
             origin,
             Some(&via),
             now,

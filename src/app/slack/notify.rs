@@ -275,6 +275,7 @@ fn render_message(
         reviewers: &reviewers,
         first_request,
         fresh_login: role.and_then(|role| role.reviewer_fresh_login),
+        provider: slack.core.config.oidc.is_some(),
     };
     blocks::render(&view)
 }

@@ -5,11 +5,12 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, Redirect};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
 use chrono::Utc;
 
-use crate::app::slack::{commands, fresh, interactions};
+use crate::app::slack::payload::{self, Interaction};
+use crate::app::slack::{commands, deny, fresh, interactions};
 use crate::app::{LinkCode, Slack};
 use crate::edges::http::error::ApiError;
 use crate::edges::http::slack_signing as signing;
@@ -63,10 +64,10 @@ fn bad_payload(message: String) -> ApiError {
 
 /// The form Slack posts to the interaction webhook, as the OpenAPI document shows it: the
 /// handler takes the raw body, whose signature it checks before anything is parsed
-/// (`interactions::parse_interaction`).
+/// (`payload::parse_interaction`).
 #[derive(utoipa::ToSchema)]
 pub struct InteractionForm {
-    /// The `block_actions` JSON.
+    /// The `block_actions` or `view_submission` JSON.
     pub payload: String,
 }
 
@@ -91,26 +92,36 @@ pub struct CommandForm {
 
 #[utoipa::path(
     post, path = "/v1/slack/interactions", tag = "slack",
-    summary = "Slack's interaction webhook (Approve and Deny buttons): form body `payload=<block_actions JSON>`, signed by Slack (X-Slack-Signature, X-Slack-Request-Timestamp within 5 minutes); answered 200 at once, the review follows",
+    summary = "Slack's interaction webhook: form body `payload=<JSON>`, signed by Slack (X-Slack-Signature, X-Slack-Request-Timestamp within 5 minutes). `block_actions` (Approve; Deny opens a modal asking for the reason) is answered 200 at once and the review follows; a `view_submission` of that modal is answered with an empty 200 (the denial follows) or `{\"response_action\": \"errors\"}` when the reason is missing",
     request_body(content = inline(InteractionForm), content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Accepted"),
+        (status = 200, description = "Accepted; for a modal submission without a reason, `{\"response_action\": \"errors\", \"errors\": {\"reason\": …}}`"),
         (status = 400, response = ApiError), (status = 401, response = ApiError),
         (status = 404, response = ApiError),
     ),
     security(("slack_signature" = [])),
 )]
-/// `POST /v1/slack/interactions`: button clicks. 200 at once; the review runs after.
+/// `POST /v1/slack/interactions`: button clicks (200 at once; the review runs after) and
+/// submitted modals (an empty 200 closes the modal; `response_action: errors` keeps it open).
 pub async fn interactions(
     State(slack): State<Slack>,
     origin: Origin,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     verify(&slack, &headers, &body)?;
-    let payload = interactions::parse_interaction(&body).map_err(bad_payload)?;
-    tokio::spawn(interactions::handle_actions(slack, payload, origin));
-    Ok(StatusCode::OK)
+    match payload::parse_interaction(&body).map_err(bad_payload)? {
+        Interaction::Actions(p) => {
+            tokio::spawn(interactions::handle_actions(slack, p, origin));
+        }
+        Interaction::Submission(s) => {
+            if let Some(answer) = deny::submitted(slack, s, origin).await {
+                return Ok(Json(answer).into_response());
+            }
+        }
+        Interaction::Other(kind) => tracing::debug!(%kind, "Slack: interaction not acted on"),
+    }
+    Ok(StatusCode::OK.into_response())
 }
 
 #[utoipa::path(
