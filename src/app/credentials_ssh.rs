@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::adapters::providers::ssh::{self, CertSpec};
-pub use crate::app::ssh_refusal::SshRefusal;
 use crate::app::error::ServiceError;
 use crate::app::issuance::Minted;
 use crate::app::services::Credentials;
+pub use crate::app::ssh_refusal::SshRefusal;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
 use crate::model::domain::Principal;
 use crate::model::duration;

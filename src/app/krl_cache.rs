@@ -24,4 +24,3 @@ pub struct KrlFile {
 pub struct KrlCache {
     pub(crate) last: Mutex<Option<(String, KrlFile)>>,
 }
-

@@ -312,4 +312,3 @@ pub struct CaPublic {
     #[serde(skip)]
     pub blob: Vec<u8>,
 }
-

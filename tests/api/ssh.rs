@@ -315,7 +315,19 @@ async fn the_shipped_fetcher_installs_a_list_whole_and_keeps_the_last_good_one()
     let (code, _, _) = fetch("http://127.0.0.1:9");
     assert_ne!(code, Some(0));
     assert_eq!(std::fs::read(&target).unwrap(), good);
-    assert_eq!(std::fs::read_dir(f.dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".latchkey")).count(), 0, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(f.dir.path())
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".latchkey"))
+            .count(),
+        0,
+        "no temporary file left"
+    );
     // The sshd snippet is one sshd takes.
     let _ = std::fs::create_dir_all("/run/sshd");
     let (code, _, err) = run(Command::new(tool("sshd").unwrap())

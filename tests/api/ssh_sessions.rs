@@ -23,7 +23,11 @@ fn open_session(f: &SshFixture, home: &Path, accepted_before: usize) -> std::pro
         .unwrap();
     let began = Instant::now();
     while f.log().matches("Accepted publickey").count() <= accepted_before {
-        assert!(began.elapsed() < Duration::from_secs(10), "no login: {}", f.log());
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "no login: {}",
+            f.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // The remote `sleep` starts just after the login is logged.
@@ -31,7 +35,10 @@ fn open_session(f: &SshFixture, home: &Path, accepted_before: usize) -> std::pro
     child
 }
 
-fn ended_within(child: &mut std::process::Child, within: Duration) -> Option<std::process::ExitStatus> {
+fn ended_within(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> Option<std::process::ExitStatus> {
     let began = Instant::now();
     while began.elapsed() < within {
         if let Some(status) = child.try_wait().unwrap() {
@@ -44,7 +51,9 @@ fn ended_within(child: &mut std::process::Child, within: Duration) -> Option<std
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_helper_ends_the_open_sessions_of_a_revoked_grant_and_no_others() {
-    let Some(mut f) = SshFixture::new() else { return };
+    let Some(mut f) = SshFixture::new() else {
+        return;
+    };
     let app = f.broker(None).await;
     f.start(&app).await;
     let (alice, bob) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -66,14 +75,23 @@ async fn the_host_helper_ends_the_open_sessions_of_a_revoked_grant_and_no_others
     // The list alone: the open session lives on.
     let (code, _, err) = fetch("no");
     assert_eq!(code, Some(0), "{err}");
-    assert!(ended_within(&mut a, Duration::from_millis(500)).is_none(), "a KRL does not end open sessions");
+    assert!(
+        ended_within(&mut a, Duration::from_millis(500)).is_none(),
+        "a KRL does not end open sessions"
+    );
     // With the helper: alice's session ends, bob's does not.
     let (code, _, err) = fetch("yes");
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("ended SSH session") && err.contains("alice@example.com"), "{err}");
+    assert!(
+        err.contains("ended SSH session") && err.contains("alice@example.com"),
+        "{err}"
+    );
     let status = ended_within(&mut a, Duration::from_secs(5)).expect("alice's session ended");
     assert!(!status.success());
-    assert!(ended_within(&mut b, Duration::from_millis(500)).is_none(), "bob's session is untouched");
+    assert!(
+        ended_within(&mut b, Duration::from_millis(500)).is_none(),
+        "bob's session is untouched"
+    );
     let _ = b.kill();
     let _ = b.wait();
 }

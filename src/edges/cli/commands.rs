@@ -50,7 +50,7 @@ pub async fn run(
     {
         // The CA keys and the revocation list are public: hosts fetch them without a login.
         let token = saved.sessions.get(&server).map(|s| s.token.clone());
-        return crate::edges::cli::ssh::public(&ApiClient::new(&server, token), c).await;
+        return crate::edges::cli::ssh::public(&ApiClient::new(&server, token, &trust), c).await;
     }
     let token = token_for(&saved, &server)?;
     let api = ApiClient::new(&server, Some(token), &trust);

@@ -195,4 +195,3 @@ pub async fn exec(api: &ApiClient, resource: &str, argv: &[String]) -> Result<()
         )),
     }
 }
-

@@ -13,8 +13,8 @@ use crate::app::{Admin, Credentials};
 use crate::edges::http::error::ApiError;
 use crate::model::audit::Origin;
 use crate::model::domain::Principal;
-use crate::model::refusal::Class;
 use crate::model::keys::SshCaAlg as CaAlg;
+use crate::model::refusal::Class;
 use crate::model::wire::{CaPublic, SshCertificate};
 
 /// Body of `POST /v1/credentials/ssh`.
