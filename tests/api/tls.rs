@@ -168,6 +168,11 @@ async fn the_cli_says_a_private_ca_is_not_trusted_and_trusts_it_with_ca_cert() {
     let (code, out, err) = cli(home.path(), &["whoami"], &[("LATCHKEY_CA_CERT", &ca)]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("alice@example.com"), "{out}");
+    // Or through the system's store, where an operator installs the company CA (here its
+    // file named by SSL_CERT_FILE, which OpenSSL and the CLI both read).
+    let (code, out, err) = cli(home.path(), &["whoami"], &[("SSL_CERT_FILE", &ca)]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("alice@example.com"), "{out}");
     // A CA file that is not one is named, with its own code.
     let (code, out, _) = cli(
         home.path(),
