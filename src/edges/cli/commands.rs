@@ -50,7 +50,8 @@ pub async fn run(
     {
         // The CA keys and the revocation list are public: hosts fetch them without a login.
         let token = saved.sessions.get(&server).map(|s| s.token.clone());
-        return crate::edges::cli::ssh::public(&ApiClient::new(&server, token, &trust), c).await;
+        return crate::edges::cli::ssh_hosts::public(&ApiClient::new(&server, token, &trust), c)
+            .await;
     }
     let token = token_for(&saved, &server)?;
     let api = ApiClient::new(&server, Some(token), &trust);
@@ -73,7 +74,9 @@ pub async fn run(
             let resource = a.resource.unwrap_or_default();
             crate::edges::cli::ssh::login(&api, &resource, a.key.as_deref(), &a.args).await
         }
-        Command::SshConfig { key } => crate::edges::cli::ssh::config(&api, key.as_deref()).await,
+        Command::SshConfig { key } => {
+            crate::edges::cli::ssh_hosts::config(&api, key.as_deref()).await
+        }
         Command::Stream(args) => crate::edges::cli::stream::run(&api, output, args).await,
         Command::Keys { command } => keys(&api, output, command).await,
         Command::Slack {

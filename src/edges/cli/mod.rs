@@ -21,6 +21,7 @@
 //! - [`server`]: `serve` and `migrate`.
 //! - [`stream`]: `stream`, following a gated event stream.
 //! - [`ssh`]: `ssh`, `creds ssh`, `ssh ca`, `ssh krl`, `ssh-config`.
+//! - [`ssh_hosts`]: `ssh ca`, `ssh krl`, `ssh-config`.
 //! - [`ssh_keys`]: which key is certified, where its certificate goes, keys made in memory, the ssh-agent.
 //! - [`trust`]: the CAs trusted besides the built-in roots (`--ca-cert`), and TLS failures told.
 //! - [`browser`]: opening the login URL with `$BROWSER` (else `xdg-open`).
@@ -45,6 +46,7 @@ pub mod report;
 pub mod requests;
 pub mod saved_sessions;
 pub mod ssh;
+pub mod ssh_hosts;
 pub mod ssh_keys;
 
 pub mod stream;
