@@ -10,7 +10,7 @@ use crate::deploy_manifests::{repo, run};
 use crate::helpers::missing_peer;
 
 /// The values of `key=` in the unit's `[Service]` section, in order.
-fn service(unit: &str, key: &str) -> Vec<String> {
+pub(crate) fn service(unit: &str, key: &str) -> Vec<String> {
     let mut in_service = false;
     let mut found = Vec::new();
     for line in unit.lines().map(str::trim) {

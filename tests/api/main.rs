@@ -24,6 +24,7 @@ mod db_kill;
 mod deploy_container;
 mod deploy_manifests;
 mod deploy_systemd;
+mod deploy_systemd_start;
 mod dev_mode;
 mod dev_source;
 mod ending_soon;
