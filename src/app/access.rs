@@ -107,6 +107,10 @@ impl Access {
                 tx.db_logins_end_grant(&r.id, change.event.as_str(), now)
                     .await?;
             }
+            if change.from == crate::model::access::State::Active && change.to != change.from {
+                // Every replica's gate hears of it when (and only if) this commits.
+                tx.notify_gate(&format!("grant:{}", r.id)).await?;
+            }
             tx.commit().await?;
             r.version += 1;
             return Ok(r);
@@ -194,6 +198,10 @@ impl Access {
                         ended.push(r.id);
                     }
                 }
+            }
+            if !ended.is_empty() {
+                // One wake-up for the batch: each replica reads back what it has open.
+                tx.notify_gate("expired").await?;
             }
             tx.commit().await?;
             if !ended.is_empty() {

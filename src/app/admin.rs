@@ -62,6 +62,9 @@ impl Admin {
             .details(serde_json::json!({ "sessions_ended": sessions_ended, "aws_denies_queued": aws_denies_queued, "db_logins_ending": db_logins_ended }));
         event.subject = Some(lock.identifier.clone());
         tx.append_audit(&event).await?;
+        // Every replica's gate hears of it on commit (the identifier stays out of the
+        // payload: a hint, bounded in size).
+        tx.notify_gate("user_locked").await?;
         tx.commit().await?;
         self.gate.end_user(&lock.identifier);
         self.core.logins_due.notify_one();

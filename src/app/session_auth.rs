@@ -97,6 +97,7 @@ impl Sessions {
             .details(serde_json::json!({ "session_id": p.session_id }));
         event.subject = Some(p.user_id.clone());
         tx.append_audit(&event).await?;
+        tx.notify_gate(&format!("session:{}", p.session_id)).await?;
         tx.commit().await?;
         self.gate.end_session(&p.session_id);
         tracing::info!(user = %p.user_id, session = %p.session_id, "session ended by logout");
