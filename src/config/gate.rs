@@ -118,6 +118,23 @@ pub(super) fn validate_dev_source(
     Ok(Some(addr))
 }
 
+/// `gate.cutoff_after` when unset.
+pub const CUTOFF_AFTER_DEFAULT: Duration = Duration::from_secs(5);
+
+/// `gate.cutoff_after`: [`CUTOFF_AFTER_DEFAULT`] by default, from 2s (the listener's
+/// heartbeat and the poll must be able to speak within it) to 5m.
+pub(super) fn validate_cutoff_after(v: Option<&str>) -> Result<Duration, ConfigError> {
+    const SETTING: &str = "gate.cutoff_after (LATCHKEY_GATE_CUTOFF_AFTER)";
+    let Some(v) = v else {
+        return Ok(CUTOFF_AFTER_DEFAULT);
+    };
+    let d = duration::parse(v).map_err(|e| invalid(SETTING, e.to_string()))?;
+    if d < Duration::from_secs(2) || d > Duration::from_secs(300) {
+        return Err(invalid(SETTING, "must be between 2s and 5m"));
+    }
+    Ok(d)
+}
+
 /// `development.postgres`: in development mode, the loopback server's superuser by
 /// default; never outside it.
 pub(super) fn validate_dev_postgres(
@@ -206,6 +223,7 @@ mod tests {
     fn the_dev_source_runs_on_loopback_in_development_mode_only() {
         let g = |v: Option<&str>| GateLayer {
             dev_source: v.map(Into::into),
+            ..GateLayer::default()
         };
         assert_eq!(
             validate_dev_source(g(None), true).unwrap(),
@@ -215,6 +233,19 @@ mod tests {
         assert_eq!(validate_dev_source(g(Some("off")), true).unwrap(), None);
         assert!(validate_dev_source(g(Some("127.0.0.1:9")), false).is_err());
         assert!(validate_dev_source(g(Some("0.0.0.0:9")), true).is_err());
+    }
+
+    #[test]
+    fn the_cutoff_defaults_to_five_seconds_and_stays_between_two_seconds_and_five_minutes() {
+        assert_eq!(validate_cutoff_after(None).unwrap(), CUTOFF_AFTER_DEFAULT);
+        assert_eq!(
+            validate_cutoff_after(Some("3s")).unwrap(),
+            Duration::from_secs(3)
+        );
+        for bad in ["1s", "6m", "soon"] {
+            let e = validate_cutoff_after(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("gate.cutoff_after"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct Config {
     pub livestream: Option<crate::config::providers::LivestreamSettings>,
     /// Where the development server runs its live-events source.
     pub dev_source: Option<SocketAddr>,
+    /// How long the database may be unreachable before the gate fails closed
+    /// (PostgreSQL only).
+    pub gate_cutoff_after: Duration,
     /// The loopback PostgreSQL where the development server makes the example databases.
     pub dev_postgres: Option<crate::model::secret::Secret>,
     /// Limits on unauthenticated callers.
@@ -114,9 +117,11 @@ impl Layer {
         let oidc = oidc::validate_oidc(self.oidc, dev)?;
         let audit = audit::validate(self.audit, dev, &data_dir)?;
         let livestream = gate::validate_livestream(self.livestream)?;
+        let gate_cutoff_after = gate::validate_cutoff_after(self.gate.cutoff_after.as_deref())?;
         let dev_source = gate::validate_dev_source(self.gate, dev)?;
         let dev_postgres = gate::validate_dev_postgres(self.development, dev)?;
         Ok(Config {
+            gate_cutoff_after,
             dev_postgres,
             livestream,
             dev_source,

@@ -42,6 +42,8 @@ pub struct Options {
     pub livestream: Option<latchkey::config::LivestreamLayer>,
     /// `[limits]` (anonymous callers).
     pub limits: latchkey::config::LimitsLayer,
+    /// `gate.cutoff_after`.
+    pub gate_cutoff_after: Option<String>,
 }
 
 pub struct TestApp {
@@ -115,6 +117,7 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
         // Tests run their own upstreams; the development source's fixed port would collide.
         gate: latchkey::config::GateLayer {
             dev_source: Some("off".into()),
+            cutoff_after: options.gate_cutoff_after.clone(),
         },
         // Nor its example databases, unless the test asks (they are shared by every test).
         development: latchkey::config::DevelopmentLayer {

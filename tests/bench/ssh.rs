@@ -245,6 +245,7 @@ async fn start_latchkey(data: &Path) -> Result<(String, String, latchkey::app::A
         oidc: OidcLayer::default(),
         gate: latchkey::config::GateLayer {
             dev_source: Some("off".into()),
+            ..Default::default()
         },
         development: DevelopmentLayer {
             postgres: Some("off".into()),

@@ -84,6 +84,7 @@ impl Layer {
             },
             gate: GateLayer {
                 dev_source: get("LATCHKEY_GATE_DEV_SOURCE"),
+                cutoff_after: get("LATCHKEY_GATE_CUTOFF_AFTER"),
             },
             ssh: SshLayer {
                 ca_algorithm: get("LATCHKEY_SSH_CA_ALGORITHM"),

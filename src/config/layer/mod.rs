@@ -164,6 +164,7 @@ impl Layer {
             },
             gate: GateLayer {
                 dev_source: self.gate.dev_source.or(below.gate.dev_source),
+                cutoff_after: self.gate.cutoff_after.or(below.gate.cutoff_after),
             },
             ssh: SshLayer {
                 ca_algorithm: self.ssh.ca_algorithm.or(below.ssh.ca_algorithm),

@@ -77,6 +77,8 @@ pub struct LivestreamLayer {
 pub struct GateLayer {
     /// Where the development server runs its live-events source (`off` for none).
     pub dev_source: Option<String>,
+    /// How long the database may be unreachable before the gate fails closed, e.g. `5s`.
+    pub cutoff_after: Option<String>,
 }
 
 /// `[ssh]` settings.
