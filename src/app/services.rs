@@ -176,7 +176,9 @@ impl App {
         let core = Arc::new(parts.core);
         let keyring = Arc::new(parts.keyring);
         let verifier = parts.verifier.map(Arc::new);
-        let gate = Arc::new(Gate::default());
+        // Only replicas sharing PostgreSQL can miss a revocation when cut off from it.
+        let cutoff = (core.store.backend() == "postgres").then_some(core.config.gate_cutoff_after);
+        let gate = Arc::new(Gate::new(cutoff));
         let access = Access {
             core: core.clone(),
             gate: gate.clone(),

@@ -211,6 +211,13 @@ pub(super) async fn spawn_background(
     // Denies of revoked AWS sessions: queued with the revocation, written from here.
     let aws_denies = tokio::spawn(crate::app::aws_deny_sync::run(app.deny_writer.clone()));
     let gate_poll = tokio::spawn(crate::app::gate::poll::poll_forever(app.gatekeeper.clone()));
+    // Other replicas' ends, heard at once on PostgreSQL; and failing closed when cut off.
+    let gate_listener = tokio::spawn(crate::app::gate::fanout::listen_forever(
+        app.gatekeeper.clone(),
+    ));
+    let gate_cutoff = tokio::spawn(crate::app::gate::fanout::watch_forever(
+        app.gatekeeper.clone(),
+    ));
     // Database logins of ended grants: woken with the change that ends them, polled besides.
     let db_logins = tokio::spawn(crate::app::db_logins::run(app.login_reaper.clone()));
     // The broker's role on each database holds what it needs (logged; never blocks a start).
@@ -229,7 +236,14 @@ pub(super) async fn spawn_background(
     ]
     .into_iter()
     .flatten()
-    .chain([gate_poll, aws_denies, db_logins, db_check])
+    .chain([
+        gate_poll,
+        gate_listener,
+        gate_cutoff,
+        aws_denies,
+        db_logins,
+        db_check,
+    ])
     .chain(dev_source)
     .collect()
 }

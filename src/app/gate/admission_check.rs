@@ -42,6 +42,11 @@ impl Gatekeeper {
                 "the broker found its audit log cut short or rewritten and admits nobody until an operator has checked it",
             ));
         }
+        // Cut off from the database, this replica cannot learn of revocations: it admits
+        // nobody, remembered admissions included, until the database answers again.
+        if self.gate.reach.is_cut() {
+            return Err(self.gate.reach.refusal());
+        }
         let key = cache_key(token, resource);
         if let Some(a) = self.gate.admissions.get(&key, now) {
             return Ok(a);

@@ -11,6 +11,9 @@
 //! - [`state`]: what the gate holds: open streams, recent admissions, upstream connections.
 //! - [`revocation`]: the hub that ends every stream of a grant, session or user.
 //! - [`poll`]: the store poll that catches ends committed by other replicas or clocks.
+//! - [`fanout`]: PostgreSQL notifications that run the poll at once; the cut-off watchdog.
+//! - [`listener`]: the listener's name in `pg_stat_activity` and what it has heard.
+//! - [`reach`]: when the database last answered, and failing closed when cut off.
 //! - [`relay`]: the response body that counts, ends on revocation and audits its stream.
 //! - [`forward`]: an admitted request to its upstream, through the pool, with a bounded wait.
 //! - [`livestream`]: PostHog live events tokens and the service's authorization callback.
@@ -18,10 +21,13 @@
 pub mod admission_check;
 pub mod cache;
 pub mod failure;
+pub mod fanout;
 pub mod forward;
 pub mod identify;
+pub mod listener;
 pub mod livestream;
 pub mod poll;
+pub mod reach;
 pub mod relay;
 pub mod revocation;
 pub mod standing;

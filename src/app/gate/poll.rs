@@ -1,6 +1,8 @@
-//! The store poll: every [`POLL`], the grants, sessions and users behind open streams and
+//! The store poll: every [`POLL`], and at once when the listener hears of an end or
+//! reconnects (see `fanout`), the grants, sessions and users behind open streams and
 //! remembered admissions are read back, and whatever ended (on another replica, or by
-//! its clock) is ended here too. Nothing is read while nothing is open.
+//! its clock) is ended here too. Nothing is read while nothing is open, except a ping
+//! when the database has otherwise been silent for a while (see `reach`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -14,12 +16,19 @@ use crate::model::domain::to_ms;
 use crate::model::gate::admission_rules::Admission;
 use crate::store::StoreError;
 
+/// How long the database may be silent before an idle poll pings it (the listener's
+/// heartbeat, every 500 ms, usually speaks first).
+const SILENCE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Polls until the keeper stops.
 pub async fn poll_forever(keeper: Gatekeeper) {
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = keeper.gate.wake.notified() => {}
+        }
         if let Err(e) = poll_once(&keeper).await {
             // Fail closed: without the poll, remembered admissions could outlive an end
             // committed elsewhere; each is checked in full again.
@@ -36,6 +45,12 @@ pub async fn poll_once(keeper: &Gatekeeper) -> Result<(), StoreError> {
     let streams = gate.hub.snapshot();
     let admitted = gate.admissions.live();
     if streams.is_empty() && admitted.is_empty() {
+        // Nothing to read back; but the cut-off rule needs to know the database answers
+        // when the listener, which usually says so, cannot.
+        if gate.reach.bounded() && gate.reach.silent_for() > SILENCE_BEFORE_PING {
+            keeper.core.store.ping().await?;
+            gate.reach.contact();
+        }
         return Ok(());
     }
     let (grants, sessions) = watched(&streams, &admitted);
@@ -45,6 +60,7 @@ pub async fn poll_once(keeper: &Gatekeeper) -> Result<(), StoreError> {
     let session_states = tx.session_states(&sessions).await?;
     let locks = tx.lock_identifiers().await?;
     tx.commit().await?;
+    gate.reach.contact();
     end_grants(gate, &grants, &grant_states, now);
     end_sessions(gate, &sessions, &session_states, now);
     end_locked(gate, &streams, &admitted, &locks);

@@ -1,8 +1,9 @@
 //! The revocation hub: every open stream registers the grant, session and user it lives
 //! by, and ends the moment one of them does. The service layer signals the hub after it
-//! commits a revocation, an expiry, a lock or a logout; a poll of the store every
-//! [`POLL`] catches what another replica (or a clock) ended, so every replica sharing
-//! the database closes its streams within a second.
+//! commits a revocation, an expiry, a lock or a logout; other replicas sharing a
+//! PostgreSQL database hear of it by notification (see `fanout`), which runs the store
+//! poll at once; and the poll also runs every [`POLL`] on its own, catching what a clock
+//! ended or a lost notification missed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,9 @@ pub enum End {
     SessionEnded,
     /// The broker is shutting down.
     Shutdown,
+    /// The database was unreachable past `gate.cutoff_after`: revocations could no
+    /// longer be learnt of.
+    StoreUnreachable,
 }
 
 impl End {
@@ -41,6 +45,7 @@ impl End {
             End::UserLocked => "user_locked",
             End::SessionEnded => "session_ended",
             End::Shutdown => "shutdown",
+            End::StoreUnreachable => "store_unreachable",
         }
     }
 

@@ -4,9 +4,12 @@
 use std::sync::Arc;
 
 use crate::app::gate::cache::AdmissionCache;
+use crate::app::gate::listener::{listener_name, FanoutStats};
+use crate::app::gate::reach::Reach;
 use crate::app::gate::revocation::{End, Hub};
 
-/// The gate's state: open streams, recent admissions, upstream connections.
+/// The gate's state: open streams, recent admissions, upstream connections, and what it
+/// knows of the database across replicas.
 #[derive(Default)]
 pub struct Gate {
     /// Open streams.
@@ -15,9 +18,27 @@ pub struct Gate {
     pub admissions: AdmissionCache,
     /// Kept-alive HTTP/1.1 connections to upstreams.
     pub pool: Arc<crate::adapters::upstream::Pool>,
+    /// Runs the store poll at once (a notification, or a reconnect of the listener).
+    pub wake: tokio::sync::Notify,
+    /// When the database last answered; the cut-off rule.
+    pub reach: Reach,
+    /// This replica's listener's name in `pg_stat_activity`.
+    pub listener: String,
+    /// What the listener has heard.
+    pub fanout: FanoutStats,
 }
 
 impl Gate {
+    /// A gate that fails closed after `cutoff` of silence from the database (`None`:
+    /// never, as on SQLite).
+    pub fn new(cutoff: Option<std::time::Duration>) -> Self {
+        Gate {
+            reach: Reach::new(cutoff),
+            listener: listener_name(),
+            ..Gate::default()
+        }
+    }
+
     /// A grant ended (committed): its streams close and its admissions are forgotten.
     pub fn end_grant(&self, grant_id: &str, why: End) {
         let id = grant_id.to_string();
