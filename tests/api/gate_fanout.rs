@@ -316,3 +316,19 @@ async fn a_replica_cut_off_from_the_database_fails_closed_past_the_bound_and_rec
     stream.abort();
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn on_sqlite_a_replica_has_no_cutoff_and_no_listener() {
+    // One process, told of every end directly: nothing to be cut off from.
+    let app = spawn_app(Options {
+        dev: true,
+        gate_cutoff_after: Some("2s".into()),
+        ..Options::default()
+    })
+    .await;
+    let gate = app.broker.gate().clone();
+    assert!(!gate.reach.bounded());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gate.fanout.resyncs.load(Ordering::Relaxed), 0);
+    assert_eq!(readyz(&app).await.0, StatusCode::OK);
+}
