@@ -3,6 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::adapters::keys::stored::KeyKind;
+use crate::adapters::keys::{KeyAlg, Keyring};
 use crate::app::error::ServiceError;
 use crate::app::services::Admin;
 use crate::model::audit::{AuditEvent, EventKind, Origin};
@@ -125,12 +127,37 @@ impl Admin {
     ) -> Result<String, ServiceError> {
         let permit = self.core.require_admin(admin, "rotate keys")?;
         let keep = self.longest_signed_lifetime();
-        let kid = self.keyring.rotate(&permit, now, keep)?;
-        let event = AuditEvent::new(EventKind::KeyRotated, &admin.user_id, origin, now)?
-            .details(serde_json::json!({ "new_kid": kid, "old_keys_trusted_until": now + keep }));
-        let mut tx = self.core.store.begin().await?;
-        tx.append_audit(&event).await?;
-        tx.commit().await?;
+        let event = |kid: &str| {
+            Ok(
+                AuditEvent::new(EventKind::KeyRotated, &admin.user_id, origin, now)?.details(
+                    serde_json::json!({ "new_kid": kid, "old_keys_trusted_until": now + keep }),
+                ),
+            )
+        };
+        let kid = if let Some(shared) = &self.shared_keys {
+            let fresh = KeyAlg::ALL
+                .into_iter()
+                .map(|alg| Keyring::generate(alg, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rings = (&*self.keyring, &*self.ssh_ca);
+            shared
+                .rotate(
+                    &self.core.store,
+                    rings,
+                    KeyKind::Signing,
+                    fresh,
+                    keep,
+                    now,
+                    event,
+                )
+                .await?
+        } else {
+            let kid = self.keyring.rotate(&permit, now, keep)?;
+            let mut tx = self.core.store.begin().await?;
+            tx.append_audit(&event(&kid)?).await?;
+            tx.commit().await?;
+            kid
+        };
         tracing::warn!(kid = %kid, by = %admin.user_id, "signing key rotated");
         Ok(kid)
     }

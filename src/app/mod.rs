@@ -7,6 +7,8 @@
 //! - `session_auth`: authenticate a session token, log out.
 //! - `devmode`: ending development sessions on a broker started without `--dev`.
 //! - [`admin`]: lock and unlock users, rotate keys.
+//! - [`shared_keys`]: the keys every replica shares through the database, sealed; imported
+//!   from disk once, reloaded when another replica rotates them.
 //! - `access_create`: create requests (decided by the policy, refusals audited).
 //! - `access`: activate, extend, cancel, revoke, sweep; a request's view and audit events.
 //! - `review`: approve and deny; one request with its reviews; the lists.
@@ -67,6 +69,7 @@ mod review;
 pub mod services;
 mod session_auth;
 mod session_open;
+pub mod shared_keys;
 pub mod slack;
 pub mod ssh_krl;
 mod ssh_refusal;

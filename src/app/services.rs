@@ -81,6 +81,8 @@ pub struct Admin {
     pub(crate) keyring: Arc<Keyring>,
     /// The SSH CA, rotated here.
     pub(crate) ssh_ca: Arc<SshCa>,
+    /// The keys in the database, when a key-encryption key is set; `None`: on disk.
+    pub(crate) shared_keys: Option<Arc<crate::app::shared_keys::SharedKeys>>,
     /// Ends the gate's streams of a user who was locked.
     pub(crate) gate: Arc<Gate>,
 }
@@ -143,6 +145,8 @@ pub struct Parts {
     pub login_key: LoginKey,
     /// The SSH user CA.
     pub ssh_ca: SshCa,
+    /// The keys in the database, when a key-encryption key is set.
+    pub shared_keys: Option<crate::app::shared_keys::SharedKeys>,
 }
 
 /// The application: every service, wired once.
@@ -209,6 +213,7 @@ impl App {
                 core: core.clone(),
                 keyring: keyring.clone(),
                 ssh_ca,
+                shared_keys: parts.shared_keys.map(Arc::new),
                 gate: gate.clone(),
             },
             audit: Audit {

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::adapters::keys::ssh_ca::{CaAlg, CaPublic};
+use crate::adapters::keys::ssh_ca::{CaAlg, CaPublic, SshCa};
+use crate::adapters::keys::stored::KeyKind;
 use crate::app::error::ServiceError;
 pub use crate::app::krl_cache::{KrlCache, KrlFile};
 use crate::app::services::{Admin, Credentials};
@@ -96,12 +97,31 @@ impl Admin {
     ) -> Result<String, ServiceError> {
         let permit = self.core.require_admin(admin, "rotate the SSH CA")?;
         let keep = Duration::from_std(MAX_VALIDITY).unwrap_or_default();
-        let fingerprint = self.ssh_ca.rotate(&permit, alg, now, keep)?;
-        let event = AuditEvent::new(EventKind::SshCaRotated, &admin.user_id, origin, now)?
-            .details(serde_json::json!({ "new_ca": fingerprint, "algorithm": alg, "old_cas_trusted_until": now + keep }));
-        let mut tx = self.core.store.begin().await?;
-        tx.append_audit(&event).await?;
-        tx.commit().await?;
+        let event = |fingerprint: &str| {
+            Ok(AuditEvent::new(EventKind::SshCaRotated, &admin.user_id, origin, now)?
+                .details(serde_json::json!({ "new_ca": fingerprint, "algorithm": alg, "old_cas_trusted_until": now + keep })))
+        };
+        let fingerprint = if let Some(shared) = &self.shared_keys {
+            let fresh = vec![SshCa::generate(alg, now)?];
+            let rings = (&*self.keyring, &*self.ssh_ca);
+            shared
+                .rotate(
+                    &self.core.store,
+                    rings,
+                    KeyKind::SshCa,
+                    fresh,
+                    keep,
+                    now,
+                    event,
+                )
+                .await?
+        } else {
+            let fingerprint = self.ssh_ca.rotate(&permit, alg, now, keep)?;
+            let mut tx = self.core.store.begin().await?;
+            tx.append_audit(&event(&fingerprint)?).await?;
+            tx.commit().await?;
+            fingerprint
+        };
         tracing::warn!(ca = %fingerprint, by = %admin.user_id, "SSH CA rotated");
         Ok(fingerprint)
     }

@@ -50,6 +50,9 @@ pub struct Config {
     pub session_lifetime: Duration,
     /// Signing key directory.
     pub keys_dir: PathBuf,
+    /// The key-encryption key that seals the keys in the database; `None`: keys on disk
+    /// (SQLite only).
+    pub key_encryption_key: Option<KekSetting>,
     /// TLS certificate and key, when the broker terminates TLS itself.
     pub tls: Option<TlsConfig>,
     /// The identity provider; absent only in development mode.
@@ -77,6 +80,15 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The SSH user CA's algorithm for new keys.
     pub ssh_ca_algorithm: crate::model::keys::SshCaAlg,
+}
+
+/// Where the key-encryption key comes from.
+#[derive(Debug, Clone)]
+pub enum KekSetting {
+    /// `LATCHKEY_KEY_ENCRYPTION_KEY`.
+    Value(crate::model::secret::Secret),
+    /// `key_encryption_key_file` (`LATCHKEY_KEY_ENCRYPTION_KEY_FILE`).
+    File(PathBuf),
 }
 
 /// Notification hooks.
@@ -129,6 +141,17 @@ impl Layer {
             public_url,
             public_url_derived,
             keys_dir: self.keys_dir.unwrap_or_else(|| data_dir.join("keys")),
+            key_encryption_key: match (self.key_encryption_key, self.key_encryption_key_file) {
+                (Some(_), Some(_)) => {
+                    return Err(error::invalid(
+                        "key_encryption_key_file (LATCHKEY_KEY_ENCRYPTION_KEY_FILE)",
+                        "LATCHKEY_KEY_ENCRYPTION_KEY is set too: set one of them",
+                    ))
+                }
+                (Some(v), None) => Some(KekSetting::Value(v)),
+                (None, Some(f)) => Some(KekSetting::File(f)),
+                (None, None) => None,
+            },
             policy_dir: self.policy_dir.unwrap_or_else(|| PathBuf::from("policies")),
             data_dir,
             database_url,

@@ -14,6 +14,7 @@ use crate::edges::http::AppState;
 
 mod check_idp;
 pub mod commands;
+mod keys;
 mod open;
 mod preflight;
 mod serve;
@@ -60,7 +61,7 @@ impl Application {
         // Working directories of exports a crash interrupted.
         let _ = std::fs::remove_dir_all(config.data_dir.join("exports"));
         let store = open_store(&config).await?;
-        let parts = outside(&config).await?;
+        let parts = outside(&config, &store).await?;
         let policy = load_policy(&config, dev_source.as_ref().and_then(dev_source_move)).await?;
         let chained = chain_legacy_events(&store).await?;
         if chained > 0 {

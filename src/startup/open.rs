@@ -133,26 +133,16 @@ pub(super) struct Outside {
     http: reqwest::Client,
     login_key: crate::adapters::keys::login::LoginKey,
     ssh_ca: crate::adapters::keys::ssh_ca::SshCa,
+    shared_keys: Option<crate::app::shared_keys::SharedKeys>,
 }
 
-pub(super) async fn outside(config: &Config) -> anyhow::Result<Outside> {
-    let keyring = Keyring::load_or_create(&config.keys_dir, Utc::now())
-        .context("loading the signing keys")?;
+pub(super) async fn outside(config: &Config, store: &Store) -> anyhow::Result<Outside> {
+    let keys = crate::startup::keys::load(config, store).await?;
     let verifier = match &config.oidc {
         Some(oidc) => Some(IdTokenVerifier::new(oidc.clone(), http_client()?)),
         None => None,
     };
     let sdk = crate::adapters::providers::aws::sdk_config(&config.aws).await;
-    let audit_key = crate::adapters::keys::audit::AuditKey::load_or_create(&config.keys_dir)
-        .context("loading the audit key")?;
-    let login_key = crate::adapters::keys::login::LoginKey::load_or_create(&config.keys_dir)
-        .context("loading the database login key")?;
-    let ssh_ca = crate::adapters::keys::ssh_ca::SshCa::load_or_create(
-        &config.keys_dir,
-        config.ssh_ca_algorithm,
-        Utc::now(),
-    )
-    .context("loading the SSH user CA key")?;
     let slack = match &config.slack {
         Some(s) => Some(
             crate::adapters::slack::api::SlackApi::new(s).context("building the Slack client")?,
@@ -160,15 +150,16 @@ pub(super) async fn outside(config: &Config) -> anyhow::Result<Outside> {
         None => None,
     };
     Ok(Outside {
-        keyring,
+        keyring: keys.keyring,
         verifier,
         aws: crate::adapters::providers::aws::AwsProvider::from_config(&sdk, &config.aws),
         iam: crate::adapters::providers::aws_iam::IamClient::from_config(&sdk, &config.aws),
-        audit_key,
+        audit_key: keys.audit_key,
         slack,
         http: http_client()?,
-        login_key,
-        ssh_ca,
+        login_key: keys.login_key,
+        ssh_ca: keys.ssh_ca,
+        shared_keys: keys.shared,
     })
 }
 
@@ -185,6 +176,7 @@ impl Outside {
             slack: self.slack,
             login_key: self.login_key,
             ssh_ca: self.ssh_ca,
+            shared_keys: self.shared_keys,
         })
     }
 }

@@ -225,6 +225,11 @@ pub(super) async fn spawn_background(
     let db_check = tokio::spawn(async move {
         crate::app::db_check::check_and_log(&reaper.core, &reaper.postgres).await
     });
+    // Keys another replica rotated: a cheap poll of their version row.
+    let keys = app.admin.shared_keys.clone().map(|shared| {
+        let a = &app.admin;
+        tokio::spawn(shared.follow(a.core.store.clone(), a.keyring.clone(), a.ssh_ca.clone()))
+    });
     let dev_source =
         dev_source.map(|l| crate::edges::gate::devsource::spawn_dev(l, dev_assertion_check(app)));
     [
@@ -233,6 +238,7 @@ pub(super) async fn spawn_background(
         Some(checkpointer),
         feed,
         slack,
+        keys,
     ]
     .into_iter()
     .flatten()

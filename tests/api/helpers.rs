@@ -44,7 +44,12 @@ pub struct Options {
     pub limits: latchkey::config::LimitsLayer,
     /// `gate.cutoff_after`.
     pub gate_cutoff_after: Option<String>,
+    /// `LATCHKEY_KEY_ENCRYPTION_KEY`; on PostgreSQL [`TEST_KEK`] unless set.
+    pub kek: Option<String>,
 }
+
+/// The key-encryption key brokers on PostgreSQL get in tests (replicas share it).
+pub const TEST_KEK: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 pub struct TestApp {
     pub url: String,
@@ -70,6 +75,15 @@ pub fn layer(options: &Options, data_dir: &std::path::Path) -> Layer {
         data_dir: Some(data_dir.to_path_buf()),
         dev: Some(options.dev),
         database_url: options.database_url.clone(),
+        key_encryption_key: options
+            .kek
+            .clone()
+            .or_else(|| {
+                let pg = options.database_url.as_ref();
+                pg.filter(|u| u.starts_with("postgres"))
+                    .map(|_| TEST_KEK.into())
+            })
+            .map(latchkey::model::secret::Secret::new),
         session_lifetime: options.session_lifetime.clone(),
         tls: TlsLayer {
             cert: options.tls.as_ref().map(|t| t.0.clone()),

@@ -55,6 +55,7 @@ mod readme_walkthrough;
 mod request_ids;
 mod request_numbers;
 mod sessions;
+mod shared_keys;
 mod slack;
 mod slack_fake;
 mod slack_identity;

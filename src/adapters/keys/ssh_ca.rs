@@ -5,6 +5,9 @@
 //! trust (`TrustedUserCAKeys`) and in the revocation list until every certificate it
 //! signed has expired: rotation never locks anyone out, and never lets a revoked
 //! certificate back in.
+//!
+//! With a key-encryption key configured the database holds these keys instead
+//! ([`crate::adapters::keys::stored`]), shared by every replica.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -67,7 +70,8 @@ pub struct Signer {
 
 /// The SSH CA's keys.
 pub struct SshCa {
-    dir: PathBuf,
+    /// Where the keys are kept on disk; `None` when the database holds them.
+    dir: Option<PathBuf>,
     keys: Arc<RwLock<Vec<Loaded>>>,
 }
 
@@ -101,7 +105,7 @@ impl SshCa {
             keys.push(load(dir, entry)?);
         }
         let ca = SshCa {
-            dir: dir.to_path_buf(),
+            dir: Some(dir.to_path_buf()),
             keys: Arc::new(RwLock::new(keys)),
         };
         if !ca.read().iter().any(|k| k.entry.retire_at.is_none()) {
@@ -177,7 +181,7 @@ impl SshCa {
     /// A new key, written to its file but not yet in the ring.
     fn new_key(&self, alg: CaAlg, now: DateTime<Utc>) -> Result<Loaded, KeyError> {
         let corrupt = |message: String| KeyError::Corrupt {
-            path: self.dir.clone(),
+            path: self.dir.clone().unwrap_or_default(),
             message,
         };
         let private = PrivateKey::random(&mut OsRng, algorithm(alg))
@@ -193,7 +197,9 @@ impl SshCa {
             "ssh-ca-{}.key",
             &crate::model::digest::sha256_hex(fingerprint.as_bytes())[..16]
         );
-        files::write_new_private(&self.dir.join(&file), pem.as_bytes())?;
+        if let Some(dir) = &self.dir {
+            files::write_new_private(&dir.join(&file), pem.as_bytes())?;
+        }
         let entry = Entry {
             fingerprint,
             file,
@@ -205,14 +211,17 @@ impl SshCa {
     }
 
     fn save(&self) -> Result<(), KeyError> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
         let manifest = Manifest {
             keys: self.read().iter().map(|k| k.entry.clone()).collect(),
         };
         let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| KeyError::Corrupt {
-            path: self.dir.clone(),
+            path: dir.clone(),
             message: e.to_string(),
         })?;
-        files::replace_private(&self.dir.join("ssh-ca.json"), &bytes)
+        files::replace_private(&dir.join("ssh-ca.json"), &bytes)
     }
 }
 
@@ -255,5 +264,6 @@ fn loaded(entry: Entry, private: PrivateKey) -> Result<Loaded, String> {
     })
 }
 
+mod stored;
 #[cfg(test)]
 mod tests;

@@ -34,6 +34,9 @@ impl Layer {
             policy_dir: get("LATCHKEY_POLICY_DIR").map(PathBuf::from),
             session_lifetime: get("LATCHKEY_SESSION_LIFETIME"),
             keys_dir: get("LATCHKEY_KEYS_DIR").map(PathBuf::from),
+            key_encryption_key_file: get("LATCHKEY_KEY_ENCRYPTION_KEY_FILE").map(PathBuf::from),
+            key_encryption_key: get("LATCHKEY_KEY_ENCRYPTION_KEY")
+                .map(crate::model::secret::Secret::new),
             tls: TlsLayer {
                 cert: get("LATCHKEY_TLS_CERT").map(PathBuf::from),
                 key: get("LATCHKEY_TLS_KEY").map(PathBuf::from),

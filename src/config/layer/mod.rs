@@ -38,6 +38,12 @@ pub struct Layer {
     pub session_lifetime: Option<String>,
     /// Directory of the broker's signing keys.
     pub keys_dir: Option<PathBuf>,
+    /// A file holding the key-encryption key (32 bytes, base64 or hex) that seals the
+    /// keys in the database.
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// The key-encryption key itself: from the environment only, never a file's text.
+    #[serde(skip)]
+    pub key_encryption_key: Option<crate::model::secret::Secret>,
     /// TLS certificate and key.
     #[serde(default)]
     pub tls: TlsLayer,
@@ -103,6 +109,10 @@ impl Layer {
             policy_dir: self.policy_dir.or(below.policy_dir),
             session_lifetime: self.session_lifetime.or(below.session_lifetime),
             keys_dir: self.keys_dir.or(below.keys_dir),
+            key_encryption_key_file: self
+                .key_encryption_key_file
+                .or(below.key_encryption_key_file),
+            key_encryption_key: self.key_encryption_key.or(below.key_encryption_key),
             tls: TlsLayer {
                 cert: self.tls.cert.or(below.tls.cert),
                 key: self.tls.key.or(below.tls.key),

@@ -58,6 +58,8 @@ pub enum EventKind {
     UserUnlocked,
     /// `key.rotated`: the signing key was rotated.
     KeyRotated,
+    /// `key.imported`: the keys a broker kept on disk were sealed into the database.
+    KeyImported,
     /// `slack.link_code.issued`: a code to link a Slack account was made.
     SlackLinkCodeIssued,
     /// `slack.linked`: a Slack account was linked.
@@ -92,7 +94,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in the order above.
-    pub const ALL: [EventKind; 39] = [
+    pub const ALL: [EventKind; 40] = [
         Self::RequestCreated,
         Self::RequestApproved,
         Self::RequestDenied,
@@ -117,6 +119,7 @@ impl EventKind {
         Self::UserLocked,
         Self::UserUnlocked,
         Self::KeyRotated,
+        Self::KeyImported,
         Self::SlackLinkCodeIssued,
         Self::SlackLinked,
         Self::GateRefused,
@@ -161,6 +164,7 @@ impl EventKind {
             Self::UserLocked => "user.locked",
             Self::UserUnlocked => "user.unlocked",
             Self::KeyRotated => "key.rotated",
+            Self::KeyImported => "key.imported",
             Self::SlackLinkCodeIssued => "slack.link_code.issued",
             Self::SlackLinked => "slack.linked",
             Self::GateRefused => "gate.refused",
@@ -232,6 +236,7 @@ mod tests {
             (K::UserLocked, "user.locked"),
             (K::UserUnlocked, "user.unlocked"),
             (K::KeyRotated, "key.rotated"),
+            (K::KeyImported, "key.imported"),
             (K::SlackLinkCodeIssued, "slack.link_code.issued"),
             (K::SlackLinked, "slack.linked"),
             (K::GateRefused, "gate.refused"),
