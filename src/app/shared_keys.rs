@@ -249,6 +249,8 @@ impl SharedKeys {
     /// Rotates out the active keys of `kind` (trusted `keep` more) and stores `fresh` in
     /// their place, with `event` (made from the new key's id) in the same transaction;
     /// then reloads this replica. Returns the first new key's id.
+    // Eight arguments: the kind, its fresh keys and the audit event belong to one
+    // transaction, and each is what one of the two callers differs in.
     #[allow(clippy::too_many_arguments)]
     pub async fn rotate(
         &self,

@@ -164,7 +164,7 @@ async fn the_keys_on_disk_are_imported_once_audited_and_then_the_database_is_the
     })
     .await;
     let now = chrono::Utc::now();
-    let jwks = old.broker.admin.keyring().jwks(now);
+    let jwks = sorted(old.broker.admin.keyring().jwks(now));
     let audit_kid = old.broker.audit.audit_key().kid().to_string();
     let ca = old.get("/v1/ssh/ca", None).await.text().await.unwrap();
     old.stop().await.unwrap();
@@ -172,7 +172,7 @@ async fn the_keys_on_disk_are_imported_once_audited_and_then_the_database_is_the
     std::fs::remove_dir_all(data.join("checkpoints")).unwrap();
     // Moved to PostgreSQL with a KEK: the same keys, sealed into the database.
     let a = spawn_app(replica(&db.url, Some(data.clone()))).await;
-    assert_eq!(a.broker.admin.keyring().jwks(now), jwks);
+    assert_eq!(sorted(a.broker.admin.keyring().jwks(now)), jwks);
     assert_eq!(a.broker.audit.audit_key().kid(), audit_kid);
     assert_eq!(a.get("/v1/ssh/ca", None).await.text().await.unwrap(), ca);
     let imported = imports(&a).await;
@@ -188,12 +188,19 @@ async fn the_keys_on_disk_are_imported_once_audited_and_then_the_database_is_the
     }
     // A replica without those files gets the same keys; nothing is imported again.
     let b = spawn_app(replica(&db.url, None)).await;
-    assert_eq!(b.broker.admin.keyring().jwks(now), jwks);
+    assert_eq!(sorted(b.broker.admin.keyring().jwks(now)), jwks);
     assert_eq!(b.broker.audit.audit_key().kid(), audit_kid);
     a.stop().await.unwrap();
     let again = spawn_app(replica(&db.url, Some(data))).await;
     assert_eq!(imports(&again).await.len(), 1);
     db.drop_db().await;
+}
+
+/// A JWKS's keys in `kid` order (the disk kept them in the order they were made).
+fn sorted(jwks: Value) -> Vec<Value> {
+    let mut keys = jwks["keys"].as_array().unwrap().clone();
+    keys.sort_by_key(|k| k["kid"].as_str().unwrap().to_string());
+    keys
 }
 
 /// The `key.imported` events' details.
@@ -222,9 +229,11 @@ async fn the_database_holds_sealed_keys_that_a_wrong_kek_or_a_changed_row_cannot
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(sealed)
             .unwrap();
-        // PKCS#8 is a DER SEQUENCE (0x30) naming its algorithm's OID; an OpenSSH key
-        // starts "openssh-key-v1" (in PEM, "-----BEGIN"). None of it shows.
-        for plain in [&b"\x30"[..], b"-----BEGIN", b"openssh-key-v1"] {
+        // PKCS#8 opens with a DER SEQUENCE holding its version (30 LL 02 01 0V) and names
+        // its algorithm's OID; an OpenSSH key is PEM ("-----BEGIN"). None of it shows.
+        let pkcs8 = bytes.len() > 4 && bytes[0] == 0x30 && bytes[2..4] == [0x02, 0x01];
+        assert!(!pkcs8, "{kind} {id} is PKCS#8, not sealed");
+        for plain in [&b"-----BEGIN"[..], b"openssh-key-v1"] {
             assert!(!bytes.starts_with(plain), "{kind} {id} is not sealed");
         }
         let ed25519_oid = b"\x06\x03\x2b\x65\x70";
@@ -279,4 +288,34 @@ async fn the_database_holds_sealed_keys_that_a_wrong_kek_or_a_changed_row_cannot
     let err = refused(&options, dir.path(), Some(crate::helpers::TEST_KEK)).await;
     assert!(err.contains("does not open"), "{err}");
     db.drop_db().await;
+}
+
+#[tokio::test]
+async fn on_sqlite_a_kek_keeps_the_keys_in_the_database_and_none_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let options = Options {
+        dev: true,
+        data_dir: Some(data.clone()),
+        kek: Some(crate::helpers::TEST_KEK.into()),
+        ..Options::default()
+    };
+    let a = spawn_app(options.clone()).await;
+    let admin = a.dev_login("root@example.com", &["admin"]).await;
+    a.post_ok("/v1/admin/keys/rotate", json!({}), &admin, StatusCode::OK)
+        .await;
+    let now = chrono::Utc::now();
+    let jwks = a.broker.admin.keyring().jwks(now);
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        4,
+        "old and new keys"
+    );
+    a.stop().await.unwrap();
+    let on_disk: Vec<_> = std::fs::read_dir(data.join("keys"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(on_disk.is_empty(), "{on_disk:?}");
+    let again = spawn_app(options).await;
+    assert_eq!(again.broker.admin.keyring().jwks(now), jwks);
 }
