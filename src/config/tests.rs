@@ -134,3 +134,43 @@ fn checkpoint_every_events_defaults_small_and_refuses_nonsense() {
         );
     }
 }
+
+#[test]
+fn the_key_encryption_key_comes_from_the_environment_or_a_file_but_not_both() {
+    let c = env(&[
+        ("LATCHKEY_DEV", "true"),
+        ("LATCHKEY_KEY_ENCRYPTION_KEY", "kek-value"),
+    ])
+    .validate()
+    .unwrap();
+    assert!(
+        !format!("{c:?}").contains("kek-value"),
+        "the KEK never prints"
+    );
+    assert!(
+        matches!(c.key_encryption_key, Some(KekSetting::Value(v)) if v.expose() == "kek-value")
+    );
+    let c = env(&[
+        ("LATCHKEY_DEV", "true"),
+        ("LATCHKEY_KEY_ENCRYPTION_KEY_FILE", "/run/kek"),
+    ])
+    .validate()
+    .unwrap();
+    assert!(
+        matches!(c.key_encryption_key, Some(KekSetting::File(p)) if p == std::path::Path::new("/run/kek"))
+    );
+    assert!(env(&[("LATCHKEY_DEV", "true")])
+        .validate()
+        .unwrap()
+        .key_encryption_key
+        .is_none());
+    let both = env(&[
+        ("LATCHKEY_DEV", "true"),
+        ("LATCHKEY_KEY_ENCRYPTION_KEY", "k"),
+        ("LATCHKEY_KEY_ENCRYPTION_KEY_FILE", "/run/kek"),
+    ])
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(both.contains("set one of them"), "{both}");
+}

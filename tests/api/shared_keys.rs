@@ -319,3 +319,35 @@ async fn on_sqlite_a_kek_keeps_the_keys_in_the_database_and_none_on_disk() {
     let again = spawn_app(options).await;
     assert_eq!(again.broker.admin.keyring().jwks(now), jwks);
 }
+
+#[tokio::test]
+async fn a_kek_read_from_a_file_opens_what_the_same_kek_sealed_and_a_bad_file_is_named() {
+    let Some(db) = fresh_postgres().await else {
+        return;
+    };
+    let a = spawn_app(replica(&db.url, None)).await;
+    let jwks = sorted(a.broker.admin.keyring().jwks(chrono::Utc::now()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kek");
+    std::fs::write(&file, format!("{}\n", crate::helpers::TEST_KEK)).unwrap();
+    let mut l = layer(&replica(&db.url, None), &dir.path().join("b"));
+    l.key_encryption_key = None;
+    l.key_encryption_key_file = Some(file.clone());
+    let b = Application::build(l.clone().validate().unwrap())
+        .await
+        .unwrap();
+    let keys = b.app().admin.keyring().jwks(chrono::Utc::now());
+    assert_eq!(sorted(keys), jwks);
+    std::fs::write(&file, "not a key\n").unwrap();
+    let err = match Application::build(l.validate().unwrap()).await {
+        Ok(_) => panic!("started with a bad KEK file"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("LATCHKEY_KEY_ENCRYPTION_KEY_FILE") && err.contains("32 bytes"),
+        "{err}"
+    );
+    drop(b);
+    a.stop().await.unwrap();
+    db.drop_db().await;
+}
