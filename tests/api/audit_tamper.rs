@@ -20,6 +20,9 @@ use crate::helpers::{assert_error, layer, spawn_app, Options, TestApp};
 struct Site {
     data: tempfile::TempDir,
     database_url: Option<String>,
+    /// The audit key's public half, as an auditor pins it (`latchkey audit key`) while
+    /// the broker runs: on PostgreSQL the key itself is sealed in the database.
+    audit_public: std::sync::Mutex<Option<latchkey::adapters::keys::audit::AuditPublicKey>>,
 }
 
 impl Site {
@@ -27,6 +30,7 @@ impl Site {
         Site {
             data: tempfile::tempdir().unwrap(),
             database_url,
+            audit_public: Default::default(),
         }
     }
 
@@ -40,7 +44,10 @@ impl Site {
     }
 
     async fn start(&self) -> TestApp {
-        spawn_app(self.options()).await
+        let app = spawn_app(self.options()).await;
+        let public = app.broker.audit.audit_key().public().clone();
+        *self.audit_public.lock().unwrap() = Some(public);
+        app
     }
 
     /// Starts a broker that must refuse; returns why.
@@ -70,12 +77,14 @@ impl Site {
     /// `audit verify` with the sink's copies, as `latchkey audit verify --checkpoints DIR`
     /// would ask a broker to run it.
     async fn verify_offline(&self, store: &Store) -> Report {
-        let keys = latchkey::adapters::keys::audit::AuditKey::load_or_create(
-            &self.data.path().join("keys"),
-        )
-        .unwrap();
+        let public = self
+            .audit_public
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("started once");
         let copies = read_checkpoint_dir(&self.sink()).unwrap();
-        latchkey::app::audit_verify::verify_store(store, keys.public(), copies, None)
+        latchkey::app::audit_verify::verify_store(store, &public, copies, None)
             .await
             .unwrap()
     }
