@@ -63,43 +63,54 @@ impl Tx {
         Ok(())
     }
 
-    /// Outbox rows due at `now`, oldest first.
+    /// Outbox rows due at `now` and held by no sender, oldest first.
     pub async fn slack_due(
         &mut self,
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         sql("SELECT id, dedupe, request_id, kind, gen, attempts, next_at, created_at FROM slack_outbox
-             WHERE next_at <= $1 ORDER BY id LIMIT $2")
+             WHERE next_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)
+             ORDER BY id LIMIT $2")
         .bind(to_ms(now))
         .bind(limit)
         .fetch_all(self)
         .await
     }
 
-    /// Takes a row for sending until `until`; false if another worker took it or it changed.
+    /// Takes a row due at `now` for sending until `until`; false if another sender holds
+    /// it. An enqueue while it is held makes it due again but leaves it with its sender:
+    /// with several replicas, a second one must not post the same message meanwhile.
     pub async fn slack_claim(
         &mut self,
         id: i64,
-        seen_next_at: i64,
+        now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let taken = sql("UPDATE slack_outbox SET next_at = $3 WHERE id = $1 AND next_at = $2")
-            .bind(id)
-            .bind(seen_next_at)
-            .bind(to_ms(until))
-            .execute(self)
-            .await?;
+        let taken = sql("UPDATE slack_outbox SET leased_until = $3
+             WHERE id = $1 AND next_at <= $2 AND (leased_until IS NULL OR leased_until <= $2)")
+        .bind(id)
+        .bind(to_ms(now))
+        .bind(to_ms(until))
+        .execute(self)
+        .await?;
         Ok(taken == 1)
     }
 
-    /// Removes a sent row unless it was enqueued again meanwhile (then it is sent again).
+    /// Removes a sent row unless it was enqueued again meanwhile (then it is released, to
+    /// be sent again).
     pub async fn slack_sent(&mut self, id: i64, gen: i64) -> Result<bool, StoreError> {
         let removed = sql("DELETE FROM slack_outbox WHERE id = $1 AND gen = $2")
             .bind(id)
             .bind(gen)
             .execute(self)
             .await?;
+        if removed == 0 {
+            sql("UPDATE slack_outbox SET leased_until = NULL WHERE id = $1")
+                .bind(id)
+                .execute(self)
+                .await?;
+        }
         Ok(removed == 1)
     }
 
@@ -113,7 +124,7 @@ impl Tx {
     ) -> Result<(), StoreError> {
         // A row enqueued again meanwhile (gen moved) is due now anyway; keep its next_at.
         sql(
-            "UPDATE slack_outbox SET attempts = attempts + 1, last_error = $4,
+            "UPDATE slack_outbox SET attempts = attempts + 1, last_error = $4, leased_until = NULL,
                 next_at = CASE WHEN gen = $2 THEN $3 ELSE next_at END WHERE id = $1",
         )
         .bind(id)

@@ -1348,16 +1348,22 @@ async fn the_slack_outbox_dedupes_claims_and_retries(store: Store) {
     );
     assert_eq!(tx.slack_due(now, 1).await.unwrap().len(), 1);
     let (msg, dm) = (due[0].clone(), due[1].clone());
-    // A claim holds only against the next_at it saw.
+    // One sender holds a claimed row until its lease runs out.
     let lease = now + Duration::seconds(30);
-    assert!(tx.slack_claim(msg.id, msg.next_at, lease).await.unwrap());
-    assert!(!tx.slack_claim(msg.id, msg.next_at, lease).await.unwrap());
+    assert!(tx.slack_claim(msg.id, now, lease).await.unwrap());
+    assert!(!tx.slack_claim(msg.id, now, lease).await.unwrap());
     assert_eq!(tx.slack_due(now, 10).await.unwrap().len(), 1);
-    // Sent, but enqueued again meanwhile: it stays, to be sent again.
+    // Enqueued again while held: due, yet still its sender's (no second post meanwhile).
     tx.slack_enqueue("message:r1", "r1", "message", now)
         .await
         .unwrap();
+    assert!(!tx.slack_claim(msg.id, now, lease).await.unwrap());
+    assert_eq!(tx.slack_due(now, 10).await.unwrap().len(), 1);
+    // The lease run out: another sender may take it.
+    assert!(tx.slack_claim(msg.id, lease, lease + Duration::seconds(30)).await.unwrap());
+    // Sent, but enqueued again meanwhile: released, to be sent again.
     assert!(!tx.slack_sent(msg.id, msg.gen).await.unwrap());
+    assert_eq!(tx.slack_due(now, 10).await.unwrap().len(), 2);
     assert!(tx.slack_sent(msg.id, msg.gen + 1).await.unwrap());
     // A failure: due again at next_at, the attempt counted.
     let retry_at = now + Duration::minutes(1);

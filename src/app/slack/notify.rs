@@ -111,7 +111,7 @@ pub async fn drain(slack: &Slack, api: &SlackApi, now: DateTime<Utc>) -> Result<
     for row in due {
         let mut tx = slack.core.store.begin().await?;
         let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-        let claimed = tx.slack_claim(row.id, row.next_at, until).await?;
+        let claimed = tx.slack_claim(row.id, now, until).await?;
         tx.commit().await?;
         if !claimed {
             continue;
