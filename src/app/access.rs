@@ -16,7 +16,7 @@ use crate::model::audit::{AuditEvent, EventKind, Origin, SYSTEM};
 use crate::model::domain::Principal;
 use crate::model::policy::decide::Who;
 pub use crate::model::wire::RequestView;
-use crate::store::Tx;
+use crate::store::{Fence, Tx};
 
 /// Attempts before a change that keeps losing races gives up.
 pub(super) const RETRIES: usize = 8;
@@ -177,11 +177,14 @@ impl Access {
         Ok(r)
     }
 
-    /// Expires every request whose clock has run out; returns how many.
-    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
+    /// Expires every request whose clock has run out; returns how many. Each batch is
+    /// written only while `fence` holds (the sweeping replica still leads); a request
+    /// another replica expired meanwhile is skipped by its version.
+    pub async fn sweep(&self, now: DateTime<Utc>, fence: &Fence) -> Result<usize, ServiceError> {
         let mut done = 0;
         loop {
             let mut tx = self.core.store.begin().await?;
+            tx.check_fence(fence).await?;
             let due = tx.due_requests(now, 100).await?;
             let batch = due.len();
             let mut ended = Vec::new();

@@ -13,6 +13,7 @@ use crate::model::audit::checkpoint::Checkpoint;
 use crate::model::audit::AuditEvent;
 use crate::model::domain::Principal;
 use crate::model::policy::Action;
+use crate::store::Fence;
 
 /// Why a checkpoint is being made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,10 +60,22 @@ impl Audit {
         trigger: CheckpointTrigger,
         now: DateTime<Utc>,
     ) -> Result<Option<Checkpoint>, ServiceError> {
+        self.checkpoint_fenced(trigger, now, &Fence::Sole).await
+    }
+
+    /// [`Audit::checkpoint`], written only while `fence` holds: the interval's checkpoint
+    /// is the leader's, so one replica signs it.
+    pub async fn checkpoint_fenced(
+        &self,
+        trigger: CheckpointTrigger,
+        now: DateTime<Utc>,
+        fence: &Fence,
+    ) -> Result<Option<Checkpoint>, ServiceError> {
         let guard = self.core.store.audit_guard().clone();
         guard.check()?;
         let mut tx = self.core.store.begin().await?;
         let (events, head) = tx.lock_audit_head().await?;
+        tx.check_fence(fence).await?;
         let last = tx.last_checkpoint().await?;
         let half = chrono::Duration::from_std(self.core.config.audit.checkpoint_interval / 2)
             .unwrap_or_default();

@@ -23,6 +23,8 @@ pub struct Core {
     pub in_flight: InFlight,
     /// Wakes the worker that ends database logins (a grant ended, a user was locked).
     pub logins_due: tokio::sync::Notify,
+    /// This process among the replicas sharing the database.
+    pub replica: crate::app::replica::Replica,
 }
 
 impl Core {

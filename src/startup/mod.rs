@@ -79,6 +79,7 @@ impl Application {
             policy,
             in_flight: Default::default(),
             logins_due: Default::default(),
+            replica: crate::app::replica::Replica::new()?,
         });
         ready(&app).await?;
         Ok(Self {
@@ -134,6 +135,8 @@ impl Application {
         }
         // The tail since the last checkpoint is signed too: a stopped broker leaves none.
         tasks::checkpoint_at_shutdown(&self.app.audit).await;
+        // Another replica takes the periodic jobs over now rather than when the lease runs out.
+        self.app.core.release_lease().await;
 
         self.app.core.store.close().await;
         tracing::info!("latchkey stopped");

@@ -19,6 +19,10 @@ pub enum StoreError {
     /// event commits until an operator has dealt with it.
     #[error("the audit log was found cut short or rewritten ({0}); refusing to act")]
     AuditBroken(String),
+    /// A periodic job's leader lost its lease (another replica took over): it writes
+    /// nothing more as the leader.
+    #[error("lease lost: {0}")]
+    LeaseLost(String),
     /// A write was handed a permit for someone or something else (a bug, never written).
     #[error("not permitted: {0}")]
     NotPermitted(String),

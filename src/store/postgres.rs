@@ -80,3 +80,11 @@ pub(super) async fn lock_audit_head(tx: &mut Tx) -> Result<(i64, String), StoreE
         .await?;
     sql(SELECT).fetch_one(tx).await
 }
+
+/// Now in milliseconds since the epoch by the server's clock: leases are timed by the one
+/// clock every replica shares, never by a replica's own.
+pub(super) const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+/// What ends a `SELECT` that keeps a row from being changed until the transaction ends,
+/// without keeping others from reading or share-locking it.
+pub(super) const SHARE_LOCK: &str = " FOR SHARE";

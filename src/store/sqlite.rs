@@ -125,3 +125,9 @@ pub(super) async fn audit_events_page(
         .map(crate::model::audit::AuditEvent::from)
         .collect())
 }
+
+/// Now in milliseconds since the epoch.
+pub(super) const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
+/// SQLite's writers hold the whole database: no row lock to add.
+pub(super) const SHARE_LOCK: &str = "";
