@@ -14,6 +14,10 @@ pub struct Ready {
     pub keys: usize,
     /// Whether this is a development broker.
     pub dev: bool,
+    /// The hash of the policy in force here: replicas that disagree show at a glance.
+    pub policy_hash: String,
+    /// This replica's identity.
+    pub replica: String,
 }
 
 /// Why the broker cannot serve.
@@ -76,6 +80,8 @@ impl Admin {
             database: self.core.store.backend(),
             keys: self.keyring.len(),
             dev: self.core.config.dev,
+            policy_hash: self.core.policy.current().hash.clone(),
+            replica: self.core.replica.id.clone(),
         })
     }
 }

@@ -1,5 +1,5 @@
-//! What runs beside the server: the policy watcher, the sweeper, the checkpointer, and
-//! the one-time chaining of audit events from before the chain.
+//! What runs beside the server: the lease of the periodic jobs, the policy watcher, the
+//! sweeper, the checkpointer, and the one-time chaining of audit events from before the chain.
 
 use std::time::Duration;
 
@@ -66,8 +66,10 @@ pub(super) async fn audit_policy(
     kind: EventKind,
     outcome: &str,
     reason: Option<String>,
-    details: serde_json::Value,
+    mut details: serde_json::Value,
 ) -> anyhow::Result<()> {
+    // Which replica runs it: with several on one database, each audits its own policy.
+    details["replica"] = serde_json::json!(core.replica.id);
     let event = crate::model::audit::AuditEvent::new(
         kind,
         crate::model::audit::SYSTEM,
@@ -117,7 +119,16 @@ pub(super) async fn checkpoint_forever(audit: Audit) {
         if guard.is_broken() {
             continue;
         }
-        if let Err(e) = audit.checkpoint(trigger, Utc::now()).await {
+        // The interval's checkpoint is the leader's; one for events is decided under the
+        // chain head's lock, so whichever replica comes first signs it, once.
+        let fence = match trigger {
+            CheckpointTrigger::Interval => match audit.core.fence() {
+                Some(fence) => fence,
+                None => continue,
+            },
+            _ => crate::store::Fence::Sole,
+        };
+        if let Err(e) = audit.checkpoint_fenced(trigger, Utc::now(), &fence).await {
             tracing::error!(error = %e, ?trigger, "audit checkpoint failed; retrying later");
         }
     }
@@ -179,7 +190,11 @@ pub(super) async fn sweep_forever(access: Access) {
         if access.core.store.audit_guard().is_broken() {
             continue;
         }
-        match access.sweep(Utc::now()).await {
+        // One replica sweeps: the leader of the periodic jobs.
+        let Some(fence) = access.core.fence() else {
+            continue;
+        };
+        match access.sweep(Utc::now(), &fence).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired overdue requests and grants"),
             Err(e) => tracing::error!(error = %e, "sweep failed; retrying"),
@@ -193,6 +208,11 @@ pub(super) async fn spawn_background(
     dev_source: Option<tokio::net::TcpListener>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let core = &app.core;
+    // The lease first, so the sweeper and the checkpointer find it taken, if it was free.
+    if let Err(e) = core.renew_lease().await {
+        tracing::error!(error = %e, "taking the periodic jobs' lease failed; retrying");
+    }
+    let lease = tokio::spawn(crate::app::replica::hold_forever(core.clone()));
     let reloader = tokio::spawn(watch_policy(core.clone()));
     let sweeper = tokio::spawn(sweep_forever(app.access.clone()));
     let checkpointer = tokio::spawn(checkpoint_forever(app.audit.clone()));
@@ -233,6 +253,7 @@ pub(super) async fn spawn_background(
     let dev_source =
         dev_source.map(|l| crate::edges::gate::devsource::spawn_dev(l, dev_assertion_check(app)));
     [
+        Some(lease),
         Some(reloader),
         Some(sweeper),
         Some(checkpointer),

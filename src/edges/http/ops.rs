@@ -32,7 +32,7 @@ pub async fn healthz() -> &'static str {
 
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
-    summary = "Readiness: database reachable, audit log not found broken, keys loaded (503 not_ready or audit_chain_broken otherwise)",
+    summary = "Readiness: database reachable, audit log not found broken, keys loaded (503 not_ready or audit_chain_broken otherwise); names the policy hash in force and the replica",
     responses(
         (status = 200, description = "OK", body = Object),
         (status = 400, response = ApiError),
@@ -51,6 +51,8 @@ pub async fn readyz(State(admin): State<Admin>) -> Result<Json<serde_json::Value
         "database": ready.database,
         "keys": ready.keys,
         "dev": ready.dev,
+        "policy_hash": ready.policy_hash,
+        "replica": ready.replica,
     })))
 }
 
@@ -79,6 +81,11 @@ fn scrape_time_metrics(state: &AppState) -> Registry {
         version: &'static str,
         database: &'static str,
     }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct PolicyInForce {
+        hash: String,
+        replica: String,
+    }
     let app = &state.app;
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let mut r = Registry::default();
@@ -88,6 +95,16 @@ fn scrape_time_metrics(state: &AppState) -> Registry {
         Info::new(Build {
             version: env!("CARGO_PKG_VERSION"),
             database: app.core.store.backend(),
+        }),
+    );
+    // `latchkey_policy_info{hash,replica} 1`: replicas running different policies show
+    // as more than one hash.
+    r.register(
+        "latchkey_policy",
+        "The policy in force on this replica, by hash",
+        Info::new(PolicyInForce {
+            hash: app.core.policy.current().hash.clone(),
+            replica: app.core.replica.id.clone(),
         }),
     );
     r.register(
