@@ -177,10 +177,19 @@ impl Access {
         Ok(r)
     }
 
-    /// Expires every request whose clock has run out; returns how many. Each batch is
-    /// written only while `fence` holds (the sweeping replica still leads); a request
+    /// Expires every request whose clock has run out; returns how many. A request
     /// another replica expired meanwhile is skipped by its version.
-    pub async fn sweep(&self, now: DateTime<Utc>, fence: &Fence) -> Result<usize, ServiceError> {
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
+        self.sweep_fenced(now, &Fence::Sole).await
+    }
+
+    /// [`Access::sweep`], each batch written only while `fence` holds (the sweeping
+    /// replica still leads the periodic jobs).
+    pub async fn sweep_fenced(
+        &self,
+        now: DateTime<Utc>,
+        fence: &Fence,
+    ) -> Result<usize, ServiceError> {
         let mut done = 0;
         loop {
             let mut tx = self.core.store.begin().await?;

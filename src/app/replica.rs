@@ -51,11 +51,17 @@ impl Replica {
     }
 
     fn held(&self) -> Option<(i64, Instant)> {
-        *self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn set_held(&self, held: Option<(i64, Instant)>) {
-        *self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = held;
+        *self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = held;
     }
 }
 
@@ -82,9 +88,7 @@ impl Core {
         }
         let began = Instant::now();
         let mut tx = self.store.begin().await?;
-        let epoch = tx
-            .take_lease(PERIODIC, &self.replica.id, LEASE_TTL)
-            .await?;
+        let epoch = tx.take_lease(PERIODIC, &self.replica.id, LEASE_TTL).await?;
         tx.commit().await?;
         let before = self.replica.held().map(|h| h.0);
         if before != epoch {
@@ -92,7 +96,9 @@ impl Core {
                 Some(epoch) => {
                     tracing::info!(replica = %self.replica.id, epoch, "leading the periodic jobs")
                 }
-                None => tracing::warn!(replica = %self.replica.id, "another replica leads the periodic jobs"),
+                None => {
+                    tracing::warn!(replica = %self.replica.id, "another replica leads the periodic jobs")
+                }
             }
         }
         self.replica.set_held(epoch.map(|e| (e, began)));

@@ -219,8 +219,7 @@ pub(super) async fn ready(app: &App) -> anyhow::Result<()> {
     // Crash safety: whatever ran out while the broker was down ends before anything is served.
     let expired = app
         .access
-        // Before the lease: a request another replica expires meanwhile is skipped by its version.
-        .sweep(Utc::now(), &crate::store::Fence::Sole)
+        .sweep(Utc::now())
         .await
         .context("expiring overdue requests and grants")?;
     if expired > 0 {

@@ -194,7 +194,7 @@ pub(super) async fn sweep_forever(access: Access) {
         let Some(fence) = access.core.fence() else {
             continue;
         };
-        match access.sweep(Utc::now(), &fence).await {
+        match access.sweep_fenced(Utc::now(), &fence).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired overdue requests and grants"),
             Err(e) => tracing::error!(error = %e, "sweep failed; retrying"),

@@ -80,7 +80,7 @@ async fn last_seq(app: &TestApp) -> i64 {
     tx.audit_last_seq().await.unwrap()
 }
 
-async fn verify_live(app: &TestApp, token: &str) -> Report {
+pub(crate) async fn verify_live(app: &TestApp, token: &str) -> Report {
     let resp = app.post("/v1/audit/verify", json!({}), Some(token)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     resp.json().await.unwrap()

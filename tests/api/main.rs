@@ -52,6 +52,7 @@ mod pg_proxy;
 mod policy_runtime;
 mod provider;
 mod readme_walkthrough;
+mod replica_jobs;
 mod request_ids;
 mod request_numbers;
 mod sessions;

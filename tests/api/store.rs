@@ -1360,7 +1360,10 @@ async fn the_slack_outbox_dedupes_claims_and_retries(store: Store) {
     assert!(!tx.slack_claim(msg.id, now, lease).await.unwrap());
     assert_eq!(tx.slack_due(now, 10).await.unwrap().len(), 1);
     // The lease run out: another sender may take it.
-    assert!(tx.slack_claim(msg.id, lease, lease + Duration::seconds(30)).await.unwrap());
+    assert!(tx
+        .slack_claim(msg.id, lease, lease + Duration::seconds(30))
+        .await
+        .unwrap());
     // Sent, but enqueued again meanwhile: released, to be sent again.
     assert!(!tx.slack_sent(msg.id, msg.gen).await.unwrap());
     assert_eq!(tx.slack_due(now, 10).await.unwrap().len(), 2);
