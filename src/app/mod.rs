@@ -24,7 +24,8 @@
 //! - `issuance`: handing a minted credential out only if its grant, session and user still stand.
 //! - `aws_deny`: queues the denial at AWS of the sessions of a revoked grant or a locked user.
 //! - [`aws_deny_sync`]: the worker that writes those denies to IAM and removes them when spent.
-//! - [`replica`]: this process among the replicas: its identity, the lease of the periodic jobs.
+//! - [`replica`]: this process among the replicas: its identity, the lease of the periodic jobs;
+//!   [`lease`]: taking, renewing and checking that lease.
 //! - [`audit`]: checkpoints, verification, following the audit log.
 //! - `audit_export`: exporting an evidence bundle, with its checkpoint and its audit event.
 //! - `audit_check`: the log since the newest checkpoint still holds, before signing and at start.
@@ -62,6 +63,7 @@ pub mod gate;
 mod in_flight;
 mod issuance;
 mod krl_cache;
+pub mod lease;
 mod login;
 mod login_dev;
 pub mod readiness;

@@ -212,7 +212,7 @@ pub(super) async fn spawn_background(
     if let Err(e) = core.renew_lease().await {
         tracing::error!(error = %e, "taking the periodic jobs' lease failed; retrying");
     }
-    let lease = tokio::spawn(crate::app::replica::hold_forever(core.clone()));
+    let lease = tokio::spawn(crate::app::lease::hold_forever(core.clone()));
     let reloader = tokio::spawn(watch_policy(core.clone()));
     let sweeper = tokio::spawn(sweep_forever(app.access.clone()));
     let checkpointer = tokio::spawn(checkpoint_forever(app.audit.clone()));
