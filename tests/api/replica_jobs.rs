@@ -259,6 +259,7 @@ async fn a_leader_whose_lease_another_took_writes_nothing() {
     let mut tx = store.begin().await.unwrap();
     let lost = tx.check_fence(&fence_a).await.unwrap_err();
     assert!(matches!(lost, StoreError::LeaseLost(_)), "{lost}");
+    drop(tx);
     assert_eq!(
         take("a", 300).await,
         None,
