@@ -43,19 +43,21 @@ async fn main() -> Result<()> {
     .await?;
     let mut rows = vec![("latchkey", spread(latchkey))];
     let mut bao_rss = None;
-    match start_bao(dir.path()).await {
-        Ok((mut child, bao)) => {
-            let times = sign_times(|| {
-                http.post(format!("{bao}/v1/ssh/sign/ops"))
-                    .header("X-Vault-Token", "root")
-                    .json(&json!({"public_key": public, "valid_principals": "ops"}))
-            })
-            .await?;
-            bao_rss = child.id().and_then(|p| rss(&p.to_string()));
-            rows.push(("OpenBao 2.7.2", spread(times)));
-            child.kill().await.ok();
+    for (audit, label) in [(false, "OpenBao 2.7.2"), (true, "  with audit")] {
+        match start_bao(dir.path(), audit).await {
+            Ok((mut child, bao)) => {
+                let times = sign_times(|| {
+                    http.post(format!("{bao}/v1/ssh/sign/ops"))
+                        .header("X-Vault-Token", "root")
+                        .json(&json!({"public_key": public, "valid_principals": "ops"}))
+                })
+                .await?;
+                bao_rss = bao_rss.or(child.id().and_then(|p| rss(&p.to_string())));
+                rows.push((label, spread(times)));
+                child.kill().await.ok();
+            }
+            Err(e) => eprintln!("OpenBao not measured: {e:#}"),
         }
-        Err(e) => eprintln!("OpenBao not measured: {e:#}"),
     }
     println!("\nSSH certificate signing over HTTP, Ed25519 key, {SAMPLES} sequential calls (median / p99):");
     for (who, figures) in &rows {
@@ -262,14 +264,31 @@ async fn start_latchkey(data: &Path) -> Result<(String, String, latchkey::app::A
     Ok((url, session, broker))
 }
 
-/// `bao server -dev` with the SSH engine signing user certificates with an Ed25519 CA.
-async fn start_bao(home: &Path) -> Result<(tokio::process::Child, String)> {
+/// `bao server -dev` with the SSH engine signing user certificates with an Ed25519 CA;
+/// with `audit`, its file audit device on (declared in a config file: OpenBao 2.x refuses
+/// `audit enable` over the API), so every signing is logged as latchkey's is.
+async fn start_bao(home: &Path, audit: bool) -> Result<(tokio::process::Child, String)> {
     let bin = bao_binary()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let child = tokio::process::Command::new(&bin)
-        .args(["server", "-dev", "-dev-root-token-id=root"])
+    let config = home.join(format!("bao-{port}.hcl"));
+    let log = home.join(format!("bao-audit-{port}.log"));
+    let device = if audit {
+        format!(
+            "audit \"file\" \"f\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n",
+            log.display()
+        )
+    } else {
+        String::new()
+    };
+    std::fs::write(&config, device)?;
+    let mut command = tokio::process::Command::new(&bin);
+    command.args(["server", "-dev", "-dev-root-token-id=root"]);
+    if audit {
+        command.arg(format!("-config={}", config.display()));
+    }
+    let child = command
         .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
         .env("HOME", home)
         .stdout(Stdio::null())
