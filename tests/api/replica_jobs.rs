@@ -282,6 +282,8 @@ async fn serve(db_url: &str, dir: &std::path::Path) -> std::process::Child {
     )
     .unwrap();
     let mut child = crate::cli_and_config::latchkey(dir)
+        // Replicas on PostgreSQL share their keys in the database, sealed under one KEK.
+        .env("LATCHKEY_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)
         .args(["serve", "--dev", "--config"])
         .arg(&config)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
