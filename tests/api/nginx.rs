@@ -13,16 +13,16 @@ use crate::gate::{grant, STREAM};
 use crate::gate_fixture::{policy_dir, upstream};
 use crate::helpers::{missing_peer, spawn_app, Options};
 
-fn nginx_binary() -> Option<String> {
+pub(crate) fn nginx_binary() -> Option<String> {
     ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .iter()
         .find(|p| Path::new(p).exists())
         .map(|p| p.to_string())
 }
 
-struct Nginx {
-    child: tokio::process::Child,
-    _dir: tempfile::TempDir,
+pub(crate) struct Nginx {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
 impl Drop for Nginx {

@@ -271,6 +271,15 @@ async fn a_leader_whose_lease_another_took_writes_nothing() {
 
 /// A `latchkey serve` process on `db_url`, its checkpoints every second.
 async fn serve(db_url: &str, dir: &std::path::Path) -> std::process::Child {
+    serve_on(db_url, dir, &[]).await.0
+}
+
+/// [`serve`] with `env` besides, and the port it listens on.
+pub(crate) async fn serve_on(
+    db_url: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, u16) {
     let port = crate::cli_and_config::free_port();
     let config = dir.join(format!("latchkey-{port}.toml"));
     std::fs::write(
@@ -284,6 +293,7 @@ async fn serve(db_url: &str, dir: &std::path::Path) -> std::process::Child {
     let mut child = crate::cli_and_config::latchkey(dir)
         // Replicas on PostgreSQL share their keys in the database, sealed under one KEK.
         .env("LATCHKEY_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)
+        .envs(env.iter().copied())
         .args(["serve", "--dev", "--config"])
         .arg(&config)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
@@ -297,7 +307,7 @@ async fn serve(db_url: &str, dir: &std::path::Path) -> std::process::Child {
             .await
             .is_ok()
         {
-            return child;
+            return (child, port);
         }
         assert!(child.try_wait().unwrap().is_none(), "the broker exited");
         tokio::time::sleep(Duration::from_millis(50)).await;
