@@ -50,6 +50,18 @@ impl Credentials {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<(Resource, AccessRequest), ServiceError> {
+        let r = self.served(resource, kind)?;
+        let mut tx = self.core.store.begin_read().await?;
+        let grant = tx.active_grant(&p.user_id, resource, now).await?;
+        tx.commit().await?;
+        match grant {
+            Some(g) => Ok((r, g)),
+            None => Err(self.no_grant(p, &r, origin, now).await?),
+        }
+    }
+
+    /// The catalogue's `resource`, if `kind`'s provider serves it.
+    pub(crate) fn served(&self, resource: &str, kind: Kind) -> Result<Resource, ServiceError> {
         let policy = self.core.policy.current();
         let r = policy
             .catalogue
@@ -63,22 +75,24 @@ impl Credentials {
                 r.kind
             )));
         }
-        let mut tx = self.core.store.begin_read().await?;
-        let grant = tx.active_grant(&p.user_id, resource, now).await?;
+        Ok(r)
+    }
+
+    /// Audits a credential asked for without an active grant on `r`; the refusal to answer.
+    pub(crate) async fn no_grant(
+        &self,
+        p: &Principal,
+        r: &Resource,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<ServiceError, ServiceError> {
+        let mut event = AuditEvent::new(EventKind::CredentialFailed, &p.user_id, origin, now)?
+            .outcome("refused", Some("no active grant".into()));
+        event.resource = Some(r.name.clone());
+        let mut tx = self.core.store.begin().await?;
+        tx.append_audit(&event).await?;
         tx.commit().await?;
-        match grant {
-            Some(g) => Ok((r, g)),
-            None => {
-                let mut event =
-                    AuditEvent::new(EventKind::CredentialFailed, &p.user_id, origin, now)?
-                        .outcome("refused", Some("no active grant".into()));
-                event.resource = Some(resource.to_string());
-                let mut tx = self.core.store.begin().await?;
-                tx.append_audit(&event).await?;
-                tx.commit().await?;
-                Err(no_active_grant(&r))
-            }
-        }
+        Ok(no_active_grant(r))
     }
 
     /// Hands out a minted credential if the grant, session and user still stand (see

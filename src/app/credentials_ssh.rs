@@ -44,7 +44,14 @@ impl Credentials {
         now: DateTime<Utc>,
     ) -> Result<SshCertificate, ServiceError> {
         let began = Instant::now();
-        let (r, grant) = self.live_grant(p, resource, Kind::Ssh, origin, now).await?;
+        let r = self.served(resource, Kind::Ssh)?;
+        // One writer transaction reads the grant and records the certificate (drawing its
+        // serial): a signing costs two transactions, this and the hand-out's re-check.
+        let mut tx = self.core.store.begin().await?;
+        let Some(grant) = tx.active_grant(&p.user_id, resource, now).await? else {
+            drop(tx);
+            return Err(self.no_grant(p, &r, origin, now).await?);
+        };
         let role = ssh_settings(&r, &grant.role)?;
         let key = ssh::user_key(public_key).map_err(SshRefusal::from)?;
         let principals = role
@@ -76,7 +83,6 @@ impl Credentials {
             grant.role,
             grant.id
         );
-        let mut tx = self.core.store.begin().await?;
         let serial = tx
             .ssh_cert_insert(
                 &NewCert {
