@@ -32,13 +32,13 @@ const TRIALS: usize = 30;
 /// A provider that stalls: each stalled call counts in, then waits for [`Stall::release`]
 /// (or at most ten seconds, so that a failing test cannot hang).
 #[derive(Clone)]
-struct Stall {
+pub(crate) struct Stall {
     entered: Arc<Semaphore>,
     open: Arc<watch::Sender<bool>>,
 }
 
 impl Stall {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             entered: Arc::new(Semaphore::new(0)),
             open: Arc::new(watch::channel(false).0),
@@ -46,7 +46,7 @@ impl Stall {
     }
 
     /// The pause for the broker's seam, stalling only at `kind`.
-    fn pause(&self, kind: &'static str) -> Pause {
+    pub(crate) fn pause(&self, kind: &'static str) -> Pause {
         let stall = self.clone();
         Arc::new(move |what: &'static str| {
             let stall = stall.clone();
@@ -65,7 +65,7 @@ impl Stall {
     }
 
     /// Waits until `n` calls are stalled.
-    async fn entered(&self, n: usize) {
+    pub(crate) async fn entered(&self, n: usize) {
         let all = self.entered.acquire_many(n as u32);
         tokio::time::timeout(Duration::from_secs(10), all)
             .await
@@ -74,7 +74,7 @@ impl Stall {
             .forget();
     }
 
-    fn release(&self) {
+    pub(crate) fn release(&self) {
         self.open.send_replace(true);
     }
 }

@@ -257,3 +257,55 @@ async fn the_revocation_list_holds_across_restarts_and_ca_rotation() {
     let ca = app.get("/v1/ssh/ca", None).await.text().await.unwrap();
     assert_eq!(ca.lines().count(), 2, "{ca}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_whose_grant_is_revoked_while_it_is_signed_is_discarded_and_listed_as_revoked(
+) {
+    let Some(f) = SshFixture::new() else { return };
+    let app = f.broker(None).await;
+    let alice = app.dev_login("alice@example.com", &["eng"]).await;
+    let id = grant(&app, &alice, "shell", "1h").await;
+    let public = user_key(&f, "alice");
+    let stall = crate::issuance_races::Stall::new();
+    app.broker.core.in_flight.set(Some(stall.pause("ssh")));
+    let asked = {
+        let (url, token, public) = (app.url.clone(), alice.clone(), public.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{url}/v1/credentials/ssh"))
+                .bearer_auth(token)
+                .json(&json!({"resource": "ssh:test", "public_key": public}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    // Signed, held just before the hand-out's re-check; the revocation lands then.
+    stall.entered(1).await;
+    revoke(&app, &alice, &id).await;
+    stall.release();
+    assert_error(
+        asked.await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "no_active_grant",
+    )
+    .await;
+    let mut tx = app.broker.core.store.begin_read().await.unwrap();
+    let events = tx.audit_events(None, 0, 1000).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        events.iter().all(|e| e.kind != "credential.issued"),
+        "nothing handed out"
+    );
+    let discarded = events
+        .iter()
+        .find(|e| e.kind == "credential.discarded")
+        .expect("audited as discarded");
+    assert_eq!(discarded.details["kind"], "ssh");
+    assert_eq!(discarded.details["reason"], "grant_revoked");
+    let serial = discarded.details["serial"].as_u64().unwrap();
+    // The certificate never left the broker, and the list names it all the same.
+    let krl = app.get("/v1/ssh/krl", None).await;
+    assert_eq!(krl.headers()["x-latchkey-krl-serials"], "1");
+    assert!(serial > 0);
+}
