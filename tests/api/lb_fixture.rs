@@ -1,9 +1,6 @@
 //! nginx as a round-robin load balancer in front of several broker replicas, each answer
 //! naming the replica that gave it (`x-upstream`, nginx's `$upstream_addr`).
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use crate::cli_and_config::free_port;
 use crate::nginx::Nginx;
 
@@ -30,38 +27,10 @@ pub async fn start_lb(bin: &str, replicas: &[String]) -> Lb {
          server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://latchkey;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n      proxy_connect_timeout 1s;\n      proxy_read_timeout 10s;\n      proxy_next_upstream error timeout;\n      add_header x-upstream $upstream_addr always;\n    }}\n  }}\n}}\n"
     );
     std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-    let child = tokio::process::Command::new(bin)
-        .args([
-            "-p",
-            &d,
-            "-c",
-            &format!("{d}/nginx.conf"),
-            "-e",
-            &format!("{d}/error.log"),
-            "-g",
-            "daemon off;",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        // A process group of its own, so that dropping it stops the workers too.
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Lb {
-                url: format!("http://127.0.0.1:{port}"),
-                _nginx: Nginx { child, _dir: dir },
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    Lb {
+        url: format!("http://127.0.0.1:{port}"),
+        _nginx: crate::nginx::run(bin, dir, port).await,
     }
-    let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
-    panic!("nginx did not start: {log}");
 }
 
 /// The replica (`host:port`) that answered through the load balancer: the last one nginx

@@ -67,6 +67,12 @@ async fn start_nginx(bin: &str, broker: &str, upstream: &str, port: u16) -> Ngin
          http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {d}/latchkey.conf;\n}}\n"
     );
     std::fs::write(dir.path().join("nginx.conf"), main).unwrap();
+    run(bin, dir, port).await
+}
+
+/// Runs nginx on the `nginx.conf` in `dir` (which it keeps), once it listens on `port`.
+pub(crate) async fn run(bin: &str, dir: tempfile::TempDir, port: u16) -> Nginx {
+    let d = dir.path().display().to_string();
     let child = tokio::process::Command::new(bin)
         .args([
             "-p",

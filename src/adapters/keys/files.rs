@@ -54,6 +54,20 @@ pub(super) fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyErro
 }
 
 /// Replaces `target` with `bytes` atomically, through a fresh temporary file beside it.
+/// Replaces the manifest `name` in `dir` with `manifest` as pretty JSON, through
+/// [`replace_private`].
+pub(super) fn replace_manifest<T: serde::Serialize>(
+    dir: &Path,
+    name: &str,
+    manifest: &T,
+) -> Result<(), KeyError> {
+    let bytes = serde_json::to_vec_pretty(manifest).map_err(|e| KeyError::Corrupt {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    replace_private(&dir.join(name), &bytes)
+}
+
 pub(super) fn replace_private(target: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let tmp = target.with_extension("tmp");
     // A leftover from a crash, or a link planted there: removing it never follows it.

@@ -252,11 +252,7 @@ impl Keyring {
         let manifest = Manifest {
             keys: self.read().iter().map(|k| k.entry.clone()).collect(),
         };
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| KeyError::Corrupt {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
-        files::replace_private(&dir.join("keyring.json"), &bytes)
+        files::replace_manifest(dir, "keyring.json", &manifest)
     }
 }
 

@@ -217,11 +217,7 @@ impl SshCa {
         let manifest = Manifest {
             keys: self.read().iter().map(|k| k.entry.clone()).collect(),
         };
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| KeyError::Corrupt {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
-        files::replace_private(&dir.join("ssh-ca.json"), &bytes)
+        files::replace_manifest(dir, "ssh-ca.json", &manifest)
     }
 }
 
