@@ -267,6 +267,13 @@ async fn a_deny_queued_while_iam_is_down_is_written_after_a_restart(database_url
     })
     .await;
     assert_eq!(revoked_grants(&doc), vec![id.clone()]);
+    // The deny is written to IAM first and recorded after: wait for the record too.
+    for _ in 0..100 {
+        if !events(&app, &id, "aws.session_denied").await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(events(&app, &id, "aws.session_denied").await.len(), 1);
     app.stop().await.unwrap();
 }
